@@ -1,0 +1,86 @@
+# shellcheck shell=bash
+# Certificates and keys for the local cluster, made with openssl. Sourced.
+# Everything lives in $PKI (= $STATE_DIR/pki); existing files are kept, so
+# restarts reuse the same CA and keys (kubeconfigs and tokens stay valid).
+
+CERT_DAYS=3650
+
+new_key() { # file
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1" 2>/dev/null ||
+    die "openssl could not create key $1"
+  chmod 600 "$1"
+}
+
+make_ca() {
+  [[ -f "$PKI/ca.crt" && -f "$PKI/ca.key" ]] && return
+  new_key "$PKI/ca.key"
+  openssl req -x509 -new -key "$PKI/ca.key" -sha256 -days "$CERT_DAYS" -out "$PKI/ca.crt" \
+    -subj "/CN=localcluster-ca" \
+    -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" 2>/dev/null ||
+    die "openssl could not create the CA in $PKI"
+}
+
+# issue_cert NAME SUBJECT EXTENDED_KEY_USAGE [SUBJECT_ALT_NAMES]
+# Writes $PKI/NAME.crt and $PKI/NAME.key signed by the cluster CA, unless present.
+# Usable by component hooks (e.g. a node agent: "/O=system:nodes/CN=system:node:NAME").
+issue_cert() {
+  local name="$1" subj="$2" eku="$3" sans="${4:-}" ext
+  [[ -f "$PKI/$name.crt" && -f "$PKI/$name.key" ]] && return
+  new_key "$PKI/$name.key"
+  ext="basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=$eku"
+  [[ -n "$sans" ]] && ext+=$'\n'"subjectAltName=$sans"
+  openssl req -new -key "$PKI/$name.key" -subj "$subj" 2>/dev/null |
+    openssl x509 -req -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial -sha256 \
+      -days "$CERT_DAYS" -extfile <(printf '%s\n' "$ext") -out "$PKI/$name.crt" 2>/dev/null ||
+    die "openssl could not issue certificate $PKI/$name.crt ($subj)"
+}
+
+make_pki() {
+  mkdir -p "$PKI"
+  chmod 700 "$PKI"
+  make_ca
+  local svc_dns="DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  issue_cert apiserver "/CN=kube-apiserver" serverAuth \
+    "DNS:localhost,$svc_dns,IP:127.0.0.1,IP:$SERVICE_IP"
+  issue_cert etcd-server "/CN=etcd-server" serverAuth,clientAuth "DNS:localhost,IP:127.0.0.1"
+  issue_cert apiserver-etcd-client "/CN=kube-apiserver-etcd-client" clientAuth
+  issue_cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" clientAuth
+  issue_cert admin "/O=system:masters/CN=localcluster-admin" clientAuth
+  issue_cert controller-manager "/CN=system:kube-controller-manager" clientAuth
+  if [[ ! -f "$PKI/sa.key" ]]; then
+    new_key "$PKI/sa.key"
+    openssl pkey -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null ||
+      die "openssl could not derive $PKI/sa.pub"
+  fi
+}
+
+# write_kubeconfig FILE USER CERT_NAME: kubeconfig with embedded CA and client cert.
+write_kubeconfig() {
+  local file="$1" user="$2" cert="$3" tmp
+  tmp="$file.tmp"
+  cat >"$tmp" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+clusters:
+- name: localcluster
+  cluster:
+    server: https://127.0.0.1:$APISERVER_PORT
+    certificate-authority-data: $(base64 -w0 "$PKI/ca.crt")
+users:
+- name: $user
+  user:
+    client-certificate-data: $(base64 -w0 "$PKI/$cert.crt")
+    client-key-data: $(base64 -w0 "$PKI/$cert.key")
+contexts:
+- name: $user@localcluster
+  context:
+    cluster: localcluster
+    user: $user
+current-context: $user@localcluster
+KUBECONFIG
+  chmod 600 "$tmp"
+  mv "$tmp" "$file"
+}

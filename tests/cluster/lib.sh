@@ -1,0 +1,60 @@
+# shellcheck shell=bash
+# Shared helpers for the cluster tests. Sourced by each test script.
+# Each test brings the local cluster up itself (a no-op when it already runs)
+# in LOCALCLUSTER_STATE_DIR (the test driver sets a temporary one; standalone
+# runs use <repo>/.state/localcluster-test) on ports that differ from the
+# developer cluster's defaults, and works in its own namespace(s).
+set -euo pipefail
+
+TESTS_CLUSTER_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(cd "$TESTS_CLUSTER_DIR/../.." && pwd)"
+TEST_NAME="$(basename "$0" .sh)"
+
+export LOCALCLUSTER_STATE_DIR="${LOCALCLUSTER_STATE_DIR:-$REPO_DIR/.state/localcluster-test}"
+export LOCALCLUSTER_APISERVER_PORT="${LOCALCLUSTER_APISERVER_PORT:-16443}"
+export LOCALCLUSTER_ETCD_CLIENT_PORT="${LOCALCLUSTER_ETCD_CLIENT_PORT:-22379}"
+export LOCALCLUSTER_ETCD_PEER_PORT="${LOCALCLUSTER_ETCD_PEER_PORT:-22380}"
+export LOCALCLUSTER_KCM_PORT="${LOCALCLUSTER_KCM_PORT:-20257}"
+
+check() { printf '[%s] CHECK: %s\n' "$TEST_NAME" "$*"; }
+ok()    { printf '[%s]   ok: %s\n' "$TEST_NAME" "$*"; }
+fail()  { printf '[%s] FAIL: %s\n' "$TEST_NAME" "$*" >&2; exit 1; }
+
+# Brings the cluster up and exports KUBECONFIG and PATH (kubectl, helm).
+cluster_up() {
+  local env
+  env="$("$REPO_DIR/localcluster/up")" || fail "localcluster/up failed (state $LOCALCLUSTER_STATE_DIR)"
+  eval "$env"
+  [[ -f "$KUBECONFIG" ]] || fail "localcluster/up printed KUBECONFIG=$KUBECONFIG but the file is missing"
+}
+
+# wait_for DESCRIPTION TIMEOUT_SECONDS COMMAND...: polls COMMAND until it succeeds.
+wait_for() {
+  local what="$1" timeout="$2" deadline
+  shift 2
+  deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || fail "timed out after ${timeout}s waiting for: $what"
+    sleep 0.5
+  done
+}
+
+# Creates a fresh namespace for this test and deletes it when the test ends.
+TEST_NAMESPACES=()
+new_namespace() { # prefix -> sets NS
+  NS="$1-$(date +%s)-$RANDOM"
+  kubectl create namespace "$NS" >/dev/null || fail "cannot create namespace $NS"
+  TEST_NAMESPACES+=("$NS")
+  trap cleanup_namespaces EXIT
+}
+cleanup_namespaces() {
+  local ns
+  for ns in "${TEST_NAMESPACES[@]}"; do
+    kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1 || true
+  done
+}
+
+# jsonpath of one object: jp KIND/NAME EXPR [kubectl args]
+jp() { kubectl get "$1" -o "jsonpath=$2" "${@:3}"; }
+
+count_lines() { grep -c . || true; }

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The localcluster commands behave: `up` on a running cluster is a no-op,
+# `status` reports every component and the kubeconfig, a busy port gives a
+# clear error naming the port and starts nothing, and kubectl/the API server
+# report the pinned Kubernetes version.
+source "$(dirname "$0")/lib.sh"
+source "$REPO_DIR/localcluster/versions.env"
+cluster_up
+
+pids() { cat "$LOCALCLUSTER_STATE_DIR"/run/*.pid | sort | tr '\n' ' '; }
+
+check "up on a running cluster is a no-op (same PIDs)"
+before="$(pids)"
+cluster_up
+after="$(pids)"
+[[ "$before" == "$after" ]] || fail "PIDs changed on a second up: '$before' -> '$after'"
+ok "PIDs unchanged: $after"
+
+check "status lists each component as healthy and shows the kubeconfig path"
+out="$("$REPO_DIR/localcluster/status")" || fail "status exited non-zero on a running cluster: $out"
+for c in etcd kube-apiserver kube-controller-manager; do
+  grep -Eq "^$c +[0-9]+ +healthy" <<<"$out" || fail "status does not show $c healthy: $out"
+done
+grep -q "kubeconfig: $KUBECONFIG" <<<"$out" || fail "status does not show kubeconfig $KUBECONFIG: $out"
+ok "status OK"
+
+check "kubectl and kube-apiserver report $KUBERNETES_VERSION"
+client="$(kubectl version -o json | sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p' | tr '\n' ' ')"
+[[ "$client" == "$KUBERNETES_VERSION $KUBERNETES_VERSION " ]] ||
+  fail "kubectl version reports '$client' (client server), expected $KUBERNETES_VERSION for both"
+kubectl version -o json | grep -q '"gitTreeState": "clean"' || fail "gitTreeState is not clean"
+ok "client and server: $KUBERNETES_VERSION"
+
+check "a busy port is refused with a message naming it, and nothing is started"
+other="$(mktemp -d)"
+trap 'LOCALCLUSTER_STATE_DIR="$other" "$REPO_DIR/localcluster/down" --purge >/dev/null 2>&1 || true; rm -rf "$other"' EXIT
+busy="$LOCALCLUSTER_APISERVER_PORT"
+if out="$(LOCALCLUSTER_STATE_DIR="$other" LOCALCLUSTER_ETCD_CLIENT_PORT=$((busy + 100)) \
+    LOCALCLUSTER_ETCD_PEER_PORT=$((busy + 101)) LOCALCLUSTER_KCM_PORT=$((busy + 102)) \
+    "$REPO_DIR/localcluster/up" 2>&1)"; then
+  fail "a second cluster started on the busy port $busy: $out"
+fi
+grep -q "port $busy needed by kube-apiserver is already in use" <<<"$out" || fail "unclear error for busy port $busy: $out"
+if ls "$other"/run/*.pid >/dev/null 2>&1; then fail "a component was started despite the busy port: $(ls "$other"/run)"; fi
+ok "refused: $(grep 'ERROR' <<<"$out")"
+echo "[$TEST_NAME] PASS"
