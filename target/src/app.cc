@@ -1,0 +1,253 @@
+#include "app.h"
+
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <pqxx/except>
+#include <pqxx/nontransaction>
+#include <pqxx/result>
+#include <pqxx/transaction>
+
+#include "items.h"
+#include "pg_connection.h"
+
+namespace poolguard::target {
+namespace {
+
+using http::Request;
+using http::Response;
+
+std::string OneLine(std::string text) {
+  for (char& c : text) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  return text;
+}
+
+web::json::value ItemJson(const pqxx::row& row) {
+  web::json::value item = web::json::value::object();
+  item["id"] = web::json::value::number(row[0].as<std::int64_t>());
+  item["name"] = web::json::value::string(row[1].as<std::string>());
+  item["quantity"] = web::json::value::number(row[2].as<std::int32_t>());
+  item["created_at"] = web::json::value::string(row[3].as<std::string>());
+  return item;
+}
+
+constexpr const char* kItemColumns =
+    "id, name, quantity, "
+    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
+
+}  // namespace
+
+App::App(const Config& config, std::shared_ptr<ConnectionFactory> factory)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      db_errors_(prometheus::BuildCounter()
+                     .Name("db_errors_total")
+                     .Help("Database failures answered with 503, by kind")
+                     .Register(*registry_)),
+      pool_timeouts_(prometheus::BuildCounter()
+                         .Name("db_pool_timeouts_total")
+                         .Help("Checkouts that waited DB_POOL_TIMEOUT without a connection")
+                         .Register(*registry_)
+                         .Add({})),
+      pool_wait_(prometheus::BuildHistogram()
+                     .Name("db_pool_wait_seconds")
+                     .Help("Time a request waited for a pooled connection")
+                     .Register(*registry_)
+                     .Add({}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.005, 0.01,
+                                                                      0.05, 0.1, 0.5, 1, 2, 3, 5})),
+      pool_size_(prometheus::BuildGauge()
+                     .Name("db_pool_size")
+                     .Help("Connections the pool keeps (DB_POOL_SIZE)")
+                     .Register(*registry_)
+                     .Add({})),
+      pool_max_overflow_(prometheus::BuildGauge()
+                             .Name("db_pool_max_overflow")
+                             .Help("Extra connections the pool may open (DB_MAX_OVERFLOW)")
+                             .Register(*registry_)
+                             .Add({})),
+      pool_checked_out_(prometheus::BuildGauge()
+                            .Name("db_pool_checked_out")
+                            .Help("Connections lent to requests right now")
+                            .Register(*registry_)
+                            .Add({})),
+      pool_idle_(prometheus::BuildGauge()
+                     .Name("db_pool_idle")
+                     .Help("Open connections waiting in the pool")
+                     .Register(*registry_)
+                     .Add({})),
+      pool_waiters_(prometheus::BuildGauge()
+                        .Name("db_pool_waiters")
+                        .Help("Requests queued for a connection right now")
+                        .Register(*registry_)
+                        .Add({})) {
+  PoolOptions options;
+  options.size = config.pool_size;
+  options.max_overflow = config.max_overflow;
+  options.timeout = std::chrono::duration<double>(config.pool_timeout_seconds);
+  options.pre_ping = config.pool_pre_ping;
+  PoolObserver observer;
+  observer.on_checkout = [this](double seconds) { pool_wait_.Observe(seconds); };
+  observer.on_timeout = [this](double seconds) {
+    pool_wait_.Observe(seconds);
+    pool_timeouts_.Increment();
+  };
+  pool_ = std::make_unique<Pool>(options, std::move(factory), std::move(observer));
+  pool_size_.Set(static_cast<double>(options.size));
+  pool_max_overflow_.Set(static_cast<double>(options.max_overflow));
+  for (auto kind :
+       {DbErrorKind::kPoolTimeout, DbErrorKind::kTooManyClients, DbErrorKind::kAuthentication,
+        DbErrorKind::kConnectionRefused, DbErrorKind::kConnectionLost, DbErrorKind::kQuery}) {
+    db_errors_.Add({{"kind", std::string(KindName(kind))}});  // export zeros from the start
+  }
+}
+
+http::Router App::MakeRouter() {
+  using http::Execution;
+  http::Router router;
+  router.Add("GET", "/livez", [](const Request&) {
+    return Response::Json(200, web::json::value::parse(R"({"status":"ok"})"));
+  });
+  router.Add("GET", "/metrics", [this](const Request&) { return Metrics(); });
+  router.Add(
+      "GET", "/health", [this](const Request&) { return Health(); }, Execution::kWorker);
+  router.Add(
+      "GET", "/items", [this](const Request& r) { return ListItems(r); }, Execution::kWorker);
+  router.Add(
+      "POST", "/items", [this](const Request& r) { return CreateItem(r); }, Execution::kWorker);
+  router.Add(
+      "GET", "/items/{id}", [this](const Request& r) { return GetItem(r); }, Execution::kWorker);
+  return router;
+}
+
+void App::RecordDbError(DbErrorKind kind, const std::string& message) {
+  db_errors_.Add({{"kind", std::string(KindName(kind))}}).Increment();
+  spdlog::error("DB_ERROR: {}: {}", KindName(kind), OneLine(message));
+}
+
+Response App::DatabaseFailure(DbErrorKind kind, const std::string& message) {
+  RecordDbError(kind, message);
+  web::json::value error = web::json::value::object();
+  error["code"] = web::json::value::string("DatabaseUnavailable");
+  error["kind"] = web::json::value::string(std::string(KindName(kind)));
+  error["message"] = web::json::value::string(OneLine(message));
+  web::json::value body = web::json::value::object();
+  body["error"] = error;
+  return Response::Json(503, body);
+}
+
+template <class Work>
+Response App::WithConnection(Work&& work) {
+  try {
+    Pool::Lease lease = pool_->Checkout();
+    auto& pg = static_cast<PgConnection&>(*lease);
+    try {
+      Response response = work(pg.raw());
+      pg.MarkUsed();
+      return response;
+    } catch (const pqxx::sql_error& e) {
+      if (!pg.raw().is_open()) lease.Invalidate();
+      const DbErrorKind kind = ClassifyStatementError(e.sqlstate(), e.what());
+      if (kind == DbErrorKind::kConnectionLost) lease.Invalidate();
+      return DatabaseFailure(kind, e.what());
+    } catch (const pqxx::failure& e) {
+      lease.Invalidate();  // broken_connection, in_doubt_error: never reuse
+      return DatabaseFailure(DbErrorKind::kConnectionLost, e.what());
+    }
+  } catch (const PoolTimeoutError& e) {
+    return DatabaseFailure(DbErrorKind::kPoolTimeout, e.what());
+  } catch (const DbError& e) {
+    return DatabaseFailure(e.kind(), e.what());
+  } catch (const PoolClosedError& e) {
+    return Response::Error(503, "ShuttingDown", e.what());
+  }
+}
+
+Response App::Health() {
+  Response r = WithConnection([](pqxx::connection& c) {
+    pqxx::nontransaction(c).exec("SELECT 1");
+    return Response::Json(200, web::json::value::parse(R"({"status":"ok","database":"ok"})"));
+  });
+  if (r.status == 200) return r;
+  return Response::Json(503,
+                        web::json::value::parse(R"({"status":"degraded","database":"unhealthy"})"));
+}
+
+Response App::ListItems(const Request& request) {
+  long long limit = 50;
+  long long offset = 0;
+  try {
+    limit = http::IntParam(request, "limit", 1, 1000).value_or(50);
+    offset = http::IntParam(request, "offset", 0, 1'000'000'000).value_or(0);
+  } catch (const std::invalid_argument& e) {
+    return Response::Error(400, "BadQuery", e.what());
+  }
+  return WithConnection([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    const pqxx::result rows = tx.exec_params(
+        std::string("SELECT ") + kItemColumns + " FROM items ORDER BY id LIMIT $1 OFFSET $2", limit,
+        offset);
+    web::json::value items = web::json::value::array(rows.size());
+    for (std::size_t i = 0; i < rows.size(); ++i) items[i] = ItemJson(rows[i]);
+    web::json::value body = web::json::value::object();
+    body["items"] = items;
+    body["limit"] = web::json::value::number(static_cast<std::int64_t>(limit));
+    body["offset"] = web::json::value::number(static_cast<std::int64_t>(offset));
+    return Response::Json(200, body);
+  });
+}
+
+Response App::GetItem(const Request& request) {
+  const std::string& text = request.params.at("id");
+  std::int64_t id = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || id < 1) {
+    return Response::Error(
+        400, "BadItemId",
+        "item id must be a positive whole number, got '" + text.substr(0, 64) + "'");
+  }
+  return WithConnection([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    const pqxx::result rows =
+        tx.exec_params(std::string("SELECT ") + kItemColumns + " FROM items WHERE id = $1", id);
+    if (rows.empty()) {
+      return Response::Error(404, "ItemNotFound", "no item with id " + std::to_string(id));
+    }
+    return Response::Json(200, ItemJson(rows[0]));
+  });
+}
+
+Response App::CreateItem(const Request& request) {
+  if (request.content_type.rfind("application/json", 0) != 0) {
+    return Response::Error(415, "UnsupportedMediaType",
+                           "POST /items takes Content-Type: application/json, got '" +
+                               request.content_type.substr(0, 64) + "'");
+  }
+  auto parsed = ParseNewItem(request.body);
+  if (auto* error = std::get_if<std::string>(&parsed)) {
+    return Response::Error(400, "InvalidItem", *error);
+  }
+  const NewItem& item = std::get<NewItem>(parsed);
+  return WithConnection([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    const pqxx::result rows = tx.exec_params(std::string("INSERT INTO items (name, quantity) "
+                                                         "VALUES ($1, $2) RETURNING ") +
+                                                 kItemColumns,
+                                             item.name, item.quantity);
+    tx.commit();
+    Response r = Response::Json(201, ItemJson(rows[0]));
+    r.headers.emplace_back("Location", "/items/" + rows[0][0].as<std::string>());
+    return r;
+  });
+}
+
+Response App::Metrics() {
+  const PoolStats stats = pool_->Stats();
+  pool_checked_out_.Set(static_cast<double>(stats.checked_out));
+  pool_idle_.Set(static_cast<double>(stats.idle));
+  pool_waiters_.Set(static_cast<double>(stats.waiters));
+  return http::MetricsResponse(*registry_);
+}
+
+}  // namespace poolguard::target
