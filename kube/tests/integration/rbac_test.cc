@@ -1,0 +1,84 @@
+// Forbidden from RBAC, with the server's message, through impersonation of a service
+// account that has only the permissions the test grants it.
+
+#include <gtest/gtest.h>
+
+#include "cluster_fixture.h"
+
+namespace poolguard::kube::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class RbacTest : public ClusterTest {};
+
+TEST_F(RbacTest, ForbiddenCarriesTheServersMessage) {
+  const std::string user = "system:serviceaccount:" + ns_ + ":limited";
+  client_->Resource({"rbac.authorization.k8s.io", "v1", "roles", true}, ns_)
+      .Create(J(R"({"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role",
+        "metadata":{"name":"read-configmaps"},
+        "rules":[{"apiGroups":[""],"resources":["configmaps"],"verbs":["get","list"]}]})"));
+  client_->Resource({"rbac.authorization.k8s.io", "v1", "rolebindings", true}, ns_)
+      .Create(J(R"({"apiVersion":"rbac.authorization.k8s.io/v1","kind":"RoleBinding",
+        "metadata":{"name":"limited-reads"},
+        "roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"Role","name":"read-configmaps"},
+        "subjects":[{"kind":"ServiceAccount","name":"limited","namespace":")" +
+                ns_ + R"("}]})"));
+
+  Config as_limited = config_;
+  as_limited.impersonate_user = user;
+  as_limited.impersonate_groups = {"system:serviceaccounts", "system:authenticated"};
+  auto limited = NewTestClient(as_limited);
+
+  // Allowed by the Role (RBAC caches refresh quickly, but not instantly).
+  bool allowed = Eventually(
+      [&] {
+        try {
+          limited->Resource({"", "v1", "configmaps", true}, ns_).List();
+          return true;
+        } catch (const ApiError&) {
+          return false;
+        }
+      },
+      10s);
+  EXPECT_TRUE(allowed);
+
+  // Not allowed: pods, and writing configmaps.
+  try {
+    limited->Resource({"", "v1", "pods", true}, ns_).List();
+    FAIL() << "expected Forbidden";
+  } catch (const ApiError& e) {
+    EXPECT_TRUE(IsForbidden(e)) << e.what();
+    EXPECT_EQ(e.http_status(), 403);
+    EXPECT_NE(e.message().find("pods is forbidden: User \"" + user + "\""), std::string::npos)
+        << e.message();
+    EXPECT_NE(e.message().find("cannot list resource \"pods\""), std::string::npos) << e.message();
+  }
+  try {
+    limited->Resource({"", "v1", "configmaps", true}, ns_)
+        .Create(J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"nope"}})"));
+    FAIL() << "expected Forbidden";
+  } catch (const ApiError& e) {
+    EXPECT_TRUE(IsForbidden(e)) << e.what();
+    EXPECT_NE(e.message().find("cannot create resource \"configmaps\""), std::string::npos)
+        << e.message();
+  }
+}
+
+TEST_F(RbacTest, UnauthenticatedIsUnauthorizedOrForbidden) {
+  Config anonymous = config_;
+  anonymous.client_cert_pem.clear();
+  anonymous.client_key_pem.clear();
+  anonymous.token = "not-a-valid-token";
+  anonymous.token_file.clear();
+  try {
+    NewTestClient(anonymous)->Resource({"", "v1", "configmaps", true}, ns_).List();
+    FAIL() << "expected Unauthorized";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUnauthorized) << e.what();
+    EXPECT_EQ(e.http_status(), 401);
+  }
+}
+
+}  // namespace
+}  // namespace poolguard::kube::testing
