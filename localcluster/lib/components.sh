@@ -46,6 +46,9 @@ comp_waits_etcd() { echo "etcd /health at https://127.0.0.1:$ETCD_CLIENT_PORT"; 
 comp_args_kube_apiserver() {
   ARGS=("$BIN_DIR/kube-apiserver"
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1
+    # The 'kubernetes' Service cannot have endpoints on a loopback address
+    # (validation refuses 127.0.0.0/8), so no endpoint reconciler, as envtest.
+    --endpoint-reconciler-type=none
     --secure-port="$APISERVER_PORT"
     --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key"
     --client-ca-file="$PKI/ca.crt"
