@@ -1,0 +1,81 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <string>
+
+namespace poolguard::testing {
+
+/// A real PostgreSQL server for the whole test binary (scripts/pg: initdb in a temporary
+/// folder, a free port), torn down at exit. Role `app`/`app` is an ordinary login role.
+class PgServer {
+ public:
+  static PgServer& Shared();
+  ~PgServer();
+
+  std::string Url(const std::string& user, const std::string& password,
+                  const std::string& database) const;
+  std::string SuperuserUrl(const std::string& database = "postgres") const {
+    return Url("postgres", "postgres", database);
+  }
+  /// Creates a fresh database owned by `app`; returns its name.
+  std::string CreateDatabase();
+  void Stop();
+  void Start();
+  int max_connections() const { return max_connections_; }
+  int port() const { return port_; }
+
+ private:
+  PgServer();
+  std::string dir_;
+  int port_ = 0;
+  int max_connections_ = 40;
+  int databases_ = 0;
+};
+
+/// Runs a command through /bin/sh; throws with its output when it fails.
+std::string Run(const std::string& command);
+
+struct HttpResult {
+  int status = 0;  // 0 when the request failed at the transport
+  std::string body;
+  std::chrono::milliseconds elapsed{0};
+  std::string error;
+};
+
+HttpResult HttpCall(const std::string& base_url, const std::string& method,
+                    const std::string& path, const std::string& body = "",
+                    const std::string& content_type = "application/json",
+                    std::chrono::seconds timeout = std::chrono::seconds(30));
+
+/// A poolguard-target process with the given environment (nothing inherited but PATH),
+/// its output captured in a file.
+class TargetProcess {
+ public:
+  explicit TargetProcess(std::map<std::string, std::string> env);
+  ~TargetProcess();
+  TargetProcess(const TargetProcess&) = delete;
+  TargetProcess& operator=(const TargetProcess&) = delete;
+
+  const std::string& base_url() const { return base_url_; }
+  /// Polls /livez until it answers; false if the process exited or time ran out.
+  bool WaitUntilServing(std::chrono::seconds timeout = std::chrono::seconds(60));
+  /// Waits for the process to exit by itself; returns its exit code, or -1 on timeout.
+  int WaitForExit(std::chrono::seconds timeout);
+  /// SIGTERM, then waits; returns the exit code (-1 if it had to be killed).
+  int Terminate(std::chrono::seconds timeout = std::chrono::seconds(20));
+  std::string Log() const;
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string log_path_;
+  std::string base_url_;
+  int exit_code_ = -1;
+};
+
+int FreePort();
+
+}  // namespace poolguard::testing
