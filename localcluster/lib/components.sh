@@ -5,6 +5,8 @@
 #   comp_ports_NAME   prints the TCP ports it listens on (checked before start)
 #   comp_health_NAME  succeeds when it is healthy (quick, no waiting)
 #   comp_waits_NAME   prints what `up` waits for, for the progress messages
+# and optionally comp_progress_NAME (details while waiting) and comp_grace_NAME
+# (seconds between SIGTERM and SIGKILL on stop, default 15),
 # and is listed in COMPONENTS, in start order. Extra components (the node
 # agent of issue 5, ...) are added by files localcluster/components.d/*.sh that
 # define these functions and append to COMPONENTS.
@@ -63,12 +65,23 @@ comp_args_kube_apiserver() {
     --service-cluster-ip-range="$SERVICE_CIDR"
     --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt"
     --kubelet-client-key="$PKI/apiserver-kubelet-client.key"
+    --requestheader-client-ca-file="$PKI/front-proxy-ca.crt"
+    --requestheader-allowed-names=front-proxy-client
+    --requestheader-username-headers=X-Remote-User
+    --requestheader-group-headers=X-Remote-Group
+    --requestheader-extra-headers-prefix=X-Remote-Extra-
+    --proxy-client-cert-file="$PKI/front-proxy-client.crt"
+    --proxy-client-key-file="$PKI/front-proxy-client.key"
     --allow-privileged=true
     --profiling=false)
 }
 comp_ports_kube_apiserver() { echo "$APISERVER_PORT"; }
 comp_health_kube_apiserver() { [[ "$(admin_curl /readyz)" == ok ]]; }
 comp_waits_kube_apiserver() { echo "kube-apiserver /readyz at https://127.0.0.1:$APISERVER_PORT"; }
+# After SIGTERM it stops serving at once but then waits up to --request-timeout
+# (60 s) for open watches (the controller-manager's) to drain; it keeps no
+# local state, so `down`/`restart` kill it after a short grace instead.
+comp_grace_kube_apiserver() { echo 3; }
 # While waiting: which readiness checks still fail.
 comp_progress_kube_apiserver() { admin_curl '/readyz?verbose' 2>/dev/null | grep '^\[-\]' | tr '\n' ' '; }
 

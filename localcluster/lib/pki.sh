@@ -11,21 +11,22 @@ new_key() { # file
   chmod 600 "$1"
 }
 
-make_ca() {
-  [[ -f "$PKI/ca.crt" && -f "$PKI/ca.key" ]] && return
-  new_key "$PKI/ca.key"
-  openssl req -x509 -new -key "$PKI/ca.key" -sha256 -days "$CERT_DAYS" -out "$PKI/ca.crt" \
-    -subj "/CN=localcluster-ca" \
+make_ca() { # name, common name
+  [[ -f "$PKI/$1.crt" && -f "$PKI/$1.key" ]] && return
+  new_key "$PKI/$1.key"
+  openssl req -x509 -new -key "$PKI/$1.key" -sha256 -days "$CERT_DAYS" -out "$PKI/$1.crt" \
+    -subj "/CN=$2" \
     -addext "basicConstraints=critical,CA:TRUE" \
     -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" 2>/dev/null ||
-    die "openssl could not create the CA in $PKI"
+    die "openssl could not create the CA $PKI/$1.crt"
 }
 
-# issue_cert NAME SUBJECT EXTENDED_KEY_USAGE [SUBJECT_ALT_NAMES]
-# Writes $PKI/NAME.crt and $PKI/NAME.key signed by the cluster CA, unless present.
+# issue_cert NAME SUBJECT EXTENDED_KEY_USAGE [SUBJECT_ALT_NAMES] [CA]
+# Writes $PKI/NAME.crt and $PKI/NAME.key signed by CA (default: the cluster CA
+# "ca"), unless present.
 # Usable by component hooks (e.g. a node agent: "/O=system:nodes/CN=system:node:NAME").
 issue_cert() {
-  local name="$1" subj="$2" eku="$3" sans="${4:-}" ext
+  local name="$1" subj="$2" eku="$3" sans="${4:-}" ca="${5:-ca}" ext
   [[ -f "$PKI/$name.crt" && -f "$PKI/$name.key" ]] && return
   new_key "$PKI/$name.key"
   ext="basicConstraints=critical,CA:FALSE
@@ -33,7 +34,7 @@ keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=$eku"
   [[ -n "$sans" ]] && ext+=$'\n'"subjectAltName=$sans"
   openssl req -new -key "$PKI/$name.key" -subj "$subj" 2>/dev/null |
-    openssl x509 -req -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial -sha256 \
+    openssl x509 -req -CA "$PKI/$ca.crt" -CAkey "$PKI/$ca.key" -CAcreateserial -sha256 \
       -days "$CERT_DAYS" -extfile <(printf '%s\n' "$ext") -out "$PKI/$name.crt" 2>/dev/null ||
     die "openssl could not issue certificate $PKI/$name.crt ($subj)"
 }
@@ -41,7 +42,11 @@ extendedKeyUsage=$eku"
 make_pki() {
   mkdir -p "$PKI"
   chmod 700 "$PKI"
-  make_ca
+  make_ca ca localcluster-ca
+  # Request-header (front-proxy) CA, as on kubeadm clusters: aggregated API
+  # servers and the controller-manager's delegated authentication expect it.
+  make_ca front-proxy-ca localcluster-front-proxy-ca
+  issue_cert front-proxy-client "/CN=front-proxy-client" clientAuth "" front-proxy-ca
   local svc_dns="DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
   issue_cert apiserver "/CN=kube-apiserver" serverAuth \
     "DNS:localhost,$svc_dns,IP:127.0.0.1,IP:$SERVICE_IP"
