@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -161,6 +162,57 @@ TEST_F(InformerTest, ResyncRedeliversCachedObjects) {
   informer.Run();
   ASSERT_TRUE(informer.WaitForSync(30s));
   EXPECT_TRUE(Eventually([&] { return resyncs >= 2; }, 20s)) << resyncs;
+  informer.Stop();
+}
+
+// The informer's watch breaks when the API server restarts; it must reconnect (resuming or
+// relisting) and miss nothing. POOLGUARD_TEST_RESTART_APISERVER is the shell command that
+// restarts the server behind POOLGUARD_TEST_KUBECONFIG (for localcluster:
+// `localcluster/lc restart kube-apiserver`).
+TEST_F(InformerTest, SurvivesAnApiServerRestart) {
+  const char* restart = std::getenv("POOLGUARD_TEST_RESTART_APISERVER");
+  ASSERT_TRUE(restart && *restart)
+      << "POOLGUARD_TEST_RESTART_APISERVER is not set: it must be a shell command that "
+         "restarts the API server (e.g. `localcluster/lc restart kube-apiserver`)";
+  auto cms = client_->Resource(kConfigMaps, ns_);
+  for (int i = 0; i < 10; ++i) cms.Create(ConfigMap("before-" + std::to_string(i), "even", "0"));
+  InformerOptions options;
+  options.selectors.label_selector = "informer=yes";
+  options.max_backoff = std::chrono::seconds(2);
+  Informer informer(cms, options);
+  std::atomic<int> adds{0}, updates{0};
+  EventHandler h;
+  h.on_add = [&](const Json&) { ++adds; };
+  h.on_update = [&](const Json&, const Json&) { ++updates; };
+  informer.AddEventHandler(h);
+  informer.Run();
+  ASSERT_TRUE(informer.WaitForSync(30s));
+  ASSERT_EQ(informer.Size(), 10u);
+
+  ASSERT_EQ(std::system(restart), 0) << "restart command failed: " << restart;
+
+  // The server is back: changes made now must reach the cache.
+  bool written = Eventually(
+      [&] {
+        try {
+          cms.Patch("before-0", PatchType::kMerge, J(R"({"data":{"v":"after"}})"));
+          return true;
+        } catch (const ApiError&) {
+          return false;
+        }
+      },
+      60s);
+  ASSERT_TRUE(written) << "API server did not come back";
+  for (int i = 0; i < 10; ++i) cms.Create(ConfigMap("after-" + std::to_string(i), "odd", "1"));
+  bool caught_up = Eventually(
+      [&] {
+        auto c = informer.Get(ns_, "before-0");
+        return informer.Size() == 20u && c && c->at("data").at("v").as_string() == "after";
+      },
+      60s);
+  EXPECT_TRUE(caught_up) << "size " << informer.Size() << " lists " << informer.ListCount();
+  EXPECT_EQ(adds, 20);
+  RecordProperty("lists", informer.ListCount());
   informer.Stop();
 }
 
