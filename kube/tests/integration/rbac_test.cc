@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
+
 #include "cluster_fixture.h"
 
 namespace poolguard::kube::testing {
@@ -78,6 +81,69 @@ TEST_F(RbacTest, UnauthenticatedIsUnauthorizedOrForbidden) {
     EXPECT_EQ(e.kind(), ErrorKind::kUnauthorized) << e.what();
     EXPECT_EQ(e.http_status(), 401);
   }
+}
+
+// A tokenFile is re-read as it rotates: the client picks up a new token (here, of another
+// service account) once its refresh interval has passed on the client's clock.
+TEST_F(RbacTest, TokenFileIsReReadAfterRotation) {
+  auto sas = client_->Resource({"", "v1", "serviceaccounts", true}, ns_);
+  for (const char* name : {"reader", "nobody"}) {
+    sas.Create(J(R"({"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":")" +
+                 std::string(name) + R"("}})"));
+  }
+  client_->Resource({"rbac.authorization.k8s.io", "v1", "roles", true}, ns_)
+      .Create(J(R"({"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role",
+        "metadata":{"name":"list-configmaps"},
+        "rules":[{"apiGroups":[""],"resources":["configmaps"],"verbs":["list"]}]})"));
+  client_->Resource({"rbac.authorization.k8s.io", "v1", "rolebindings", true}, ns_)
+      .Create(J(R"({"apiVersion":"rbac.authorization.k8s.io/v1","kind":"RoleBinding",
+        "metadata":{"name":"reader"},
+        "roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"Role","name":"list-configmaps"},
+        "subjects":[{"kind":"ServiceAccount","name":"reader","namespace":")" +
+                ns_ + R"("}]})"));
+  auto token_for = [&](const std::string& sa) {
+    Json answer = client_->Do(
+        "POST", "/api/v1/namespaces/" + ns_ + "/serviceaccounts/" + sa + "/token", {},
+        R"({"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{"expirationSeconds":600}})");
+    return answer.at("status").at("token").as_string();
+  };
+  std::string token_file = ::testing::TempDir() + "/token-" + ns_;
+  auto write_token = [&](const std::string& t) { std::ofstream(token_file) << t << "\n"; };
+  write_token(token_for("reader"));
+
+  Config by_file = config_;
+  by_file.client_cert_pem.clear();
+  by_file.client_key_pem.clear();
+  by_file.token.clear();
+  by_file.token_file = token_file;
+  auto clock = std::make_shared<FakeClock>();
+  ClientOptions options;
+  options.clock = clock;
+  auto c = Client::Create(by_file, options);
+  auto list = [&] { c->Resource({"", "v1", "configmaps", true}, ns_).List(); };
+  ASSERT_TRUE(Eventually(
+      [&] {
+        try {
+          list();
+          return true;
+        } catch (const ApiError&) {
+          return false;
+        }
+      },
+      10s));
+
+  write_token(token_for("nobody"));
+  EXPECT_NO_THROW(list());  // the old token is still cached
+  clock->Advance(61s);
+  try {
+    list();
+    FAIL() << "expected Forbidden with the rotated token";
+  } catch (const ApiError& e) {
+    EXPECT_TRUE(IsForbidden(e)) << e.what();
+    EXPECT_NE(e.message().find("system:serviceaccount:" + ns_ + ":nobody"), std::string::npos)
+        << e.message();
+  }
+  std::remove(token_file.c_str());
 }
 
 }  // namespace
