@@ -96,7 +96,8 @@ class WorkQueueMetrics {
 ///    it is added meanwhile it is queued again when Done is called;
 ///  - AddAfter / AddRateLimited delay an item (the earliest pending time wins);
 ///  - ShutDown stops new adds; Get keeps handing out what is queued and then returns
-///    nullopt; ShutDownWithDrain also waits until every item handed out is Done.
+///    nullopt; ShutDownWithDrain also waits until every queued and handed-out item is Done
+///    (so workers must keep running until it returns).
 /// Thread-safe; any number of workers may call Get concurrently.
 class WorkQueue {
  public:
