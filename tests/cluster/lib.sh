@@ -2,8 +2,8 @@
 # Shared helpers for the cluster tests. Sourced by each test script.
 # Each test brings the local cluster up itself (a no-op when it already runs)
 # in LOCALCLUSTER_STATE_DIR (the test driver sets a temporary one; standalone
-# runs use <repo>/.state/localcluster-test) on ports that differ from the
-# developer cluster's defaults, and works in its own namespace(s).
+# runs use <repo>/.state/localcluster-test) on free ports, and works in its
+# own namespace(s).
 set -euo pipefail
 
 TESTS_CLUSTER_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -11,10 +11,9 @@ REPO_DIR="$(cd "$TESTS_CLUSTER_DIR/../.." && pwd)"
 TEST_NAME="$(basename "$0" .sh)"
 
 export LOCALCLUSTER_STATE_DIR="${LOCALCLUSTER_STATE_DIR:-$REPO_DIR/.state/localcluster-test}"
-export LOCALCLUSTER_APISERVER_PORT="${LOCALCLUSTER_APISERVER_PORT:-16443}"
-export LOCALCLUSTER_ETCD_CLIENT_PORT="${LOCALCLUSTER_ETCD_CLIENT_PORT:-22379}"
-export LOCALCLUSTER_ETCD_PEER_PORT="${LOCALCLUSTER_ETCD_PEER_PORT:-22380}"
-export LOCALCLUSTER_KCM_PORT="${LOCALCLUSTER_KCM_PORT:-20257}"
+# Free random ports on the first `up` of the state dir (then remembered there),
+# so test clusters never clash with a developer cluster or another test run.
+export LOCALCLUSTER_AUTO_PORTS="${LOCALCLUSTER_AUTO_PORTS:-1}"
 
 check() { printf '[%s] CHECK: %s\n' "$TEST_NAME" "$*"; }
 ok()    { printf '[%s]   ok: %s\n' "$TEST_NAME" "$*"; }

@@ -34,9 +34,9 @@ ok "client and server: $KUBERNETES_VERSION"
 check "a busy port is refused with a message naming it, and nothing is started"
 other="$(mktemp -d)"
 trap 'LOCALCLUSTER_STATE_DIR="$other" "$REPO_DIR/localcluster/down" --purge >/dev/null 2>&1 || true; rm -rf "$other"' EXIT
-busy="$LOCALCLUSTER_APISERVER_PORT"
-if out="$(LOCALCLUSTER_STATE_DIR="$other" LOCALCLUSTER_ETCD_CLIENT_PORT=$((busy + 100)) \
-    LOCALCLUSTER_ETCD_PEER_PORT=$((busy + 101)) LOCALCLUSTER_KCM_PORT=$((busy + 102)) \
+busy="$(kubectl config view -o jsonpath='{.clusters[0].cluster.server}')"
+busy="${busy##*:}"
+if out="$(LOCALCLUSTER_STATE_DIR="$other" LOCALCLUSTER_AUTO_PORTS=1 LOCALCLUSTER_APISERVER_PORT="$busy" \
     "$REPO_DIR/localcluster/up" 2>&1)"; then
   fail "a second cluster started on the busy port $busy: $out"
 fi
