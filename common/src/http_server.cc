@@ -1,28 +1,40 @@
 #include "poolguard/common/http_server.h"
 
-#include <cpprest/http_listener.h>
+#include <cpprest/base_uri.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
+#include <array>
 #include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 #include <charconv>
 #include <condition_variable>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
+#include <tuple>
 
 #include "poolguard/common/json_util.h"
-#include "poolguard/common/worker_pool.h"
 
 namespace poolguard::http {
 namespace {
 
-using web::http::http_request;
-using web::http::http_response;
-using web::http::experimental::listener::http_listener;
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using asio::ip::tcp;
 
 std::vector<std::string> SplitPath(std::string_view path) {
   std::vector<std::string> segments;
@@ -70,14 +82,12 @@ Response Response::Text(int status, std::string body, std::string content_type) 
   return r;
 }
 
-void Router::Add(std::string method, std::string path_template, Handler handler,
-                 Execution execution) {
+void Router::Add(std::string method, std::string path_template, Handler handler) {
   Route route;
   route.method = std::move(method);
   route.segments = SplitPath(path_template);
   route.path_template = std::move(path_template);
   route.handler = std::move(handler);
-  route.execution = execution;
   routes_.push_back(std::move(route));
 }
 
@@ -110,165 +120,235 @@ Router::Match Router::Find(std::string_view method, std::string_view path) const
   return match;
 }
 
+// One accepted connection, served by a thread of its own.
+struct Session {
+  tcp::socket socket;
+  std::atomic<bool> in_request{false};
+  explicit Session(tcp::socket s) : socket(std::move(s)) {}
+};
+
 struct Server::Impl {
   ServerOptions options;
   Router router;
   prometheus::Family<prometheus::Counter>* requests = nullptr;
   prometheus::Family<prometheus::Histogram>* durations = nullptr;
-  std::unique_ptr<http_listener> listener;
-  std::unique_ptr<WorkerPool> workers;
-  std::atomic<std::size_t> in_flight{0};
-  std::atomic<bool> draining{false};
-  bool closed = false;
-  std::mutex mutex;
-  std::condition_variable idle;
 
-  void Handle(http_request request);
-  void Dispatch(http_request request, const Router::Route* route, Request parsed,
-                std::chrono::steady_clock::time_point start);
-  void Reply(http_request& request, const Response& response, const std::string& route,
-             std::chrono::steady_clock::time_point start);
+  asio::io_context io;  // owns the sockets; all I/O here is synchronous
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::uint16_t bound_port = 0;
+  std::thread accept_thread;
+  std::atomic<bool> draining{false};
+  std::atomic<std::size_t> in_flight{0};
+  bool closed = false;
+
+  std::mutex mutex;
+  std::condition_variable sessions_changed;
+  std::set<Session*> sessions;
+
+  void AcceptLoop();
+  void Serve(std::unique_ptr<Session> session);
+  Response Handle(const std::string& method, std::string_view target,
+                  const std::string& content_type, std::string body, std::string* route_label);
+  void Record(const std::string& method, const std::string& route, int status,
+              std::chrono::steady_clock::time_point start);
 };
 
-void Server::Impl::Reply(http_request& request, const Response& response, const std::string& route,
-                         std::chrono::steady_clock::time_point start) {
-  http_response reply(static_cast<web::http::status_code>(response.status));
-  for (const auto& [name, value] : response.headers) reply.headers().add(name, value);
-  reply.set_body(response.body, response.content_type);
-  request.reply(reply).then([](pplx::task<void> sent) {
-    try {
-      sent.get();
-    } catch (const std::exception& e) {
-      spdlog::debug("http: reply not delivered: {}", e.what());  // client went away
-    }
-  });
-  if (requests != nullptr) {
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    requests
-        ->Add({{"method", MethodLabel(request.method())},
-               {"route", route},
-               {"code", std::to_string(response.status)}})
-        .Increment();
-    durations
-        ->Add({{"route", route}},
-              prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                                      0.5, 1, 2.5, 3, 5, 10})
-        .Observe(seconds);
-  }
-  if (in_flight.fetch_sub(1) == 1) {
-    std::lock_guard lock(mutex);
-    idle.notify_all();
-  }
-}
-
-void Server::Impl::Handle(http_request request) {
-  const auto start = std::chrono::steady_clock::now();
-  in_flight.fetch_add(1);
-  try {
-    if (draining.load()) {
-      Response r = Response::Error(503, "ShuttingDown", "the server is shutting down");
-      r.headers.emplace_back("Connection", "close");
-      Reply(request, r, "unmatched", start);
-      return;
-    }
-    const web::uri& uri = request.relative_uri();
-    const std::string path = uri.path();
-    Router::Match match = router.Find(request.method(), path);
-    if (match.status == Router::MatchStatus::kNotFound) {
-      Reply(request, Response::Error(404, "NotFound", "no route for " + path), "unmatched", start);
-      return;
-    }
-    if (match.status == Router::MatchStatus::kMethodNotAllowed) {
-      std::string allowed;
-      for (const auto& m : match.allowed_methods) allowed += (allowed.empty() ? "" : ", ") + m;
-      Response r = Response::Error(
-          405, "MethodNotAllowed",
-          request.method() + " is not allowed on " + path + " (allowed: " + allowed + ")");
-      r.headers.emplace_back("Allow", allowed);
-      Reply(request, r, "unmatched", start);
-      return;
-    }
-    Request parsed;
-    parsed.method = request.method();
-    parsed.path = path;
-    parsed.params = std::move(match.params);
-    parsed.content_type = request.headers().content_type();
-    try {
-      for (auto& [key, value] : web::uri::split_query(uri.query())) {
-        parsed.query[web::uri::decode(key)] = web::uri::decode(value);
-      }
-    } catch (const std::exception& e) {
-      Reply(request,
-            Response::Error(400, "BadQuery", std::string("malformed query string: ") + e.what()),
-            match.route->path_template, start);
-      return;
-    }
-    const auto length = request.headers().content_length();
-    if (length > options.max_body_bytes) {
-      Response r = Response::Error(413, "PayloadTooLarge",
-                                   "request body of " + std::to_string(length) +
-                                       " bytes exceeds the limit of " +
-                                       std::to_string(options.max_body_bytes) + " bytes");
-      r.headers.emplace_back("Connection", "close");
-      Reply(request, r, match.route->path_template, start);
-      return;
-    }
-    const Router::Route* route = match.route;
-    if (request.method() == "GET" || request.method() == "HEAD" || request.method() == "DELETE") {
-      Dispatch(std::move(request), route, std::move(parsed), start);
-      return;
-    }
-    // Read the body without blocking this thread; continue when it has arrived.
-    request.extract_utf8string(true).then(
-        [this, request, route, parsed, start](pplx::task<std::string> body) mutable {
-          try {
-            parsed.body = body.get();
-          } catch (const std::exception& e) {
-            Reply(request,
-                  Response::Error(400, "BadBody",
-                                  std::string("could not read the request body: ") + e.what()),
-                  route->path_template, start);
-            return;
-          }
-          if (parsed.body.size() > options.max_body_bytes) {
-            Reply(request,
-                  Response::Error(413, "PayloadTooLarge",
-                                  "request body exceeds the limit of " +
-                                      std::to_string(options.max_body_bytes) + " bytes"),
-                  route->path_template, start);
-            return;
-          }
-          Dispatch(std::move(request), route, std::move(parsed), start);
-        });
-  } catch (const std::exception& e) {
-    spdlog::error("http: unexpected failure handling {}: {}", request.request_uri().to_string(),
-                  e.what());
-    Reply(request, Response::Error(500, "InternalError", "internal error"), "unmatched", start);
-  }
-}
-
-void Server::Impl::Dispatch(http_request request, const Router::Route* route, Request parsed,
-                            std::chrono::steady_clock::time_point start) {
-  auto run = [this, request, route, parsed = std::move(parsed), start]() mutable {
-    Response response;
-    try {
-      response = route->handler(parsed);
-    } catch (const std::exception& e) {
-      spdlog::error("http: handler for {} {} failed: {}", route->method, route->path_template,
-                    e.what());
-      response = Response::Error(500, "InternalError", "internal error");
-    }
-    if (request.method() == "HEAD") response.body.clear();
-    Reply(request, response, route->path_template, start);
+void Server::Impl::Record(const std::string& method, const std::string& route, int status,
+                          std::chrono::steady_clock::time_point start) {
+  if (requests == nullptr) return;
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // prometheus-cpp's Family::Add locks and hashes the labels; each connection thread keeps
+  // the series it has used, so the hot path takes no shared lock.
+  struct Series {
+    prometheus::Counter* count;
+    prometheus::Histogram* duration;
   };
-  if (route->execution == Execution::kInline) {
-    run();
-    return;
+  thread_local std::map<std::tuple<const Impl*, std::string, std::string, int>, Series> cache;
+  auto key = std::make_tuple(static_cast<const Impl*>(this), MethodLabel(method), route, status);
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    Series series{
+        &requests->Add(
+            {{"method", std::get<1>(key)}, {"route", route}, {"code", std::to_string(status)}}),
+        &durations->Add({{"route", route}},
+                        prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.025, 0.05,
+                                                                0.1, 0.25, 0.5, 1, 2.5, 3, 5, 10})};
+    it = cache.emplace(std::move(key), series).first;
   }
-  if (!workers->Submit(run)) {
-    Reply(request, Response::Error(503, "Overloaded", "too many requests queued; try again"),
-          route->path_template, start);
+  it->second.count->Increment();
+  it->second.duration->Observe(seconds);
+}
+
+Response Server::Impl::Handle(const std::string& method, std::string_view target,
+                              const std::string& content_type, std::string body,
+                              std::string* route_label) {
+  *route_label = "unmatched";
+  const auto question = target.find('?');
+  const std::string path(target.substr(0, question));
+  const std::string query =
+      question == std::string_view::npos ? "" : std::string(target.substr(question + 1));
+  Router::Match match = router.Find(method, path);
+  if (match.status == Router::MatchStatus::kNotFound) {
+    return Response::Error(404, "NotFound", "no route for " + path);
+  }
+  if (match.status == Router::MatchStatus::kMethodNotAllowed) {
+    std::string allowed;
+    for (const auto& m : match.allowed_methods) allowed += (allowed.empty() ? "" : ", ") + m;
+    Response r =
+        Response::Error(405, "MethodNotAllowed",
+                        method + " is not allowed on " + path + " (allowed: " + allowed + ")");
+    r.headers.emplace_back("Allow", allowed);
+    return r;
+  }
+  const Router::Route* route = match.route;
+  *route_label = route->path_template;
+  Request request;
+  request.method = method;
+  request.path = path;
+  request.params = std::move(match.params);
+  request.content_type = content_type;
+  request.body = std::move(body);
+  try {
+    for (auto& [key, value] : web::uri::split_query(query)) {
+      request.query[web::uri::decode(key)] = web::uri::decode(value);
+    }
+  } catch (const std::exception& e) {
+    return Response::Error(400, "BadQuery", std::string("malformed query string: ") + e.what());
+  }
+  try {
+    return route->handler(request);
+  } catch (const std::exception& e) {
+    spdlog::error("http: handler for {} {} failed: {}", route->method, route->path_template,
+                  e.what());
+    return Response::Error(500, "InternalError", "internal error");
+  }
+}
+
+// After refusing a request whose body we did not read, read and discard what the client is
+// still sending (bounded), so it sees our answer rather than a connection reset.
+void LingeringClose(tcp::socket& socket) {
+  beast::error_code ec;
+  socket.shutdown(tcp::socket::shutdown_send, ec);
+  timeval tv{1, 0};
+  setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::array<char, 65536> sink;
+  std::size_t total = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (total < (64u << 20) && std::chrono::steady_clock::now() < deadline) {
+    const std::size_t n = socket.read_some(asio::buffer(sink), ec);
+    if (ec) break;
+    total += n;
+  }
+}
+
+void Server::Impl::Serve(std::unique_ptr<Session> session) {
+  auto& socket = session->socket;
+  beast::error_code ec;
+  socket.set_option(tcp::no_delay(true), ec);
+  timeval tv{static_cast<time_t>(options.idle_timeout.count()), 0};
+  setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(socket.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+
+  beast::flat_buffer buffer;
+  for (;;) {
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(16 * 1024);
+    parser.body_limit(options.max_body_bytes);
+    bhttp::read_header(socket, buffer, parser, ec);
+    const auto start = std::chrono::steady_clock::now();
+    Response response;
+    std::string route = "unmatched";
+    std::string method = "OTHER";
+    bool keep_alive = false;
+    if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+        ec == asio::error::connection_reset || ec == asio::error::would_block ||
+        ec == asio::error::try_again || ec == asio::error::shut_down ||
+        (ec && buffer.size() == 0 && !parser.got_some())) {
+      break;  // the client went away, idled out, or we are shutting down
+    }
+    session->in_request = true;
+    in_flight.fetch_add(1);
+    if (!ec) {
+      auto& header = parser.get();
+      method = std::string(header.method_string());
+      if (header[bhttp::field::expect] == "100-continue" && !parser.is_done()) {
+        bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, header.version()};
+        bhttp::write(socket, cont, ec);
+      }
+      if (!ec && !parser.is_done()) bhttp::read(socket, buffer, parser, ec);
+    }
+    if (ec == bhttp::error::body_limit) {
+      response = Response::Error(
+          413, "PayloadTooLarge",
+          "request body exceeds the limit of " + std::to_string(options.max_body_bytes) + " bytes");
+    } else if (ec == bhttp::error::header_limit) {
+      response = Response::Error(431, "HeadersTooLarge", "request headers exceed 16 KiB");
+    } else if (ec) {
+      response = Response::Error(400, "BadRequest", "malformed HTTP request: " + ec.message());
+    } else if (draining) {
+      response = Response::Error(503, "ShuttingDown", "the server is shutting down");
+    } else {
+      auto& request = parser.get();
+      keep_alive = request.keep_alive();
+      response = Handle(method, std::string_view(request.target().data(), request.target().size()),
+                        std::string(request[bhttp::field::content_type]), std::move(request.body()),
+                        &route);
+      if (method == "HEAD") response.body.clear();
+    }
+    if (draining) keep_alive = false;
+    bhttp::response<bhttp::string_body> reply{static_cast<bhttp::status>(response.status), 11};
+    reply.set(bhttp::field::server, "poolguard");
+    reply.set(bhttp::field::content_type, response.content_type);
+    for (const auto& [name, value] : response.headers) reply.set(name, value);
+    reply.body() = std::move(response.body);
+    reply.keep_alive(keep_alive);
+    reply.prepare_payload();
+    beast::error_code write_ec;
+    bhttp::write(socket, reply, write_ec);
+    Record(method, route, response.status, start);
+    in_flight.fetch_sub(1);
+    session->in_request = false;
+    if (ec == bhttp::error::body_limit || ec == bhttp::error::header_limit) {
+      LingeringClose(socket);
+      break;
+    }
+    if (!keep_alive || write_ec || ec) break;
+  }
+  {
+    std::lock_guard lock(mutex);
+    sessions.erase(session.get());
+  }
+  sessions_changed.notify_all();
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+  socket.close(ec);
+}
+
+void Server::Impl::AcceptLoop() {
+  const int fd = acceptor->native_handle();
+  while (!draining) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;  // wake up regularly to notice draining
+    beast::error_code ec;
+    tcp::socket socket(io);
+    acceptor->accept(socket, ec);
+    if (ec) continue;
+    auto session = std::make_unique<Session>(std::move(socket));
+    {
+      std::lock_guard lock(mutex);
+      if (sessions.size() >= options.max_connections) {
+        const std::string busy =
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            "Connection: close\r\nContent-Length: 84\r\n\r\n"
+            "{\"error\":{\"code\":\"Overloaded\",\"message\":\"too many connections; try again "
+            "later\"}}";
+        asio::write(session->socket, asio::buffer(busy), ec);
+        session->socket.close(ec);
+        continue;
+      }
+      sessions.insert(session.get());
+    }
+    std::thread([this, s = std::move(session)]() mutable { Serve(std::move(s)); }).detach();
   }
 }
 
@@ -289,48 +369,54 @@ Server::Server(ServerOptions options, Router router, prometheus::Registry* metri
   }
 }
 
-Server::~Server() { Shutdown(std::chrono::milliseconds(0)); }
+Server::~Server() {
+  Shutdown(std::chrono::milliseconds(0));
+  std::lock_guard lock(impl_->mutex);
+  if (!impl_->sessions.empty()) {
+    // Detached connection threads still use the state; the process is exiting, so keep it.
+    impl_.release();
+  }
+}
 
 void Server::Start() {
-  impl_->workers =
-      std::make_unique<WorkerPool>(impl_->options.worker_threads, impl_->options.max_queued);
-  const std::string address = impl_->options.address;
-  const std::string url = "http://" +
-                          (address.find(':') != std::string::npos ? "[" + address + "]" : address) +
-                          ":" + std::to_string(impl_->options.port);
-  web::http::experimental::listener::http_listener_config config;
-  config.set_timeout(std::chrono::seconds(120));
-  impl_->listener = std::make_unique<http_listener>(url, config);
-  impl_->listener->support([impl = impl_.get()](http_request request) { impl->Handle(request); });
+  const std::string& address = impl_->options.address;
   try {
-    impl_->listener->open().wait();
+    const tcp::endpoint endpoint(asio::ip::make_address(address), impl_->options.port);
+    impl_->acceptor = std::make_unique<tcp::acceptor>(impl_->io);
+    impl_->acceptor->open(endpoint.protocol());
+    impl_->acceptor->set_option(asio::socket_base::reuse_address(true));
+    impl_->acceptor->bind(endpoint);
+    impl_->acceptor->listen(asio::socket_base::max_listen_connections);
+    impl_->bound_port = impl_->acceptor->local_endpoint().port();
   } catch (const std::exception& e) {
     throw std::runtime_error("cannot listen on " + address + ":" +
                              std::to_string(impl_->options.port) + ": " + e.what());
   }
+  impl_->accept_thread = std::thread([impl = impl_.get()] { impl->AcceptLoop(); });
 }
+
+std::uint16_t Server::port() const { return impl_->bound_port; }
 
 void Server::Shutdown(std::chrono::milliseconds grace) {
   if (!impl_ || impl_->closed) return;
   impl_->draining = true;
-  {
-    std::unique_lock lock(impl_->mutex);
-    impl_->idle.wait_for(lock, grace, [this] { return impl_->in_flight.load() == 0; });
+  if (impl_->accept_thread.joinable()) impl_->accept_thread.join();
+  if (impl_->acceptor) {
+    beast::error_code ec;
+    impl_->acceptor->close(ec);
   }
-  if (impl_->in_flight.load() != 0) {
-    // Requests are stuck (for example on a database lock). Closing the listener would
-    // wait for them; the caller decides whether to exit regardless.
-    return;
+  std::unique_lock lock(impl_->mutex);
+  // Idle keep-alive connections are woken and closed; busy ones close after replying.
+  for (Session* s : impl_->sessions) {
+    if (!s->in_request) ::shutdown(s->socket.native_handle(), SHUT_RDWR);
   }
-  impl_->closed = true;
-  if (impl_->listener) {
-    try {
-      impl_->listener->close().wait();
-    } catch (const std::exception& e) {
-      spdlog::warn("http: closing the listener: {}", e.what());
-    }
+  impl_->sessions_changed.wait_for(lock, grace, [this] { return impl_->sessions.empty(); });
+  for (Session* s : impl_->sessions) {
+    if (!s->in_request) ::shutdown(s->socket.native_handle(), SHUT_RDWR);
   }
-  if (impl_->workers) impl_->workers->Shutdown();
+  // Connections still inside a handler (e.g. stuck on a database lock) are left to the
+  // caller, which exits anyway; their threads are detached.
+  impl_->closed = impl_->sessions.empty();
 }
 
 std::size_t Server::in_flight() const { return impl_->in_flight.load(); }

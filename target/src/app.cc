@@ -10,6 +10,7 @@
 
 #include "items.h"
 #include "pg_connection.h"
+#include "poolguard/common/json_util.h"
 
 namespace poolguard::target {
 namespace {
@@ -25,13 +26,24 @@ std::string OneLine(std::string text) {
   return text;
 }
 
-web::json::value ItemJson(const pqxx::row& row) {
-  web::json::value item = web::json::value::object();
-  item["id"] = web::json::value::number(row[0].as<std::int64_t>());
-  item["name"] = web::json::value::string(row[1].as<std::string>());
-  item["quantity"] = web::json::value::number(row[2].as<std::int32_t>());
-  item["created_at"] = web::json::value::string(row[3].as<std::string>());
-  return item;
+// Items are written straight to text: this is the hot path of the API.
+void AppendItemJson(const pqxx::row& row, std::string& out) {
+  out += "{\"id\":";
+  out += row[0].c_str();
+  out += ",\"name\":\"";
+  out += json::Escape(row[1].c_str());
+  out += "\",\"quantity\":";
+  out += row[2].c_str();
+  out += ",\"created_at\":\"";
+  out += row[3].c_str();
+  out += "\"}";
+}
+
+Response JsonText(int status, std::string body) {
+  Response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
 }
 
 constexpr const char* kItemColumns =
@@ -40,7 +52,7 @@ constexpr const char* kItemColumns =
 
 }  // namespace
 
-App::App(const Config& config, std::shared_ptr<ConnectionFactory> factory)
+App::App(const Config& config, std::shared_ptr<PgConnectionFactory> factory)
     : registry_(std::make_shared<prometheus::Registry>()),
       db_errors_(prometheus::BuildCounter()
                      .Name("db_errors_total")
@@ -93,6 +105,16 @@ App::App(const Config& config, std::shared_ptr<ConnectionFactory> factory)
     pool_wait_.Observe(seconds);
     pool_timeouts_.Increment();
   };
+  // Prepared once per connection (libpqxx prepares lazily, on first use): the hot path
+  // then costs one round trip with no parsing or planning on the server.
+  factory->OnConnect([](pqxx::connection& c) {
+    c.prepare("item_by_id", std::string("SELECT ") + kItemColumns + " FROM items WHERE id = $1");
+    c.prepare("items_page",
+              std::string("SELECT ") + kItemColumns + " FROM items ORDER BY id LIMIT $1 OFFSET $2");
+    c.prepare("item_insert", std::string("INSERT INTO items (name, quantity) VALUES ($1, $2) "
+                                         "RETURNING ") +
+                                 kItemColumns);
+  });
   pool_ = std::make_unique<Pool>(options, std::move(factory), std::move(observer));
   pool_size_.Set(static_cast<double>(options.size));
   pool_max_overflow_.Set(static_cast<double>(options.max_overflow));
@@ -104,20 +126,15 @@ App::App(const Config& config, std::shared_ptr<ConnectionFactory> factory)
 }
 
 http::Router App::MakeRouter() {
-  using http::Execution;
   http::Router router;
   router.Add("GET", "/livez", [](const Request&) {
     return Response::Json(200, web::json::value::parse(R"({"status":"ok"})"));
   });
   router.Add("GET", "/metrics", [this](const Request&) { return Metrics(); });
-  router.Add(
-      "GET", "/health", [this](const Request&) { return Health(); }, Execution::kWorker);
-  router.Add(
-      "GET", "/items", [this](const Request& r) { return ListItems(r); }, Execution::kWorker);
-  router.Add(
-      "POST", "/items", [this](const Request& r) { return CreateItem(r); }, Execution::kWorker);
-  router.Add(
-      "GET", "/items/{id}", [this](const Request& r) { return GetItem(r); }, Execution::kWorker);
+  router.Add("GET", "/health", [this](const Request&) { return Health(); });
+  router.Add("GET", "/items", [this](const Request& r) { return ListItems(r); });
+  router.Add("POST", "/items", [this](const Request& r) { return CreateItem(r); });
+  router.Add("GET", "/items/{id}", [this](const Request& r) { return GetItem(r); });
   return router;
 }
 
@@ -185,16 +202,14 @@ Response App::ListItems(const Request& request) {
   }
   return WithConnection([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
-    const pqxx::result rows = tx.exec_params(
-        std::string("SELECT ") + kItemColumns + " FROM items ORDER BY id LIMIT $1 OFFSET $2", limit,
-        offset);
-    web::json::value items = web::json::value::array(rows.size());
-    for (std::size_t i = 0; i < rows.size(); ++i) items[i] = ItemJson(rows[i]);
-    web::json::value body = web::json::value::object();
-    body["items"] = items;
-    body["limit"] = web::json::value::number(static_cast<std::int64_t>(limit));
-    body["offset"] = web::json::value::number(static_cast<std::int64_t>(offset));
-    return Response::Json(200, body);
+    const pqxx::result rows = tx.exec_prepared("items_page", limit, offset);
+    std::string body = "{\"items\":[";
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      if (i > 0) body += ',';
+      AppendItemJson(rows[i], body);
+    }
+    body += "],\"limit\":" + std::to_string(limit) + ",\"offset\":" + std::to_string(offset) + "}";
+    return JsonText(200, std::move(body));
   });
 }
 
@@ -209,12 +224,13 @@ Response App::GetItem(const Request& request) {
   }
   return WithConnection([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
-    const pqxx::result rows =
-        tx.exec_params(std::string("SELECT ") + kItemColumns + " FROM items WHERE id = $1", id);
+    const pqxx::result rows = tx.exec_prepared("item_by_id", id);
     if (rows.empty()) {
       return Response::Error(404, "ItemNotFound", "no item with id " + std::to_string(id));
     }
-    return Response::Json(200, ItemJson(rows[0]));
+    std::string body;
+    AppendItemJson(rows[0], body);
+    return JsonText(200, std::move(body));
   });
 }
 
@@ -231,12 +247,11 @@ Response App::CreateItem(const Request& request) {
   const NewItem& item = std::get<NewItem>(parsed);
   return WithConnection([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    const pqxx::result rows = tx.exec_params(std::string("INSERT INTO items (name, quantity) "
-                                                         "VALUES ($1, $2) RETURNING ") +
-                                                 kItemColumns,
-                                             item.name, item.quantity);
+    const pqxx::result rows = tx.exec_prepared("item_insert", item.name, item.quantity);
     tx.commit();
-    Response r = Response::Json(201, ItemJson(rows[0]));
+    std::string body;
+    AppendItemJson(rows[0], body);
+    Response r = JsonText(201, std::move(body));
     r.headers.emplace_back("Location", "/items/" + rows[0][0].as<std::string>());
     return r;
   });

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "db_error.h"
+#include "pg_connection.h"
 #include "pool.h"
 #include "poolguard/common/http_server.h"
 
@@ -19,8 +20,9 @@ namespace poolguard::target {
 /// and turns every database failure into a 503 JSON answer plus one `DB_ERROR:` log line.
 class App {
  public:
-  /// Builds the pool over `factory` (the real PostgreSQL factory in production).
-  App(const Config& config, std::shared_ptr<ConnectionFactory> factory);
+  /// Builds the pool over `factory`; declares the API's prepared statements on each of
+  /// its connections.
+  App(const Config& config, std::shared_ptr<PgConnectionFactory> factory);
   App(const App&) = delete;
   App& operator=(const App&) = delete;
 

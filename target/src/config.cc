@@ -98,9 +98,6 @@ Config LoadConfig(const VariableSource& source) {
     if (!format) Bad("LOG_FORMAT", *v, "expected json or text");
     c.log_format = *format;
   }
-  if (auto v = get("HTTP_WORKER_THREADS")) {
-    c.http_worker_threads = static_cast<std::size_t>(ParseInt("HTTP_WORKER_THREADS", *v, 1, 1024));
-  }
   if (auto v = get("SHUTDOWN_GRACE_SECONDS")) {
     c.shutdown_grace_seconds = ParseSeconds("SHUTDOWN_GRACE_SECONDS", *v, 0, 3600);
   }

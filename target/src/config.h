@@ -24,7 +24,6 @@ struct Config {
   bool pool_pre_ping = true;
   spdlog::level::level_enum log_level = spdlog::level::info;
   logging::Format log_format = logging::Format::kText;
-  std::size_t http_worker_threads = 64;
   double shutdown_grace_seconds = 10.0;
   double startup_timeout_seconds = 60.0;  // how long start-up waits for the database
 };

@@ -39,7 +39,6 @@ Configuration comes from the environment and from a .env file in the working dir
   DB_POOL_TIMEOUT         seconds a request waits for a connection  (3)
   DB_POOL_PRE_PING        check a connection before lending it      (true)
   DB_STARTUP_TIMEOUT      seconds start-up waits for the database   (60)
-  HTTP_WORKER_THREADS     threads for database-bound requests       (64)
   SHUTDOWN_GRACE_SECONDS  how long SIGTERM waits for requests       (10)
   LOG_LEVEL               trace|debug|info|warning|error|critical   (info)
   LOG_FORMAT              json|text                                 (text)
@@ -86,7 +85,6 @@ int Serve(const Config& config, const sigset_t& signals) {
   http::ServerOptions options;
   options.address = config.bind_address;
   options.port = config.port;
-  options.worker_threads = config.http_worker_threads;
   http::Server server(options, app.MakeRouter(), &app.registry());
   server.Start();
   spdlog::info("listening on {}:{} (pool size {}, overflow {}, timeout {:.2f}s, pre-ping {})",

@@ -64,7 +64,9 @@ PgConnectionFactory::PgConnectionFactory(const std::string& database_url,
                            "connect_timeout", std::to_string(connect_timeout_seconds))) {}
 
 std::unique_ptr<Connection> PgConnectionFactory::Connect() {
-  return std::make_unique<PgConnection>(conninfo_);
+  auto connection = std::make_unique<PgConnection>(conninfo_);
+  if (on_connect_) on_connect_(connection->raw());
+  return connection;
 }
 
 }  // namespace poolguard::target

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <pqxx/connection>
 #include <string>
@@ -13,7 +14,7 @@ namespace poolguard::target {
 class PgConnection final : public Connection {
  public:
   /// Connects; throws DbError classified from libpq's message.
-  PgConnection(const std::string& conninfo);
+  explicit PgConnection(const std::string& conninfo);
   /// Pre-ping without a round trip while the session is busy: a socket that has nothing
   /// to read is alive. A readable socket (the server closed it or sent a FATAL) or an
   /// idle spell longer than a second gets a real `SELECT 1`.
@@ -33,11 +34,14 @@ class PgConnectionFactory final : public ConnectionFactory {
   /// added when it does not set them.
   PgConnectionFactory(const std::string& database_url, const std::string& application_name,
                       int connect_timeout_seconds);
+  /// Runs on every new connection, e.g. to declare prepared statements.
+  void OnConnect(std::function<void(pqxx::connection&)> hook) { on_connect_ = std::move(hook); }
   std::unique_ptr<Connection> Connect() override;
   const std::string& conninfo() const { return conninfo_; }
 
  private:
   std::string conninfo_;
+  std::function<void(pqxx::connection&)> on_connect_;
 };
 
 /// Adds libpq parameters to a postgresql:// URI unless it already sets them.

@@ -1,13 +1,12 @@
 #include "pg_fixture.h"
 
+#include <cpprest/http_client.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <cpprest/http_client.h>
 
 #include <array>
 #include <cstdio>
@@ -87,9 +86,9 @@ int FreePort() {
   return port;
 }
 
-HttpResult HttpCall(const std::string& base_url, const std::string& method,
-                    const std::string& path, const std::string& body,
-                    const std::string& content_type, std::chrono::seconds timeout) {
+HttpResult HttpCall(const std::string& base_url, const std::string& method, const std::string& path,
+                    const std::string& body, const std::string& content_type,
+                    std::chrono::seconds timeout) {
   HttpResult result;
   const auto start = std::chrono::steady_clock::now();
   try {

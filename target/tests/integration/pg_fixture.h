@@ -45,8 +45,8 @@ struct HttpResult {
   std::string error;
 };
 
-HttpResult HttpCall(const std::string& base_url, const std::string& method,
-                    const std::string& path, const std::string& body = "",
+HttpResult HttpCall(const std::string& base_url, const std::string& method, const std::string& path,
+                    const std::string& body = "",
                     const std::string& content_type = "application/json",
                     std::chrono::seconds timeout = std::chrono::seconds(30));
 

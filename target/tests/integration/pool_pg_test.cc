@@ -23,7 +23,8 @@ int BackendPid(Pool::Lease& lease) {
 
 void Terminate(int pid) {
   pqxx::connection admin(PgServer::Shared().SuperuserUrl());
-  pqxx::nontransaction(admin).exec("SELECT pg_terminate_backend(" + std::to_string(pid) + ", 5000)");
+  pqxx::nontransaction(admin).exec("SELECT pg_terminate_backend(" + std::to_string(pid) +
+                                   ", 5000)");
 }
 
 std::unique_ptr<Pool> MakePool(bool pre_ping) {

@@ -179,8 +179,10 @@ TEST_F(TargetTest, ALockedTableExhaustsThePoolWhileMetricsAndLivezStayFast) {
   EXPECT_EQ(ok, 5);
   EXPECT_EQ(unavailable, 7);
   const std::string log = target_->Log();
-  EXPECT_NE(log.find(R"("msg":"DB_ERROR: pool_timeout: QueuePool limit of size 5 overflow 0 reached, connection timed out, timeout 1.00")"),
-            std::string::npos)
+  EXPECT_NE(
+      log.find(
+          R"("msg":"DB_ERROR: pool_timeout: QueuePool limit of size 5 overflow 0 reached, connection timed out, timeout 1.00")"),
+      std::string::npos)
       << log;
   EXPECT_EQ(Call("GET", "/health").status, 200);
 }
@@ -191,7 +193,8 @@ TEST_F(TargetTest, ServerSlotsExhaustedGiveTooManyClients) {
   std::vector<std::unique_ptr<pqxx::connection>> hogs;
   try {
     for (int i = 0; i < PgServer::Shared().max_connections(); ++i) {
-      hogs.push_back(std::make_unique<pqxx::connection>(PgServer::Shared().Url("app", "app", database_)));
+      hogs.push_back(
+          std::make_unique<pqxx::connection>(PgServer::Shared().Url("app", "app", database_)));
     }
   } catch (const pqxx::broken_connection&) {
   }
@@ -201,7 +204,8 @@ TEST_F(TargetTest, ServerSlotsExhaustedGiveTooManyClients) {
   ASSERT_TRUE(target_->WaitUntilServing()) << target_->Log();
   std::this_thread::sleep_for(200ms);  // the migration connection closes
   try {
-    hogs.push_back(std::make_unique<pqxx::connection>(PgServer::Shared().Url("app", "app", database_)));
+    hogs.push_back(
+        std::make_unique<pqxx::connection>(PgServer::Shared().Url("app", "app", database_)));
   } catch (const pqxx::broken_connection&) {
   }
   auto r = Call("GET", "/items/1");
@@ -257,7 +261,8 @@ TEST(TargetStartup, AChangedAppliedMigrationStopsStartup) {
     EXPECT_EQ(first.Terminate(), 0);
   }
   pqxx::connection c(PgServer::Shared().SuperuserUrl(database));
-  pqxx::nontransaction(c).exec("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1");
+  pqxx::nontransaction(c).exec(
+      "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1");
   TargetProcess second(EnvFor(database));
   EXPECT_EQ(second.WaitForExit(30s), 1);
   EXPECT_NE(second.Log().find("migration 0001_create_items.sql was changed after it was applied"),

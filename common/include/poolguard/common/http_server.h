@@ -43,11 +43,9 @@ struct Response {
                        std::string content_type = "text/plain; charset=utf-8");
 };
 
+/// Handlers may block (database work): each connection has a thread of its own, so a
+/// stuck request never delays another connection's /metrics or /livez.
 using Handler = std::function<Response(const Request&)>;
-
-/// Where a handler runs. Handlers that may block (database work) run on the server's
-/// own worker threads; quick ones (metrics, liveness) run on cpprestsdk's threads.
-enum class Execution { kInline, kWorker };
 
 /// Maps (method, path) to a handler through route templates such as "/items/{id}".
 /// Not thread-safe to modify; safe to query concurrently once built.
@@ -58,7 +56,6 @@ class Router {
     std::string path_template;
     std::vector<std::string> segments;
     Handler handler;
-    Execution execution = Execution::kInline;
   };
 
   enum class MatchStatus { kFound, kNotFound, kMethodNotAllowed };
@@ -70,8 +67,7 @@ class Router {
     std::vector<std::string> allowed_methods;  // set for kMethodNotAllowed
   };
 
-  void Add(std::string method, std::string path_template, Handler handler,
-           Execution execution = Execution::kInline);
+  void Add(std::string method, std::string path_template, Handler handler);
   Match Find(std::string_view method, std::string_view path) const;
 
  private:
@@ -80,16 +76,15 @@ class Router {
 
 struct ServerOptions {
   std::string address = "0.0.0.0";
-  std::uint16_t port = 8000;
-  std::size_t max_body_bytes = 1 << 20;  // larger bodies get 413
-  std::size_t worker_threads = 64;
-  std::size_t max_queued = 4096;  // beyond this, blocking routes answer 503 at once
+  std::uint16_t port = 8000;              // 0: pick a free port (see port())
+  std::size_t max_body_bytes = 1 << 20;   // larger bodies get 413
+  std::size_t max_connections = 1024;     // beyond this, new connections get 503
+  std::chrono::seconds idle_timeout{60};  // a keep-alive connection idle this long closes
 };
 
-/// An HTTP/1.1 server on cpprestsdk's listener with a worker pool for blocking routes,
-/// request metrics (http_requests_total{method,route,code},
-/// http_request_duration_seconds{route}) and bounded graceful shutdown.
-/// Thread-safe.
+/// An HTTP/1.1 server on Boost.Beast: one thread per connection (handlers may block),
+/// keep-alive, request metrics (http_requests_total{method,route,code},
+/// http_request_duration_seconds{route}) and bounded graceful shutdown. Thread-safe.
 class Server {
  public:
   /// `metrics` may be null; otherwise it must outlive the server.
@@ -100,6 +95,8 @@ class Server {
 
   /// Starts listening; throws std::runtime_error naming the address on failure.
   void Start();
+  /// The port listened on (useful with port 0).
+  std::uint16_t port() const;
   /// Stops taking new requests (they get 503), waits up to `grace` for in-flight ones,
   /// then closes the listener. Idempotent.
   void Shutdown(std::chrono::milliseconds grace);
