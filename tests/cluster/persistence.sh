@@ -11,6 +11,34 @@ kubectl create configmap settings -n "$NS" --from-literal=answer=42 >/dev/null |
 kubectl create secret generic creds -n "$NS" --from-literal=password=s3cret >/dev/null || fail "cannot create Secret"
 kubectl create deployment web -n "$NS" --image=example.invalid/web:1 --replicas=2 >/dev/null || fail "cannot create Deployment"
 wait_for "the Deployment's ReplicaSet" 60 bash -c "kubectl get rs -n '$NS' -o name | grep -q ."
+GROUP="notes$RANDOM.test.poolguard.io"
+kubectl apply -f - >/dev/null <<YAML || fail "cannot create CRD notes.$GROUP"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: notes.$GROUP}
+spec:
+  group: $GROUP
+  scope: Namespaced
+  names: {plural: notes, singular: note, kind: Note}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, properties: {text: {type: string}}}
+YAML
+trap 'kubectl delete crd "notes.$GROUP" --wait=false >/dev/null 2>&1 || true; cleanup_namespaces' EXIT
+kubectl wait --for=condition=Established "crd/notes.$GROUP" --timeout=60s >/dev/null || fail "CRD notes.$GROUP not Established"
+wait_for "notes.$GROUP served" 30 kubectl get "notes.$GROUP" -n "$NS"
+kubectl apply -n "$NS" -f - >/dev/null <<YAML || fail "cannot create Note keep-me"
+apiVersion: $GROUP/v1
+kind: Note
+metadata: {name: keep-me}
+spec: {text: hello}
+YAML
 uid="$(jp configmap/settings '{.metadata.uid}' -n "$NS")"
 ok "created; ConfigMap uid $uid"
 
@@ -20,7 +48,8 @@ verify_objects() { # when
   [[ "$(jp secret/creds '{.data.password}' -n "$NS" | base64 -d)" == s3cret ]] || fail "Secret creds lost $1"
   [[ "$(jp deployment/web '{.spec.replicas}' -n "$NS")" == 2 ]] || fail "Deployment web lost $1"
   kubectl get rs -n "$NS" -o name | grep -q . || fail "ReplicaSet lost $1"
-  ok "ConfigMap (same uid), Secret, Deployment and ReplicaSet all present $1"
+  [[ "$(jp "notes.$GROUP/keep-me" '{.spec.text}' -n "$NS")" == hello ]] || fail "custom object Note keep-me lost $1"
+  ok "ConfigMap (same uid), Secret, Deployment, ReplicaSet and custom object all present $1"
 }
 
 check "restarting kube-apiserver keeps every object"
