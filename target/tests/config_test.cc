@@ -52,6 +52,8 @@ struct BadCase {
   std::string value;
 };
 
+void PrintTo(const BadCase& b, std::ostream* os) { *os << b.name << "=" << b.value; }
+
 class ConfigRejects : public ::testing::TestWithParam<BadCase> {};
 
 TEST_P(ConfigRejects, NamingTheVariableAndTheValue) {
@@ -78,7 +80,10 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{"DB_POOL_TIMEOUT", "0"}, BadCase{"DB_POOL_TIMEOUT", "nan"},
                       BadCase{"DB_POOL_PRE_PING", "maybe"}, BadCase{"LOG_LEVEL", "loud"},
                       BadCase{"LOG_FORMAT", "xml"}, BadCase{"BIND_ADDRESS", "999.1.1.1"},
-                      BadCase{"DATABASE_URL", "mysql://x@y/z"}));
+                      BadCase{"DATABASE_URL", "mysql://x@y/z"}),
+    [](const ::testing::TestParamInfo<BadCase>& param_info) {
+      return param_info.param.name + "_" + std::to_string(param_info.index);
+    });
 
 TEST(Config, RequiresTheDatabaseUrl) {
   try {

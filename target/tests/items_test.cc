@@ -17,6 +17,8 @@ struct Bad {
   std::string mentions;
 };
 
+void PrintTo(const Bad& b, std::ostream* os) { *os << "body of " << b.body.size() << " bytes"; }
+
 class ParseNewItemRejects : public ::testing::TestWithParam<Bad> {};
 
 TEST_P(ParseNewItemRejects, WithAMessageNamingTheProblem) {
@@ -38,7 +40,10 @@ INSTANTIATE_TEST_SUITE_P(
                       Bad{R"({"name": "a", "quantity": 1.5})", "whole number"},
                       Bad{R"({"name": "a", "quantity": -1})", "between 0 and"},
                       Bad{R"({"name": "a", "quantity": 99999999999})", "between 0 and"},
-                      Bad{std::string(100000, '['), "nests deeper"}));
+                      Bad{std::string(100000, '['), "nests deeper"}),
+    [](const ::testing::TestParamInfo<Bad>& param_info) {
+      return "case" + std::to_string(param_info.index);
+    });
 
 TEST(JsonNestingDepth, IgnoresBracketsInStrings) {
   EXPECT_EQ(JsonNestingDepth(R"({"a": "[[[{{{", "b": [1, {"c": 2}]})"), 3);
