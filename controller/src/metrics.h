@@ -1,0 +1,51 @@
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "poolguard/kube/workqueue.h"
+
+namespace poolguard::controller {
+
+/// The controller's Prometheus metrics (names follow controller-runtime where it has them).
+/// Thread-safe (prometheus-cpp's types are).
+class Metrics {
+ public:
+  Metrics();
+  prometheus::Registry& registry() { return *registry_; }
+
+  /// result: success | error | requeue_after
+  void Reconciled(const std::string& controller, const std::string& result, double seconds);
+  void SetPhaseCounts(const std::map<std::string, int>& by_phase);
+  void SetHeld(int sessions, int clients);
+  void Injected(double seconds);
+  void RolledBack(double seconds);
+  void SetLeader(bool leader);
+  /// Work-queue hooks for the queue named `name`.
+  std::shared_ptr<kube::WorkQueueMetrics> QueueMetrics(const std::string& name);
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* reconcile_total_;
+  prometheus::Family<prometheus::Counter>* reconcile_errors_;
+  prometheus::Family<prometheus::Histogram>* reconcile_time_;
+  prometheus::Family<prometheus::Gauge>* experiments_;
+  prometheus::Gauge* sessions_;
+  prometheus::Gauge* clients_;
+  prometheus::Histogram* injection_;
+  prometheus::Histogram* rollback_;
+  prometheus::Gauge* leader_;
+  prometheus::Family<prometheus::Counter>* wq_adds_;
+  prometheus::Family<prometheus::Gauge>* wq_depth_;
+  prometheus::Family<prometheus::Histogram>* wq_latency_;
+  prometheus::Family<prometheus::Histogram>* wq_work_;
+  prometheus::Family<prometheus::Counter>* wq_retries_;
+};
+
+}  // namespace poolguard::controller
