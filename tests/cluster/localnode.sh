@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# localnode runs the pods: the target on PostgreSQL from manifests/local-test/demo.yaml
+# becomes Ready and reaches `db` by Service name; kubectl logs; rollout restart gives new
+# processes; a deleted db pod comes back with its data; SIGKILL restarts a container and
+# raises restartCount; a failing readiness probe marks the endpoint not ready; an image
+# with no entry in the image table leaves the pod waiting with ErrImagePull.
+source "$(dirname "$0")/lib.sh"
+cluster_up
+kubectl get node localnode >/dev/null 2>&1 ||
+  fail "no Node 'localnode': the agent is not running (build poolguard-localnode into <repo>/build, or set LOCALNODE_BINARY; see docs/localnode.md)"
+source "$LOCALCLUSTER_STATE_DIR/localnode.env"  # PROXY_NETWORK
+new_namespace ln
+
+svc_url() { # service port path
+  local ip
+  ip="$(jp "service/$1" '{.spec.clusterIP}' -n "$NS")"
+  echo "http://$PROXY_NETWORK.${ip##*.}:$2$3"
+}
+pids_of() { kubectl get pods -n "$NS" -l "$1" -o jsonpath='{range .items[*]}{.status.containerStatuses[0].containerID}{"\n"}{end}' | sed 's|localnode://||' | sort; }
+all_ready() { ! kubectl get pods -n "$NS" -l "$1" -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -qv True && kubectl get pods -n "$NS" -l "$1" -o name | grep -q .; }
+
+check "kubectl apply of the demo manifests: api and db pods Running and Ready"
+start=$SECONDS
+kubectl apply -n "$NS" -f "$REPO_DIR/manifests/local-test/demo.yaml" >/dev/null || fail "kubectl apply failed"
+wait_for "3 pods" 30 bash -c "[[ \$(kubectl get pods -n '$NS' -o name | grep -c .) -eq 3 ]]"
+kubectl wait -n "$NS" --for=condition=Ready pod --all --timeout=90s >/dev/null ||
+  fail "pods not Ready: $(kubectl get pods -n "$NS" -o wide)"
+phases="$(kubectl get pods -n "$NS" -o jsonpath='{.items[*].status.phase}')"
+[[ "$phases" == "Running Running Running" ]] || fail "phases: $phases"
+ok "all Ready in $((SECONDS - start))s: $(kubectl get pods -n "$NS" -o jsonpath='{range .items[*]}{.metadata.name}={.status.podIP} {end}')"
+
+check "the target reaches db by Service name (GET /health through the api Service)"
+out="$(curl -s --max-time 5 "$(svc_url api 80 /health)")"
+[[ "$out" == *'"database":"ok"'* ]] || fail "/health through Service api: '$out'"
+ok "$out"
+
+check "kubectl logs shows the target's lines"
+logs="$(kubectl logs -n "$NS" deployment/api 2>&1)"
+grep -q "listening on" <<<"$logs" || fail "kubectl logs deployment/api: $logs"
+ok "$(grep "listening on" <<<"$logs" | head -n1)"
+
+check "kubectl rollout restart deployment/api: new processes, rollout completes"
+old="$(pids_of app=api)"
+start=$SECONDS
+kubectl rollout restart -n "$NS" deployment/api >/dev/null
+kubectl rollout status -n "$NS" deployment/api --timeout=90s >/dev/null || fail "rollout did not complete"
+wait_for "old api pods gone" 60 bash -c "[[ \$(kubectl get pods -n '$NS' -l app=api -o name | grep -c .) -eq 2 ]]"
+new="$(pids_of app=api)"
+[[ -n "$new" && -z "$(comm -12 <(echo "$old") <(echo "$new"))" ]] || fail "PIDs before '$old' after '$new'"
+for p in $old; do ! kill -0 "$p" 2>/dev/null || fail "old process $p still runs"; done
+ok "PIDs $(echo $old) -> $(echo $new) in $((SECONDS - start))s"
+
+check "deleting the db pod restarts PostgreSQL with its data intact"
+created="$(curl -s --max-time 5 -XPOST -H 'content-type: application/json' -d '{"name":"survivor","quantity":7}' "$(svc_url api 80 /items)")"
+id="$(sed -n 's/.*"id":\([0-9]*\).*/\1/p' <<<"$created")"
+[[ -n "$id" ]] || fail "POST /items: $created"
+olduid="$(jp pod/db-0 '{.metadata.uid}' -n "$NS")"
+kubectl delete pod -n "$NS" db-0 --wait=true --timeout=60s >/dev/null || fail "cannot delete db-0"
+wait_for "a new db-0" 60 bash -c "[[ \$(kubectl get pod -n '$NS' db-0 -o jsonpath='{.metadata.uid}') != '$olduid' ]]"
+kubectl wait -n "$NS" --for=condition=Ready pod/db-0 --timeout=60s >/dev/null || fail "new db-0 not Ready"
+wait_for "item $id readable after the db restart" 30 \
+  bash -c "curl -sf --max-time 3 '$(svc_url api 80 "/items/$id")' | grep -q survivor"
+ok "item $id survived"
+
+check "SIGKILL of a container's process restarts it and raises restartCount"
+pod="$(kubectl get pods -n "$NS" -l app=api -o jsonpath='{.items[0].metadata.name}')"
+pid="$(jp "pod/$pod" '{.status.containerStatuses[0].containerID}' -n "$NS" | sed 's|localnode://||')"
+kill -KILL "$pid" || fail "cannot kill $pid"
+wait_for "restartCount 1 on $pod" 30 bash -c "[[ \$(kubectl get pod -n '$NS' $pod -o jsonpath='{.status.containerStatuses[0].restartCount}') == 1 ]]"
+kubectl wait -n "$NS" --for=condition=Ready "pod/$pod" --timeout=60s >/dev/null || fail "$pod not Ready after restart"
+reason="$(jp "pod/$pod" '{.status.containerStatuses[0].lastState.terminated.exitCode}' -n "$NS")"
+[[ "$reason" == 137 ]] || fail "lastState.terminated.exitCode '$reason', expected 137"
+ok "$pod restarted (new pid $(jp "pod/$pod" '{.status.containerStatuses[0].containerID}' -n "$NS")), exit code 137 recorded"
+
+check "a failing readiness probe marks the pod's endpoint not ready"
+kubectl apply -n "$NS" -f - >/dev/null <<'YAML'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: flappy}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: flappy}}
+  template:
+    metadata: {labels: {app: flappy}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: sh
+          image: busybox:1.36
+          args: ["-c", "exec sleep 3600"]
+          readinessProbe:
+            exec: {command: ["sh", "-c", "test -f \"$LOCALNODE_POD_DATA_DIR/ready\""]}
+            periodSeconds: 1
+            failureThreshold: 1
+---
+apiVersion: v1
+kind: Service
+metadata: {name: flappy}
+spec:
+  selector: {app: flappy}
+  ports: [{port: 80}]
+YAML
+wait_for "a flappy pod" 30 bash -c "kubectl get pods -n '$NS' -l app=flappy -o name | grep -q ."
+fpod="$(kubectl get pods -n "$NS" -l app=flappy -o jsonpath='{.items[0].metadata.name}')"
+mkdir -p "$LOCALCLUSTER_STATE_DIR/localnode/data/$NS/$fpod"
+touch "$LOCALCLUSTER_STATE_DIR/localnode/data/$NS/$fpod/ready"
+eps() { kubectl get endpointslices -n "$NS" -l kubernetes.io/service-name=flappy -o jsonpath='{range .items[*].endpoints[*]}{.addresses[0]}={.conditions.ready} {end}'; }
+wait_for "flappy's endpoint ready" 30 bash -c "$(declare -f eps); NS='$NS'; eps | grep -q '=true'"
+rm -f "$LOCALCLUSTER_STATE_DIR/localnode/data/$NS/$fpod/ready"
+wait_for "flappy's endpoint not ready" 30 bash -c "$(declare -f eps); NS='$NS'; ! eps | grep -q '=true'"
+[[ "$(jp "pod/$fpod" '{.status.conditions[?(@.type=="Ready")].status}' -n "$NS")" == False ]] || fail "pod still Ready"
+ok "EndpointSlice now: $(eps)"
+
+check "an image with no entry in the image table fails the pod with ErrImagePull"
+kubectl create deployment nope -n "$NS" --image=example.invalid/nope:1 >/dev/null
+wait_for "a waiting reason on the nope pod" 30 bash -c \
+  "kubectl get pods -n '$NS' -l app=nope -o jsonpath='{.items[0].status.containerStatuses[0].state.waiting.reason}' | grep -Eq 'ErrImagePull|ImagePullBackOff'"
+msg="$(kubectl get pods -n "$NS" -l app=nope -o jsonpath='{.items[0].status.containerStatuses[0].state.waiting.message}')"
+grep -q "not in the localnode image table" <<<"$msg" || fail "message: $msg"
+ok "$msg"
+echo "[$TEST_NAME] PASS"
