@@ -10,8 +10,13 @@
 # first up picks a free port and an unused 10.244.N network, so test clusters
 # never clash with a developer's.
 
+# The binary: $LOCALNODE_BINARY, else the one this state dir used last time, else
+# the default build tree. Registered when it exists or when an agent of this state
+# dir may still run (so `down` always stops it, whatever the environment).
+localnode_saved_binary() { sed -n 's/^BINARY=//p' "$STATE_DIR/localnode.env" 2>/dev/null || true; }
+LOCALNODE_BINARY="${LOCALNODE_BINARY:-$(localnode_saved_binary)}"
 LOCALNODE_BINARY="${LOCALNODE_BINARY:-$LC_DIR/../build/localnode/poolguard-localnode}"
-if [[ -x "$LOCALNODE_BINARY" ]]; then
+if [[ -x "$LOCALNODE_BINARY" || -f "$STATE_DIR/run/poolguard-localnode.pid" ]]; then
   COMPONENTS+=(poolguard-localnode)
 fi
 
@@ -38,12 +43,14 @@ localnode_settings() {
   fi
   PROXY_NETWORK="${LOCALCLUSTER_PROXY_NETWORK:-${rec[PROXY_NETWORK]:-10.245.${POD_NETWORK##*.}}}"
   mkdir -p "$STATE_DIR"
-  printf '%s\n' "KUBELET_PORT=$KUBELET_PORT" "POD_NETWORK=$POD_NETWORK" "PROXY_NETWORK=$PROXY_NETWORK" >"$saved"
+  printf '%s\n' "KUBELET_PORT=$KUBELET_PORT" "POD_NETWORK=$POD_NETWORK" "PROXY_NETWORK=$PROXY_NETWORK" \
+    "BINARY=$LOCALNODE_BINARY" >"$saved"
   LOCALNODE_SETTINGS_DONE=1
 }
 
 comp_args_poolguard_localnode() {
   localnode_settings
+  [[ -x "$LOCALNODE_BINARY" ]] || die "poolguard-localnode: no binary at $LOCALNODE_BINARY (build it, or set LOCALNODE_BINARY)"
   # Serving certificate for the kubelet port; the API server's kubelet client
   # certificate (apiserver-kubelet-client, signed by the same CA) is verified.
   issue_cert localnode-kubelet "/O=system:nodes/CN=system:node:localnode" serverAuth \
