@@ -212,6 +212,8 @@ void ChaosReconciler::RunInject(const std::string& key, const kube::Json& object
 void ChaosReconciler::RunRollback(const std::string& key, const kube::Json& object,
                                   const ChaosObserved& o) {
   const auto start = Clock::now();
+  spdlog::info("{}: rolling back (phase {}, held {}, in pg_stat_activity {})", key,
+               PhaseName(o.status.phase), o.held, o.db_sessions.value_or(-1));
   engine_->Rollback(key);
   if (o.spec.spec && o.spec.spec->type == FaultType::kConnectionLeak) {
     auto db = Database(key, object, *o.spec.spec, nullptr);
