@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <cpprest/http_client.h>
 #include <fcntl.h>
-#include <ifaddrs.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -28,24 +27,6 @@ namespace {
 const std::string kSource = POOLGUARD_SOURCE_DIR;
 const std::string kPg = kSource + "/scripts/pg";
 
-std::string FirstNonLoopbackIPv4() {
-  ifaddrs* list = nullptr;
-  if (getifaddrs(&list) != 0) return "";
-  std::string found;
-  for (ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
-    if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET) continue;
-    // Skip addresses on lo: the node agent adds and removes pod addresses there.
-    if (std::string(a->ifa_name) == "lo") continue;
-    char buf[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, buf, sizeof buf);
-    const std::string ip = buf;
-    if (ip.rfind("127.", 0) == 0 || ip.rfind("169.254.", 0) == 0) continue;
-    found = ip;
-    break;
-  }
-  freeifaddrs(list);
-  return found;
-}
 }  // namespace
 
 std::string Run(const std::string& command) {
@@ -69,13 +50,13 @@ Postgres::Postgres() {
   char tmpl[] = "/tmp/poolguard-ctlpg-XXXXXX";
   if (mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
   dir_ = std::string(tmpl) + "/pg";
-  host_ip_ = FirstNonLoopbackIPv4();
-  if (host_ip_.empty()) throw std::runtime_error("no non-loopback IPv4 address on this machine");
-  Run(kPg + " init " + dir_ + " '' " + std::to_string(max_connections()));
-  Run("echo \"listen_addresses = '127.0.0.1," + host_ip_ + "'\" >> " + dir_ +
-      "/data/postgresql.conf");
-  Run("echo 'host all all " + host_ip_ + "/32 scram-sha-256' >> " + dir_ + "/data/pg_hba.conf");
+  // A test host of its own (a network namespace): the EndpointSlice needs an address
+  // that is not loopback, and tests send traffic only to loopback or to such hosts.
+  Run("POOLGUARD_PG_NETNS=1 " + kPg + " init " + dir_ + " '' " + std::to_string(max_connections()));
   Run(kPg + " start " + dir_);
+  host_ip_ = Run(kPg + " host " + dir_);
+  while (!host_ip_.empty() && (host_ip_.back() == '\n' || host_ip_.back() == ' '))
+    host_ip_.pop_back();
   port_ = std::stoi(Run(kPg + " port " + dir_));
   Query("CREATE ROLE app LOGIN PASSWORD 'app'");
   Query("CREATE DATABASE app OWNER app");
@@ -98,11 +79,11 @@ std::string Postgres::LogTail() const {
 }
 
 std::string Postgres::Url(const std::string& db) const {
-  return "postgresql://app:app@127.0.0.1:" + std::to_string(port_) + "/" + db;
+  return "postgresql://app:app@" + host_ip_ + ":" + std::to_string(port_) + "/" + db;
 }
 
 std::string Postgres::Query(const std::string& sql, const std::string& db) {
-  const std::string conninfo = "host=127.0.0.1 port=" + std::to_string(port_) +
+  const std::string conninfo = "host=" + host_ip_ + " port=" + std::to_string(port_) +
                                " user=postgres password=postgres dbname=" + db +
                                " application_name=poolguard-test";
   PGconn* c = PQconnectdb(conninfo.c_str());

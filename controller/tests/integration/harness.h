@@ -20,8 +20,9 @@ using kube::Json;
 std::string Run(const std::string& command);
 Json J(const std::string& text);
 
-/// One PostgreSQL for the whole binary (scripts/pg), listening on 127.0.0.1 and on this
-/// machine's first non-loopback IPv4 address — EndpointSlices refuse loopback addresses.
+/// One PostgreSQL for the whole binary (scripts/pg with POOLGUARD_PG_NETNS=1): a test host
+/// in a network namespace of its own, reached at host_ip() — EndpointSlices refuse
+/// loopback addresses.
 class Postgres {
  public:
   static Postgres& Shared();
@@ -29,7 +30,7 @@ class Postgres {
   int port() const { return port_; }
   const std::string& host_ip() const { return host_ip_; }
   int max_connections() const { return 40; }
-  /// Superuser SQL on 127.0.0.1; returns the first column of the first row ("" if none).
+  /// Superuser SQL at host_ip(); returns the first column of the first row ("" if none).
   std::string Query(const std::string& sql, const std::string& db = "postgres");
   /// Rows of pg_stat_activity with this application_name.
   int Sessions(const std::string& application_name);
