@@ -5,8 +5,9 @@
 #   comp_ports_NAME   prints the TCP ports it listens on (checked before start)
 #   comp_health_NAME  succeeds when it is healthy (quick, no waiting)
 #   comp_waits_NAME   prints what `up` waits for, for the progress messages
-# and optionally comp_progress_NAME (details while waiting) and comp_grace_NAME
-# (seconds between SIGTERM and SIGKILL on stop, default 15),
+# and optionally comp_progress_NAME (details while waiting), comp_grace_NAME
+# (seconds between SIGTERM and SIGKILL on stop, default 15) and comp_cleanup_NAME
+# (run by stop once the process is gone, or was not running: remove what it left),
 # and is listed in COMPONENTS, in start order. Extra components (the node
 # agent of issue 5, ...) are added by files localcluster/components.d/*.sh that
 # define these functions and append to COMPONENTS.
@@ -47,7 +48,9 @@ comp_waits_etcd() { echo "etcd /health at https://127.0.0.1:$ETCD_CLIENT_PORT"; 
 # --- kube-apiserver -----------------------------------------------------------
 comp_args_kube_apiserver() {
   ARGS=("$BIN_DIR/kube-apiserver"
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1
+    # 127.0.0.1 unless a hook needs more (the node agent: its pods reach it at the
+    # pod network's gateway; the port is still the chosen one).
+    --bind-address="${APISERVER_BIND_ADDRESS:-127.0.0.1}" --advertise-address=127.0.0.1
     # The 'kubernetes' Service cannot have endpoints on a loopback address
     # (validation refuses 127.0.0.0/8), so no endpoint reconciler, as envtest.
     --endpoint-reconciler-type=none

@@ -5,6 +5,11 @@
 
 CERT_DAYS=3650
 
+# Functions printing extra subjectAltNames (comma-separated, "IP:x" or "DNS:x") for
+# the API server's serving certificate; component hooks append to it (the node agent:
+# the pod network's gateway, where pods reach the API server).
+APISERVER_SAN_HOOKS=()
+
 # TLS keys are ECDSA P-256 (fast to make: a fresh state dir is up sooner);
 # the service-account signing key is RSA 2048 (RS256, what every client expects).
 new_key() { # file [rsa]
@@ -28,9 +33,14 @@ make_ca() { # name, common name
 # Writes $PKI/NAME.crt and $PKI/NAME.key signed by CA (default: the cluster CA
 # "ca"), unless present.
 # Usable by component hooks (e.g. a node agent: "/O=system:nodes/CN=system:node:NAME").
+# A certificate that lacks one of SUBJECT_ALT_NAMES (certificates are made once per
+# state dir; a hook may add a name later) is issued again.
 issue_cert() {
   local name="$1" subj="$2" eku="$3" sans="${4:-}" ca="${5:-ca}" ext
-  [[ -f "$PKI/$name.crt" && -f "$PKI/$name.key" ]] && return
+  if [[ -f "$PKI/$name.crt" && -f "$PKI/$name.key" ]]; then
+    cert_has_sans "$PKI/$name.crt" "$sans" && return
+    log "certificate $PKI/$name.crt lacks some of $sans: issuing it again"
+  fi
   new_key "$PKI/$name.key"
   ext="basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature
@@ -42,6 +52,17 @@ extendedKeyUsage=$eku"
     die "openssl could not issue certificate $PKI/$name.crt ($subj)"
 }
 
+# cert_has_sans FILE SANS: every "IP:x"/"DNS:x" of the comma-separated SANS is in FILE.
+cert_has_sans() {
+  local have want
+  [[ -n "$2" ]] || return 0
+  have="$(openssl x509 -in "$1" -noout -ext subjectAltName 2>/dev/null | tail -n +2 |
+    sed 's/IP Address:/IP:/g; s/ //g' | tr ',' '\n')"
+  for want in ${2//,/ }; do
+    grep -qxF "$want" <<<"$have" || return 1
+  done
+}
+
 make_pki() {
   mkdir -p "$PKI"
   chmod 700 "$PKI"
@@ -51,8 +72,10 @@ make_pki() {
   make_ca front-proxy-ca localcluster-front-proxy-ca
   issue_cert front-proxy-client "/CN=front-proxy-client" clientAuth "" front-proxy-ca
   local svc_dns="DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  local extra_sans="" hook
+  for hook in "${APISERVER_SAN_HOOKS[@]}"; do extra_sans+=",$("$hook")"; done
   issue_cert apiserver "/CN=kube-apiserver" serverAuth \
-    "DNS:localhost,$svc_dns,IP:127.0.0.1,IP:$SERVICE_IP"
+    "DNS:localhost,$svc_dns,IP:127.0.0.1,IP:$SERVICE_IP$extra_sans"
   issue_cert etcd-server "/CN=etcd-server" serverAuth,clientAuth "DNS:localhost,IP:127.0.0.1"
   issue_cert apiserver-etcd-client "/CN=kube-apiserver-etcd-client" clientAuth
   issue_cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" clientAuth
