@@ -4,11 +4,18 @@
 # $LOCALNODE_BINARY, else <repo>/build/localnode/poolguard-localnode.
 #
 #   LOCALCLUSTER_KUBELET_PORT [10250]   the agent's kubelet port (kubectl logs)
-#   LOCALCLUSTER_POD_NETWORK  [10.244.0] pods get <net>.2-254 on lo
+#   LOCALCLUSTER_POD_NETWORK  [10.244.0] pods get <net>.2-254, the gateway <net>.1
 #   LOCALCLUSTER_PROXY_NETWORK [10.245.<same third octet>] Service proxies
 # Remembered in $STATE_DIR/localnode.env. With LOCALCLUSTER_AUTO_PORTS=1 the
 # first up picks a free port and an unused 10.244.N network, so test clusters
 # never clash with a developer's.
+#
+# The pod network is a network namespace, poolguard-<third octet of the pod
+# network>, which the agent creates at start (and removes at stop) with a veth
+# pair to the host; the host side has the gateway address <net>.1. Pods reach
+# the API server there, so with the agent kube-apiserver listens on all
+# addresses (still only on its chosen port) and its serving certificate names
+# the gateway. `down` removes the namespace even if the agent was killed.
 
 # The binary: $LOCALNODE_BINARY, else the one this state dir used last time, else
 # the default build tree. Registered when it exists or when an agent of this state
@@ -18,7 +25,21 @@ LOCALNODE_BINARY="${LOCALNODE_BINARY:-$(localnode_saved_binary)}"
 LOCALNODE_BINARY="${LOCALNODE_BINARY:-$LC_DIR/../build/localnode/poolguard-localnode}"
 if [[ -x "$LOCALNODE_BINARY" || -f "$STATE_DIR/run/poolguard-localnode.pid" ]]; then
   COMPONENTS+=(poolguard-localnode)
+  # Pods (in the pod network's namespace) reach the API server at the gateway, an
+  # address of the host's veth: kube-apiserver takes one --bind-address, so all of them.
+  APISERVER_BIND_ADDRESS=0.0.0.0
+  APISERVER_SAN_HOOKS+=(localnode_apiserver_sans)
 fi
+localnode_apiserver_sans() { localnode_settings; echo "IP:$POD_NETWORK.1"; }
+localnode_netns() { echo "poolguard-${1##*.}"; } # pod network -> namespace (and host veth) name
+
+# True when network A.B.C.N (pod) or 10.245.N (proxy) is used on this machine: a
+# namespace poolguard-N, an address or a route of either network.
+localnode_network_used() { # N
+  ip netns list 2>/dev/null | grep -q "^poolguard-$1\b" ||
+    ip -4 -o addr show 2>/dev/null | grep -q " 10\.24[45]\.$1\." ||
+    ip -4 route show 2>/dev/null | grep -q "^10\.24[45]\.$1\."
+}
 
 localnode_settings() {
   [[ -n "${LOCALNODE_SETTINGS_DONE:-}" ]] && return
@@ -34,7 +55,7 @@ localnode_settings() {
     if [[ "${LOCALCLUSTER_AUTO_PORTS:-0}" == 1 ]]; then
       for ((i = 0; i < 50; i++)); do
         n=$((1 + RANDOM % 250))
-        if ! ip -4 -o addr show dev lo 2>/dev/null | grep -q " 10\.24[45]\.$n\."; then
+        if ! localnode_network_used "$n"; then
           POD_NETWORK="10.244.$n"
           break
         fi
@@ -64,7 +85,8 @@ comp_args_poolguard_localnode() {
     --kubelet-port="$KUBELET_PORT"
     --tls-cert-file="$PKI/localnode-kubelet.crt" --tls-private-key-file="$PKI/localnode-kubelet.key"
     --client-ca-file="$PKI/ca.crt"
-    --pod-network="$POD_NETWORK" --service-network="$PROXY_NETWORK")
+    --pod-network="$POD_NETWORK" --service-network="$PROXY_NETWORK"
+    --netns="$(localnode_netns "$POD_NETWORK")")
 }
 comp_ports_poolguard_localnode() { localnode_settings; echo "$KUBELET_PORT"; }
 comp_health_poolguard_localnode() {
@@ -79,3 +101,27 @@ comp_waits_poolguard_localnode() {
 }
 # It stops its pods' processes first (SIGTERM, up to 10 s, SIGKILL).
 comp_grace_poolguard_localnode() { echo 20; }
+# After the agent is gone (also when it was killed, or never stopped its pods): kill
+# whatever still runs in the pod network's namespace, delete the veth pair and the
+# namespace. Reads the saved settings only (down must not invent a network).
+comp_cleanup_poolguard_localnode() {
+  local net ns pids i
+  net="$(sed -n 's/^POD_NETWORK=//p' "$STATE_DIR/localnode.env" 2>/dev/null || true)"
+  [[ -n "$net" ]] || return 0
+  ns="$(localnode_netns "$net")"
+  if [[ -e "/run/netns/$ns" ]]; then
+    for ((i = 0; i < 50; i++)); do
+      pids="$(ip netns pids "$ns" 2>/dev/null || true)"
+      [[ -n "$pids" ]] || break
+      ((i > 0)) || log "killing leftover processes in network namespace $ns: $(echo $pids)"
+      # shellcheck disable=SC2086
+      kill -KILL $pids 2>/dev/null || true
+      sleep 0.1
+    done
+  fi
+  if ip link show "$ns" >/dev/null 2>&1; then ip link del "$ns" 2>/dev/null || true; fi
+  if [[ -e "/run/netns/$ns" ]]; then
+    log "removing network namespace $ns"
+    ip netns del "$ns" || log "WARNING: could not delete network namespace $ns"
+  fi
+}

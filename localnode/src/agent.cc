@@ -2,6 +2,7 @@
 
 #include <cpprest/asyncrt_utils.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/mount.h>
@@ -22,6 +23,7 @@
 #include "env.h"
 #include "images.h"
 #include "kubelet_server.h"
+#include "netns.h"
 #include "poolguard/kube/client.h"
 #include "poolguard/kube/config.h"
 #include "poolguard/kube/errors.h"
@@ -245,11 +247,19 @@ struct PodRt {
 class Agent::Impl {
  public:
   explicit Impl(AgentOptions options) : opt_(std::move(options)) {}
+  ~Impl() {
+    // Run() failed before its shutdown: leave no namespace behind.
+    if (net_ && net_->fd() >= 0) net_->TearDown();
+  }
 
   void Run(const std::atomic<bool>& stop) {
     fs::create_directories(opt_.state_dir);
     fs::permissions(opt_.state_dir, fs::perms(0755));
     CleanStale();
+    net_ = std::make_unique<PodNetwork>(
+        PodNetwork::Config{opt_.netns, opt_.pod_network, opt_.service_network});
+    net_->SetUp();
+    proxy_.SetNetns(net_->fd());
     std::map<std::string, std::string> vars = {
         {"REPO", opt_.source_dir},
         {"BUILD", opt_.build_dir},
@@ -335,6 +345,11 @@ class Agent::Impl {
     auto colon = s.rfind(':');
     api_host_ = colon == std::string::npos ? s : s.substr(0, colon);
     api_port_ = colon == std::string::npos ? "443" : s.substr(colon + 1);
+    // Inside the pod network 127.0.0.1 is the namespace's own loopback: pods reach an API
+    // server on the host's loopback at the gateway (it must listen there too).
+    bool loopback = api_host_ == "localhost" || api_host_.rfind("127.", 0) == 0;
+    pod_api_host_ = loopback ? net_->gateway() : api_host_;
+    spdlog::info("pods reach the API server at {}:{}", pod_api_host_, api_port_);
   }
 
   Json NodeStatus() {
@@ -426,32 +441,30 @@ class Agent::Impl {
   }
 
   // ---------------------------------------------------------------- addresses & stale state
+  // Pod and Service proxy addresses live in the pod network's namespace.
   void AddAddress(const std::string& ip) {
     if (addrs_.count(ip)) return;
-    RunQuiet({"ip", "addr", "add", ip + "/32", "dev", "lo"});
+    net_->AddAddress(ip);
     addrs_.insert(ip);
-    SaveState();
   }
   void DelAddress(const std::string& ip) {
     if (!addrs_.erase(ip)) return;
-    RunQuiet({"ip", "addr", "del", ip + "/32", "dev", "lo"});
-    SaveState();
+    net_->DelAddress(ip);
   }
 
   void SaveState() {
-    std::string procs, addrs;
+    std::string procs;
     for (const auto& [uid, pod] : pods_rt_) {
       for (const auto& c : pod.containers) {
         if (c.pid > 0) procs += std::to_string(c.pid) + " " + ProcStartTime(c.pid) + "\n";
       }
     }
-    for (const auto& a : addrs_) addrs += a + "\n";
     WriteFile(fs::path(opt_.state_dir) / "procs", procs);
-    WriteFile(fs::path(opt_.state_dir) / "addrs", addrs);
   }
 
   // Kills what an earlier run recorded (process groups whose leader still has the
-  // recorded start time) and removes its addresses: nothing stale is adopted.
+  // recorded start time); PodNetwork::SetUp then kills whatever still runs in the pod
+  // network's namespace and recreates it: nothing stale is adopted.
   void CleanStale() {
     std::istringstream procs(ReadFile(fs::path(opt_.state_dir) / "procs"));
     pid_t pid;
@@ -463,9 +476,14 @@ class Agent::Impl {
         kill(pid, SIGKILL);
       }
     }
-    std::istringstream addrs(ReadFile(fs::path(opt_.state_dir) / "addrs"));
+    // Agents before the pod network namespace put pod addresses on the host's lo and
+    // recorded them here.
+    fs::path legacy = fs::path(opt_.state_dir) / "addrs";
+    std::istringstream addrs(ReadFile(legacy));
     std::string ip;
     while (addrs >> ip) RunQuiet({"ip", "addr", "del", ip + "/32", "dev", "lo"});
+    std::error_code ec;
+    fs::remove(legacy, ec);
     SaveState();
   }
 
@@ -762,10 +780,10 @@ class Agent::Impl {
     base.Set("BIND_ADDRESS", rt.ip);
     base.Set("LOCALNODE_POD_DATA_DIR",
              (fs::path(opt_.state_dir) / "data" / rt.ns / rt.name).string());
-    base.Set("KUBERNETES_SERVICE_HOST", api_host_);
+    base.Set("KUBERNETES_SERVICE_HOST", pod_api_host_);
     base.Set("KUBERNETES_SERVICE_PORT", api_port_);
     base.Set("KUBERNETES_SERVICE_PORT_HTTPS", api_port_);
-    base.Set("KUBERNETES_PORT", "tcp://" + api_host_ + ":" + api_port_);
+    base.Set("KUBERNETES_PORT", "tcp://" + pod_api_host_ + ":" + api_port_);
     return base;
   }
 
@@ -843,6 +861,7 @@ class Agent::Impl {
     int err_pipe[2];
     if (pipe2(err_pipe, O_CLOEXEC) != 0) return;
     bool use_ns = opt_.mount_namespaces;
+    int netns_fd = net_->fd();
     pid_t pid = fork();
     if (pid == 0) {
       setsid();
@@ -858,6 +877,8 @@ class Agent::Impl {
         }
         _exit(127);
       };
+      // The pod network (CLOEXEC: the fd is not passed on).
+      if (setns(netns_fd, CLONE_NEWNET) != 0) fail("setns(pod network)");
       if (use_ns) {
         if (unshare(CLONE_NEWNS) != 0) fail("unshare(CLONE_NEWNS)");
         if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
@@ -1119,7 +1140,7 @@ class Agent::Impl {
     h += rt.ip + " " + rt.hostname;
     if (!rt.subdomain.empty())
       h += " " + rt.hostname + "." + rt.subdomain + "." + rt.ns + ".svc.cluster.local";
-    h += "\n" + api_host_ +
+    h += "\n" + pod_api_host_ +
          " kubernetes.default kubernetes.default.svc kubernetes.default.svc.cluster.local";
     if (rt.ns == "default") h += " kubernetes";
     h += "\n" + hosts_ns_[rt.ns] + hosts_common_;
@@ -1300,7 +1321,8 @@ class Agent::Impl {
     }
     proxy_.Stop();
     if (kubelet_) kubelet_->Stop();
-    for (const auto& a : std::set<std::string>(addrs_)) DelAddress(a);
+    net_->TearDown();
+    addrs_.clear();
     SaveState();
     spdlog::info("stopped");
   }
@@ -1309,8 +1331,10 @@ class Agent::Impl {
   ImageTable images_;
   std::shared_ptr<kube::Client> client_;
   std::string api_host_, api_port_;
+  std::string pod_api_host_;  // the API server as pods reach it
   std::unique_ptr<kube::Informer> pods_, services_, slices_;
   std::unique_ptr<KubeletServer> kubelet_;
+  std::unique_ptr<PodNetwork> net_;
   std::map<std::string, PodRt> pods_rt_;
   std::map<std::string, SteadyClock::time_point> bind_tried_;
   std::set<std::string> addrs_, proxy_addrs_;

@@ -13,8 +13,9 @@ struct AgentOptions {
   std::string images_file;                   // localnode/images.yaml
   std::string source_dir;                    // ${REPO} in the image table
   std::string build_dir;                     // ${BUILD} in the image table
-  std::string pod_network = "10.244.0";      // pods get <pod_network>.2-254 on lo
+  std::string pod_network = "10.244.0";      // pods get <pod_network>.2-254; gateway .1
   std::string service_network = "10.245.0";  // Service 10.0.0.k is proxied on <service_network>.k
+  std::string netns;  // the pod network's namespace (and host veth) [poolguard-<pod_network's C>]
   int kubelet_port = 10250;
   std::string tls_cert_file, tls_key_file, client_ca_file;  // kubelet port (empty: no server)
   int backoff_base_seconds = 10;  // first crash restarts at once, then 10 s, 20 s, ... 300 s
@@ -23,7 +24,7 @@ struct AgentOptions {
 };
 
 /// The node agent. Run() blocks until `stop` becomes true, then stops every process it
-/// started and removes the addresses it added.
+/// started and removes the pod network (namespace and veth) it made.
 class Agent {
  public:
   explicit Agent(AgentOptions options);

@@ -24,8 +24,10 @@ const char* kUsage = R"(poolguard-localnode: runs the local cluster's pods as lo
   --images=FILE                image table [<source>/localnode/images.yaml]
   --source-dir=DIR             ${REPO} in the image table [the source tree it was built from]
   --build-dir=DIR              ${BUILD} in the image table [the build tree of this binary]
-  --pod-network=A.B.C          pods get A.B.C.2-254 on lo [10.244.0]
+  --pod-network=A.B.C          pods get A.B.C.2-254, the host side A.B.C.1 [10.244.0]
   --service-network=A.B.C      Service 10.0.0.k is proxied on A.B.C.k [10.245.0]
+  --netns=NAME                 the pod network's namespace and host veth (made afresh at
+                               start, removed at stop) [poolguard-C]
   --kubelet-port=N             [10250]
   --tls-cert-file, --tls-private-key-file, --client-ca-file   kubelet port TLS (no server if unset)
   --restart-backoff-seconds=N  [10]
@@ -64,6 +66,8 @@ int main(int argc, char** argv) {
         o.pod_network = v;
       else if (k == "--service-network")
         o.service_network = v;
+      else if (k == "--netns")
+        o.netns = v;
       else if (k == "--kubelet-port")
         o.kubelet_port = std::stoi(v);
       else if (k == "--tls-cert-file")

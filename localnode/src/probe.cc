@@ -142,10 +142,12 @@ ProbeOutcome ExecProbe(const ProbeSpec& spec, int container_pid,
   argv.push_back(nullptr);
   for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
-  int ns_fd = -1;
+  // The container's mount and network namespaces (`localhost` is the pod's own).
+  int ns_fd = -1, net_fd = -1;
   if (container_pid > 0) {
-    ns_fd =
-        open(("/proc/" + std::to_string(container_pid) + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC);
+    std::string proc = "/proc/" + std::to_string(container_pid) + "/ns/";
+    ns_fd = open((proc + "mnt").c_str(), O_RDONLY | O_CLOEXEC);
+    net_fd = open((proc + "net").c_str(), O_RDONLY | O_CLOEXEC);
   }
   pid_t pid = fork();
   if (pid == 0) {
@@ -154,6 +156,7 @@ ProbeOutcome ExecProbe(const ProbeSpec& spec, int container_pid,
     sigprocmask(SIG_SETMASK, &none, nullptr);
     signal(SIGPIPE, SIG_DFL);
     setpgid(0, 0);
+    if (net_fd >= 0) setns(net_fd, CLONE_NEWNET);
     if (ns_fd >= 0) setns(ns_fd, CLONE_NEWNS);
     int devnull = open("/dev/null", O_RDWR);
     dup2(devnull, 0);
@@ -163,6 +166,7 @@ ProbeOutcome ExecProbe(const ProbeSpec& spec, int container_pid,
     _exit(127);
   }
   if (ns_fd >= 0) close(ns_fd);
+  if (net_fd >= 0) close(net_fd);
   if (pid < 0) return {false, "fork failed"};
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   int status = 0;

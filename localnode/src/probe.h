@@ -60,8 +60,9 @@ class ProbeState {
   std::optional<std::chrono::milliseconds> last_;
 };
 
-/// Runs a probe once. `pod_ip` is the default host; exec probes run `argv` with `env` in
-/// the mount namespace of `container_pid` (if > 0). Returns success and a short message.
+/// Runs a probe once. `pod_ip` is the default host (HTTP and TCP probes connect from the
+/// agent, through the pod network's veth); exec probes run `argv` with `env` in the mount
+/// and network namespaces of `container_pid` (if > 0). Returns success and a short message.
 struct ProbeOutcome {
   bool success = false;
   std::string message;

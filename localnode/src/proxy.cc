@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,6 +12,8 @@
 #include <cerrno>
 #include <cstring>
 #include <thread>
+
+#include "netns.h"
 
 namespace poolguard::localnode {
 
@@ -98,7 +101,8 @@ void Pump(int a, int b) {
 
 }  // namespace
 
-ServiceProxy::ServiceProxy() : shared_(std::make_shared<Shared>()) {}
+ServiceProxy::ServiceProxy(int netns_fd)
+    : netns_fd_(netns_fd), shared_(std::make_shared<Shared>()) {}
 ServiceProxy::~ServiceProxy() { Stop(); }
 
 void ServiceProxy::Update(const Table& table) {
@@ -118,23 +122,37 @@ void ServiceProxy::Update(const Table& table) {
   }
   for (const auto& [addr, unused] : table) {
     if (listeners_.count(addr)) continue;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(static_cast<uint16_t>(addr.second));
-    inet_pton(AF_INET, addr.first.c_str(), &sa.sin_addr);
-    if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || listen(fd, 128) != 0) {
-      spdlog::warn("proxy: cannot listen on {}:{}: {}", addr.first, addr.second, strerror(errno));
-      close(fd);
+    // A socket stays in the network namespace it was created in.
+    int fd = -1, err = 0;
+    bool joined = RunInNetns(netns_fd_, [&] {
+      fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      int one = 1;
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      sockaddr_in sa{};
+      sa.sin_family = AF_INET;
+      sa.sin_port = htons(static_cast<uint16_t>(addr.second));
+      inet_pton(AF_INET, addr.first.c_str(), &sa.sin_addr);
+      if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || listen(fd, 128) != 0) {
+        err = errno;
+        close(fd);
+        fd = -1;
+      }
+    });
+    if (!joined) err = errno;
+    if (fd < 0) {
+      spdlog::warn("proxy: cannot listen on {}:{}: {}", addr.first, addr.second, strerror(err));
       continue;
     }
     auto l = std::make_shared<Listener>();
     l->fd = fd;
     auto shared = shared_;
     ListenAddress key = addr;
-    l->thread = std::thread([l_raw = l.get(), shared, key] {
+    int netns_fd = netns_fd_;
+    l->thread = std::thread([l_raw = l.get(), shared, key, netns_fd] {
+      // Backend connections are opened by threads this one starts, which inherit its
+      // network namespace: pods are reached inside the pod network.
+      if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) != 0)
+        spdlog::warn("proxy: setns for {}:{}: {}", key.first, key.second, strerror(errno));
       while (!l_raw->stop) {
         pollfd p{l_raw->fd, POLLIN, 0};
         if (poll(&p, 1, 300) != 1) continue;

@@ -3,12 +3,15 @@
 # becomes Ready and reaches `db` by Service name; kubectl logs; rollout restart gives new
 # processes; a deleted db pod comes back with its data; SIGKILL restarts a container and
 # raises restartCount; a failing readiness probe marks the endpoint not ready; an image
-# with no entry in the image table leaves the pod waiting with ErrImagePull.
+# with no entry in the image table leaves the pod waiting with ErrImagePull. The pod
+# network is a network namespace: the root namespace has only the gateway address, pod
+# IPs answer from the host through the veth, pods reach the API server at the gateway.
 source "$(dirname "$0")/lib.sh"
 cluster_up
 kubectl get node localnode >/dev/null 2>&1 ||
   fail "no Node 'localnode': the agent is not running (build poolguard-localnode into <repo>/build, or set LOCALNODE_BINARY; see docs/localnode.md)"
-source "$LOCALCLUSTER_STATE_DIR/localnode.env"  # PROXY_NETWORK
+source "$LOCALCLUSTER_STATE_DIR/localnode.env"  # POD_NETWORK, PROXY_NETWORK
+NETNS="poolguard-${POD_NETWORK##*.}"
 new_namespace ln
 
 svc_url() { # service port path
@@ -28,6 +31,59 @@ kubectl wait -n "$NS" --for=condition=Ready pod --all --timeout=90s >/dev/null |
 phases="$(kubectl get pods -n "$NS" -o jsonpath='{.items[*].status.phase}')"
 [[ "$phases" == "Running Running Running" ]] || fail "phases: $phases"
 ok "all Ready in $((SECONDS - start))s: $(kubectl get pods -n "$NS" -o jsonpath='{range .items[*]}{.metadata.name}={.status.podIP} {end}')"
+
+check "the pod network is network namespace $NETNS: only the gateway in the root namespace"
+ip netns list | grep -q "^$NETNS\b" || fail "no network namespace $NETNS: $(ip netns list)"
+root="$(ip -4 -o addr show | awk '{print $2, $4}')"
+grep -qxF "$NETNS $POD_NETWORK.1/24" <<<"$root" || fail "no gateway $POD_NETWORK.1/24 on veth $NETNS: $root"
+stray="$(awk '{print $2}' <<<"$root" | grep -E "^(${POD_NETWORK//./\\.}|${PROXY_NETWORK//./\\.})\." | grep -vxF "$POD_NETWORK.1/24" || true)"
+[[ -z "$stray" ]] || fail "pod/proxy addresses in the root namespace: $(echo $stray)"
+# Only this cluster's networks must be clean: other clusters on this machine each have
+# their gateway here (and an agent from before the namespace put its pod IPs on lo).
+other="$(awk '{print $2}' <<<"$root" | grep -E '^10\.24[45]\.' | grep -Ev '^10\.244\.[0-9]+\.1/24$' || true)"
+[[ -z "$other" ]] || echo "[$TEST_NAME]   note: other clusters' 10.244/10.245 addresses here: $(echo $other)"
+ok "root namespace: $POD_NETWORK.1/24 on $NETNS only; in $NETNS: $(ip -n "$NETNS" -4 -o addr show dev eth0 | awk '{print $4}' | tr '\n' ' ')"
+
+check "a pod's IP answers from the host through the namespace's veth"
+apod="$(kubectl get pods -n "$NS" -l app=api -o jsonpath='{.items[0].metadata.name}')"
+aip="$(jp "pod/$apod" '{.status.podIP}' -n "$NS")"
+apid="$(jp "pod/$apod" '{.status.containerStatuses[0].containerID}' -n "$NS" | sed 's|localnode://||')"
+[[ "$aip" == "$POD_NETWORK".* ]] || fail "pod IP $aip not in $POD_NETWORK.0/24"
+ip -n "$NETNS" -4 -o addr show | grep -q " $aip/32 " || fail "$aip is not an address in $NETNS"
+[[ "$(ip netns identify "$apid")" == "$NETNS" ]] ||
+  fail "container pid $apid is in network namespace '$(ip netns identify "$apid")', not $NETNS"
+route="$(ip -4 route get "$aip")"
+grep -q " dev $NETNS " <<<"$route" || fail "route to $aip: $route"
+out="$(curl -s --max-time 5 "http://$aip:8000/health")"
+[[ "$out" == *'"database":"ok"'* ]] || fail "GET http://$aip:8000/health from the host: '$out'"
+ok "$apod $aip (pid $apid in $NETNS), route: $(head -n1 <<<"$route"); /health: $out"
+
+check "a pod reaches the API server at the gateway with its service-account token"
+kubectl apply -n "$NS" -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: apicheck}
+spec:
+  restartPolicy: Never
+  containers:
+    - name: sh
+      image: busybox:1.36
+      args:
+        - -c
+        - >-
+          sa=/var/run/secrets/kubernetes.io/serviceaccount;
+          echo "api at $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT";
+          curl -sS --max-time 5 --cacert $sa/ca.crt -H "Authorization: Bearer $(cat $sa/token)"
+          "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/version" &&
+          curl -sS --max-time 5 --cacert $sa/ca.crt -H "Authorization: Bearer $(cat $sa/token)"
+          "https://kubernetes.default.svc:$KUBERNETES_SERVICE_PORT/version"
+YAML
+wait_for "pod apicheck to finish" 60 bash -c "kubectl get pod -n '$NS' apicheck -o jsonpath='{.status.phase}' | grep -Eq 'Succeeded|Failed'"
+logs="$(kubectl logs -n "$NS" apicheck 2>&1)"
+[[ "$(jp pod/apicheck '{.status.phase}' -n "$NS")" == Succeeded ]] || fail "apicheck failed: $logs"
+grep -q "api at $POD_NETWORK.1:" <<<"$logs" || fail "KUBERNETES_SERVICE_HOST is not the gateway: $logs"
+[[ "$(grep -c '"gitVersion"' <<<"$logs")" == 2 ]] || fail "no /version from the API server: $logs"
+ok "$(head -n1 <<<"$logs"), /version by address and by name"
 
 check "the target reaches db by Service name (GET /health through the api Service)"
 out="$(curl -s --max-time 5 "$(svc_url api 80 /health)")"
