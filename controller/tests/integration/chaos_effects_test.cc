@@ -77,16 +77,22 @@ class ChaosEffectsTest : public ChaosClusterTest {
   std::string Metrics(int port) {
     return HttpGet("http://127.0.0.1:" + std::to_string(port), "/metrics").second;
   }
-  /// A poolguard-target on `address`, migrated, its pool still empty (only /livez asked).
-  std::unique_ptr<Process> StartTarget(const std::string& address, int port) {
-    auto target = std::make_unique<Process>(
-        POOLGUARD_TARGET_BINARY, std::vector<std::string>{},
-        std::map<std::string, std::string>{{"DATABASE_URL", Postgres::Shared().Url("app")},
-                                           {"BIND_ADDRESS", address},
-                                           {"PORT", std::to_string(port)},
-                                           {"DB_POOL_SIZE", "5"},
-                                           {"DB_POOL_TIMEOUT", "1"},
-                                           {"ENV_FILE", "/nonexistent/.env"}});
+  /// A poolguard-target on `address`, migrated, its pool still empty (only /livez asked);
+  /// with `netns`, on the PostgreSQL test host (ip netns exec keeps the pid).
+  std::unique_ptr<Process> StartTarget(const std::string& address, int port,
+                                       const std::string& netns = "") {
+    const std::map<std::string, std::string> env = {{"DATABASE_URL", Postgres::Shared().Url("app")},
+                                                    {"BIND_ADDRESS", address},
+                                                    {"PORT", std::to_string(port)},
+                                                    {"DB_POOL_SIZE", "5"},
+                                                    {"DB_POOL_TIMEOUT", "1"},
+                                                    {"ENV_FILE", "/nonexistent/.env"}};
+    auto target =
+        netns.empty()
+            ? std::make_unique<Process>(POOLGUARD_TARGET_BINARY, std::vector<std::string>{}, env)
+            : std::make_unique<Process>(
+                  "/usr/sbin/ip",
+                  std::vector<std::string>{"netns", "exec", netns, POOLGUARD_TARGET_BINARY}, env);
     const std::string base = "http://" + address + ":" + std::to_string(port);
     EXPECT_TRUE(Eventually([&] { return HttpGet(base, "/livez").first == 200; }, 30s))
         << target->Log();
@@ -217,10 +223,10 @@ TEST_F(ChaosEffectsTest, LeakAtTheCapacityLimitExhaustsServerSlots) {
 TEST_F(ChaosEffectsTest, TrafficSurgeTimesOutTheTargetsPoolWhileTheDatabaseIsHealthy) {
   auto& pg = Postgres::Shared();
   // The target must be reachable at an address an EndpointSlice accepts (not loopback):
-  // the host side of the PostgreSQL test host's veth pair, 10.250.K.1.
-  const std::string address = pg.host_ip().substr(0, pg.host_ip().rfind('.')) + ".1";
+  // it runs on the PostgreSQL test host, in its network namespace.
+  const std::string address = pg.host_ip();
   const int port = FreePort();
-  auto target = StartTarget(address, port);
+  auto target = StartTarget(address, port, pg.Netns());
   const std::string base = "http://" + address + ":" + std::to_string(port);
   pg.Query(
       "INSERT INTO items (name, quantity) SELECT 'bulk-' || g, g % 100 "

@@ -70,6 +70,12 @@ Postgres::~Postgres() {
   }
 }
 
+std::string Postgres::Netns() const {
+  std::string ns = Run("sed -n 's/^NETNS=//p' " + dir_ + "/netns.env");
+  while (!ns.empty() && (ns.back() == '\n' || ns.back() == ' ')) ns.pop_back();
+  return ns;
+}
+
 std::string Postgres::LogTail() const {
   try {
     return Run("tail -n 40 " + dir_ + "/server.log");

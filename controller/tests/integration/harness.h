@@ -37,6 +37,9 @@ class Postgres {
   std::string Url(const std::string& db) const;
   /// The tail of the server log (for failures).
   std::string LogTail() const;
+  /// The network namespace of the test host (scripts/pg's netns.env), to run other test
+  /// processes on the same host.
+  std::string Netns() const;
 
  private:
   Postgres();
