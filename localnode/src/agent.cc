@@ -490,7 +490,7 @@ class Agent::Impl {
   std::string AllocateIp() {
     std::set<std::string> used;
     for (const auto& [uid, p] : pods_rt_) used.insert(p.ip);
-    for (int i = 2; i < 255; ++i) {
+    for (int i = 2; i < 254; ++i) {  // .1 is the gateway, .254 the namespace's anchor
       std::string ip = opt_.pod_network + "." + std::to_string(i);
       if (!used.count(ip)) return ip;
     }

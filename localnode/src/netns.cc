@@ -159,6 +159,9 @@ void PodNetwork::SetUp() {
   MustRun({"ip", "route", "add", config_.service_network + ".0/24", "dev", ns, "src", gw});
   MustRun({"ip", "-n", ns, "link", "set", "lo", "up"});
   MustRun({"ip", "-n", ns, "link", "set", kPodSide, "up"});
+  // Linux flushes a device's routes when its last IPv4 address goes; pod addresses come
+  // and go, so a permanent one keeps the routes back to the host alive when no pod runs.
+  MustRun({"ip", "-n", ns, "addr", "add", anchor() + "/32", "dev", kPodSide});
   MustRun({"ip", "-n", ns, "route", "add", gw + "/32", "dev", kPodSide, "scope", "link"});
   MustRun({"ip", "-n", ns, "route", "add", "default", "via", gw, "dev", kPodSide});
   fd_ = open((kNetnsDir + ns).c_str(), O_RDONLY | O_CLOEXEC);

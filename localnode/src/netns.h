@@ -43,6 +43,9 @@ class PodNetwork {
   /// An fd of the namespace (valid after SetUp) for setns(fd, CLONE_NEWNET).
   int fd() const { return fd_; }
   std::string gateway() const { return config_.pod_network + ".1"; }
+  /// An address the namespace always holds (never given to a pod), so its routes survive
+  /// the last pod's address going away.
+  std::string anchor() const { return config_.pod_network + ".254"; }
   const Config& config() const { return config_; }
 
  private:
