@@ -2,31 +2,10 @@
 
 #include <cmath>
 #include <cstdio>
-#include <ctime>
 #include <functional>
 #include <regex>
 
 namespace poolguard::controller {
-namespace {
-
-const Json* Field(const Json& object, const std::string& name) {
-  if (!object.is_object() || !object.has_field(name)) return nullptr;
-  const Json& v = object.at(name);
-  return v.is_null() ? nullptr : &v;
-}
-
-std::string StringField(const Json& object, const std::string& name) {
-  const Json* v = Field(object, name);
-  return v != nullptr && v->is_string() ? v->as_string() : "";
-}
-
-std::optional<int64_t> IntField(const Json& object, const std::string& name) {
-  const Json* v = Field(object, name);
-  if (v == nullptr || !v->is_number()) return std::nullopt;
-  return v->as_number().to_int64();
-}
-
-}  // namespace
 
 std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   if (text.empty()) return std::nullopt;
@@ -266,34 +245,40 @@ const Condition* FindCondition(const std::vector<Condition>& conditions, std::st
   return nullptr;
 }
 
-WallTime TruncateToSeconds(WallTime t) {
-  return std::chrono::time_point_cast<std::chrono::seconds>(t);
+std::vector<Condition> ParseConditions(
+    const Json& status, std::optional<WallTime> (*time_field)(const Json&, const std::string&),
+    std::optional<int64_t> (*int_field)(const Json&, const std::string&)) {
+  std::vector<Condition> conditions;
+  const Json* conds = Field(status, "conditions");
+  if (conds == nullptr || !conds->is_array()) return conditions;
+  for (const auto& c : conds->as_array()) {
+    Condition cond;
+    cond.type = StringField(c, "type");
+    cond.status = StringField(c, "status");
+    cond.reason = StringField(c, "reason");
+    cond.message = StringField(c, "message");
+    cond.last_transition_time = time_field(c, "lastTransitionTime");
+    cond.observed_generation = int_field(c, "observedGeneration").value_or(0);
+    conditions.push_back(cond);
+  }
+  return conditions;
 }
 
-std::string FormatTime(WallTime t) {
-  const std::time_t tt = std::chrono::system_clock::to_time_t(TruncateToSeconds(t));
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+Json ConditionsToJson(const std::vector<Condition>& conditions) {
+  Json conds = Json::array();
+  size_t i = 0;
+  for (const auto& c : conditions) {
+    Json j = Json::object();
+    j["type"] = Json::string(c.type);
+    j["status"] = Json::string(c.status);
+    j["reason"] = Json::string(c.reason);
+    j["message"] = Json::string(c.message);
+    j["lastTransitionTime"] = Json::string(FormatTime(c.last_transition_time.value_or(WallTime{})));
+    j["observedGeneration"] = Json::number(c.observed_generation);
+    conds[i++] = j;
+  }
+  return conds;
 }
-
-std::optional<WallTime> ParseTime(std::string_view text) {
-  std::tm tm{};
-  const std::string s(text);
-  const char* end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (end == nullptr) return std::nullopt;
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
-}
-
-namespace {
-std::optional<WallTime> TimeField(const Json& object, const std::string& name) {
-  const std::string s = StringField(object, name);
-  if (s.empty()) return std::nullopt;
-  return ParseTime(s);
-}
-}  // namespace
 
 ChaosStatus ParseChaosStatus(const Json& object) {
   ChaosStatus status;
@@ -311,18 +296,7 @@ ChaosStatus ParseChaosStatus(const Json& object) {
   if (auto v = IntField(*s, "surgeClients")) status.surge_clients = static_cast<int>(*v);
   status.application_name = StringField(*s, "applicationName");
   status.database_endpoint = StringField(*s, "databaseEndpoint");
-  if (const Json* conds = Field(*s, "conditions"); conds != nullptr && conds->is_array()) {
-    for (const auto& c : conds->as_array()) {
-      Condition cond;
-      cond.type = StringField(c, "type");
-      cond.status = StringField(c, "status");
-      cond.reason = StringField(c, "reason");
-      cond.message = StringField(c, "message");
-      cond.last_transition_time = TimeField(c, "lastTransitionTime");
-      cond.observed_generation = IntField(c, "observedGeneration").value_or(0);
-      status.conditions.push_back(cond);
-    }
-  }
+  status.conditions = ParseConditions(*s, TimeField, IntField);
   return status;
 }
 
@@ -346,19 +320,7 @@ Json ToJson(const ChaosStatus& status) {
   if (!status.database_endpoint.empty()) {
     s["databaseEndpoint"] = Json::string(status.database_endpoint);
   }
-  Json conds = Json::array();
-  size_t i = 0;
-  for (const auto& c : status.conditions) {
-    Json j = Json::object();
-    j["type"] = Json::string(c.type);
-    j["status"] = Json::string(c.status);
-    j["reason"] = Json::string(c.reason);
-    j["message"] = Json::string(c.message);
-    j["lastTransitionTime"] = Json::string(FormatTime(c.last_transition_time.value_or(WallTime{})));
-    j["observedGeneration"] = Json::number(c.observed_generation);
-    conds[i++] = j;
-  }
-  s["conditions"] = conds;
+  s["conditions"] = ConditionsToJson(status.conditions);
   return s;
 }
 

@@ -7,12 +7,9 @@
 #include <string_view>
 #include <vector>
 
-#include "poolguard/kube/client.h"
+#include "json_fields.h"
 
 namespace poolguard::controller {
-
-using WallTime = std::chrono::system_clock::time_point;
-using Json = kube::Json;
 
 inline constexpr char kChaosFinalizer[] = "poolguard.dev/chaos-rollback";
 inline constexpr char kChaosOptInLabel[] = "poolguard.dev/chaos";
@@ -88,6 +85,13 @@ struct Condition {
 /// Sets or adds a condition; lastTransitionTime changes only when status flips.
 void SetCondition(std::vector<Condition>* conditions, Condition condition, WallTime now);
 const Condition* FindCondition(const std::vector<Condition>& conditions, std::string_view type);
+/// A status object's `conditions`, read with the given field readers (json_fields.h):
+/// `time_field` for lastTransitionTime, `int_field` for observedGeneration.
+std::vector<Condition> ParseConditions(
+    const Json& status, std::optional<WallTime> (*time_field)(const Json&, const std::string&),
+    std::optional<int64_t> (*int_field)(const Json&, const std::string&));
+/// `conditions` as status stores them, lastTransitionTime in whole seconds (metav1.Time).
+Json ConditionsToJson(const std::vector<Condition>& conditions);
 
 struct ChaosStatus {
   Phase phase = Phase::kNone;
@@ -104,12 +108,6 @@ struct ChaosStatus {
 };
 ChaosStatus ParseChaosStatus(const Json& object);  // from the whole object
 Json ToJson(const ChaosStatus& status);
-
-/// RFC 3339 with seconds precision, as metav1.Time.
-std::string FormatTime(WallTime t);
-std::optional<WallTime> ParseTime(std::string_view text);
-/// Truncated to whole seconds (what survives a round trip through status).
-WallTime TruncateToSeconds(WallTime t);
 
 /// The application_name every leak session of the experiment carries: at most 63 bytes
 /// (PostgreSQL's NAMEDATALEN - 1); long names are shortened with a hash so they stay unique.

@@ -2,26 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <set>
+
+#include "text_util.h"
 
 namespace poolguard::controller {
 namespace {
-
-std::string Join(const std::vector<std::string>& parts, const char* sep) {
-  std::string out;
-  for (const auto& p : parts) {
-    if (!out.empty()) out += sep;
-    out += p;
-  }
-  return out;
-}
-
-std::string Count(double n) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.0f", n);
-  return buf;
-}
 
 std::string Plural(int n, const std::string& one, const std::string& many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
@@ -92,7 +78,7 @@ Check AuthenticationErrors(const Observations& o) {
   }
   if (o.auth_errors) {
     if (*o.auth_errors > 0) {
-      fail.push_back("db_errors_total{kind=\"authentication\"} +" + Count(*o.auth_errors));
+      fail.push_back("db_errors_total{kind=\"authentication\"} +" + FormatFixed(*o.auth_errors, 0));
     } else {
       pass.push_back("no authentication errors in metrics");
     }
@@ -110,7 +96,7 @@ Check PoolTimeouts(const Observations& o) {
   std::vector<std::string> fail, pass;
   if (o.pool_timeouts) {
     if (*o.pool_timeouts > 0) {
-      fail.push_back(Count(*o.pool_timeouts) + " pool timeouts (db_pool_timeouts_total)");
+      fail.push_back(FormatFixed(*o.pool_timeouts, 0) + " pool timeouts (db_pool_timeouts_total)");
     } else {
       pass.push_back("no pool timeouts in metrics");
     }
@@ -150,7 +136,7 @@ struct Blocking {
 
 std::string DescribeHolder(const SessionRow& s) {
   std::string out = s.state.empty() ? "in an unknown state" : s.state;
-  out += " " + Count(std::floor(s.state_seconds)) + "s";
+  out += " " + FormatFixed(std::floor(s.state_seconds), 0) + "s";
   if (!s.lock_mode.empty()) {
     out += " holding " + s.lock_mode + (s.lock_relation.empty() ? "" : " on " + s.lock_relation);
   }

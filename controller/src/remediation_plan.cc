@@ -2,7 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
+
+#include "text_util.h"
 
 namespace poolguard::controller {
 namespace {
@@ -22,21 +23,6 @@ constexpr double kCalmFactor = 1.2;
 
 double Seconds(WallTime from, WallTime to) {
   return std::round(duration<double>(to - from).count() * 1000) / 1000;
-}
-
-std::string Fixed(double v, int decimals) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
-
-std::string Join(const std::vector<std::string>& parts, const char* sep) {
-  std::string out;
-  for (const auto& p : parts) {
-    if (!out.empty()) out += sep;
-    out += p;
-  }
-  return out;
 }
 
 std::string Name(RemediationAction a) { return std::string(ActionName(a)); }
@@ -550,7 +536,8 @@ class Planner {
       r->applied_at = now_;
       r->result = ActionResult::kVerifying;
       const std::string msg = "rung " + std::to_string(r->rung) + ": " + Name(r->action) +
-                              " applied in " + Fixed(Seconds(started, now_), 1) + " s; verifying";
+                              " applied in " + FormatFixed(Seconds(started, now_), 1) +
+                              " s; verifying";
       Phase(RemediationPhase::kVerifying, msg);
       Event("Normal", rem::kActionApplied, msg);
       return Done(StepKind::kVerify, kNow);
@@ -610,8 +597,8 @@ class Planner {
     if (o_.test_request.outcome == Outcome::kPass) notes.push_back("test request ok");
     if (o_.error_ratio) {
       const bool ok = *o_.error_ratio <= v.max_error_ratio;
-      notes.push_back("error ratio " + Fixed(*o_.error_ratio, 3) + (ok ? " <= " : " > ") +
-                      Fixed(v.max_error_ratio, 3));
+      notes.push_back("error ratio " + FormatFixed(*o_.error_ratio, 3) + (ok ? " <= " : " > ") +
+                      FormatFixed(v.max_error_ratio, 3));
       if (!ok) pending.push_back("error ratio");
     } else {
       notes.push_back("error ratio unavailable");
@@ -623,12 +610,12 @@ class Planner {
                              : spec_.detection.p99_latency_seconds;
     if (o_.p99_latency_seconds) {
       const bool ok = *o_.p99_latency_seconds <= bound;
-      notes.push_back(
-          "p99 " + Fixed(*o_.p99_latency_seconds, 3) + "s" + (ok ? " <= " : " > ") +
-          Fixed(bound, 3) + "s" +
-          (In().baseline.p99_latency_seconds
-               ? " (" + Fixed(v.latency_factor, 1) + "x baseline " + Fixed(baseline_p99, 3) + "s)"
-               : " (no baseline: detection threshold)"));
+      notes.push_back("p99 " + FormatFixed(*o_.p99_latency_seconds, 3) + "s" +
+                      (ok ? " <= " : " > ") + FormatFixed(bound, 3) + "s" +
+                      (In().baseline.p99_latency_seconds
+                           ? " (" + FormatFixed(v.latency_factor, 1) + "x baseline " +
+                                 FormatFixed(baseline_p99, 3) + "s)"
+                           : " (no baseline: detection threshold)"));
       if (!ok) pending.push_back("p99 latency");
     } else {
       notes.push_back("p99 unavailable");
@@ -676,7 +663,7 @@ class Planner {
     in.verdict = in.chaos_experiment.empty() ? "" : Verdict(in);
     const std::string msg = "incident " + in.id + " resolved at rung " + std::to_string(r.rung) +
                             " (" + Name(r.action) + ") in " +
-                            Fixed(in.recovery_seconds.value_or(0), 1) + " s";
+                            FormatFixed(in.recovery_seconds.value_or(0), 1) + " s";
     Phase(RemediationPhase::kResolved, msg);
     Cond(rem::kNeedsHuman, "False", rem::kResolved, msg);
     Event("Normal", rem::kResolved, in.verdict.empty() ? msg : msg + "; " + in.verdict);
@@ -711,7 +698,7 @@ class Planner {
     in.verdict = in.chaos_experiment.empty() ? "" : Verdict(in);
     const std::string msg = "incident " + in.id + " recovered" +
                             (ExecutedCount(in) > 0 ? " after a failed rung" : " without action") +
-                            " in " + Fixed(in.recovery_seconds.value_or(0), 1) + " s";
+                            " in " + FormatFixed(in.recovery_seconds.value_or(0), 1) + " s";
     Phase(RemediationPhase::kResolved, msg);
     Event("Normal", in.outcome, msg);
     return Done(StepKind::kObserve);
@@ -849,12 +836,12 @@ ActionProgress RolloutProgress(const std::optional<RolloutObservation>& rollout,
 
 std::string Verdict(const Incident& in) {
   if (in.outcome.empty()) return "";
-  std::string out = "detected in " + Fixed(in.detection_seconds.value_or(0), 1) + " s";
+  std::string out = "detected in " + FormatFixed(in.detection_seconds.value_or(0), 1) + " s";
   const ActionRecord* healed = nullptr;
   for (const auto& a : in.actions) {
     if (a.result == ActionResult::kVerified) healed = &a;
   }
-  const std::string in_time = " in " + Fixed(in.recovery_seconds.value_or(0), 1) + " s";
+  const std::string in_time = " in " + FormatFixed(in.recovery_seconds.value_or(0), 1) + " s";
   if (in.outcome == rem::kResolved && healed != nullptr) {
     return out + ", healed at rung " + std::to_string(healed->rung) + " (" + Name(healed->action) +
            ")" + in_time;

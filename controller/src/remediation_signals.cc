@@ -3,27 +3,13 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <cstdio>
 #include <cstdlib>
 #include <limits>
 
+#include "text_util.h"
+
 namespace poolguard::controller {
 namespace {
-
-std::string Join(const std::vector<std::string>& parts, const char* sep) {
-  std::string out;
-  for (const auto& p : parts) {
-    if (!out.empty()) out += sep;
-    out += p;
-  }
-  return out;
-}
-
-std::string Num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3g", v);
-  return buf;
-}
 
 // Parses a Prometheus float: decimal, exponent, +Inf, -Inf, NaN.
 std::optional<double> ParseFloat(std::string_view text) {
@@ -112,7 +98,8 @@ Signal ThresholdSignal(std::string name, std::optional<double> value, double thr
   }
   s.value = *value;
   s.outcome = *value > threshold ? Outcome::kFail : Outcome::kPass;
-  s.detail = Num(*value) + (*value > threshold ? " > " : " <= ") + Num(threshold);
+  s.detail = FormatSignificant(*value, 3) + (*value > threshold ? " > " : " <= ") +
+             FormatSignificant(threshold, 3);
   return s;
 }
 
@@ -137,9 +124,9 @@ Signal PoolSaturationSignal(const std::string& pod, const std::optional<PoolGaug
   }
   s.value = *gauges->waiters;
   s.outcome = PoolSaturated(*gauges) ? Outcome::kFail : Outcome::kPass;
-  s.detail = Num(*gauges->checked_out) + " of " +
-             Num(*gauges->size + gauges->max_overflow.value_or(0)) + " checked out, " +
-             Num(*gauges->waiters) + " waiting";
+  s.detail = FormatSignificant(*gauges->checked_out, 3) + " of " +
+             FormatSignificant(*gauges->size + gauges->max_overflow.value_or(0), 3) +
+             " checked out, " + FormatSignificant(*gauges->waiters, 3) + " waiting";
   return s;
 }
 

@@ -3,45 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <ctime>
 
 namespace poolguard::controller {
 namespace {
-
-const Json* Field(const Json& object, const std::string& name) {
-  if (!object.is_object() || !object.has_field(name)) return nullptr;
-  const Json& v = object.at(name);
-  return v.is_null() ? nullptr : &v;
-}
-
-std::string Str(const Json& object, const std::string& name) {
-  const Json* v = Field(object, name);
-  return v != nullptr && v->is_string() ? v->as_string() : "";
-}
-
-std::optional<double> Num(const Json& object, const std::string& name) {
-  const Json* v = Field(object, name);
-  if (v == nullptr || !v->is_number()) return std::nullopt;
-  return v->as_double();
-}
-
-std::optional<int64_t> Int(const Json& object, const std::string& name) {
-  const Json* v = Field(object, name);
-  if (v == nullptr || !v->is_number()) return std::nullopt;
-  return v->is_integer() ? v->as_number().to_int64()
-                         : static_cast<int64_t>(std::llround(v->as_double()));
-}
-
-bool Bool(const Json& object, const std::string& name) {
-  const Json* v = Field(object, name);
-  return v != nullptr && v->is_boolean() && v->as_bool();
-}
-
-std::optional<WallTime> Time(const Json& object, const std::string& name) {
-  const std::string s = Str(object, name);
-  if (s.empty()) return std::nullopt;
-  return ParseTimeMs(s);
-}
 
 std::string Quote(const std::string& s) { return "\"" + s + "\""; }
 
@@ -498,54 +462,7 @@ RemediationPhase ParseRemediationPhase(std::string_view name) {
   return RemediationPhase::kNone;
 }
 
-WallTime TruncateToMillis(WallTime t) {
-  return std::chrono::time_point_cast<std::chrono::milliseconds>(t);
-}
-
-std::string FormatTimeMs(WallTime t) {
-  const auto ms = std::chrono::time_point_cast<std::chrono::milliseconds>(t);
-  auto secs = std::chrono::floor<std::chrono::seconds>(ms);
-  const int millis = static_cast<int>((ms - secs).count());
-  const std::time_t tt = std::chrono::system_clock::to_time_t(secs);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[40];
-  const size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", millis);
-  return buf;
-}
-
-std::optional<WallTime> ParseTimeMs(std::string_view text) {
-  std::tm tm{};
-  const std::string s(text);
-  const char* end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (end == nullptr) return std::nullopt;
-  WallTime t = std::chrono::system_clock::from_time_t(timegm(&tm));
-  if (*end == '.') {
-    ++end;
-    int digits = 0;
-    int64_t frac_ms = 0;
-    while (*end >= '0' && *end <= '9') {
-      if (digits < 3) frac_ms = frac_ms * 10 + (*end - '0');
-      ++digits;
-      ++end;
-    }
-    if (digits == 0) return std::nullopt;
-    for (int i = digits; i < 3; ++i) frac_ms *= 10;
-    t += std::chrono::milliseconds(frac_ms);
-  }
-  if (*end != 'Z' && *end != '\0') return std::nullopt;  // offsets other than Z: not ours
-  return t;
-}
-
-std::string IncidentId(WallTime t) {
-  const std::time_t tt = std::chrono::system_clock::to_time_t(TruncateToSeconds(t));
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return buf;
-}
+std::string IncidentId(WallTime t) { return FormatUtc(t, "%Y%m%dT%H%M%SZ"); }
 
 // ---- status JSON ----
 
@@ -601,11 +518,11 @@ Json ToJson(const DetectionState& d) {
 
 DetectionState ParseDetection(const Json& j) {
   DetectionState d;
-  d.health = ParseHealth(Str(j, "health"));
-  d.failing_since = Time(j, "failingSince");
-  d.passing_since = Time(j, "passingSince");
+  d.health = ParseHealth(StringField(j, "health"));
+  d.failing_since = TimeMsField(j, "failingSince");
+  d.passing_since = TimeMsField(j, "passingSince");
   d.failing = ReadStrings(j, "failing");
-  d.reason = Str(j, "reason");
+  d.reason = StringField(j, "reason");
   return d;
 }
 
@@ -631,12 +548,13 @@ Diagnosis ParseDiagnosis(const Json& j) {
   Diagnosis d;
   if (const Json* checks = Field(j, "checks"); checks != nullptr && checks->is_array()) {
     for (const auto& c : checks->as_array()) {
-      d.checks.push_back({Str(c, "name"), ParseOutcome(Str(c, "result")), Str(c, "evidence")});
+      d.checks.push_back({StringField(c, "name"), ParseOutcome(StringField(c, "result")),
+                          StringField(c, "evidence")});
     }
   }
-  d.conclusion = ParseConclusion(Str(j, "conclusion"));
-  d.confidence = ParseConfidence(Str(j, "confidence"));
-  d.summary = Str(j, "summary");
+  d.conclusion = ParseConclusion(StringField(j, "conclusion"));
+  d.confidence = ParseConfidence(StringField(j, "confidence"));
+  d.summary = StringField(j, "summary");
   d.blocking_pids = ReadInts(j, "blockingPids");
   return d;
 }
@@ -661,23 +579,23 @@ Json ToJson(const ActionRecord& a) {
 }
 
 std::optional<ActionRecord> ParseActionRecord(const Json& j) {
-  const auto action = ParseAction(Str(j, "name"));
+  const auto action = ParseAction(StringField(j, "name"));
   if (!action) return std::nullopt;
   ActionRecord a;
   a.action = *action;
-  a.rung = static_cast<int>(Int(j, "rung").value_or(0));
-  a.started_at = Time(j, "startedAt");
-  a.applied_at = Time(j, "appliedAt");
-  a.finished_at = Time(j, "finishedAt");
-  a.result = ParseActionResult(Str(j, "result"));
-  a.key = Str(j, "key");
-  a.detail = Str(j, "detail");
-  a.verification = Str(j, "verification");
-  if (auto v = Int(j, "fromPoolSize")) a.from_pool_size = static_cast<int>(*v);
-  if (auto v = Int(j, "toPoolSize")) a.to_pool_size = static_cast<int>(*v);
+  a.rung = static_cast<int>(RoundedIntField(j, "rung").value_or(0));
+  a.started_at = TimeMsField(j, "startedAt");
+  a.applied_at = TimeMsField(j, "appliedAt");
+  a.finished_at = TimeMsField(j, "finishedAt");
+  a.result = ParseActionResult(StringField(j, "result"));
+  a.key = StringField(j, "key");
+  a.detail = StringField(j, "detail");
+  a.verification = StringField(j, "verification");
+  if (auto v = RoundedIntField(j, "fromPoolSize")) a.from_pool_size = static_cast<int>(*v);
+  if (auto v = RoundedIntField(j, "toPoolSize")) a.to_pool_size = static_cast<int>(*v);
   a.pids = ReadInts(j, "pids");
-  a.healthy_streak = static_cast<int>(Int(j, "healthyStreak").value_or(0));
-  a.failed_streak = static_cast<int>(Int(j, "failedStreak").value_or(0));
+  a.healthy_streak = static_cast<int>(RoundedIntField(j, "healthyStreak").value_or(0));
+  a.failed_streak = static_cast<int>(RoundedIntField(j, "failedStreak").value_or(0));
   return a;
 }
 
@@ -732,28 +650,28 @@ Json ToJson(const Incident& in) {
 
 Incident ParseIncident(const Json& j) {
   Incident in;
-  in.id = Str(j, "id");
-  in.first_bad_at = Time(j, "firstBadAt");
-  in.detected_at = Time(j, "detectedAt");
-  in.diagnosed_at = Time(j, "diagnosedAt");
-  in.resolved_at = Time(j, "resolvedAt");
-  in.closed_at = Time(j, "closedAt");
-  in.detection_seconds = Num(j, "detectionSeconds");
-  in.recovery_seconds = Num(j, "recoverySeconds");
-  in.chaos_experiment = Str(j, "chaosExperiment");
+  in.id = StringField(j, "id");
+  in.first_bad_at = TimeMsField(j, "firstBadAt");
+  in.detected_at = TimeMsField(j, "detectedAt");
+  in.diagnosed_at = TimeMsField(j, "diagnosedAt");
+  in.resolved_at = TimeMsField(j, "resolvedAt");
+  in.closed_at = TimeMsField(j, "closedAt");
+  in.detection_seconds = NumberField(j, "detectionSeconds");
+  in.recovery_seconds = NumberField(j, "recoverySeconds");
+  in.chaos_experiment = StringField(j, "chaosExperiment");
   if (const Json* s = Field(j, "signals"); s != nullptr && s->is_object()) {
-    in.signals.health = Str(*s, "health");
-    in.signals.error_ratio = Num(*s, "errorRatio");
-    in.signals.p99_latency_seconds = Num(*s, "p99LatencySeconds");
-    in.signals.pool_timeouts = Num(*s, "poolTimeouts");
-    in.signals.pool_saturated = Bool(*s, "poolSaturated");
-    in.signals.log_sample = Str(*s, "logSample");
+    in.signals.health = StringField(*s, "health");
+    in.signals.error_ratio = NumberField(*s, "errorRatio");
+    in.signals.p99_latency_seconds = NumberField(*s, "p99LatencySeconds");
+    in.signals.pool_timeouts = NumberField(*s, "poolTimeouts");
+    in.signals.pool_saturated = BoolField(*s, "poolSaturated");
+    in.signals.log_sample = StringField(*s, "logSample");
     in.signals.failing = ReadStrings(*s, "failing");
   }
   if (const Json* b = Field(j, "baseline"); b != nullptr && b->is_object()) {
-    in.baseline.error_ratio = Num(*b, "errorRatio");
-    in.baseline.p99_latency_seconds = Num(*b, "p99LatencySeconds");
-    in.baseline.request_rate = Num(*b, "requestRate");
+    in.baseline.error_ratio = NumberField(*b, "errorRatio");
+    in.baseline.p99_latency_seconds = NumberField(*b, "p99LatencySeconds");
+    in.baseline.request_rate = NumberField(*b, "requestRate");
   }
   if (const Json* d = Field(j, "diagnosis"); d != nullptr && d->is_object()) {
     in.diagnosis = ParseDiagnosis(*d);
@@ -765,16 +683,16 @@ Incident ParseIncident(const Json& j) {
   }
   if (const Json* r = Field(j, "poolSizeRevert"); r != nullptr && r->is_object()) {
     PoolSizeRevert rev;
-    rev.env = Str(*r, "env");
-    rev.from = static_cast<int>(Int(*r, "from").value_or(0));
-    rev.to = static_cast<int>(Int(*r, "to").value_or(0));
-    rev.started_at = Time(*r, "startedAt");
-    rev.finished_at = Time(*r, "finishedAt");
-    rev.result = Str(*r, "result");
+    rev.env = StringField(*r, "env");
+    rev.from = static_cast<int>(RoundedIntField(*r, "from").value_or(0));
+    rev.to = static_cast<int>(RoundedIntField(*r, "to").value_or(0));
+    rev.started_at = TimeMsField(*r, "startedAt");
+    rev.finished_at = TimeMsField(*r, "finishedAt");
+    rev.result = StringField(*r, "result");
     in.pool_revert = rev;
   }
-  in.outcome = Str(j, "outcome");
-  in.verdict = Str(j, "verdict");
+  in.outcome = StringField(j, "outcome");
+  in.verdict = StringField(j, "verdict");
   return in;
 }
 
@@ -782,9 +700,9 @@ RemediationStatus ParseRemediationStatus(const Json& object) {
   RemediationStatus status;
   const Json* s = Field(object, "status");
   if (s == nullptr || !s->is_object()) return status;
-  status.phase = ParseRemediationPhase(Str(*s, "phase"));
-  status.observed_generation = Int(*s, "observedGeneration").value_or(0);
-  status.message = Str(*s, "message");
+  status.phase = ParseRemediationPhase(StringField(*s, "phase"));
+  status.observed_generation = RoundedIntField(*s, "observedGeneration").value_or(0);
+  status.message = StringField(*s, "message");
   if (const Json* d = Field(*s, "detection"); d != nullptr && d->is_object()) {
     status.detection = ParseDetection(*d);
   }
@@ -797,18 +715,7 @@ RemediationStatus ParseRemediationStatus(const Json& object) {
       if (item.is_object()) status.history.push_back(ParseIncident(item));
     }
   }
-  if (const Json* conds = Field(*s, "conditions"); conds != nullptr && conds->is_array()) {
-    for (const auto& c : conds->as_array()) {
-      Condition cond;
-      cond.type = Str(c, "type");
-      cond.status = Str(c, "status");
-      cond.reason = Str(c, "reason");
-      cond.message = Str(c, "message");
-      cond.last_transition_time = Time(c, "lastTransitionTime");
-      cond.observed_generation = Int(c, "observedGeneration").value_or(0);
-      status.conditions.push_back(cond);
-    }
-  }
+  status.conditions = ParseConditions(*s, TimeMsField, RoundedIntField);
   return status;
 }
 
@@ -826,20 +733,7 @@ Json ToJson(const RemediationStatus& status) {
     history[i] = ToJson(status.history[i]);
   }
   s["history"] = history;
-  Json conds = Json::array();
-  size_t i = 0;
-  for (const auto& c : status.conditions) {
-    Json j = Json::object();
-    j["type"] = Json::string(c.type);
-    j["status"] = Json::string(c.status);
-    j["reason"] = Json::string(c.reason);
-    j["message"] = Json::string(c.message);
-    // metav1.Time: whole seconds.
-    j["lastTransitionTime"] = Json::string(FormatTime(c.last_transition_time.value_or(WallTime{})));
-    j["observedGeneration"] = Json::number(c.observed_generation);
-    conds[i++] = j;
-  }
-  s["conditions"] = conds;
+  s["conditions"] = ConditionsToJson(status.conditions);  // metav1.Time: whole seconds
   return s;
 }
 

@@ -266,12 +266,6 @@ Json ToJson(const RemediationStatus& status);
 Json ToJson(const Incident& incident);
 Incident ParseIncident(const Json& json);
 
-/// RFC 3339 with milliseconds ("2027-01-15T08:00:00.250Z"): detection and recovery are
-/// measured in fractions of a second, so status keeps them. Parses seconds-only too.
-std::string FormatTimeMs(WallTime t);
-std::optional<WallTime> ParseTimeMs(std::string_view text);
-WallTime TruncateToMillis(WallTime t);
-
 /// The incident id for one detected at `t`: "20270115T080000Z", short enough to type
 /// into the approve annotation.
 std::string IncidentId(WallTime t);
