@@ -18,6 +18,24 @@ export LOCALCLUSTER_AUTO_PORTS="${LOCALCLUSTER_AUTO_PORTS:-1}"
 check() { printf '[%s] CHECK: %s\n' "$TEST_NAME" "$*"; }
 ok()    { printf '[%s]   ok: %s\n' "$TEST_NAME" "$*"; }
 fail()  { printf '[%s] FAIL: %s\n' "$TEST_NAME" "$*" >&2; exit 1; }
+note()  { printf '[%s] NOTE: %s\n' "$TEST_NAME" "$*"; }
+
+# For tests that use the running cluster named by POOLGUARD_TEST_KUBECONFIG (scripts/test
+# exports it) instead of bringing one up: exports KUBECONFIG, puts the pinned kubectl and
+# helm from the localcluster binary cache on PATH, checks kubectl and TOOLS are there and
+# the API server is ready. use_test_cluster [TOOL...]
+use_test_cluster() {
+  [[ -n "${POOLGUARD_TEST_KUBECONFIG:-}" ]] ||
+    fail "POOLGUARD_TEST_KUBECONFIG is not set: run through scripts/test, or bring up a cluster (eval \"\$(LOCALCLUSTER_STATE_DIR=... localcluster/up)\") and export POOLGUARD_TEST_KUBECONFIG=\$KUBECONFIG"
+  [[ -f "$POOLGUARD_TEST_KUBECONFIG" ]] || fail "POOLGUARD_TEST_KUBECONFIG=$POOLGUARD_TEST_KUBECONFIG: no such file"
+  export KUBECONFIG="$POOLGUARD_TEST_KUBECONFIG"
+  eval "$("$REPO_DIR/localcluster/lc" env | grep '^export PATH=')"
+  local tool
+  for tool in kubectl "$@"; do
+    command -v "$tool" >/dev/null || fail "$tool is not on PATH"
+  done
+  kubectl get --raw /readyz >/dev/null 2>&1 || fail "the API server in $KUBECONFIG is not ready"
+}
 
 # Brings the cluster up and exports KUBECONFIG and PATH (kubectl, helm).
 cluster_up() {

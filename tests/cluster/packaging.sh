@@ -18,28 +18,10 @@
 # tables in docs/rbac.md instead of comparing them.
 set -euo pipefail
 
-TEST_NAME=packaging
-REPO_DIR="$(cd "$(dirname "$0")/../.." && pwd)"
+source "$(dirname "$0")/lib.sh"
 BUILD_DIR="${POOLGUARD_BUILD_DIR:-$REPO_DIR/build}"
 CHART="$REPO_DIR/helm/poolguard"
-
-check() { printf '[%s] CHECK: %s\n' "$TEST_NAME" "$*"; }
-ok()    { printf '[%s]   ok: %s\n' "$TEST_NAME" "$*"; }
-note()  { printf '[%s] NOTE: %s\n' "$TEST_NAME" "$*"; }
-fail()  { printf '[%s] FAIL: %s\n' "$TEST_NAME" "$*" >&2; exit 1; }
-
-[[ -n "${POOLGUARD_TEST_KUBECONFIG:-}" ]] ||
-  fail "POOLGUARD_TEST_KUBECONFIG is not set: run through scripts/test, or bring up a cluster (eval \"\$(LOCALCLUSTER_STATE_DIR=... localcluster/up)\") and export POOLGUARD_TEST_KUBECONFIG=\$KUBECONFIG"
-[[ -f "$POOLGUARD_TEST_KUBECONFIG" ]] || fail "POOLGUARD_TEST_KUBECONFIG=$POOLGUARD_TEST_KUBECONFIG: no such file"
-export KUBECONFIG="$POOLGUARD_TEST_KUBECONFIG"
-if ! command -v helm >/dev/null || ! command -v kubectl >/dev/null; then
-  # kubectl and helm live in the localcluster binary cache.
-  eval "$("$REPO_DIR/localcluster/lc" env | grep '^export PATH=')"
-fi
-for tool in kubectl helm jq curl python3; do
-  command -v "$tool" >/dev/null || fail "$tool is not on PATH"
-done
-kubectl get --raw /readyz >/dev/null 2>&1 || fail "the API server in $KUBECONFIG is not ready"
+use_test_cluster helm jq curl python3
 
 WORK="$(mktemp -d /tmp/poolguard-packaging.XXXXXX)"
 chmod 0755 "$WORK"

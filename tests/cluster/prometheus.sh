@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prometheus as the repo deploys it: `kubectl apply -k manifests/overlays/local` on the
 # local cluster (node agent running), the api, db and prometheus pods become Ready, and
-# Prometheus — Debian's binary behind the prom/prometheus image (localnode/images.yaml) —
+# Prometheus — upstream Prometheus built by localnode/build-prometheus behind the
+# prom/prometheus image (localnode/images.yaml; Debian's lacks Kubernetes discovery) —
 # discovers the api pods through kubernetes_sd_configs (in-cluster config: the
 # ServiceAccount token, the API server at KUBERNETES_SERVICE_HOST, the ClusterRole of
 # prometheus-rbac.yaml), scrapes them (prometheus.io/* annotations, the config's
@@ -14,40 +15,14 @@
 # targets and series.
 set -euo pipefail
 
-TEST_NAME=prometheus
-REPO_DIR="$(cd "$(dirname "$0")/../.." && pwd)"
+source "$(dirname "$0")/lib.sh"
 OVERLAY="$REPO_DIR/manifests/overlays/local"
 NS=poolguard-demo # fixed by manifests/base/kustomization.yaml
 TIMEOUT="${PROMETHEUS_TEST_TIMEOUT:-90}"
-
-check() { printf '[%s] CHECK: %s\n' "$TEST_NAME" "$*"; }
-ok()    { printf '[%s]   ok: %s\n' "$TEST_NAME" "$*"; }
-note()  { printf '[%s] NOTE: %s\n' "$TEST_NAME" "$*"; }
-fail()  { printf '[%s] FAIL: %s\n' "$TEST_NAME" "$*" >&2; exit 1; }
-
-[[ -n "${POOLGUARD_TEST_KUBECONFIG:-}" ]] ||
-  fail "POOLGUARD_TEST_KUBECONFIG is not set: run through scripts/test, or bring up a cluster with the node agent (eval \"\$(LOCALCLUSTER_STATE_DIR=... localcluster/up)\") and export POOLGUARD_TEST_KUBECONFIG=\$KUBECONFIG"
-[[ -f "$POOLGUARD_TEST_KUBECONFIG" ]] || fail "POOLGUARD_TEST_KUBECONFIG=$POOLGUARD_TEST_KUBECONFIG: no such file"
-export KUBECONFIG="$POOLGUARD_TEST_KUBECONFIG"
-# The pinned kubectl from the localcluster binary cache (kustomize built in).
-eval "$("$REPO_DIR/localcluster/lc" env | grep '^export PATH=')"
-for tool in kubectl jq curl; do
-  command -v "$tool" >/dev/null || fail "$tool is not on PATH"
-done
-kubectl get --raw /readyz >/dev/null 2>&1 || fail "the API server in $KUBECONFIG is not ready"
+use_test_cluster jq curl
 kubectl get node localnode >/dev/null 2>&1 ||
   fail "no Node 'localnode': the node agent is not running (build poolguard-localnode, or set LOCALNODE_BINARY; see docs/localnode.md)"
 
-# wait_for DESCRIPTION TIMEOUT_SECONDS COMMAND...
-wait_for() {
-  local what="$1" timeout="$2" deadline
-  shift 2
-  deadline=$((SECONDS + timeout))
-  until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || fail "timed out after ${timeout}s waiting for: $what"
-    sleep 0.5
-  done
-}
 ns_gone() { ! kubectl get namespace "$NS" >/dev/null 2>&1; }
 
 # prom/prometheus runs localnode/images/prometheus.sh: upstream Prometheus, built here
