@@ -44,7 +44,7 @@ std::string TargetOf(const kube::Json& o) {
 
 }  // namespace
 
-ChaosReconciler::ChaosReconciler(ChaosStore* store, ClusterReader* reader, FaultEngine* engine,
+ChaosReconciler::ChaosReconciler(ObjectStore* store, ClusterReader* reader, FaultEngine* engine,
                                  DatabaseProbe* probe, kube::EventRecorder* recorder,
                                  Metrics* metrics, ChaosReconcilerOptions options)
     : store_(store),

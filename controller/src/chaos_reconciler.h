@@ -17,11 +17,11 @@
 
 namespace poolguard::controller {
 
-/// Reads and writes ChaosExperiment objects: reads from the informer cache, writes (always
+/// Reads and writes the objects of one custom resource (ChaosExperiment, Remediation): reads from the informer cache, writes (always
 /// compare-and-swap on resourceVersion) to the API server. Thread-safe.
-class ChaosStore {
+class ObjectStore {
  public:
-  virtual ~ChaosStore() = default;
+  virtual ~ObjectStore() = default;
   virtual std::optional<kube::Json> Get(const std::string& key) = 0;
   virtual std::vector<kube::Json> List() = 0;
   /// PUT of the object (metadata changes such as finalizers); returns the server's copy.
@@ -46,7 +46,7 @@ struct ReconcileResult {
 /// keys may. Throws on errors worth a rate-limited retry.
 class ChaosReconciler {
  public:
-  ChaosReconciler(ChaosStore* store, ClusterReader* reader, FaultEngine* engine,
+  ChaosReconciler(ObjectStore* store, ClusterReader* reader, FaultEngine* engine,
                   DatabaseProbe* probe, kube::EventRecorder* recorder, Metrics* metrics,
                   ChaosReconcilerOptions options);
 
@@ -62,7 +62,7 @@ class ChaosReconciler {
   void RunRollback(const std::string& key, const kube::Json& object, const ChaosObserved& o);
   ReconcileResult Run(const std::string& key, bool shutting_down);
 
-  ChaosStore* store_;
+  ObjectStore* store_;
   ClusterReader* reader_;
   FaultEngine* engine_;
   DatabaseProbe* probe_;

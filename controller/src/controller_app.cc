@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -23,18 +24,25 @@
 #include "poolguard/kube/informer.h"
 #include "poolguard/kube/leader_election.h"
 #include "poolguard/kube/workqueue.h"
+#include "remediation_cluster.h"
+#include "remediation_collector.h"
+#include "remediation_io.h"
+#include "remediation_reconciler.h"
 
 namespace poolguard::controller {
 namespace {
 
 const kube::GroupVersionResource kChaosGvr{"poolguard.dev", "v1alpha1", "chaosexperiments"};
+const kube::GroupVersionResource kRemediationGvr{"poolguard.dev", "v1alpha1", "remediations"};
 
-// ChaosStore over informer caches (one per watched namespace, or one for all).
-class InformerStore final : public ChaosStore {
+using Informers = std::map<std::string, std::unique_ptr<kube::Informer>>;
+
+// ObjectStore over informer caches (one per watched namespace, or one for all).
+class InformerStore final : public ObjectStore {
  public:
-  InformerStore(std::shared_ptr<kube::Client> client,
-                std::map<std::string, std::unique_ptr<kube::Informer>>* informers)
-      : client_(std::move(client)), informers_(informers) {}
+  InformerStore(std::shared_ptr<kube::Client> client, kube::GroupVersionResource gvr,
+                Informers* informers)
+      : client_(std::move(client)), gvr_(std::move(gvr)), informers_(informers) {}
 
   std::optional<kube::Json> Get(const std::string& key) override {
     const std::string ns = key.substr(0, key.find('/'));
@@ -52,16 +60,91 @@ class InformerStore final : public ChaosStore {
     return out;
   }
   kube::Json Update(const kube::Json& object) override {
-    return client_->Resource(kChaosGvr, kube::NamespaceOf(object)).Update(object);
+    return client_->Resource(gvr_, kube::NamespaceOf(object)).Update(object);
   }
   kube::Json UpdateStatus(const kube::Json& object) override {
-    return client_->Resource(kChaosGvr, kube::NamespaceOf(object)).UpdateStatus(object);
+    return client_->Resource(gvr_, kube::NamespaceOf(object)).UpdateStatus(object);
   }
 
  private:
   std::shared_ptr<kube::Client> client_;
-  std::map<std::string, std::unique_ptr<kube::Informer>>* informers_;
+  kube::GroupVersionResource gvr_;
+  Informers* informers_;
 };
+
+// An update worth a reconcile now: the spec (generation) or the metadata (the approve
+// annotation, deletion) changed. Status-only updates are the reconciler's own writes; its
+// requeue timer already paces the next tick.
+bool SpecOrMetadataChanged(const kube::Json& before, const kube::Json& after) {
+  const kube::Json* a = Field(before, "metadata");
+  const kube::Json* b = Field(after, "metadata");
+  if (a == nullptr || b == nullptr) return true;
+  for (const char* f : {"generation", "annotations", "deletionTimestamp", "labels"}) {
+    const kube::Json* x = Field(*a, f);
+    const kube::Json* y = Field(*b, f);
+    if ((x == nullptr) != (y == nullptr) || (x != nullptr && x->serialize() != y->serialize())) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// One informer per watched namespace (or one for all) feeding `queue`; `filter` (optional)
+// decides which updates enqueue.
+Informers MakeInformers(const std::shared_ptr<kube::Client>& client,
+                        const kube::GroupVersionResource& gvr,
+                        const std::vector<std::string>& namespaces,
+                        const std::shared_ptr<kube::WorkQueue>& queue,
+                        bool (*filter)(const kube::Json&, const kube::Json&) = nullptr) {
+  kube::EventHandler handler;
+  handler.on_add = [queue](const kube::Json& o) { queue->Add(kube::KeyOf(o)); };
+  handler.on_update = [queue, filter](const kube::Json& old, const kube::Json& o) {
+    if (filter == nullptr || filter(old, o)) queue->Add(kube::KeyOf(o));
+  };
+  handler.on_delete = [queue](const kube::Json& o) { queue->Add(kube::KeyOf(o)); };
+  Informers informers;
+  for (const auto& ns : namespaces) {
+    kube::InformerOptions io;
+    io.resync_period = std::chrono::seconds(300);
+    auto inf = std::make_unique<kube::Informer>(client->Resource(gvr, ns), io);
+    inf->AddEventHandler(handler);
+    informers[ns] = std::move(inf);
+  }
+  return informers;
+}
+
+// A worker: takes keys from `queue` until it shuts down, reconciles, requeues.
+void Work(kube::WorkQueue& queue, const char* controller, Metrics& metrics,
+          const std::function<ReconcileResult(const std::string&)>& reconcile) {
+  while (auto key = queue.Get()) {
+    const auto start = std::chrono::steady_clock::now();
+    std::string result = "success";
+    try {
+      const auto r = reconcile(*key);
+      queue.Forget(*key);
+      if (r.requeue_after) {
+        queue.AddAfter(*key, *r.requeue_after);
+        result = "requeue_after";
+      }
+    } catch (const kube::ApiError& e) {
+      result = "error";
+      if (kube::IsConflict(e)) {
+        spdlog::debug("{}: {}; retrying", *key, e.what());
+      } else {
+        spdlog::warn("{}: {}; retrying", *key, e.what());
+      }
+      queue.AddRateLimited(*key);
+    } catch (const std::exception& e) {
+      result = "error";
+      spdlog::error("{}: {}; retrying", *key, e.what());
+      queue.AddRateLimited(*key);
+    }
+    metrics.Reconciled(
+        controller, result,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    queue.Done(*key);
+  }
+}
 
 std::string Hostname() {
   char buf[256] = {};
@@ -103,27 +186,20 @@ int RunController(const Options& options) {
   auto client = kube::Client::Create(config);
   Metrics metrics;
 
-  std::map<std::string, std::unique_ptr<kube::Informer>> informers;
   auto queue = std::make_shared<kube::WorkQueue>(
       kube::Clock::Real(), kube::DefaultControllerRateLimiter(kube::Clock::Real()),
       metrics.QueueMetrics("chaosexperiment"));
-  kube::EventHandler handler;
-  handler.on_add = [queue](const kube::Json& o) { queue->Add(kube::KeyOf(o)); };
-  handler.on_update = [queue](const kube::Json&, const kube::Json& o) {
-    queue->Add(kube::KeyOf(o));
-  };
-  handler.on_delete = [queue](const kube::Json& o) { queue->Add(kube::KeyOf(o)); };
+  auto rem_queue = std::make_shared<kube::WorkQueue>(
+      kube::Clock::Real(), kube::DefaultControllerRateLimiter(kube::Clock::Real()),
+      metrics.QueueMetrics("remediation"));
   std::vector<std::string> namespaces = options.namespaces;
   if (namespaces.empty()) namespaces.push_back("");
-  for (const auto& ns : namespaces) {
-    kube::InformerOptions io;
-    io.resync_period = std::chrono::seconds(300);
-    auto inf = std::make_unique<kube::Informer>(client->Resource(kChaosGvr, ns), io);
-    inf->AddEventHandler(handler);
-    informers[ns] = std::move(inf);
-  }
+  Informers informers = MakeInformers(client, kChaosGvr, namespaces, queue);
+  Informers rem_informers =
+      MakeInformers(client, kRemediationGvr, namespaces, rem_queue, SpecOrMetadataChanged);
 
-  InformerStore store(client, &informers);
+  InformerStore store(client, kChaosGvr, &informers);
+  InformerStore rem_store(client, kRemediationGvr, &rem_informers);
   auto reader = NewClusterReader(client);
   auto engine = NewFaultEngine();
   auto probe = NewDatabaseProbe();
@@ -139,13 +215,24 @@ int RunController(const Options& options) {
   ChaosReconciler reconciler(&store, reader.get(), engine.get(), probe.get(), &recorder, &metrics,
                              rops);
   engine->SetOnLost([queue](const std::string& key) { queue->Add(key); });
+  auto rem_cluster = NewRemediationCluster(client);
+  auto diagnostic_db = NewDiagnosticDb();
+  auto http_getter = NewHttpGetter();
+  Collector collector(rem_cluster.get(), reader.get(), diagnostic_db.get(), http_getter.get(),
+                      CollectorOptions{});
+  RemediationReconciler rem_reconciler(&rem_store, &collector, rem_cluster.get(), reader.get(),
+                                       diagnostic_db.get(), &recorder, &metrics,
+                                       CollectorOptions{}.target_application_name);
+  auto all_informers = [&](const std::function<void(kube::Informer&)>& f) {
+    for (auto& [_, inf] : informers) f(*inf);
+    for (auto& [_, inf] : rem_informers) f(*inf);
+  };
 
   // Health and metrics serve on every replica, leader or not.
-  auto synced = [&informers] {
-    for (auto& [_, inf] : informers) {
-      if (!inf->HasSynced()) return false;
-    }
-    return true;
+  auto synced = [&] {
+    bool all = true;
+    all_informers([&](kube::Informer& inf) { all = all && inf.HasSynced(); });
+    return all;
   };
   http::Router health;
   health.Add("GET", "/healthz",
@@ -163,6 +250,13 @@ int RunController(const Options& options) {
     }
     metrics.SetPhaseCounts(by_phase);
     metrics.SetHeld(engine->TotalSessions(), engine->TotalClients());
+    std::map<std::string, int> rem_by_phase;
+    for (const auto& o : rem_store.List()) {
+      const RemediationPhase p = ParseRemediationStatus(o).phase;
+      rem_by_phase[std::string(p == RemediationPhase::kNone ? "Watching"
+                                                            : RemediationPhaseName(p))]++;
+    }
+    metrics.SetRemediationPhaseCounts(rem_by_phase);
     return http::MetricsResponse(metrics.registry());
   });
   std::unique_ptr<http::Server> health_server, metrics_server;
@@ -176,7 +270,7 @@ int RunController(const Options& options) {
     return 2;
   }
 
-  for (auto& [_, inf] : informers) inf->Run();
+  all_informers([](kube::Informer& inf) { inf.Run(); });
 
   // Workers run only while leading (or always without leader election).
   std::mutex mutex;
@@ -191,34 +285,12 @@ int RunController(const Options& options) {
     spdlog::info("starting {} workers", options.workers);
     for (int i = 0; i < options.workers; ++i) {
       workers.emplace_back([&] {
-        while (auto key = queue->Get()) {
-          const auto start = std::chrono::steady_clock::now();
-          std::string result = "success";
-          try {
-            const auto r = reconciler.Reconcile(*key);
-            queue->Forget(*key);
-            if (r.requeue_after) {
-              queue->AddAfter(*key, *r.requeue_after);
-              result = "requeue_after";
-            }
-          } catch (const kube::ApiError& e) {
-            result = "error";
-            if (kube::IsConflict(e)) {
-              spdlog::debug("{}: {}; retrying", *key, e.what());
-            } else {
-              spdlog::warn("{}: {}; retrying", *key, e.what());
-            }
-            queue->AddRateLimited(*key);
-          } catch (const std::exception& e) {
-            result = "error";
-            spdlog::error("{}: {}; retrying", *key, e.what());
-            queue->AddRateLimited(*key);
-          }
-          metrics.Reconciled(
-              "chaosexperiment", result,
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-          queue->Done(*key);
-        }
+        Work(*queue, "chaosexperiment", metrics,
+             [&](const std::string& key) { return reconciler.Reconcile(key); });
+      });
+      workers.emplace_back([&] {
+        Work(*rem_queue, "remediation", metrics,
+             [&](const std::string& key) { return rem_reconciler.Reconcile(key); });
       });
     }
   };
@@ -235,7 +307,7 @@ int RunController(const Options& options) {
       spdlog::info("leading (lease {}/{})", lc.lease_namespace, lc.lease_name);
       // Workers start on their own thread: this callback must return promptly.
       std::thread([&] {
-        for (auto& [_, inf] : informers) inf->WaitForSync(std::chrono::minutes(5));
+        all_informers([](kube::Informer& inf) { inf.WaitForSync(std::chrono::minutes(5)); });
         start_workers();
       }).detach();
     };
@@ -252,7 +324,7 @@ int RunController(const Options& options) {
     elector->Run();
   } else {
     std::thread([&] {
-      for (auto& [_, inf] : informers) inf->WaitForSync(std::chrono::minutes(5));
+      all_informers([](kube::Informer& inf) { inf.WaitForSync(std::chrono::minutes(5)); });
       start_workers();
     }).detach();
   }
@@ -273,6 +345,7 @@ int RunController(const Options& options) {
   // Shut down: stop taking work, finish what is in hand, then roll back every fault held
   // here and record it in status, release the lease, and exit.
   queue->ShutDown();
+  rem_queue->ShutDown();
   for (auto& w : workers) {
     if (w.joinable()) w.join();
   }
@@ -286,7 +359,7 @@ int RunController(const Options& options) {
   }
   recorder.Flush();
   if (elector) elector->Stop();
-  for (auto& [_, inf] : informers) inf->Stop();
+  all_informers([](kube::Informer& inf) { inf.Stop(); });
   if (health_server) health_server->Shutdown(std::chrono::milliseconds(500));
   if (metrics_server) metrics_server->Shutdown(std::chrono::milliseconds(500));
   if (signal_thread.joinable()) {

@@ -75,6 +75,33 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                  .Help("1 while this replica holds the leader lease")
                  .Register(*registry_)
                  .Add({});
+  remediations_ = &BuildGauge()
+                       .Name("poolguard_remediations")
+                       .Help("Remediations per phase")
+                       .Register(*registry_);
+  incidents_ = &BuildCounter()
+                    .Name("poolguard_incidents_total")
+                    .Help("Incidents detected by Remediations")
+                    .Register(*registry_)
+                    .Add({});
+  // Detection and recovery are seconds to a minute; the floors are 2 s, 3 s and 10 s.
+  const prometheus::Histogram::BucketBoundaries incident_buckets{0.5, 1,  1.5, 2,  3,  5,
+                                                                 7.5, 10, 15,  20, 30, 60};
+  detection_ =
+      &BuildHistogram()
+           .Name("poolguard_detection_seconds")
+           .Help("From the fault (an experiment's start, else the first bad signal) to Degraded")
+           .Register(*registry_)
+           .Add({}, incident_buckets);
+  recovery_ = &BuildHistogram()
+                   .Name("poolguard_recovery_seconds")
+                   .Help("From Degraded to a verified fix")
+                   .Register(*registry_)
+                   .Add({}, incident_buckets);
+  actions_ = &BuildCounter()
+                  .Name("poolguard_remediation_actions_total")
+                  .Help("Remediation actions finished, by action and result")
+                  .Register(*registry_);
   wq_adds_ = &BuildCounter()
                   .Name("workqueue_adds_total")
                   .Help("Adds to the work queue")
@@ -95,10 +122,19 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                      .Name("workqueue_retries_total")
                      .Help("Rate-limited retries")
                      .Register(*registry_);
-  for (const char* result : {"success", "error", "requeue_after"}) {
-    reconcile_total_->Add({{"controller", "chaosexperiment"}, {"result", result}});
+  for (const char* controller : {"chaosexperiment", "remediation"}) {
+    for (const char* result : {"success", "error", "requeue_after"}) {
+      reconcile_total_->Add({{"controller", controller}, {"result", result}});
+    }
+    reconcile_errors_->Add({{"controller", controller}});
   }
-  reconcile_errors_->Add({{"controller", "chaosexperiment"}});
+  for (const char* action :
+       {"RestartDeployment", "RestartDatabase", "IncreasePoolSize", "TerminateBlockingSessions"}) {
+    for (const char* result : {"Verified", "VerificationFailed", "Failed"}) {
+      actions_->Add({{"action", action}, {"result", result}});
+    }
+  }
+  SetRemediationPhaseCounts({});
 }
 
 void Metrics::Reconciled(const std::string& controller, const std::string& result, double seconds) {
@@ -113,6 +149,25 @@ void Metrics::SetPhaseCounts(const std::map<std::string, int>& by_phase) {
     auto it = by_phase.find(phase);
     experiments_->Add({{"phase", phase}}).Set(it == by_phase.end() ? 0 : it->second);
   }
+}
+
+void Metrics::SetRemediationPhaseCounts(const std::map<std::string, int>& by_phase) {
+  for (const char* phase : {"Watching", "Detected", "Diagnosing", "Remediating", "Verifying",
+                            "Resolved", "Exhausted", "AwaitingApproval"}) {
+    auto it = by_phase.find(phase);
+    remediations_->Add({{"phase", phase}}).Set(it == by_phase.end() ? 0 : it->second);
+  }
+}
+
+void Metrics::IncidentOpened(double detection_seconds) {
+  incidents_->Increment();
+  detection_->Observe(detection_seconds);
+}
+
+void Metrics::IncidentResolved(double recovery_seconds) { recovery_->Observe(recovery_seconds); }
+
+void Metrics::ActionFinished(const std::string& action, const std::string& result) {
+  actions_->Add({{"action", action}, {"result", result}}).Increment();
 }
 
 void Metrics::SetHeld(int sessions, int clients) {

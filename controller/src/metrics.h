@@ -27,6 +27,13 @@ class Metrics {
   void Injected(double seconds);
   void RolledBack(double seconds);
   void SetLeader(bool leader);
+  // The Remediation reconciler.
+  void SetRemediationPhaseCounts(const std::map<std::string, int>& by_phase);
+  /// A new incident and its detection time.
+  void IncidentOpened(double detection_seconds);
+  void IncidentResolved(double recovery_seconds);
+  /// An action that finished: result Verified | VerificationFailed | Failed.
+  void ActionFinished(const std::string& action, const std::string& result);
   /// Work-queue hooks for the queue named `name`.
   std::shared_ptr<kube::WorkQueueMetrics> QueueMetrics(const std::string& name);
 
@@ -41,6 +48,11 @@ class Metrics {
   prometheus::Histogram* injection_;
   prometheus::Histogram* rollback_;
   prometheus::Gauge* leader_;
+  prometheus::Family<prometheus::Gauge>* remediations_;
+  prometheus::Counter* incidents_;
+  prometheus::Histogram* detection_;
+  prometheus::Histogram* recovery_;
+  prometheus::Family<prometheus::Counter>* actions_;
   prometheus::Family<prometheus::Counter>* wq_adds_;
   prometheus::Family<prometheus::Gauge>* wq_depth_;
   prometheus::Family<prometheus::Histogram>* wq_latency_;

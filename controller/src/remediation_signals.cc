@@ -41,6 +41,24 @@ DetectionState Detect(const DetectionSpec& spec, const DetectionState& previous,
   }
   DetectionState state = previous;
   if (failing.empty() && !any_pass) return state;  // no evidence either way
+  // DB_ERROR lines and pool-timeout counts look back over a window; alone, while every pod
+  // answers /health and no pool is saturated, they describe the recent past (the tail of
+  // an outage just fixed), not the present: no evidence either way.
+  const bool only_lagging =
+      !failing.empty() && std::all_of(failing.begin(), failing.end(), [](const std::string& name) {
+        return name == signal::kDbErrorLogs || name == signal::kPoolTimeouts;
+      });
+  if (only_lagging) {
+    bool probed = false, all_pass = true;
+    for (const auto& s : signals) {
+      const bool live = s.name.rfind(std::string(signal::kHealth) + "/", 0) == 0 ||
+                        s.name.rfind(std::string(signal::kPoolSaturation) + "/", 0) == 0;
+      if (!live) continue;
+      probed = probed || s.name.rfind(std::string(signal::kHealth) + "/", 0) == 0;
+      all_pass = all_pass && s.outcome == Outcome::kPass;
+    }
+    if (probed && all_pass) return state;
+  }
 
   const std::string window = FormatDuration(spec.for_window);
   if (!failing.empty()) {

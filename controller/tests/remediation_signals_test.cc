@@ -126,6 +126,23 @@ TEST(Detect, NoEvidenceLeavesTheStateUntouched) {
       before);
 }
 
+TEST(Detect, LaggingSignalsAloneWhileEveryProbePassesAreNoEvidence) {
+  // The tail of an outage just fixed: DB_ERROR lines and pool-timeout counts still in their
+  // look-back windows while both pods answer /health and no pool is saturated.
+  const DetectionState healthy{Health::kHealthy, std::nullopt, kT0, {}, "signals passing"};
+  const std::vector<Signal> tail = {
+      kHealthOk, S("health/api-2", Outcome::kPass), S("poolSaturation/api-1", Outcome::kPass),
+      S("dbErrorLogs", Outcome::kFail), S("poolTimeouts", Outcome::kFail)};
+  EXPECT_EQ(Detect({}, healthy, tail, kT0 + 10s), healthy);
+  // ... but with a saturated pool, or with no pod probed, they count.
+  auto saturated = tail;
+  saturated[2] = kSaturated;
+  EXPECT_EQ(Detect({}, healthy, saturated, kT0 + 10s).failing_since, kT0 + 10s);
+  EXPECT_EQ(Detect({}, healthy, {kHealthError, S("dbErrorLogs", Outcome::kFail)}, kT0 + 10s)
+                .failing_since,
+            kT0 + 10s);
+}
+
 struct SignalCase {
   std::string name;
   Signal got;
