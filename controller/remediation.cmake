@@ -6,6 +6,8 @@ target_sources(poolguard_controller PRIVATE
   ${CMAKE_CURRENT_SOURCE_DIR}/src/remediation_signals.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/src/remediation_diagnose.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/src/remediation_plan.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/remediation_db.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/src/remediation_http.cc
 )
 
 add_executable(remediation_unit_tests
@@ -16,3 +18,17 @@ add_executable(remediation_unit_tests
 )
 target_link_libraries(remediation_unit_tests PRIVATE poolguard_controller GTest::gtest_main)
 gtest_discover_tests(remediation_unit_tests DISCOVERY_MODE PRE_TEST PROPERTIES LABELS unit)
+
+# The diagnostic connection, the login, the TCP probe and the HTTP client against real
+# sockets. One process per run: the PostgreSQL half starts one server (scripts/pg) for all
+# its tests; the HTTP half needs nothing but loopback.
+add_executable(remediation_io_tests ${CMAKE_CURRENT_SOURCE_DIR}/tests/remediation_io_test.cc)
+target_link_libraries(remediation_io_tests PRIVATE poolguard_controller GTest::gtest_main)
+target_compile_definitions(remediation_io_tests
+  PRIVATE POOLGUARD_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+add_test(NAME RemediationIo.http
+  COMMAND remediation_io_tests --gtest_filter=RemediationHttp.*)
+set_tests_properties(RemediationIo.http PROPERTIES LABELS unit TIMEOUT 120)
+add_test(NAME RemediationIo.postgres
+  COMMAND remediation_io_tests --gtest_filter=RemediationDb.*)
+set_tests_properties(RemediationIo.postgres PROPERTIES LABELS postgres TIMEOUT 600)
