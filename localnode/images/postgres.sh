@@ -53,9 +53,15 @@ fi
 
 # The image's CMD is "postgres"; extra args (-c name=value) are passed on.
 if [[ "${1:-}" == postgres ]]; then shift; fi
-as_pg "$bindir/postgres" -D "$data" -c "listen_addresses=${BIND_ADDRESS:-127.0.0.1}" -p "$port" \
+# setpriv execs postgres, so $! is the postmaster itself: the trap's SIGINT must reach it
+# (through as_pg, a backgrounded function, $! would be a bash subshell that holds the
+# signal while its foreground child runs, and the pod would sit out its whole grace period).
+setpriv --reuid=postgres --regid=postgres --init-groups -- \
+  "$bindir/postgres" -D "$data" -c "listen_addresses=${BIND_ADDRESS:-127.0.0.1}" -p "$port" \
   -k "$sock" "$@" &
 pid=$!
+# As the official image's STOPSIGNAL: SIGINT, PostgreSQL's fast shutdown (sessions are
+# ended, not waited for).
 trap 'kill -INT $pid 2>/dev/null || true' TERM INT
 set +e
 while :; do
