@@ -141,7 +141,8 @@ void DecidePending(const ChaosObserved& o, Builder* b) {
   }
   // Accepted: the finalizer first, then status Injecting with endsAt, then the fault.
   b->d().add_finalizer = !o.has_finalizer;
-  const WallTime start = TruncateToSeconds(o.now);
+  // Milliseconds: a Remediation measures its detection time from here.
+  const WallTime start = TruncateToMillis(o.now);
   b->d().status.started_at = start;
   b->d().status.ends_at = start + duration_cast<std::chrono::seconds>(spec.duration);
   b->d().status.severed_at.reset();

@@ -288,8 +288,8 @@ ChaosStatus ParseChaosStatus(const Json& object) {
   status.reason = StringField(*s, "reason");
   status.message = StringField(*s, "message");
   status.observed_generation = IntField(*s, "observedGeneration").value_or(0);
-  status.started_at = TimeField(*s, "startedAt");
-  status.ends_at = TimeField(*s, "endsAt");
+  status.started_at = TimeMsField(*s, "startedAt");
+  status.ends_at = TimeMsField(*s, "endsAt");
   status.finished_at = TimeField(*s, "finishedAt");
   status.severed_at = TimeField(*s, "severedAt");
   if (auto v = IntField(*s, "leakedConnections")) status.leaked_connections = static_cast<int>(*v);
@@ -309,8 +309,8 @@ Json ToJson(const ChaosStatus& status) {
   auto put_time = [&](const char* name, const std::optional<WallTime>& t) {
     if (t) s[name] = Json::string(FormatTime(*t));
   };
-  put_time("startedAt", status.started_at);
-  put_time("endsAt", status.ends_at);
+  if (status.started_at) s["startedAt"] = Json::string(FormatTimeMs(*status.started_at));
+  if (status.ends_at) s["endsAt"] = Json::string(FormatTimeMs(*status.ends_at));
   put_time("finishedAt", status.finished_at);
   put_time("severedAt", status.severed_at);
   if (status.leaked_connections) s["leakedConnections"] = Json::number(*status.leaked_connections);
