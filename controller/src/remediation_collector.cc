@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <future>
 
 #include "text_util.h"
@@ -252,8 +253,15 @@ Observations Collector::Collect(const CollectInput& in, const RemediationSpec& s
     return d;
   });
 
-  // ---- Kubernetes objects ----
-  try {
+  // ---- Kubernetes objects (each read on its own: one failing loses only its fields) ----
+  auto read = [&](const char* what, const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      spdlog::warn("{}: reading {}: {}", in.key, what, e.what());
+    }
+  };
+  read("the Deployment", [&] {
     if (auto dep =
             cluster_->Deployment(in.ns, spec.target_deployment, spec.increase_pool_size.container,
                                  spec.increase_pool_size.env)) {
@@ -261,14 +269,14 @@ Observations Collector::Collect(const CollectInput& in, const RemediationSpec& s
       o.pool_size = dep->pool_size;
       o.target_replicas = dep->replicas;
     }
-    o.database = cluster_->StatefulSet(in.ns, spec.db_statefulset);
+  });
+  read("the StatefulSet", [&] { o.database = cluster_->StatefulSet(in.ns, spec.db_statefulset); });
+  read("ChaosExperiments", [&] {
     if (auto chaos = cluster_->ActiveChaos(in.ns, spec.target_deployment)) {
       o.chaos_experiment = chaos->key;
       o.chaos_started_at = chaos->started_at;
     }
-  } catch (const std::exception& e) {
-    spdlog::warn("{}: reading the workloads: {}", in.key, e.what());
-  }
+  });
 
   // ---- signals ----
   std::vector<PodProbe> probes;

@@ -236,13 +236,38 @@ class Planner {
                                                 " times in a row: a person should find the cause");
     }
     Phase(RemediationPhase::kDetected, "incident " + In().id + " detected: " + o_.detection.reason);
+    // The tick that detected also read the database (the collector reads it once the bad
+    // run has begun): diagnose and choose now instead of a tick later. Without those reads
+    // the next tick gathers them.
+    if (o_.sessions || o_.db_pods) return DiagnoseNow();
     return Done(StepKind::kObserve, kNow);
+  }
+
+  // Healthy probes are not recovery while the database still shows the cause: a lock
+  // holder, exhausted slots, a database down. New pods with no traffic yet answer /health
+  // until the first requests queue behind the same lock.
+  bool CauseRemains() const {
+    const Diagnosis d = Diagnose(o_);
+    const bool failing = std::any_of(d.checks.begin(), d.checks.end(), [](const CheckResult& c) {
+      return c.result == Outcome::kFail &&
+             (c.name == check::kBlockingSessions || c.name == check::kServerSlots ||
+              c.name == check::kDatabaseRunning || c.name == check::kNetworkReachable);
+    });
+    if (failing) return true;
+    // A diagnosed lock holder still connected blocks the next request, even while no
+    // target session happens to wait on it.
+    const auto& in = St().incident;
+    if (!in || !in->diagnosis || !o_.sessions) return false;
+    return std::any_of(o_.sessions->begin(), o_.sessions->end(), [&](const SessionRow& row) {
+      const auto& pids = in->diagnosis->blocking_pids;
+      return std::find(pids.begin(), pids.end(), row.pid) != pids.end();
+    });
   }
 
   // ---- Detected: diagnose ----
 
   Step DiagnoseNow() {
-    if (Healthy()) return CloseRecovered();
+    if (Healthy() && !CauseRemains()) return CloseRecovered();
     In().diagnosis = Diagnose(o_);
     In().diagnosed_at = now_;
     const Diagnosis& d = *In().diagnosis;
@@ -250,7 +275,7 @@ class Planner {
     Event("Normal", rem::kDiagnosed,
           std::string(ConclusionName(d.conclusion)) + " (confidence " +
               std::string(ConfidenceName(d.confidence)) + ")");
-    return Done(StepKind::kObserve, kNow);
+    return Choose();  // from the same observations: the intent is recorded, not yet acted on
   }
 
   // ---- Diagnosing / AwaitingApproval: choose the next rung ----
@@ -364,7 +389,7 @@ class Planner {
   }
 
   Step Choose() {
-    if (Healthy()) return CloseRecovered();
+    if (Healthy() && !CauseRemains()) return CloseRecovered();
     const Pick pick = PickAction();
 
     if (spec_.safety.dry_run) return PlanOnly(pick);
