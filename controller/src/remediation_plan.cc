@@ -686,6 +686,18 @@ class Planner {
                                       ""};
     }
     in.verdict = in.chaos_experiment.empty() ? "" : Verdict(in);
+    // Verification is stronger evidence than detection's window: the target is Healthy
+    // from here, so a detection state still inside its `for` window (or lagging behind)
+    // cannot reopen an incident without a new bad tick.
+    auto& det = St().detection;
+    if (det.health != Health::kHealthy) {
+      det.health = Health::kHealthy;
+      det.failing_since.reset();
+      det.failing.clear();
+      if (!det.passing_since) det.passing_since = now_;
+      det.reason = "verified fix";
+      Cond(rem::kHealthy, "True", rem::kResolved, "verified fix");
+    }
     const std::string msg = "incident " + in.id + " resolved at rung " + std::to_string(r.rung) +
                             " (" + Name(r.action) + ") in " +
                             FormatFixed(in.recovery_seconds.value_or(0), 1) + " s";

@@ -676,6 +676,28 @@ TEST(Plan, HealthyProbesAreNotRecoveryWhileTheLockHolderRemains) {
   EXPECT_EQ(over.status.incident->outcome, rem::kRecovered);
 }
 
+TEST(Plan, AVerifiedFixIsHealthyEvenWhileDetectionLags) {
+  // Verification passed while detection was still Degraded (its good run shorter than
+  // `for`): the fix marks the target Healthy, and the next passing tick opens nothing.
+  RemediationStatus st = Step{}.status;
+  Step s = Tick(Spec(), st, LockedObs(kT0), kT0);
+  ASSERT_EQ(Last(s).action, A::kRestartDeployment);
+  s.status.incident->actions.back().result = ActionResult::kVerifying;
+  s.status.incident->actions.back().applied_at = kT0 + 2s;
+  s.status.incident->actions.back().healthy_streak = 2;
+  s.status.phase = RemediationPhase::kVerifying;
+  Observations o = HealthyObs(kT0 + 20s);
+  o.detection = {Health::kDegraded, std::nullopt, kT0 + 19800ms, {}, "passing, within the window"};
+  const Step fixed = Tick(Spec(), s.status, o, kT0 + 20s);
+  ASSERT_EQ(fixed.status.phase, RemediationPhase::kResolved);
+  EXPECT_EQ(fixed.status.detection.health, Health::kHealthy);
+  Observations later = HealthyObs(kT0 + 21s);
+  later.detection = Detect(Spec().detection, fixed.status.detection, later.signals, kT0 + 21s);
+  const Step next = Tick(Spec(), fixed.status, later, kT0 + 21s);
+  EXPECT_EQ(next.status.phase, RemediationPhase::kResolved);
+  EXPECT_EQ(next.status.incident->id, fixed.status.incident->id);
+}
+
 TEST(Plan, DetectionWithoutDatabaseReadsDiagnosesOnTheNextTick) {
   Observations o = LockedObs(kT0);
   o.sessions.reset();  // the collector had not read the database yet
