@@ -7,9 +7,24 @@
 #include <boost/asio/ssl.hpp>
 
 #include "file_util.h"
+#include "json_scan.h"
 #include "json_util.h"
+#include "watch_stream.h"
 
 namespace poolguard::kube {
+
+namespace internal {
+// Throws boost::system::system_error on bad PEM; Create() runs it once eagerly so that
+// happens at start-up, not on an asio thread.
+void ApplyTls(const Config& c, boost::asio::ssl::context& ctx) {
+  if (!c.ca_pem.empty()) ctx.add_certificate_authority(boost::asio::buffer(c.ca_pem));
+  if (!c.client_cert_pem.empty()) {
+    ctx.use_certificate_chain(boost::asio::buffer(c.client_cert_pem));
+    ctx.use_private_key(boost::asio::buffer(c.client_key_pem), boost::asio::ssl::context::pem);
+  }
+}
+}  // namespace internal
+
 namespace {
 
 namespace http = web::http;
@@ -38,16 +53,6 @@ std::string Base64Encode(const std::string& in) {
   return out;
 }
 
-// Applies the TLS parts of a Config to an OpenSSL context. Throws boost::system::system_error
-// on bad PEM; Create() runs it once eagerly so that happens at start-up, not on an asio thread.
-void ApplyTls(const Config& c, boost::asio::ssl::context& ctx) {
-  if (!c.ca_pem.empty()) ctx.add_certificate_authority(boost::asio::buffer(c.ca_pem));
-  if (!c.client_cert_pem.empty()) {
-    ctx.use_certificate_chain(boost::asio::buffer(c.client_cert_pem));
-    ctx.use_private_key(boost::asio::buffer(c.client_key_pem), boost::asio::ssl::context::pem);
-  }
-}
-
 ApiError TransportError(const std::string& method, const std::string& path,
                         const std::exception& e) {
   ErrorKind kind = ErrorKind::kTransport;
@@ -56,79 +61,6 @@ ApiError TransportError(const std::string& method, const std::string& path,
   }
   return ApiError(kind, 0, "", method + " " + path + ": " + e.what());
 }
-
-class WatchStreamImpl : public WatchStream {
- public:
-  WatchStreamImpl(std::unique_ptr<http_client> client, pplx::cancellation_token_source cts,
-                  http::http_response response, std::string what)
-      : client_(std::move(client)),
-        cts_(std::move(cts)),
-        response_(std::move(response)),
-        body_(response_.body()),
-        what_(std::move(what)) {}
-
-  ~WatchStreamImpl() override { Stop(); }
-
-  std::optional<WatchEvent> Next() override {
-    while (!stopped_) {
-      concurrency::streams::container_buffer<std::string> line;
-      size_t n = 0;
-      try {
-        n = body_.read_line(line).get();
-      } catch (const std::exception& e) {
-        if (stopped_) return std::nullopt;
-        throw ApiError(ErrorKind::kTransport, 0, "", what_ + ": stream broken: " + e.what());
-      }
-      if (stopped_) return std::nullopt;
-      const std::string& text = line.collection();
-      if (n == 0 && text.empty()) {
-        if (body_.is_eof()) return std::nullopt;  // server closed the watch (timeoutSeconds)
-        continue;
-      }
-      if (file_util::Trim(text).empty()) continue;
-      Json ev;
-      try {
-        ev = Json::parse(text);
-      } catch (const std::exception& e) {
-        throw ApiError(ErrorKind::kTransport, 0, "",
-                       what_ + ": watch line is not JSON (" + e.what() + ")");
-      }
-      std::string type = json_util::Str(ev, "type");
-      WatchEvent out;
-      if (type == "ADDED") {
-        out.type = WatchEvent::Type::kAdded;
-      } else if (type == "MODIFIED") {
-        out.type = WatchEvent::Type::kModified;
-      } else if (type == "DELETED") {
-        out.type = WatchEvent::Type::kDeleted;
-      } else if (type == "BOOKMARK") {
-        out.type = WatchEvent::Type::kBookmark;
-      } else if (type == "ERROR") {
-        out.type = WatchEvent::Type::kError;
-      } else {
-        throw ApiError(ErrorKind::kTransport, 0, "",
-                       what_ + ": unknown watch event type '" + type + "'");
-      }
-      if (ev.has_field("object")) out.object = std::move(ev.at("object"));
-      return out;
-    }
-    return std::nullopt;
-  }
-
-  void Stop() override {
-    if (stopped_.exchange(true)) return;
-    // Closes the connection; a read blocked in Next() fails and sees stopped_.
-    cts_.cancel();
-  }
-
- private:
-  std::unique_ptr<http_client> client_;
-  pplx::cancellation_token_source cts_;
-  http::http_response response_;
-  concurrency::streams::istream body_;
-  std::string what_;
-  std::atomic<bool> stopped_{false};
-};
 
 class ClientImpl : public Client {
  public:
@@ -145,7 +77,7 @@ class ClientImpl : public Client {
     }
     try {
       boost::asio::ssl::context probe(boost::asio::ssl::context::sslv23);
-      ApplyTls(config_, probe);
+      internal::ApplyTls(config_, probe);
     } catch (const std::exception& e) {
       throw ConfigError(config_.source + ": TLS material (certificate-authority, " +
                         "client-certificate, client-key) is not usable: " + e.what());
@@ -175,31 +107,28 @@ class ClientImpl : public Client {
                                          std::map<std::string, std::string> query,
                                          std::chrono::seconds inactivity_timeout) override {
     query["watch"] = "1";
-    // A dedicated http_client: the watch holds its connection for minutes, and cpprestsdk's
-    // timeout is an inactivity timeout reset by every chunk, so it must exceed the server's
+    // A connection of its own per watch, read on the caller's thread (watch_stream.cc). Its
+    // timeout is an inactivity timeout reset by every read, so it must exceed the server's
     // timeoutSeconds plus bookmarks' spacing.
-    auto client = MakeHttpClient(inactivity_timeout);
-    pplx::cancellation_token_source cts;
-    http::http_request req = MakeRequest("GET", path, query, "", "");
-    std::string what = "watch " + path;
-    http::http_response resp;
-    try {
-      resp = client->request(req, cts.get_token()).get();
-    } catch (const std::exception& e) {
-      throw TransportError("GET", path + " (watch)", e);
+    internal::WatchRequest req;
+    req.scheme = base_.scheme();
+    req.host = base_.host();
+    req.port = base_.port();
+    web::uri_builder b(path);
+    for (const auto& [k, v] : query) b.append_query(k, v, true);
+    req.target = b.to_string();
+    req.headers = Headers();
+    bool has_host = false;
+    for (const auto& h : req.headers) has_host = has_host || h.first == "Host";
+    if (!has_host) {
+      req.headers.emplace_back("Host", base_.port() > 0
+                                           ? base_.host() + ":" + std::to_string(base_.port())
+                                           : base_.host());
     }
-    if (resp.status_code() != 200) {
-      std::string body;
-      try {
-        body = resp.extract_string(true).get();
-      } catch (const std::exception&) {
-      }
-      std::string retry_after;
-      if (resp.headers().has("Retry-After")) retry_after = resp.headers()["Retry-After"];
-      throw ErrorFromResponse(resp.status_code(), body, retry_after);
-    }
-    return std::make_unique<WatchStreamImpl>(std::move(client), std::move(cts), std::move(resp),
-                                             what);
+    req.connect_timeout = options_.request_timeout;
+    req.inactivity_timeout = inactivity_timeout;
+    req.what = "watch " + path;
+    return internal::OpenWatchStream(config_, req);
   }
 
   const Config& config() const override { return config_; }
@@ -213,7 +142,7 @@ class ClientImpl : public Client {
     Config tls = config_;
     cfg.set_ssl_context_callback([tls](boost::asio::ssl::context& ctx) {
       try {
-        ApplyTls(tls, ctx);
+        internal::ApplyTls(tls, ctx);
       } catch (const std::exception&) {
         // Already validated in the constructor; a failure here would surface as a TLS
         // handshake error on the request rather than crash an asio thread.
@@ -230,26 +159,37 @@ class ClientImpl : public Client {
     for (const auto& [k, v] : query) b.append_query(k, v, true);
     req.set_request_uri(b.to_uri());
     auto& h = req.headers();
-    h.add("Accept", "application/json");
-    h.add("User-Agent", options_.user_agent);
-    if (!config_.tls_server_name.empty()) {
-      // cpprestsdk verifies the certificate (and sends SNI) for the Host header's name.
-      std::string host = config_.tls_server_name;
-      if (base_.port() > 0) host += ":" + std::to_string(base_.port());
-      h.add("Host", host);
-    }
-    std::string token = CurrentToken();
-    if (!token.empty()) {
-      h.add("Authorization", "Bearer " + token);
-    } else if (!config_.username.empty()) {
-      h.add("Authorization", "Basic " + Base64Encode(config_.username + ":" + config_.password));
-    }
-    if (!config_.impersonate_user.empty()) h.add("Impersonate-User", config_.impersonate_user);
-    for (const auto& g : config_.impersonate_groups) h.add("Impersonate-Group", g);
+    for (const auto& [k, v] : Headers()) h.add(k, v);
     if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
       req.set_body(body, content_type.empty() ? "application/json" : content_type);
     }
     return req;
+  }
+
+  // Headers of every request: content negotiation, Host for tls-server-name, credentials,
+  // impersonation.
+  std::vector<std::pair<std::string, std::string>> Headers() {
+    std::vector<std::pair<std::string, std::string>> h;
+    h.emplace_back("Accept", "application/json");
+    h.emplace_back("User-Agent", options_.user_agent);
+    if (!config_.tls_server_name.empty()) {
+      // cpprestsdk verifies the certificate (and sends SNI) for the Host header's name.
+      std::string host = config_.tls_server_name;
+      if (base_.port() > 0) host += ":" + std::to_string(base_.port());
+      h.emplace_back("Host", host);
+    }
+    std::string token = CurrentToken();
+    if (!token.empty()) {
+      h.emplace_back("Authorization", "Bearer " + token);
+    } else if (!config_.username.empty()) {
+      h.emplace_back("Authorization",
+                     "Basic " + Base64Encode(config_.username + ":" + config_.password));
+    }
+    if (!config_.impersonate_user.empty()) {
+      h.emplace_back("Impersonate-User", config_.impersonate_user);
+    }
+    for (const auto& g : config_.impersonate_groups) h.emplace_back("Impersonate-Group", g);
+    return h;
   }
 
   std::string CurrentToken() {
@@ -301,6 +241,8 @@ void AddListQuery(const ListOptions& o, std::map<std::string, std::string>* q) {
   if (!o.continue_token.empty()) (*q)["continue"] = o.continue_token;
   if (!o.resource_version.empty()) (*q)["resourceVersion"] = o.resource_version;
   if (o.timeout_seconds) (*q)["timeoutSeconds"] = std::to_string(*o.timeout_seconds);
+  if (!o.resource_version_match.empty()) (*q)["resourceVersionMatch"] = o.resource_version_match;
+  if (o.send_initial_events) (*q)["sendInitialEvents"] = "true";
 }
 
 }  // namespace
@@ -321,20 +263,31 @@ ResourceClient Client::Resource(const GroupVersionResource& gvr, const std::stri
   return ResourceClient(shared_from_this(), gvr, ns);
 }
 
+std::optional<RawWatchEvent> WatchStream::NextRaw() {
+  std::optional<WatchEvent> ev = Next();
+  if (!ev) return std::nullopt;
+  return RawWatchEvent{ev->type, ev->object.serialize()};
+}
+
 Json Client::Do(const std::string& method, const std::string& path,
                 const std::map<std::string, std::string>& query, const std::string& body,
                 const std::string& content_type) {
+  std::string text = DoText(method, path, query, body, content_type);
+  if (file_util::Trim(text).empty()) return Json::null();
+  try {
+    return Json::parse(text);
+  } catch (const std::exception& e) {
+    throw ApiError(ErrorKind::kTransport, 200, "",
+                   method + " " + path + ": response is not JSON: " + e.what());
+  }
+}
+
+std::string Client::DoText(const std::string& method, const std::string& path,
+                           const std::map<std::string, std::string>& query, const std::string& body,
+                           const std::string& content_type) {
   for (int attempt = 1;; ++attempt) {
     Response r = Raw(method, path, query, body, content_type);
-    if (r.status >= 200 && r.status < 300) {
-      if (file_util::Trim(r.body).empty()) return Json::null();
-      try {
-        return Json::parse(r.body);
-      } catch (const std::exception& e) {
-        throw ApiError(ErrorKind::kTransport, r.status, "",
-                       method + " " + path + ": response is not JSON: " + e.what());
-      }
-    }
+    if (r.status >= 200 && r.status < 300) return std::move(r.body);
     auto it = r.headers.find("Retry-After");
     ApiError err = ErrorFromResponse(r.status, r.body, it == r.headers.end() ? "" : it->second);
     // Honour the server's Retry-After for 429 (and 5xx that carry it) a few times, as
@@ -399,6 +352,31 @@ ObjectList ResourceClient::List(const ListOptions& options) const {
     auto& items = list.at("items").as_array();
     out.items.reserve(items.size());
     for (auto& item : items) out.items.push_back(std::move(item));
+  }
+  return out;
+}
+
+RawObjectList ResourceClient::ListRaw(const ListOptions& options) const {
+  std::map<std::string, std::string> q;
+  AddListQuery(options, &q);
+  std::string path = Path(ns_);
+  std::string body = client_->DoText("GET", path, q);
+  RawObjectList out;
+  auto bad = [&](const std::string& why) {
+    return ApiError(ErrorKind::kTransport, 200, "", "GET " + path + ": " + why);
+  };
+  auto metadata = json_scan::Member(body, "metadata");
+  if (metadata) {
+    out.resource_version = json_scan::StrAt(*metadata, {"resourceVersion"});
+    out.continue_token = json_scan::StrAt(*metadata, {"continue"});
+  } else if (json_scan::SkipValue(body, 0) == json_scan::kBad) {
+    throw bad("response is not JSON");
+  }
+  auto items = json_scan::Member(body, "items");
+  if (items && *items != "null") {
+    bool ok = json_scan::ForEachElement(
+        *items, [&](std::string_view item) { out.items.emplace_back(item); });
+    if (!ok) throw bad("items of the list are not a JSON array");
   }
   return out;
 }

@@ -1,13 +1,16 @@
 #include "poolguard/kube/informer.h"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
 #include <unordered_map>
 
+#include "json_scan.h"
 #include "json_util.h"
 #include "log_internal.h"
 
@@ -36,6 +39,77 @@ IndexFunc IndexByOwnerUid() {
   };
 }
 
+namespace {
+
+// A cached object is its JSON text, immutable and shared with whoever reads it (readers
+// and handlers parse a Json of their own from it), so that 10,000 objects cost their text
+// rather than 10,000 web::json::value trees, and a relist or a snapshot copies no object.
+// One allocation holds the reference counts and the NUL-terminated text (JSON text never
+// contains a NUL byte).
+using Text = std::shared_ptr<const char[]>;
+
+Text MakeText(std::string_view json) {
+  std::shared_ptr<char[]> t = std::make_shared_for_overwrite<char[]>(json.size() + 1);
+  std::memcpy(t.get(), json.data(), json.size());
+  t[json.size()] = '\0';
+  return t;
+}
+
+Json Parse(const Text& text) { return Json::parse(std::string(text.get())); }
+
+struct Meta {
+  std::string key;  // "namespace/name" or "name"
+  std::string rv;
+};
+
+Meta MetaOf(std::string_view text) {
+  Meta m;
+  auto md = json_scan::Member(text, "metadata");
+  if (!md) return m;
+  std::string ns = json_scan::StrAt(*md, {"namespace"});
+  std::string name = json_scan::StrAt(*md, {"name"});
+  m.key = ns.empty() ? std::move(name) : ns + "/" + name;
+  m.rv = json_scan::StrAt(*md, {"resourceVersion"});
+  return m;
+}
+
+bool IsInitialEventsEnd(std::string_view bookmark) {
+  return json_scan::StrAt(bookmark, {"metadata", "annotations", kInitialEventsEndAnnotation}) ==
+         "true";
+}
+
+std::string RvOf(const Text& text) { return MetaOf(text.get()).rv; }
+
+// The state got by a (watch-)list before it replaces the cache: objects by key, and the
+// keys (those of the map's nodes, which stay put) in the order the server sent them —
+// handlers are told in that order.
+struct State {
+  std::unordered_map<std::string, Text> items;
+  std::vector<const std::string*> order;
+
+  void Put(std::string_view json) {
+    Meta m = MetaOf(json);
+    auto [it, inserted] = items.try_emplace(std::move(m.key), nullptr);
+    it->second = MakeText(json);
+    if (inserted) order.push_back(&it->first);
+  }
+  void Erase(std::string_view json) {
+    auto it = items.find(MetaOf(json).key);
+    if (it == items.end()) return;
+    order.erase(std::find(order.begin(), order.end(), &it->first));  // rare: not worth an index
+    items.erase(it);
+  }
+};
+
+// 4xx answers that mean "this server does not do watch-lists" (the WatchList feature off,
+// or a server that predates it), as opposed to failures any request could meet.
+bool RefusesWatchList(const ApiError& e) {
+  int s = e.http_status();
+  return s >= 400 && s < 500 && s != 401 && s != 403 && s != 408 && s != 410 && s != 429;
+}
+
+}  // namespace
+
 class Informer::Impl {
  public:
   Impl(ResourceClient resource, InformerOptions options)
@@ -55,7 +129,7 @@ class Informer::Impl {
   void AddIndexer(const std::string& name, IndexFunc f) {
     std::lock_guard<std::mutex> guard(cache_mutex_);
     indexers_[name] = std::move(f);
-    for (const auto& [key, obj] : items_) IndexLocked(key, obj);
+    for (const auto& [key, text] : items_) IndexLocked(key, Parse(text));
   }
 
   void Run() {
@@ -88,19 +162,17 @@ class Informer::Impl {
   }
 
   std::optional<Json> Get(const std::string& key) const {
-    std::lock_guard<std::mutex> guard(cache_mutex_);
-    auto it = items_.find(key);
-    if (it == items_.end()) return std::nullopt;
-    return it->second;  // a copy
+    Text text;
+    {
+      std::lock_guard<std::mutex> guard(cache_mutex_);
+      auto it = items_.find(key);
+      if (it == items_.end()) return std::nullopt;
+      text = it->second;
+    }
+    return Parse(text);  // a copy of the caller's own, parsed outside the lock
   }
 
-  std::vector<Json> List() const {
-    std::lock_guard<std::mutex> guard(cache_mutex_);
-    std::vector<Json> out;
-    out.reserve(items_.size());
-    for (const auto& [k, v] : items_) out.push_back(v);
-    return out;
-  }
+  std::vector<Json> List() const { return ParseAll(Snapshot()); }
 
   std::vector<std::string> ListKeys() const {
     std::lock_guard<std::mutex> guard(cache_mutex_);
@@ -111,14 +183,17 @@ class Informer::Impl {
   }
 
   std::vector<Json> ByIndex(const std::string& index, const std::string& value) const {
-    std::lock_guard<std::mutex> guard(cache_mutex_);
-    std::vector<Json> out;
-    auto iit = indices_.find(index);
-    if (iit == indices_.end()) return out;
-    auto vit = iit->second.find(value);
-    if (vit == iit->second.end()) return out;
-    for (const auto& key : vit->second) out.push_back(items_.at(key));
-    return out;
+    std::vector<Text> texts;
+    {
+      std::lock_guard<std::mutex> guard(cache_mutex_);
+      auto iit = indices_.find(index);
+      if (iit == indices_.end()) return {};
+      auto vit = iit->second.find(value);
+      if (vit == iit->second.end()) return {};
+      texts.reserve(vit->second.size());
+      for (const auto& key : vit->second) texts.push_back(items_.at(key));
+    }
+    return ParseAll(texts);
   }
 
   size_t Size() const {
@@ -134,6 +209,21 @@ class Informer::Impl {
   int ListCount() const { return list_count_; }
 
  private:
+  std::vector<Text> Snapshot() const {
+    std::lock_guard<std::mutex> guard(cache_mutex_);
+    std::vector<Text> out;
+    out.reserve(items_.size());
+    for (const auto& [k, text] : items_) out.push_back(text);
+    return out;
+  }
+
+  static std::vector<Json> ParseAll(const std::vector<Text>& texts) {
+    std::vector<Json> out;
+    out.reserve(texts.size());
+    for (const Text& t : texts) out.push_back(Parse(t));
+    return out;
+  }
+
   // ---- cache (cache_mutex_ held) --------------------------------------------------------
 
   void UnindexLocked(const std::string& key) {
@@ -161,23 +251,54 @@ class Informer::Impl {
   }
 
   // ---- handlers (handler_mutex_ held, cache lock not held) ------------------------------
+  //
+  // The object is parsed only if some handler wants it, once for all handlers; `parsed`
+  // may already hold it (parsed for the indexers).
 
-  void NotifyAdd(const Json& obj) {
+  const Json* Obtain(const Text& text, std::optional<Json>& parsed) {
+    if (!parsed) {
+      try {
+        parsed = Parse(text);
+      } catch (const std::exception& e) {
+        internal::Log(LogLevel::kError, What() + ": object is not JSON: " + e.what());
+        return nullptr;
+      }
+    }
+    return &*parsed;
+  }
+
+  void NotifyAdd(const Text& text, std::optional<Json> parsed = std::nullopt) {
     std::lock_guard<std::mutex> guard(handler_mutex_);
+    const Json* obj = nullptr;
     for (auto& h : handlers_) {
-      if (h.on_add) Guard([&] { h.on_add(obj); });
+      if (!h.on_add) continue;
+      if (!obj && !(obj = Obtain(text, parsed))) return;
+      Guard([&] { h.on_add(*obj); });
     }
   }
-  void NotifyUpdate(const Json& old_obj, const Json& new_obj) {
+  void NotifyUpdate(const Text& old_text, const Text& new_text,
+                    std::optional<Json> parsed = std::nullopt) {
     std::lock_guard<std::mutex> guard(handler_mutex_);
+    const Json* old_obj = nullptr;
+    const Json* new_obj = nullptr;
+    std::optional<Json> old_parsed;
     for (auto& h : handlers_) {
-      if (h.on_update) Guard([&] { h.on_update(old_obj, new_obj); });
+      if (!h.on_update) continue;
+      if (!new_obj) {
+        if (!(new_obj = Obtain(new_text, parsed))) return;
+        old_obj = old_text == new_text ? new_obj : Obtain(old_text, old_parsed);
+        if (!old_obj) return;
+      }
+      Guard([&] { h.on_update(*old_obj, *new_obj); });
     }
   }
-  void NotifyDelete(const Json& obj) {
+  void NotifyDelete(const Text& text, std::optional<Json> parsed = std::nullopt) {
     std::lock_guard<std::mutex> guard(handler_mutex_);
+    const Json* obj = nullptr;
     for (auto& h : handlers_) {
-      if (h.on_delete) Guard([&] { h.on_delete(obj); });
+      if (!h.on_delete) continue;
+      if (!obj && !(obj = Obtain(text, parsed))) return;
+      Guard([&] { h.on_delete(*obj); });
     }
   }
   template <typename F>
@@ -194,50 +315,42 @@ class Informer::Impl {
 
   // ---- list and watch --------------------------------------------------------------------
 
-  void ListAndReplace() {
-    ListOptions lo = options_.selectors;
-    lo.resource_version.clear();
-    lo.continue_token.clear();
-    ObjectList list = resource_.ListAll(lo);
-
-    std::vector<std::pair<std::optional<Json>, Json>> changes;  // (old, new)
-    std::vector<Json> deleted;
+  // Makes `fresh` the cache: objects that are new or whose resourceVersion changed are
+  // added/updated, cached objects missing from it are deleted; then handlers are told.
+  void Replace(State fresh, const std::string& rv) {
+    struct Change {
+      Text old_text;  // null: an add
+      Text new_text;
+    };
+    std::vector<Change> changes;
+    std::vector<Text> deleted;
     {
       std::lock_guard<std::mutex> guard(cache_mutex_);
-      std::set<std::string> seen;
-      for (auto& item : list.items) {
-        std::string key = KeyOf(item);
-        seen.insert(key);
-        auto it = items_.find(key);
-        if (it == items_.end()) {
-          changes.emplace_back(std::nullopt, item);
-          IndexLocked(key, item);
-          items_.emplace(key, std::move(item));
-        } else if (ResourceVersionOf(it->second) != ResourceVersionOf(item)) {
-          changes.emplace_back(it->second, item);
-          IndexLocked(key, item);
-          it->second = std::move(item);
-        }
+      changes.reserve(items_.empty() ? fresh.order.size() : 0);
+      for (const std::string* key : fresh.order) {
+        const Text& text = fresh.items.at(*key);
+        auto it = items_.find(*key);
+        if (it != items_.end() && RvOf(it->second) == RvOf(text)) continue;
+        changes.push_back({it == items_.end() ? nullptr : it->second, text});
+        if (!indexers_.empty()) IndexLocked(*key, Parse(text));
       }
-      for (auto it = items_.begin(); it != items_.end();) {
-        if (!seen.count(it->first)) {
-          deleted.push_back(std::move(it->second));
-          UnindexLocked(it->first);
-          it = items_.erase(it);
-        } else {
-          ++it;
-        }
+      for (auto& [key, text] : items_) {
+        if (fresh.items.count(key)) continue;
+        deleted.push_back(text);
+        UnindexLocked(key);
       }
-      last_rv_ = list.resource_version;
+      items_.swap(fresh.items);
+      last_rv_ = rv;
     }
-    for (auto& [old_obj, new_obj] : changes) {
-      if (old_obj) {
-        NotifyUpdate(*old_obj, new_obj);
+    fresh = {};  // the previous cache's objects, unless a change still holds them
+    for (const Change& c : changes) {
+      if (c.old_text) {
+        NotifyUpdate(c.old_text, c.new_text);
       } else {
-        NotifyAdd(new_obj);
+        NotifyAdd(c.new_text);
       }
     }
-    for (auto& obj : deleted) NotifyDelete(obj);
+    for (const Text& t : deleted) NotifyDelete(t);
     ++list_count_;
     if (!synced_) {
       std::lock_guard<std::mutex> guard(sync_mutex_);
@@ -246,43 +359,127 @@ class Informer::Impl {
     }
   }
 
+  // Paged LIST (the fallback when the server does not stream watch-lists).
+  void ListAndReplace() {
+    ListOptions lo = options_.selectors;
+    lo.resource_version.clear();
+    lo.continue_token.clear();
+    State fresh;
+    std::string rv;
+    for (bool first = true;; first = false) {
+      RawObjectList page = resource_.ListRaw(lo);
+      if (first) rv = page.resource_version;
+      for (const std::string& item : page.items) fresh.Put(item);
+      if (page.continue_token.empty()) break;
+      lo.continue_token = page.continue_token;
+    }
+    Replace(std::move(fresh), rv);
+  }
+
+  // The current state streamed over one watch (sendInitialEvents=true): ADDED events up to
+  // the bookmark annotated k8s.io/initial-events-end, whose resourceVersion the state is
+  // at. Returns that watch, to be read on, with the cache replaced; nullptr (and
+  // watch_list_ok_ cleared) when the server does not do watch-lists.
+  std::unique_ptr<WatchStream> WatchListAndReplace() {
+    ListOptions wo = options_.selectors;
+    wo.resource_version.clear();
+    wo.continue_token.clear();
+    wo.resource_version_match = "NotOlderThan";
+    wo.send_initial_events = true;
+    wo.timeout_seconds = static_cast<int>(options_.watch_timeout.count());
+    std::unique_ptr<WatchStream> stream;
+    try {
+      stream = resource_.Watch(wo);
+    } catch (const ApiError& e) {
+      if (!RefusesWatchList(e) || IsStopped()) throw;
+      internal::Log(LogLevel::kInfo,
+                    What() + ": no watch-list (" + e.what() + "); listing in pages instead");
+      watch_list_ok_ = false;
+      return nullptr;
+    }
+    if (!SetStream(stream.get())) return nullptr;
+    State fresh;
+    try {
+      using T = WatchEvent::Type;
+      while (auto ev = stream->NextRaw()) {
+        switch (ev->type) {
+          case T::kError:
+            throw ErrorFromStatus(Json::parse(ev->object));
+          case T::kBookmark:
+            if (IsInitialEventsEnd(ev->object)) {
+              Replace(std::move(fresh), MetaOf(ev->object).rv);
+              return stream;
+            }
+            break;
+          case T::kAdded:
+          case T::kModified:
+            fresh.Put(ev->object);
+            break;
+          case T::kDeleted:
+            fresh.Erase(ev->object);
+            break;
+        }
+      }
+    } catch (...) {
+      ClearStream();
+      throw;
+    }
+    ClearStream();
+    if (!IsStopped()) {
+      // A server that ignored sendInitialEvents never sends the bookmark.
+      internal::Log(LogLevel::kWarning, What() +
+                                            ": watch-list ended before its initial-events-end "
+                                            "bookmark; listing in pages instead");
+      watch_list_ok_ = false;
+    }
+    return nullptr;
+  }
+
   // Applies one watch event; returns false if the watch must be abandoned for a relist.
-  bool Apply(WatchEvent& ev) {
+  bool Apply(RawWatchEvent& ev) {
     using T = WatchEvent::Type;
     if (ev.type == T::kError) {
-      ApiError err = ErrorFromStatus(ev.object);
+      ApiError err = ErrorFromStatus(Json::parse(ev.object));
       if (IsGone(err)) return false;
       throw err;
     }
-    std::string rv = ResourceVersionOf(ev.object);
+    Meta m = MetaOf(ev.object);
     if (ev.type == T::kBookmark) {
       std::lock_guard<std::mutex> guard(cache_mutex_);
-      if (!rv.empty()) last_rv_ = rv;
+      if (!m.rv.empty()) last_rv_ = m.rv;
       return true;
     }
-    std::string key = KeyOf(ev.object);
-    std::optional<Json> old_obj;
+    Text text = MakeText(ev.object);
+    std::optional<Json> parsed;
+    Text old_text;
     {
       std::lock_guard<std::mutex> guard(cache_mutex_);
-      auto it = items_.find(key);
-      if (it != items_.end()) old_obj = it->second;
+      auto it = items_.find(m.key);
+      if (it != items_.end()) old_text = it->second;
       if (ev.type == T::kDeleted) {
         if (it != items_.end()) {
-          UnindexLocked(key);
+          UnindexLocked(m.key);
           items_.erase(it);
         }
       } else {
-        IndexLocked(key, ev.object);
-        items_[key] = ev.object;
+        if (!indexers_.empty()) {
+          parsed = Parse(text);
+          IndexLocked(m.key, *parsed);
+        }
+        if (it != items_.end()) {
+          it->second = text;
+        } else {
+          items_.emplace(std::move(m.key), text);
+        }
       }
-      if (!rv.empty()) last_rv_ = rv;
+      if (!m.rv.empty()) last_rv_ = m.rv;
     }
     if (ev.type == T::kDeleted) {
-      NotifyDelete(ev.object);
-    } else if (old_obj) {
-      NotifyUpdate(*old_obj, ev.object);
+      NotifyDelete(text, std::move(parsed));
+    } else if (old_text) {
+      NotifyUpdate(old_text, text, std::move(parsed));
     } else {
-      NotifyAdd(ev.object);
+      NotifyAdd(text, std::move(parsed));
     }
     return true;
   }
@@ -293,32 +490,33 @@ class Informer::Impl {
     const auto max_backoff = std::chrono::duration_cast<Clock::Duration>(options_.max_backoff);
     while (!IsStopped()) {
       try {
+        std::unique_ptr<WatchStream> stream;
+        // Unregisters the stream from Stop() before it is destroyed, whichever way this
+        // iteration ends.
+        struct Unregister {
+          Impl* impl;
+          ~Unregister() { impl->ClearStream(); }
+        } unregister{this};
         if (need_list) {
-          ListAndReplace();
+          if (options_.watch_list && watch_list_ok_) stream = WatchListAndReplace();
+          if (IsStopped()) break;
+          if (!stream) ListAndReplace();
           need_list = false;
         }
-        ListOptions wo = options_.selectors;
-        wo.resource_version = LastResourceVersion();
-        wo.timeout_seconds = static_cast<int>(options_.watch_timeout.count());
-        std::unique_ptr<WatchStream> stream = resource_.Watch(wo);
-        {
-          std::lock_guard<std::mutex> lock(wait_mutex_);
-          if (stopped_) break;
-          stream_ = stream.get();
+        if (!stream) {
+          ListOptions wo = options_.selectors;
+          wo.resource_version = LastResourceVersion();
+          wo.timeout_seconds = static_cast<int>(options_.watch_timeout.count());
+          stream = resource_.Watch(wo);
         }
+        if (!SetStream(stream.get())) break;
         bool gone = false;
-        try {
-          while (auto ev = stream->Next()) {
-            if (!Apply(*ev)) {
-              gone = true;
-              break;
-            }
+        while (auto ev = stream->NextRaw()) {
+          if (!Apply(*ev)) {
+            gone = true;
+            break;
           }
-        } catch (...) {
-          ClearStream();
-          throw;
         }
-        ClearStream();
         if (gone) {
           internal::Log(LogLevel::kInfo, What() + ": resourceVersion expired (410), relisting");
           need_list = true;
@@ -350,8 +548,17 @@ class Informer::Impl {
     while (!IsStopped()) {
       Sleep(period);
       if (IsStopped() || !synced_) continue;
-      for (const Json& obj : List()) NotifyUpdate(obj, obj);
+      // One object parsed at a time, not the whole cache at once.
+      for (const Text& t : Snapshot()) NotifyUpdate(t, t);
     }
+  }
+
+  // Registers the open watch for Stop(); false if already stopped.
+  bool SetStream(WatchStream* s) {
+    std::lock_guard<std::mutex> lock(wait_mutex_);
+    if (stopped_) return false;
+    stream_ = s;
+    return true;
   }
 
   void ClearStream() {
@@ -373,6 +580,7 @@ class Informer::Impl {
   ResourceClient resource_;
   InformerOptions options_;
   std::shared_ptr<Clock> clock_;
+  bool watch_list_ok_ = true;  // informer thread only
 
   std::mutex run_mutex_;  // serialises Run/Stop
   std::thread thread_;
@@ -384,7 +592,7 @@ class Informer::Impl {
   WatchStream* stream_ = nullptr;
 
   mutable std::mutex cache_mutex_;
-  std::unordered_map<std::string, Json> items_;
+  std::unordered_map<std::string, Text> items_;
   std::map<std::string, IndexFunc> indexers_;
   std::map<std::string, std::map<std::string, std::set<std::string>>> indices_;
   std::unordered_map<std::string, std::map<std::string, std::vector<std::string>>> indexed_values_;

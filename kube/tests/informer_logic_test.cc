@@ -96,6 +96,24 @@ class ScriptedClient : public Client {
                                          std::map<std::string, std::string> query,
                                          std::chrono::seconds) override {
     std::unique_lock<std::mutex> lock(mu_);
+    if (query.count("sendInitialEvents")) {
+      ++watch_list_calls;
+      EXPECT_EQ(query["resourceVersionMatch"], "NotOlderThan");
+      EXPECT_EQ(query["allowWatchBookmarks"], "true");
+      EXPECT_EQ(query.count("resourceVersion"), 0u);
+      cv.notify_all();
+      if (watch_lists.empty()) {
+        // What an API server without the WatchList feature answers.
+        throw ErrorFromResponse(
+            422, R"({"kind":"Status","status":"Failure","reason":"Invalid","code":422,)"
+                 R"("message":"sendInitialEvents is forbidden for watch unless the WatchList )"
+                 R"(feature gate is enabled"})");
+      }
+      WatchScript s = watch_lists.front();
+      watch_lists.pop_front();
+      if (s.refuse_transport) throw ApiError(ErrorKind::kTransport, 0, "", "connection refused");
+      return std::make_unique<ScriptedStream>(s.events, s.end);
+    }
     watch_rvs.push_back(query["resourceVersion"]);
     EXPECT_EQ(query["allowWatchBookmarks"], "true");
     cv.notify_all();
@@ -122,11 +140,23 @@ class ScriptedClient : public Client {
   std::deque<WatchScript> watches;
   std::vector<std::string> watch_rvs;
   int list_calls = 0;
+  // Watch-lists (sendInitialEvents): refused with 422 once this runs out.
+  std::deque<WatchScript> watch_lists;
+  int watch_list_calls = 0;
   Config config_;
   std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>();
 };
 
 WatchEvent Ev(WatchEvent::Type t, Json o) { return WatchEvent{t, std::move(o)}; }
+
+// The bookmark that ends a watch-list's initial events, as the API server sends it.
+WatchEvent InitialEventsEnd(const std::string& rv) {
+  return Ev(
+      WatchEvent::Type::kBookmark,
+      Json::parse(
+          R"({"kind":"ConfigMap","apiVersion":"v1","metadata":{"resourceVersion":")" + rv +
+          R"(","creationTimestamp":null,"annotations":{"k8s.io/initial-events-end":"true"}}})"));
+}
 
 struct Recorder {
   std::mutex mu;
@@ -166,7 +196,8 @@ TEST(InformerLogicTest, ResumesFromLastResourceVersionIncludingBookmarks) {
   client->AwaitWatches(3);
   inf.Stop();
   EXPECT_EQ(client->watch_rvs, (std::vector<std::string>{"10", "12", "20"}));
-  EXPECT_EQ(client->list_calls, 1);  // a normal end of a watch does not relist
+  EXPECT_EQ(client->watch_list_calls, 1);  // refused (422): listed instead
+  EXPECT_EQ(client->list_calls, 1);        // a normal end of a watch does not relist
   EXPECT_EQ(rec.Get(), (std::vector<std::string>{"add a", "add b", "update a@12"}));
   EXPECT_EQ(inf.LastResourceVersion(), "20");
 }
@@ -184,6 +215,7 @@ TEST(InformerLogicTest, GoneErrorEventRelistsAndReconcilesTheCache) {
   client->AwaitWatches(2);
   inf.Stop();
   EXPECT_EQ(client->list_calls, 2);
+  EXPECT_EQ(client->watch_list_calls, 1);  // a refusal is remembered
   EXPECT_EQ(inf.ListCount(), 2);
   EXPECT_EQ(client->watch_rvs, (std::vector<std::string>{"10", "50"}));
   EXPECT_EQ(rec.Get(),
@@ -268,6 +300,127 @@ TEST(InformerLogicTest, IndexesFollowUpdatesAndDeletes) {
   EXPECT_TRUE(inf.ByIndex("team", "red").empty());
   ASSERT_EQ(inf.ByIndex("team", "blue").size(), 1u);
   EXPECT_EQ(NameOf(inf.ByIndex("team", "blue")[0]), "a");
+  inf.Stop();
+}
+
+TEST(InformerLogicTest, WatchListSyncsFromTheStreamAndReadsOnFromTheSameWatch) {
+  auto client = std::make_shared<ScriptedClient>();
+  client->watch_lists.push_back(
+      {{Ev(WatchEvent::Type::kAdded, Cm("a", "5")), Ev(WatchEvent::Type::kAdded, Cm("b", "6")),
+        Ev(WatchEvent::Type::kBookmark, Cm("", "8")),  // not the end
+        InitialEventsEnd("10"), Ev(WatchEvent::Type::kModified, Cm("a", "11"))},
+       true});
+  Recorder rec;
+  Informer inf(client->Resource(kCms, "ns"));
+  inf.AddEventHandler(rec.Handler());
+  inf.Run();
+  ASSERT_TRUE(inf.WaitForSync(10s));
+  client->AwaitWatches(1);  // the watch-list ended (timeoutSeconds): a plain watch resumes
+  inf.Stop();
+  EXPECT_EQ(client->list_calls, 0);
+  EXPECT_EQ(client->watch_list_calls, 1);
+  EXPECT_EQ(client->watch_rvs, (std::vector<std::string>{"11"}));
+  EXPECT_EQ(inf.ListCount(), 1);
+  EXPECT_EQ(rec.Get(), (std::vector<std::string>{"add a", "add b", "update a@11"}));
+  ASSERT_TRUE(inf.Get("ns", "a").has_value());
+  EXPECT_EQ(ResourceVersionOf(*inf.Get("ns", "a")), "11");
+  EXPECT_EQ(inf.Size(), 2u);
+}
+
+TEST(InformerLogicTest, WatchListRelistAfterGoneReconcilesTheCache) {
+  auto client = std::make_shared<ScriptedClient>();
+  client->watch_lists.push_back(
+      {{Ev(WatchEvent::Type::kAdded, Cm("a", "1")), Ev(WatchEvent::Type::kAdded, Cm("b", "2")),
+        InitialEventsEnd("10"), Ev(WatchEvent::Type::kError, GoneStatus())},
+       true});
+  client->watch_lists.push_back(
+      {{Ev(WatchEvent::Type::kAdded, Cm("b", "40")), Ev(WatchEvent::Type::kAdded, Cm("c", "41")),
+        InitialEventsEnd("50")},
+       false});
+  Recorder rec;
+  Informer inf(client->Resource(kCms, "ns"));
+  inf.AddEventHandler(rec.Handler());
+  inf.Run();
+  while (inf.ListCount() < 2) std::this_thread::yield();
+  inf.Stop();
+  EXPECT_EQ(client->list_calls, 0);
+  EXPECT_EQ(client->watch_list_calls, 2);
+  EXPECT_TRUE(client->watch_rvs.empty());
+  EXPECT_EQ(rec.Get(),
+            (std::vector<std::string>{"add a", "add b", "update b@40", "add c", "delete a"}));
+  EXPECT_FALSE(inf.Get("ns", "a").has_value());
+  EXPECT_EQ(inf.Size(), 2u);
+  EXPECT_EQ(inf.LastResourceVersion(), "50");
+}
+
+TEST(InformerLogicTest, WatchListWithoutItsEndBookmarkFallsBackToList) {
+  // A server that ignores sendInitialEvents: a plain watch that never sends the bookmark.
+  auto client = std::make_shared<ScriptedClient>();
+  client->watch_lists.push_back({{Ev(WatchEvent::Type::kAdded, Cm("a", "1"))}, true});
+  client->lists = {List("10", {Cm("a", "1"), Cm("b", "2")})};
+  Recorder rec;
+  Informer inf(client->Resource(kCms, "ns"));
+  inf.AddEventHandler(rec.Handler());
+  inf.Run();
+  client->AwaitWatches(1);
+  inf.Stop();
+  EXPECT_EQ(client->list_calls, 1);
+  EXPECT_EQ(client->watch_rvs, (std::vector<std::string>{"10"}));
+  EXPECT_EQ(rec.Get(), (std::vector<std::string>{"add a", "add b"}));
+}
+
+TEST(InformerLogicTest, WatchListTransportErrorsBackOffAndRetryTheWatchList) {
+  auto client = std::make_shared<ScriptedClient>();
+  WatchScript refused;
+  refused.refuse_transport = true;
+  client->watch_lists.push_back(refused);
+  client->watch_lists.push_back({{InitialEventsEnd("10")}, false});
+  InformerOptions o;
+  o.min_backoff = 1s;
+  Informer inf(client->Resource(kCms, "ns"), o);
+  inf.Run();
+  while (client->clock_->Waiters() == 0) std::this_thread::yield();
+  client->clock_->Advance(1s);
+  ASSERT_TRUE(inf.WaitForSync(10s));
+  inf.Stop();
+  EXPECT_EQ(client->watch_list_calls, 2);
+  EXPECT_EQ(client->list_calls, 0);
+}
+
+TEST(InformerLogicTest, WatchListCanBeTurnedOff) {
+  auto client = std::make_shared<ScriptedClient>();
+  client->watch_lists.push_back({{InitialEventsEnd("10")}, false});
+  client->lists = {List("7", {Cm("a", "1")})};
+  InformerOptions o;
+  o.watch_list = false;
+  Informer inf(client->Resource(kCms, "ns"), o);
+  inf.Run();
+  client->AwaitWatches(1);
+  inf.Stop();
+  EXPECT_EQ(client->watch_list_calls, 0);
+  EXPECT_EQ(client->watch_rvs, (std::vector<std::string>{"7"}));
+}
+
+TEST(InformerLogicTest, HandlersAndReadersGetCopiesOfTheirOwn) {
+  auto client = std::make_shared<ScriptedClient>();
+  client->lists = {List("10", {Cm("a", "1")})};
+  Informer inf(client->Resource(kCms, "ns"));
+  EventHandler h;
+  h.on_add = [](const Json& o) {
+    Json copy = o;
+    copy["metadata"]["name"] = Json::string("changed");
+  };
+  inf.AddEventHandler(h);
+  inf.Run();
+  ASSERT_TRUE(inf.WaitForSync(10s));
+  std::optional<Json> got = inf.Get("ns/a");
+  ASSERT_TRUE(got.has_value());
+  (*got)["metadata"]["name"] = Json::string("changed");
+  std::vector<Json> all = inf.List();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(NameOf(all[0]), "a");
+  EXPECT_EQ(NameOf(*inf.Get("ns", "a")), "a");
+  EXPECT_EQ(inf.ListKeys(), (std::vector<std::string>{"ns/a"}));
   inf.Stop();
 }
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "cluster_fixture.h"
 #include "poolguard/kube/client.h"
 
@@ -312,6 +314,52 @@ TEST_F(CrudTest, WatchSeesEveryChangeInOrder) {
                                            WatchEvent::Type::kDeleted}));
   stream->Stop();
   EXPECT_FALSE(stream->Next().has_value());
+}
+
+// The server streams the current state (sendInitialEvents) and marks its end with a
+// bookmark; what the Informer syncs over. Raw events carry each object's JSON text.
+TEST_F(CrudTest, WatchListStreamsTheStateThenTheEndBookmarkThenChanges) {
+  auto cms = client_->Resource(kConfigMaps, ns_);
+  for (int i = 0; i < 5; ++i) {
+    cms.Create(J(R"({"metadata":{"name":"wl-)" + std::to_string(i) +
+                 R"(","labels":{"wl":"yes"}},"data":{"k":"\u00e9\"\\n"}})"));
+  }
+  ListOptions wo;
+  wo.label_selector = "wl=yes";
+  wo.send_initial_events = true;
+  wo.resource_version_match = "NotOlderThan";
+  wo.timeout_seconds = 30;
+  auto stream = cms.Watch(wo);
+  std::set<std::string> added;
+  std::string end_rv;
+  while (end_rv.empty()) {
+    auto ev = stream->NextRaw();
+    ASSERT_TRUE(ev.has_value()) << "watch-list ended before its end bookmark";
+    Json obj = Json::parse(ev->object);
+    if (ev->type == WatchEvent::Type::kBookmark) {
+      const Json& md = obj.at("metadata");
+      if (md.has_field("annotations") &&
+          md.at("annotations").has_field(kInitialEventsEndAnnotation)) {
+        end_rv = ResourceVersionOf(obj);
+      }
+      continue;
+    }
+    ASSERT_EQ(ev->type, WatchEvent::Type::kAdded) << ev->object;
+    EXPECT_EQ(obj.at("data").at("k").as_string(), "\xc3\xa9\"\\n");
+    added.insert(NameOf(obj));
+  }
+  EXPECT_EQ(added.size(), 5u);
+  cms.Delete("wl-0");
+  for (;;) {
+    auto ev = stream->Next();
+    ASSERT_TRUE(ev.has_value()) << "watch ended early";
+    if (ev->type == WatchEvent::Type::kBookmark) continue;
+    EXPECT_EQ(ev->type, WatchEvent::Type::kDeleted);
+    EXPECT_EQ(NameOf(ev->object), "wl-0");
+    break;
+  }
+  stream->Stop();
+  EXPECT_FALSE(stream->NextRaw().has_value());
 }
 
 TEST_F(CrudTest, TransportErrorIsTyped) {

@@ -47,9 +47,21 @@ void Parallel(int n, const std::function<void(int)>& f) {
   ASSERT_TRUE(first_error.empty()) << first_error;
 }
 
-class InformerTest : public ClusterTest {};
+class InformerTest : public ClusterTest {
+ protected:
+  // Sync of 1,000 objects — streamed (watch_list) or in pages of 250 — then every change.
+  void SyncsAThousandObjectsThenSeesEveryChange(bool watch_list);
+};
 
-TEST_F(InformerTest, SyncsAThousandObjectsThenSeesEveryChange) {
+TEST_F(InformerTest, SyncsAThousandObjectsOverAWatchListThenSeesEveryChange) {
+  SyncsAThousandObjectsThenSeesEveryChange(true);
+}
+
+TEST_F(InformerTest, SyncsAThousandObjectsInPagesThenSeesEveryChange) {
+  SyncsAThousandObjectsThenSeesEveryChange(false);
+}
+
+void InformerTest::SyncsAThousandObjectsThenSeesEveryChange(bool watch_list) {
   auto cms = client_->Resource(kConfigMaps, ns_);
   constexpr int kObjects = 1000;
   Parallel(kObjects, [&](int i) {
@@ -58,7 +70,8 @@ TEST_F(InformerTest, SyncsAThousandObjectsThenSeesEveryChange) {
 
   InformerOptions options;
   options.selectors.label_selector = "informer=yes";
-  options.selectors.limit = 250;  // forces paging of the initial list
+  options.selectors.limit = 250;  // forces paging of the initial list (without watch_list)
+  options.watch_list = watch_list;
   Informer informer(cms, options);
   informer.AddIndexer("group", IndexByLabel("group"));
 

@@ -37,13 +37,29 @@ struct ListOptions {
   std::string continue_token;          // from the previous page
   std::string resource_version;        // "" = most recent (quorum read)
   std::optional<int> timeout_seconds;  // watch: server closes the stream after this
+  /// Watch only: the server first streams the current state as ADDED events, then a BOOKMARK
+  /// annotated `k8s.io/initial-events-end: "true"`, then changes (a "watch-list"; needs
+  /// resource_version_match = "NotOlderThan" and the API server's WatchList feature).
+  bool send_initial_events = false;
+  std::string resource_version_match;  // "", "NotOlderThan" or "Exact"
 };
+
+/// The annotation on the BOOKMARK that ends a watch-list's initial events.
+inline constexpr const char* kInitialEventsEndAnnotation = "k8s.io/initial-events-end";
 
 /// One page of a list.
 struct ObjectList {
   std::vector<Json> items;
   std::string resource_version;  // of the list, to start a watch from
   std::string continue_token;    // non-empty if there are more pages
+};
+
+/// One page of a list with every item as its JSON text, as the server sent it (no
+/// web::json::value trees are built): for caches that keep objects serialized.
+struct RawObjectList {
+  std::vector<std::string> items;
+  std::string resource_version;
+  std::string continue_token;
 };
 
 enum class PropagationPolicy { kDefault, kOrphan, kBackground, kForeground };
@@ -87,6 +103,12 @@ struct WatchEvent {
   Json object;  // the object; for kError the Status (see ErrorFromStatus)
 };
 
+/// A watch event whose object is its JSON text, as the server sent it.
+struct RawWatchEvent {
+  WatchEvent::Type type;
+  std::string object;  // JSON text ("null" if the event had no object)
+};
+
 /// Turns the Status object of a watch ERROR event into an ApiError (410 → kGone, ...).
 ApiError ErrorFromStatus(const Json& status);
 
@@ -100,6 +122,10 @@ class WatchStream {
   /// timeout_seconds) or Stop() was called. Throws ApiError (kTransport) if the connection
   /// broke mid-stream or a line is not a watch event.
   virtual std::optional<WatchEvent> Next() = 0;
+  /// Next() without parsing the object: its JSON text. Use one of Next() and NextRaw() per
+  /// stream. The default serializes Next()'s object; the Client's own streams return the
+  /// server's text without building a tree.
+  virtual std::optional<RawWatchEvent> NextRaw();
   virtual void Stop() = 0;
 };
 
@@ -131,6 +157,11 @@ class Client : public std::enable_shared_from_this<Client> {
   Json Do(const std::string& method, const std::string& path,
           const std::map<std::string, std::string>& query = {}, const std::string& body = "",
           const std::string& content_type = "application/json");
+  /// Do() without parsing: the body of the 2xx answer as text (same errors and retries).
+  std::string DoText(const std::string& method, const std::string& path,
+                     const std::map<std::string, std::string>& query = {},
+                     const std::string& body = "",
+                     const std::string& content_type = "application/json");
   /// Opens a streaming watch on `path` with `query` (watch=1 added). Throws ApiError if the
   /// server refuses it.
   virtual std::unique_ptr<WatchStream> OpenWatch(const std::string& path,
@@ -151,6 +182,8 @@ class ResourceClient {
   ObjectList List(const ListOptions& options = {}) const;
   /// Follows `continue` until the end; the list's resource_version is the first page's.
   ObjectList ListAll(ListOptions options) const;
+  /// List() with the items as JSON text (see RawObjectList).
+  RawObjectList ListRaw(const ListOptions& options = {}) const;
   Json Create(const Json& object, const WriteOptions& options = {}) const;
   /// PUT of the whole object; its metadata.resourceVersion makes it a compare-and-swap
   /// (stale → kConflict).
@@ -166,8 +199,9 @@ class ResourceClient {
   /// The scale subresource (autoscaling/v1 Scale).
   Json GetScale(const std::string& name) const;
   Json SetScale(const std::string& name, int32_t replicas) const;
-  /// Opens a watch (allowWatchBookmarks=true) with the list options' selectors and
-  /// resource_version.
+  /// Opens a watch (allowWatchBookmarks=true) with the list options' selectors,
+  /// resource_version and, for a watch-list, send_initial_events and
+  /// resource_version_match.
   std::unique_ptr<WatchStream> Watch(const ListOptions& options) const;
 
   /// "/apis/apps/v1/namespaces/ns/deployments[/name[/subresource]]".

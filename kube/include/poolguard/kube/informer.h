@@ -35,14 +35,20 @@ struct InformerOptions {
   std::chrono::seconds watch_timeout{300};     // server-side timeoutSeconds per watch
   std::chrono::milliseconds min_backoff{200};  // reconnect backoff after a failure
   std::chrono::seconds max_backoff{30};
+  /// Sync over one streaming watch (sendInitialEvents, like client-go's WatchListClient)
+  /// instead of a paged LIST; falls back to LIST when the server refuses it.
+  bool watch_list = true;
 };
 
 /// List + watch of one resource type into a local cache, keyed "namespace/name".
 ///
-/// Run() starts a thread of its own that lists (in pages), then watches from the list's
-/// resourceVersion with bookmarks, resumes from the last resourceVersion seen when a watch
-/// ends, relists on 410 Gone, and reconnects with exponential backoff after errors. The
-/// cache and its indexes are thread-safe; every accessor returns copies.
+/// Run() starts a thread of its own that gets the current state — streamed over one watch
+/// (a watch-list: sendInitialEvents until the initial-events-end bookmark) or, where the
+/// server refuses that, listed in pages — then watches from its resourceVersion with
+/// bookmarks, resumes from the last resourceVersion seen when a watch ends, relists on 410
+/// Gone, and reconnects with exponential backoff after errors. The cache and its indexes are
+/// thread-safe. Cached objects are kept as their JSON text; every accessor and handler gets
+/// a Json parsed from it (a copy of its own).
 class Informer {
  public:
   Informer(ResourceClient resource, InformerOptions options = {});
