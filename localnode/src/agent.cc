@@ -1073,8 +1073,12 @@ class Agent::Impl {
       if (ns == "default" && name == "kubernetes") continue;
       const Json& spec = Field(svc, "spec");
       std::string cip = Str(spec, "clusterIP");
+      // As cluster DNS with the pod's search path (<ns>.svc.cluster.local svc.cluster.local
+      // cluster.local): the short name resolves in the Service's own namespace only;
+      // `svc.ns`, `svc.ns.svc` and the FQDN resolve from every namespace (a controller in
+      // poolguard-system reaches http://prometheus.poolguard-demo:9090).
       std::string fqdn = name + "." + ns + ".svc.cluster.local";
-      std::string names_ns = name + " " + name + "." + ns + " " + name + "." + ns + ".svc";
+      std::string names_all = name + "." + ns + " " + name + "." + ns + ".svc " + fqdn;
       // Ready endpoints.
       std::vector<std::pair<std::string, Json>> ready;  // ip, slice ports
       std::vector<std::pair<std::string, std::string>> hostnames;
@@ -1092,20 +1096,21 @@ class Agent::Impl {
         }
       }
       for (const auto& [h, ip] : hostnames) {
-        hosts_common += ip + " " + h + "." + fqdn + "\n";
+        hosts_common += ip + " " + h + "." + name + "." + ns + " " + h + "." + name + "." + ns +
+                        ".svc " + h + "." + fqdn + "\n";
         hosts_ns[ns] += ip + " " + h + "." + name + "\n";
       }
       if (cip.empty() || cip == "None") {
         if (!ready.empty()) {
-          hosts_common += ready[0].first + " " + fqdn + "\n";
-          hosts_ns[ns] += ready[0].first + " " + names_ns + "\n";
+          hosts_common += ready[0].first + " " + names_all + "\n";
+          hosts_ns[ns] += ready[0].first + " " + name + "\n";
         }
         continue;
       }
       std::string pip = ProxyIp(cip);
       wanted_addrs.insert(pip);
-      hosts_common += pip + " " + fqdn + "\n";
-      hosts_ns[ns] += pip + " " + names_ns + "\n";
+      hosts_common += pip + " " + names_all + "\n";
+      hosts_ns[ns] += pip + " " + name + "\n";
       const Json& ports = Field(spec, "ports");
       if (!ports.is_array()) continue;
       for (const auto& p : ports.as_array()) {
