@@ -90,17 +90,21 @@ api_healthy() { # every api pod answers /health 200 with the database ok
 stack_healthy() { pods_ready db 1 && pods_ready loadgen 1 && api_healthy; }
 
 # Prometheus's view over the controller's look-back range (30 s): no 5xx, no pool
-# timeouts. A Remediation created while the range still holds an earlier outage would
-# open an incident about it, so each scenario waits for this before it begins.
+# timeouts, p99 under the detection threshold (2 s). A Remediation created while the
+# range still holds an earlier outage opens an incident about it (a Ladder one restarts
+# the api for the p99 of requests that waited on the last scenario's lock), so each
+# scenario waits for this before it begins.
 promql() {
   curl -fsS --max-time 5 "http://$PROM_IP:9090/api/v1/query" --data-urlencode "query=$1" |
     jq -r '.data.result[0].value[1] // "none"'
 }
 prom_quiet() {
-  local sel="namespace=\"$NS\",pod=~\"api-[a-z0-9]+-[a-z0-9]+\"" errs tos
+  local sel="namespace=\"$NS\",pod=~\"api-[a-z0-9]+-[a-z0-9]+\"" errs tos p99
   errs="$(promql "sum(increase(http_requests_total{$sel,code=~\"5..\"}[30s]))")" || return 1
   tos="$(promql "sum(increase(db_pool_timeouts_total{$sel}[30s]))")" || return 1
-  [[ "$errs" == none || "$errs" == 0 ]] && [[ "$tos" == none || "$tos" == 0 ]]
+  p99="$(promql "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{$sel,route!=\"/metrics\",route!=\"/livez\"}[30s])))")" || return 1
+  [[ "$errs" == none || "$errs" == 0 ]] && [[ "$tos" == none || "$tos" == 0 ]] || return 1
+  [[ "$p99" == none || "$p99" == NaN ]] || awk -v v="$p99" 'BEGIN { exit !(v + 0 < 2) }'
 }
 
 # stack_up PREFIX: the overlay rendered into a new namespace PREFIX-<time>-<random>
@@ -136,6 +140,13 @@ start_controller() {
   "$CONTROLLER_BIN" --kubeconfig="$KUBECONFIG" --namespaces="$NS" --leader-elect=false \
     --metrics-bind-address=127.0.0.1:0 --health-probe-bind-address=0 >>"$CONTROLLER_LOG" 2>&1 &
   CONTROLLER_PID=$!
+  # If this script dies without its EXIT trap (ctest's timeout kills it), take this
+  # controller with it: nothing else would stop it.
+  local pid=$CONTROLLER_PID
+  (
+    while kill -0 $$ 2>/dev/null; do sleep 1; done
+    grep -q poolguard-controller "/proc/$pid/cmdline" 2>/dev/null && kill -KILL "$pid"
+  ) >/dev/null 2>&1 </dev/null &
   sleep 0.2
   kill -0 "$CONTROLLER_PID" 2>/dev/null || fail "the controller exited at once: $(tail -n 20 "$CONTROLLER_LOG")"
 }
