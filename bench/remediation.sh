@@ -61,7 +61,7 @@ kubectl wait -n $NS --for=condition=Available deploy --all --timeout=180s >/dev/
 kubectl rollout status -n $NS sts/db --timeout=180s >/dev/null
 PROM=$(kubectl get pod -n $NS -l app.kubernetes.io/name=prometheus -o jsonpath='{.items[0].status.podIP}')
 
-"$CTL" --namespaces=$NS --leader-elect=false --metrics-bind-address=0 \
+"$CTL" --namespaces=$NS --leader-elect=false --metrics-bind-address=0 --log-level="${BENCH_LOG_LEVEL:-info}" \
   --health-probe-bind-address=0 >"$WORK/controller.log" 2>&1 &
 CTL_PID=$!
 
@@ -110,9 +110,14 @@ EOF
 }
 
 declare -A DET REC RUNG
+LAST_END=0
 run_one() { # scenario run strategy actions
   local scenario=$1 run=$2 name="bench-$1-$2"
   wait_healthy
+  # Each run starts clean: Prometheus's 30 s range (the PromQL signals) must no longer
+  # hold the previous run's outage, or a fresh Remediation would open an incident on it.
+  local quiet=$((LAST_END + 35 - $(date +%s)))
+  [ "$quiet" -le 0 ] || sleep "$quiet"
   remediation "$name" "$3" "$4" | kubectl apply -n $NS -f - >/dev/null
   for _ in $(seq 1 60); do
     [ "$(kubectl get rem -n $NS "$name" -o jsonpath='{.status.detection.health}')" = Healthy ] && break
@@ -141,6 +146,7 @@ run_one() { # scenario run strategy actions
   DET[$scenario]+="$det "
   REC[$scenario]+="$rec "
   RUNG[$scenario]+="$rung "
+  LAST_END=$(date +%s)
   if [ -z "${BENCH_KEEP:-}" ]; then
     kubectl delete chaos -n $NS "$name" --wait=true >/dev/null 2>&1 || true
     kubectl delete rem -n $NS "$name" >/dev/null 2>&1 || true

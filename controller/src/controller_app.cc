@@ -303,8 +303,9 @@ int RunController(const Options& options) {
                              : options.leader_election_namespace;
     lc.lease_name = options.leader_election_id;
     lc.identity = identity;
-    lc.on_started_leading = [&] {
-      spdlog::info("leading (lease {}/{})", lc.lease_namespace, lc.lease_name);
+    // `lc` ends with this block: the callback keeps its own copy of the lease's name.
+    lc.on_started_leading = [&, lease = lc.lease_namespace + "/" + lc.lease_name] {
+      spdlog::info("leading (lease {})", lease);
       // Workers start on their own thread: this callback must return promptly.
       std::thread([&] {
         all_informers([](kube::Informer& inf) { inf.WaitForSync(std::chrono::minutes(5)); });

@@ -284,8 +284,11 @@ Observations Collector::Collect(const CollectInput& in, const RemediationSpec& s
   {
     std::lock_guard lock(mutex_);
     State& st = state_[in.key];
+    // Samples are kept long enough for the verification window too.
+    const milliseconds keep =
+        std::max(options_.counter_window, spec.verification.window + milliseconds(5000));
     std::map<std::string, std::map<std::string, Window>> kept;
-    std::optional<double> timeouts, auth, requests, recent_requests, errors, size;
+    std::optional<double> timeouts, auth, requests, recent_requests, errors, size, rate;
     std::map<double, double> buckets;
     auto add = [](std::optional<double>& sum, std::optional<double> v) {
       if (v) sum = sum.value_or(0) + *v;
@@ -305,7 +308,7 @@ Observations Collector::Collect(const CollectInput& in, const RemediationSpec& s
       auto& windows = kept[p.endpoint.pod] = std::move(st.counters[p.endpoint.pod]);
       auto track = [&](const char* name, std::optional<double> v) -> std::optional<double> {
         if (!v) return std::nullopt;
-        windows[name].Add(now, *v, options_.counter_window);
+        windows[name].Add(now, *v, keep);
         return windows[name].Increase();
       };
       add(timeouts, track("timeouts", SumSamples(p.samples, "db_pool_timeouts_total")));
@@ -333,12 +336,16 @@ Observations Collector::Collect(const CollectInput& in, const RemediationSpec& s
         }
       }
       add(requests, track("requests", served));
-      windows["errors"].Add(now, failed, options_.counter_window);
+      if (const auto& w = windows["requests"].samples; w.size() >= 2) {
+        const double span = std::chrono::duration<double>(w.back().first - w.front().first).count();
+        if (span > 0) add(rate, (w.back().second - w.front().second) / span);
+      }
+      windows["errors"].Add(now, failed, keep);
       add(errors, windows["errors"].Increase(in.since));
       if (in.since) add(recent_requests, windows["requests"].Increase(in.since));
       for (const auto& [bound, count] : le_counts) {
         Window& w = windows["le:" + FormatSignificant(bound, 6)];
-        w.Add(now, count, options_.counter_window);
+        w.Add(now, count, keep);
         if (auto inc = w.Increase(in.since)) buckets[bound] += *inc;
       }
       if (gauges && gauges->size) size = std::max(size.value_or(0), *gauges->size);
@@ -347,8 +354,7 @@ Observations Collector::Collect(const CollectInput& in, const RemediationSpec& s
     o.baseline = st.baseline;
     o.pool_timeouts = timeouts;
     o.auth_errors = auth;
-    const double window_s = std::chrono::duration<double>(options_.counter_window).count();
-    if (requests && *requests > 0) o.request_rate = *requests / window_s;
+    if (rate) o.request_rate = rate;
     const auto& base = in.since ? recent_requests : requests;
     if (base && *base > 0 && errors) o.error_ratio = *errors / *base;
     std::vector<std::pair<double, double>> cumulative(buckets.begin(), buckets.end());
@@ -426,7 +432,7 @@ Observations Collector::Collect(const CollectInput& in, const RemediationSpec& s
       o.test_request = {Outcome::kError, "no endpoint to send the test request to"};
     } else {
       const HttpResult r = http_->Get(
-          "http://" + HostPort(pick->ip, pick->port) + options_.test_path, milliseconds(3000));
+          "http://" + HostPort(pick->ip, pick->port) + options_.test_path, milliseconds(1000));
       const std::string what = "GET " + options_.test_path + " on " + pick->pod + ": ";
       if (r.status >= 200 && r.status < 300) {
         o.test_request = {Outcome::kPass, what + std::to_string(r.status)};

@@ -39,7 +39,8 @@ struct CollectInput {
   bool deep = false;       // read sessions, login, db pods: an incident may be open
   bool verifying = false;  // send the test request
   /// Verifying: the rates (error ratio, p99) are taken from the pods' own counters since
-  /// this time (the action's appliedAt), not over windows that still hold the outage.
+  /// this time (the later of the action's appliedAt and now - verification.window), not
+  /// over windows that still hold the outage.
   std::optional<WallTime> since;
   /// The last action's appliedAt (this incident's or, after a fix, the previous one's):
   /// signals whose look-back window still reaches before it (PromQL ranges, the log

@@ -96,10 +96,20 @@ ReconcileResult RemediationReconciler::Reconcile(const std::string& key) {
     if (!current.history.empty()) latest_applied(current.history.front());
     if (in.verifying && current.incident) {
       for (const auto& a : current.incident->actions) {
-        if (a.result == ActionResult::kVerifying && a.applied_at) in.since = a.applied_at;
+        // The rates over the last `window`, and never from before the action: requests
+        // that queued behind the fault complete just after the fix, with the outage's
+        // latency and errors; a window from the action alone would carry them for as
+        // long as the pods' counters are kept.
+        if (a.result == ActionResult::kVerifying && a.applied_at) {
+          in.since = std::max(*a.applied_at, now - spec.verification.window);
+        }
       }
     }
+    const auto t0 = std::chrono::steady_clock::now();
     Observations o = collector_->Collect(in, spec, now);
+    spdlog::debug(
+        "{}: collected in {} ms", key,
+        std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0).count());
     o.detection = Detect(spec.detection, current.detection, o.signals, now);
     if (o.detection.health == Health::kHealthy && !IncidentOpenPhase(current.phase) &&
         o.detection.failing.empty()) {
@@ -137,6 +147,11 @@ ReconcileResult RemediationReconciler::Reconcile(const std::string& key) {
   if (recorder_ != nullptr) {
     for (const auto& e : step.events) recorder_->Record(object, e.type, e.reason, e.message);
   }
+  spdlog::debug(
+      "{}: tick {} ({}) in {} ms, requeue {} ms", key, RemediationPhaseName(step.status.phase),
+      StepKindName(step.kind),
+      std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now() - now).count(),
+      step.requeue_after ? step.requeue_after->count() : -1);
   return {step.requeue_after};
 }
 
