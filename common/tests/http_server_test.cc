@@ -110,7 +110,14 @@ TEST_F(ServerTest, CountsRequestsByRouteTemplate) {
   Call(server_->port(), "GET", "/echo/one");
   Call(server_->port(), "GET", "/echo/two");
   Call(server_->port(), "GET", "/nowhere/at/all");
-  const std::string text = MetricsResponse(registry_).body;
+  // A request is counted once its reply is written, which may be just after the client
+  // has read it: wait (bounded) for the last one to show.
+  std::string text;
+  for (int i = 0; i < 200; ++i) {
+    text = MetricsResponse(registry_).body;
+    if (text.find(R"(route="unmatched"} 1)") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   EXPECT_NE(text.find(R"(http_requests_total{code="200",method="GET",route="/echo/{word}"} 2)"),
             std::string::npos)
       << text;
