@@ -252,8 +252,10 @@ void ChaosReconciler::Shutdown(const std::string& key) { Run(key, true); }
 ReconcileResult ChaosReconciler::Run(const std::string& key, bool shutting_down) {
   auto current = store_->Get(key);
   if (!current) {
-    // Gone (deleted without our finalizer, or after it): nothing may outlive it.
-    if (engine_->Held(key) > 0) engine_->Rollback(key);
+    // Gone (deleted without our finalizer, or after it): nothing may outlive it, not even
+    // the engine's record of sessions that died (a new experiment of the same name starts
+    // from nothing).
+    engine_->Rollback(key);
     std::lock_guard lock(mutex_);
     claims_.erase(key);
     db_cache_.erase(key);

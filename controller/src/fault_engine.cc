@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -177,7 +178,14 @@ class Engine final : public FaultEngine {
       std::lock_guard lock(mutex_);
       auto& f = faults_[key];
       have = static_cast<int>(f.sessions.size());
-      need_lock = plan.mode == LeakMode::kLockTable && f.lock_pid == 0;
+      // The lock holder is one of the live sessions, or there is none: a pid left from a
+      // session that died (or from an earlier experiment of the same name) holds nothing.
+      const bool holder_alive =
+          f.lock_pid != 0 && std::any_of(f.sessions.begin(), f.sessions.end(), [&](const auto& c) {
+            return PQbackendPID(c.get()) == f.lock_pid;
+          });
+      if (!holder_alive) f.lock_pid = 0;
+      need_lock = plan.mode == LeakMode::kLockTable && !holder_alive;
     }
     const int missing = plan.count - have;
     if (missing <= 0) return;
