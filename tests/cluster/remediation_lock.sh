@@ -95,10 +95,18 @@ rem_is '[.status.incident.actions[] | {name, rung, result}] == [
     {name: "RestartDeployment", rung: 1, result: "VerificationFailed"},
     {name: "RestartDatabase", rung: 2, result: "Verified"}]' ||
   fail "the timeline: $(rq '[.status.incident.actions[] | {name, rung, result, verification}]')"
+# The lock holder outlived rung 1 and went with the database restart of rung 2.
+wait_for "lock-ladder to end (the database restart severed its session)" 60 eval "[[ \$(chaos_phase lock-ladder) == Completed ]]"
+severed="$(kubectl get chaosexperiment lock-ladder -n "$NS" -o jsonpath='{.status.severedAt}')"
+rung1_end="$(rq '.status.incident.actions[0].finishedAt')"
+rung2_start="$(rq '.status.incident.actions[1].startedAt')"
+[[ -n "$severed" ]] && (($(date -d "$severed" +%s) >= $(date -d "$rung1_end" +%s))) &&
+  (($(date -d "$severed" +%s) >= $(date -d "$rung2_start" +%s))) ||
+  fail "lock-ladder severed at '$severed', rung 1 finished $rung1_end, rung 2 started $rung2_start: the lock should outlive rung 1"
 verdict="$(rq .status.incident.verdict)"
 [[ "$verdict" == *"rung 2"*RestartDatabase* ]] || fail "verdict: $verdict"
 ok "$(incident_summary)"
-ok "rung 1: $(rq '.status.incident.actions[0].verification')"
+ok "rung 1: $(rq '.status.incident.actions[0].verification'); lock held until $severed (rung 2 started $rung2_start)"
 
 # ---- 7. Prometheus down: detection from health and logs, lower confidence
 check "Prometheus scaled to 0: detected from health and logs, diagnosis Medium naming Prometheus unavailable, healed"
