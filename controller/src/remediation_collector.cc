@@ -14,6 +14,10 @@ namespace {
 
 using std::chrono::milliseconds;
 
+constexpr milliseconds kRateSpan{3000};
+// The baseline follows healthy traffic slowly: a surge the target handles moves it little.
+constexpr double kBaselineTauSeconds = 300;
+
 std::string UrlEncode(const std::string& s) {
   static const char* kHex = "0123456789ABCDEF";
   std::string out;
@@ -118,12 +122,21 @@ void Collector::Forget(const std::string& key) {
   state_.erase(key);
 }
 
-void Collector::KeepBaseline(const std::string& key, const Observations& o) {
+void Collector::KeepBaseline(const std::string& key, const Observations& o, WallTime now) {
   std::lock_guard lock(mutex_);
-  Baseline& b = state_[key].baseline;
-  if (o.error_ratio) b.error_ratio = o.error_ratio;
-  if (o.p99_latency_seconds) b.p99_latency_seconds = o.p99_latency_seconds;
-  if (o.request_rate) b.request_rate = o.request_rate;
+  State& st = state_[key];
+  Baseline& b = st.baseline;
+  const double dt =
+      st.baseline_at ? std::chrono::duration<double>(now - *st.baseline_at).count() : 0;
+  const double alpha = st.baseline_at ? 1 - std::exp(-std::max(dt, 0.0) / kBaselineTauSeconds) : 1;
+  auto follow = [alpha](std::optional<double>& kept, const std::optional<double>& v) {
+    if (!v || !std::isfinite(*v)) return;
+    kept = kept ? *kept + alpha * (*v - *kept) : *v;
+  };
+  follow(b.error_ratio, o.error_ratio);
+  follow(b.p99_latency_seconds, o.p99_latency_seconds);
+  follow(b.request_rate, o.request_rate);
+  st.baseline_at = now;
 }
 
 Observations Collector::Collect(const CollectInput& in, const RemediationSpec& spec, WallTime now) {
@@ -336,9 +349,13 @@ Observations Collector::Collect(const CollectInput& in, const RemediationSpec& s
         }
       }
       add(requests, track("requests", served));
+      // The request rate now: over the last few seconds (the "under load?" question of
+      // DiagnosisDriven is about the present; a 30 s PromQL range lags a surge).
       if (const auto& w = windows["requests"].samples; w.size() >= 2) {
-        const double span = std::chrono::duration<double>(w.back().first - w.front().first).count();
-        if (span > 0) add(rate, (w.back().second - w.front().second) / span);
+        auto from = w.begin();
+        while (from + 2 < w.end() && w.back().first - (from + 1)->first >= kRateSpan) ++from;
+        const double span = std::chrono::duration<double>(w.back().first - from->first).count();
+        if (span > 0) add(rate, (w.back().second - from->second) / span);
       }
       windows["errors"].Add(now, failed, keep);
       add(errors, windows["errors"].Increase(in.since));
@@ -410,7 +427,7 @@ Observations Collector::Collect(const CollectInput& in, const RemediationSpec& s
       if (p.p99 && !in.since) o.p99_latency_seconds = p.p99;
       if (p.pool_timeouts)
         o.pool_timeouts = std::max(o.pool_timeouts.value_or(0), *p.pool_timeouts);
-      if (p.request_rate) o.request_rate = p.request_rate;
+      if (p.request_rate && !o.request_rate) o.request_rate = p.request_rate;
       if (p.auth_errors) o.auth_errors = std::max(o.auth_errors.value_or(0), *p.auth_errors);
     }
   }

@@ -56,8 +56,9 @@ class Collector {
 
   /// Observations with `signals` filled and `detection` left for the caller (Detect).
   Observations Collect(const CollectInput& in, const RemediationSpec& spec, WallTime now);
-  /// Updates the baseline kept for `key` from a healthy tick's observations.
-  void KeepBaseline(const std::string& key, const Observations& o);
+  /// Moves the baseline kept for `key` toward a healthy tick's observations (an
+  /// exponentially weighted average with a 5-minute time constant; the first sets it).
+  void KeepBaseline(const std::string& key, const Observations& o, WallTime now);
   void Forget(const std::string& key);
 
  private:
@@ -70,6 +71,7 @@ class Collector {
   };
   struct State {
     Baseline baseline;
+    std::optional<WallTime> baseline_at;
     std::map<std::string, std::map<std::string, Window>> counters;  // pod → counter → window
   };
 

@@ -311,10 +311,16 @@ Diagnosis Diagnose(const Observations& o) {
   }
   if (o.prometheus_configured && o.prometheus.outcome != Outcome::kPass) {
     confidence = Min(confidence, Confidence::kMedium);
-    notes.push_back(
+    std::string note =
         "Prometheus unavailable" +
         (o.prometheus.detail.empty() ? std::string() : " (" + o.prometheus.detail + ")") +
-        ": metrics missing");
+        ": metrics missing";
+    // "signals agree" read as High; say why it is not.
+    if (!notes.empty() && notes.front() == "independent signals agree") {
+      notes.front() = "independent signals agree, but " + note;
+    } else {
+      notes.push_back(note);
+    }
   }
   d.confidence = confidence;
   d.summary = std::string(ConclusionName(d.conclusion)) + ": " + why + "; confidence " +

@@ -113,7 +113,7 @@ ReconcileResult RemediationReconciler::Reconcile(const std::string& key) {
     o.detection = Detect(spec.detection, current.detection, o.signals, now);
     if (o.detection.health == Health::kHealthy && !IncidentOpenPhase(current.phase) &&
         o.detection.failing.empty()) {
-      collector_->KeepBaseline(key, o);
+      collector_->KeepBaseline(key, o, now);
     }
     step = Next(spec, current, o, now);
 

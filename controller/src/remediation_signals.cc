@@ -41,12 +41,15 @@ DetectionState Detect(const DetectionSpec& spec, const DetectionState& previous,
   }
   DetectionState state = previous;
   if (failing.empty() && !any_pass) return state;  // no evidence either way
-  // DB_ERROR lines and pool-timeout counts look back over a window; alone, while every pod
-  // answers /health and no pool is saturated, they describe the recent past (the tail of
-  // an outage just fixed), not the present: no evidence either way.
+  // DB_ERROR lines, pool-timeout counts and the PromQL error ratio and p99 look back over
+  // a window; alone, while every pod answers /health and no pool is saturated, they
+  // describe the recent past (the tail of an outage just fixed, or one that ended before
+  // this Remediation existed), not the present: no evidence either way. A pool outage
+  // always shows live: /health needs a connection from the same pool.
   const bool only_lagging =
       !failing.empty() && std::all_of(failing.begin(), failing.end(), [](const std::string& name) {
-        return name == signal::kDbErrorLogs || name == signal::kPoolTimeouts;
+        return name == signal::kDbErrorLogs || name == signal::kPoolTimeouts ||
+               name == signal::kErrorRatio || name == signal::kP99Latency;
       });
   if (only_lagging) {
     bool probed = false, all_pass = true;

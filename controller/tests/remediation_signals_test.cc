@@ -83,10 +83,12 @@ INSTANTIATE_TEST_SUITE_P(
                     {4s, {kHealthBad}}},
                    Health::kDegraded,
                    1s},
+        // A failing PromQL signal counts when no pod could be probed; while every probe
+        // passes it alone is the past (LaggingSignalsAlone... below).
         DetectCase{"AnyFailMakesTheTickBad",
                    {{0ms, {kHealthOk}},
-                    {1s, {kHealthOk, S("errorRatio", Outcome::kFail)}},
-                    {4s, {kHealthOk, S("errorRatio", Outcome::kFail)}}},
+                    {1s, {kHealthError, S("errorRatio", Outcome::kFail)}},
+                    {4s, {kHealthError, S("errorRatio", Outcome::kFail)}}},
                    Health::kDegraded,
                    1s},
         // Saturation starts the clock while /health still answers 200: the outage is seen
@@ -130,9 +132,13 @@ TEST(Detect, LaggingSignalsAloneWhileEveryProbePassesAreNoEvidence) {
   // The tail of an outage just fixed: DB_ERROR lines and pool-timeout counts still in their
   // look-back windows while both pods answer /health and no pool is saturated.
   const DetectionState healthy{Health::kHealthy, std::nullopt, kT0, {}, "signals passing"};
-  const std::vector<Signal> tail = {
-      kHealthOk, S("health/api-2", Outcome::kPass), S("poolSaturation/api-1", Outcome::kPass),
-      S("dbErrorLogs", Outcome::kFail), S("poolTimeouts", Outcome::kFail)};
+  const std::vector<Signal> tail = {kHealthOk,
+                                    S("health/api-2", Outcome::kPass),
+                                    S("poolSaturation/api-1", Outcome::kPass),
+                                    S("dbErrorLogs", Outcome::kFail),
+                                    S("poolTimeouts", Outcome::kFail),
+                                    S("errorRatio", Outcome::kFail),
+                                    S("p99LatencySeconds", Outcome::kFail)};
   EXPECT_EQ(Detect({}, healthy, tail, kT0 + 10s), healthy);
   // ... but with a saturated pool, or with no pod probed, they count.
   auto saturated = tail;

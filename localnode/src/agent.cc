@@ -40,6 +40,60 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// "2026-11-27T06:23:54.123456789Z": the kubelet's log timestamp (RFC 3339, nanoseconds).
+std::string LogTimestamp(std::chrono::system_clock::time_point t) {
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  const time_t secs = static_cast<time_t>(ns / 1'000'000'000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[48];
+  const size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof buf - n, ".%09lldZ", static_cast<long long>(ns % 1'000'000'000));
+  return buf;
+}
+
+// Copies a container's output from `in` to the log file `out`, one "<timestamp> <line>"
+// per line, until every writer of the pipe has gone; then closes both.
+void StartLogCopier(int in, int out) {
+  std::thread([in, out] {
+    std::string pending;
+    char buf[65536];
+    auto write_all = [out](const std::string& text) {
+      size_t done = 0;
+      while (done < text.size()) {
+        const ssize_t n = write(out, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        done += static_cast<size_t>(n);
+      }
+    };
+    while (true) {
+      const ssize_t n = read(in, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      pending.append(buf, static_cast<size_t>(n));
+      const std::string stamp = LogTimestamp(std::chrono::system_clock::now());
+      std::string lines;
+      size_t start = 0;
+      for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
+        lines += stamp + " " + pending.substr(start, nl + 1 - start);
+      }
+      pending.erase(0, start);
+      if (pending.size() > 16384) {  // a very long line without a newline: split it
+        lines += stamp + " " + pending + "\n";
+        pending.clear();
+      }
+      if (!lines.empty()) write_all(lines);
+    }
+    if (!pending.empty()) {
+      write_all(LogTimestamp(std::chrono::system_clock::now()) + " " + pending + "\n");
+    }
+    close(in);
+    close(out);
+  }).detach();
+}
+
 const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 std::string Now(bool micro = false) {
@@ -858,8 +912,23 @@ class Agent::Impl {
     for (auto& e : env_strings) envp_c.push_back(e.data());
     envp_c.push_back(nullptr);
     int log_fd = open(c.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    // stdout and stderr go through a pipe to a copier that stamps each line with the time
+    // it arrived, as the kubelet's CRI log files do: the log endpoint's sinceSeconds,
+    // sinceTime and timestamps need it.
+    int out_pipe[2] = {-1, -1};
+    if (log_fd >= 0 && pipe2(out_pipe, O_CLOEXEC) != 0) {
+      close(log_fd);
+      return;
+    }
     int err_pipe[2];
-    if (pipe2(err_pipe, O_CLOEXEC) != 0) return;
+    if (pipe2(err_pipe, O_CLOEXEC) != 0) {
+      if (log_fd >= 0) {
+        close(log_fd);
+        close(out_pipe[0]);
+        close(out_pipe[1]);
+      }
+      return;
+    }
     bool use_ns = opt_.mount_namespaces;
     int netns_fd = net_->fd();
     pid_t pid = fork();
@@ -893,16 +962,19 @@ class Agent::Impl {
       }
       int devnull = open("/dev/null", O_RDONLY);
       dup2(devnull, 0);
-      if (log_fd >= 0) {
-        dup2(log_fd, 1);
-        dup2(log_fd, 2);
+      if (out_pipe[1] >= 0) {
+        dup2(out_pipe[1], 1);
+        dup2(out_pipe[1], 2);
       }
       if (chdir(wd.c_str()) != 0) fail("chdir");
       execve(exe.c_str(), argv_c.data(), envp_c.data());
       fail(("exec " + exe).c_str());
     }
     close(err_pipe[1]);
-    if (log_fd >= 0) close(log_fd);
+    if (log_fd >= 0) {
+      close(out_pipe[1]);
+      StartLogCopier(out_pipe[0], log_fd);  // owns both; ends when every writer has exited
+    }
     char buf[512];
     ssize_t n = read(err_pipe[0], buf, sizeof buf);
     close(err_pipe[0]);

@@ -56,6 +56,47 @@ bool WriteAll(SSL* ssl, const std::string& data) {
 
 }  // namespace
 
+std::string LogTimeAgo(long seconds) {
+  const auto t = std::chrono::system_clock::now() - std::chrono::seconds(seconds);
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch());
+  const time_t secs = static_cast<time_t>(ns.count() / 1'000'000'000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::string frac = std::to_string(ns.count() % 1'000'000'000);
+  return std::string(buf) + "." + std::string(9 - frac.size(), '0') + frac + "Z";
+}
+
+std::string SelectLogLines(const std::string& text, const std::optional<std::string>& since,
+                           bool timestamps) {
+  // The copier's timestamps are fixed-width UTC, so they compare as text once the zone
+  // letter is dropped ("…:54" < "…:54.1"); a sinceTime in whole seconds works too.
+  std::string out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    const size_t end = nl == std::string::npos ? text.size() : nl + 1;
+    const std::string_view line(text.data() + pos, end - pos);
+    const size_t sp = line.find(' ');
+    const bool stamped = sp != std::string_view::npos && sp >= 20 && line[4] == '-' &&
+                         line[10] == 'T' && line[sp - 1] == 'Z';
+    const std::string_view stamp = stamped ? line.substr(0, sp) : std::string_view();
+    bool keep = true;
+    if (since && stamped) {
+      std::string s(stamp);
+      std::string want = *since;
+      // Compare "seconds.fraction": strip the zone letter so "…54Z" is "…54" < "…54.1".
+      if (!s.empty() && s.back() == 'Z') s.pop_back();
+      if (!want.empty() && want.back() == 'Z') want.pop_back();
+      keep = s >= want;
+    }
+    if (keep) out.append(timestamps || !stamped ? line : line.substr(sp + 1));
+    pos = end;
+  }
+  return out;
+}
+
 std::string TailLines(const std::string& text, long n) {
   if (n < 0) return text;
   if (n == 0) return "";
@@ -189,6 +230,22 @@ void KubeletServer::Serve(int fd) {
   std::stringstream ss;
   ss << in.rdbuf();
   std::string text = ss.str();
+  // Each line of the file is "<RFC 3339 timestamp> <output>" (the agent's log copier):
+  // sinceSeconds/sinceTime select by it, timestamps=true keeps it.
+  std::optional<std::string> since;
+  try {
+    if (params.count("sinceSeconds")) {
+      since = LogTimeAgo(std::stol(params["sinceSeconds"]));
+    } else if (params.count("sinceTime")) {
+      since = params["sinceTime"];
+    }
+  } catch (const std::exception&) {
+    reply(400, "Bad Request", "sinceSeconds must be a number of seconds\n");
+    finish();
+    return;
+  }
+  const bool timestamps = params["timestamps"] == "true" || params["timestamps"] == "1";
+  text = SelectLogLines(text, since, timestamps);
   long tail = params.count("tailLines") ? std::stol(params["tailLines"]) : -1;
   text = TailLines(text, tail);
   if (params.count("limitBytes")) {
@@ -221,7 +278,7 @@ void KubeletServer::Serve(int fd) {
     std::string chunk(static_cast<size_t>(size - pos), '\0');
     f.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
     pos = size;
-    if (!WriteAll(ssl, chunk)) break;
+    if (!WriteAll(ssl, SelectLogLines(chunk, std::nullopt, timestamps))) break;
   }
   finish();
 }

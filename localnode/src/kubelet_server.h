@@ -43,5 +43,12 @@ class KubeletServer {
 
 /// The last `n` lines of `text` (all if n < 0).
 std::string TailLines(const std::string& text, long n);
+/// The log lines (each "<RFC 3339 UTC timestamp> <output>", as the agent's log copier
+/// writes them) at or after `since` (RFC 3339; nullopt: all), with the timestamp kept only
+/// when `timestamps`. Lines without a timestamp are kept as they are.
+std::string SelectLogLines(const std::string& text, const std::optional<std::string>& since,
+                           bool timestamps);
+/// The RFC 3339 UTC time `seconds` ago, in the copier's format.
+std::string LogTimeAgo(long seconds);
 
 }  // namespace poolguard::localnode
