@@ -1,6 +1,6 @@
 # PoolGuard on kind (docs/kind.md). Needs docker, kind, kubectl and helm.
 #   make kind-up     create the cluster, build and load the images, install the chart and the demo
-#   make kind-demo   run the examples in manifests/examples/ and watch them
+#   make kind-demo   the README demo on kind: Remediation + LockTable outage, live, with the verdict
 #   make kind-down   delete the cluster
 # Building and testing on this machine without Docker: scripts/build, scripts/test.
 
@@ -14,7 +14,6 @@ TARGET_IMAGE     ?= poolguard/target:$(TAG)
 CONTROLLER_IMAGE ?= poolguard/controller:$(TAG)
 DEMO_NAMESPACE   ?= poolguard-demo
 SYSTEM_NAMESPACE ?= poolguard-system
-DEMO_SECONDS     ?= 180
 KCTX = --context kind-$(KIND_CLUSTER)
 
 .PHONY: images kind-up kind-cluster kind-load kind-install kind-demo kind-down
@@ -53,28 +52,14 @@ kind-install:
 
 kind-up: kind-cluster kind-load kind-install
 
-# Applies every example in manifests/examples/ into $(DEMO_NAMESPACE) and shows the
-# resources and the api's health for $(DEMO_SECONDS) s, or until every
-# ChaosExperiment has finished.
+# The README's demo on kind: scripts/demo against the kind cluster (the chart and the
+# workload from kind-up, upgraded in place), then the Remediation and the LockTable
+# outage, printed live with the diagnosis, each action and the verdict. The other
+# examples in manifests/examples/ are for trying by hand (kubectl apply -f ...).
 kind-demo:
-	@test -n "$$(ls manifests/examples/*.yaml 2>/dev/null)" || { echo "manifests/examples/ has no examples"; exit 1; }
-	curl -fsS http://localhost:8000/health; echo
-	$(KUBECTL) $(KCTX) apply -n $(DEMO_NAMESPACE) -f manifests/examples/
-	@end=$$(( $$(date +%s) + $(DEMO_SECONDS) )); \
-	while [ $$(date +%s) -lt $$end ]; do \
-	  echo "---- $$(date +%T)  api /health: $$(curl -s -o /dev/null -w '%{http_code}' --max-time 4 http://localhost:8000/health)"; \
-	  $(KUBECTL) $(KCTX) get -n $(DEMO_NAMESPACE) chaosexperiments,remediations 2>/dev/null; \
-	  pending=$$($(KUBECTL) $(KCTX) get -n $(DEMO_NAMESPACE) chaosexperiments -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' \
-	    | grep -cvE '^(Completed|Aborted|Failed|Rejected)$$' || true); \
-	  [ "$$pending" = 0 ] && break; \
-	  sleep 5; \
-	done
-	$(KUBECTL) $(KCTX) get -n $(DEMO_NAMESPACE) chaosexperiments,remediations -o wide
-	$(KUBECTL) $(KCTX) get events -n $(DEMO_NAMESPACE) --sort-by=.lastTimestamp | tail -n 30
-	@phases=$$($(KUBECTL) $(KCTX) get -n $(DEMO_NAMESPACE) chaosexperiments -o jsonpath='{range .items[*]}{.metadata.name}={.status.phase}{"\n"}{end}'); \
-	echo "$$phases"; \
-	if echo "$$phases" | grep -qvE '=(Completed|Aborted)$$'; then echo "some experiment did not complete"; exit 1; fi
-	curl -fsS http://localhost:8000/health; echo
+	$(KUBECTL) config use-context kind-$(KIND_CLUSTER)
+	POOLGUARD_DEMO_HELM_ARGS="--set image.tag=$(TAG) --set grafanaDashboard.enabled=false" \
+	  scripts/demo --current-cluster --overlay manifests/overlays/kind
 
 kind-down:
 	$(KIND) delete cluster --name $(KIND_CLUSTER)
