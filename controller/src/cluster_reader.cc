@@ -1,5 +1,6 @@
 #include "cluster_reader.h"
 
+#include "json_fields.h"
 #include "poolguard/kube/errors.h"
 
 namespace poolguard::controller {
@@ -22,53 +23,9 @@ class KubeClusterReader final : public ClusterReader {
 
   std::vector<Endpoint> ResolveService(const std::string& ns, const std::string& service,
                                        int port) override {
-    kube::Json svc;
-    try {
-      svc = client_->Resource({"", "v1", "services"}, ns).Get(service);
-    } catch (const kube::ApiError& e) {
-      if (kube::IsNotFound(e)) throw ResolveError("Service " + ns + "/" + service + " not found");
-      throw;
-    }
-    std::string port_name;
-    bool found = false;
-    if (svc.at("spec").has_field("ports")) {
-      for (const auto& p : svc.at("spec").at("ports").as_array()) {
-        if (p.has_field("port") && p.at("port").as_integer() == port) {
-          port_name = Str(p, "name");
-          found = true;
-          break;
-        }
-      }
-    }
-    if (!found) {
-      throw ResolveError("Service " + ns + "/" + service + " has no port " + std::to_string(port));
-    }
-    kube::ListOptions opts;
-    opts.label_selector = "kubernetes.io/service-name=" + service;
-    const auto slices =
-        client_->Resource({"discovery.k8s.io", "v1", "endpointslices"}, ns).ListAll(opts);
     std::vector<Endpoint> out;
-    for (const auto& slice : slices.items) {
-      if (!slice.has_field("ports") || !slice.has_field("endpoints") ||
-          slice.at("endpoints").is_null()) {
-        continue;
-      }
-      int target_port = 0;
-      for (const auto& p : slice.at("ports").as_array()) {
-        if (Str(p, "name") == port_name && p.has_field("port"))
-          target_port = p.at("port").as_integer();
-      }
-      if (target_port == 0) continue;
-      for (const auto& ep : slice.at("endpoints").as_array()) {
-        if (ep.has_field("conditions") && ep.at("conditions").has_field("ready") &&
-            ep.at("conditions").at("ready").is_boolean() &&
-            !ep.at("conditions").at("ready").as_bool()) {
-          continue;
-        }
-        for (const auto& a : ep.at("addresses").as_array()) {
-          out.push_back({a.as_string(), target_port});
-        }
-      }
+    for (const auto& ep : ServiceEndpoints(*client_, ns, service, port)) {
+      if (ep.ready) out.push_back({ep.ip, ep.port});
     }
     if (out.empty()) {
       throw ResolveError("Service " + ns + "/" + service + " port " + std::to_string(port) +
@@ -108,6 +65,66 @@ class KubeClusterReader final : public ClusterReader {
 };
 
 }  // namespace
+
+std::vector<PodEndpoint> ServiceEndpoints(kube::Client& client, const std::string& ns,
+                                          const std::string& service, int port) {
+  kube::Json svc;
+  try {
+    svc = client.Resource({"", "v1", "services"}, ns).Get(service);
+  } catch (const kube::ApiError& e) {
+    if (kube::IsNotFound(e)) throw ResolveError("Service " + ns + "/" + service + " not found");
+    throw;
+  }
+  std::string port_name;
+  bool found = false;
+  const kube::Json* spec = Field(svc, "spec");
+  if (const kube::Json* ports = spec ? Field(*spec, "ports") : nullptr;
+      ports && ports->is_array()) {
+    for (const auto& p : ports->as_array()) {
+      if (IntField(p, "port") == port) {
+        port_name = StringField(p, "name");
+        found = true;
+        break;
+      }
+    }
+  }
+  if (!found) {
+    throw ResolveError("Service " + ns + "/" + service + " has no port " + std::to_string(port));
+  }
+  kube::ListOptions opts;
+  opts.label_selector = "kubernetes.io/service-name=" + service;
+  const auto slices = client.Resource({"discovery.k8s.io", "v1", "endpointslices"}, ns).List(opts);
+  std::vector<PodEndpoint> out;
+  for (const auto& slice : slices.items) {
+    const kube::Json* ports = Field(slice, "ports");
+    const kube::Json* endpoints = Field(slice, "endpoints");
+    if (ports == nullptr || endpoints == nullptr || !ports->is_array() || !endpoints->is_array()) {
+      continue;
+    }
+    int target_port = 0;
+    for (const auto& p : ports->as_array()) {
+      if (StringField(p, "name") == port_name) target_port = IntField(p, "port").value_or(0);
+    }
+    if (target_port == 0) continue;
+    for (const auto& ep : endpoints->as_array()) {
+      const kube::Json* conds = Field(ep, "conditions");
+      if (conds != nullptr && BoolField(*conds, "terminating")) continue;
+      // As kube-proxy reads it: a missing `ready` means ready.
+      const bool ready =
+          conds == nullptr || Field(*conds, "ready") == nullptr || BoolField(*conds, "ready");
+      const kube::Json* ref = Field(ep, "targetRef");
+      const std::string pod = ref != nullptr ? StringField(*ref, "name") : "";
+      const kube::Json* addrs = Field(ep, "addresses");
+      if (addrs == nullptr || !addrs->is_array()) continue;
+      for (const auto& a : addrs->as_array()) {
+        if (a.is_string()) {
+          out.push_back({pod.empty() ? a.as_string() : pod, a.as_string(), target_port, ready});
+        }
+      }
+    }
+  }
+  return out;
+}
 
 std::string DecodeBase64(const std::string& text) {
   static const std::string kAlphabet =

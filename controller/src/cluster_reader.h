@@ -17,6 +17,19 @@ class ResolveError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// One endpoint of a Service: a pod, ready or not (terminating ones are left out).
+struct PodEndpoint {
+  std::string pod;  // the targetRef's name, else the address
+  std::string ip;
+  int port = 0;  // the target port
+  bool ready = false;
+};
+
+/// The endpoints of `service`'s port `port` (a Service port), through its EndpointSlices,
+/// ready or not. Throws ResolveError (no such Service or port), kube::ApiError.
+std::vector<PodEndpoint> ServiceEndpoints(kube::Client& client, const std::string& ns,
+                                          const std::string& service, int port);
+
 /// The Kubernetes reads the reconciler needs besides its own resource. Thread-safe.
 class ClusterReader {
  public:

@@ -75,59 +75,7 @@ class KubeRemediationCluster final : public RemediationCluster {
 
   std::vector<PodEndpoint> TargetEndpoints(const std::string& ns, const std::string& service,
                                            int port) override {
-    Json svc;
-    try {
-      svc = client_->Resource({"", "v1", "services"}, ns).Get(service);
-    } catch (const kube::ApiError& e) {
-      if (kube::IsNotFound(e)) throw ResolveError("Service " + ns + "/" + service + " not found");
-      throw;
-    }
-    std::string port_name;
-    bool found = false;
-    if (const Json* ports = Path(svc, {"spec", "ports"}); ports && ports->is_array()) {
-      for (const auto& p : ports->as_array()) {
-        if (IntField(p, "port") == port) {
-          port_name = StringField(p, "name");
-          found = true;
-          break;
-        }
-      }
-    }
-    if (!found) {
-      throw ResolveError("Service " + ns + "/" + service + " has no port " + std::to_string(port));
-    }
-    kube::ListOptions opts;
-    opts.label_selector = "kubernetes.io/service-name=" + service;
-    const auto slices =
-        client_->Resource({"discovery.k8s.io", "v1", "endpointslices"}, ns).List(opts);
-    std::vector<PodEndpoint> out;
-    for (const auto& slice : slices.items) {
-      const Json* ports = Field(slice, "ports");
-      const Json* endpoints = Field(slice, "endpoints");
-      if (ports == nullptr || endpoints == nullptr || !ports->is_array() ||
-          !endpoints->is_array()) {
-        continue;
-      }
-      int target_port = 0;
-      for (const auto& p : ports->as_array()) {
-        if (StringField(p, "name") == port_name) target_port = IntField(p, "port").value_or(0);
-      }
-      if (target_port == 0) continue;
-      for (const auto& ep : endpoints->as_array()) {
-        const Json* conds = Field(ep, "conditions");
-        if (conds != nullptr && BoolField(*conds, "terminating")) continue;
-        const bool ready =
-            conds == nullptr || Field(*conds, "ready") == nullptr || BoolField(*conds, "ready");
-        const std::string pod = PathString(ep, {"targetRef", "name"});
-        const Json* addrs = Field(ep, "addresses");
-        if (addrs == nullptr || !addrs->is_array()) continue;
-        for (const auto& a : addrs->as_array()) {
-          if (a.is_string())
-            out.push_back({pod.empty() ? a.as_string() : pod, a.as_string(), target_port, ready});
-        }
-      }
-    }
-    return out;
+    return ServiceEndpoints(*client_, ns, service, port);
   }
 
   std::optional<DeploymentView> Deployment(const std::string& ns, const std::string& name,

@@ -10,20 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "cluster_reader.h"  // PodEndpoint, ServiceEndpoints
 #include "json_fields.h"
 #include "poolguard/kube/client.h"
 #include "remediation_diagnose.h"
 
 namespace poolguard::controller {
-
-/// One endpoint of the target's Service: a pod, ready or not (a pod failing its readiness
-/// probe is exactly the one to look at; terminating pods are left out).
-struct PodEndpoint {
-  std::string pod;
-  std::string ip;
-  int port = 0;
-  bool ready = false;
-};
 
 /// The target's Deployment as the actions need it.
 struct DeploymentView {
