@@ -198,6 +198,15 @@ class Planner {
     if (St().phase == RemediationPhase::kWatching) {
       St().message = Healthy() ? "watching: healthy" : "watching: " + o_.detection.reason;
     }
+    // A bad run has begun: look again exactly when its `for` window ends (not up to an
+    // interval later), so detection takes `for`, not `for` + an interval.
+    if (o_.detection.failing_since) {
+      const auto due = *o_.detection.failing_since + spec_.detection.for_window - now_;
+      if (due < spec_.detection.interval) {
+        return Done(StepKind::kObserve,
+                    std::max(duration_cast<milliseconds>(due), milliseconds(0)));
+      }
+    }
     return Done(StepKind::kObserve);
   }
 

@@ -698,6 +698,18 @@ TEST(Plan, AVerifiedFixIsHealthyEvenWhileDetectionLags) {
   EXPECT_EQ(next.status.incident->id, fixed.status.incident->id);
 }
 
+TEST(Plan, ABadRunIsLookedAtAgainWhenItsWindowEnds) {
+  // failing for 300 ms of a 1 s window, interval 1 s: the next tick in 700 ms, not 1 s.
+  RemediationSpec spec = Spec();
+  spec.detection.for_window = 1s;
+  Observations o = HealthyObs(kT0);
+  o.detection = {Health::kHealthy, kT0 - 300ms, std::nullopt, {"health/api-1"}, "failing"};
+  EXPECT_EQ(Tick(spec, Step{}.status, o, kT0).requeue_after, 700ms);
+  // Already past it (Degraded next tick anyway): at once, never negative.
+  o.detection.failing_since = kT0 - 3s;
+  EXPECT_EQ(Tick(spec, Step{}.status, o, kT0).requeue_after, 0ms);
+}
+
 TEST(Plan, DetectionWithoutDatabaseReadsDiagnosesOnTheNextTick) {
   Observations o = LockedObs(kT0);
   o.sessions.reset();  // the collector had not read the database yet
