@@ -118,8 +118,16 @@ Collector::Collector(RemediationCluster* cluster, ClusterReader* reader, Diagnos
     : cluster_(cluster), reader_(reader), db_(db), http_(http), options_(std::move(options)) {}
 
 void Collector::Forget(const std::string& key) {
-  std::lock_guard lock(mutex_);
-  state_.erase(key);
+  std::vector<DbTarget> still_used;
+  {
+    std::lock_guard lock(mutex_);
+    state_.erase(key);
+    for (const auto& [_, st] : state_) {
+      if (st.db) still_used.push_back(*st.db);
+    }
+  }
+  // The diagnostic connection of a database no Remediation watches any more is closed.
+  db_->Retain(still_used);
 }
 
 void Collector::KeepBaseline(const std::string& key, const Observations& o, WallTime now) {
@@ -247,6 +255,21 @@ Observations Collector::Collect(const CollectInput& in, const RemediationSpec& s
       target = reader_->ReadCredentials(in.ns, spec.credentials_secret);
       const auto eps = reader_->ResolveService(in.ns, spec.db_service, spec.db_port);
       target.endpoint = eps.front();
+      std::vector<DbTarget> in_use;
+      {
+        std::lock_guard lock(mutex_);
+        auto& kept = state_[in.key].db;
+        const bool moved = kept && (kept->endpoint.ToString() != target.endpoint.ToString() ||
+                                    kept->user != target.user || kept->database != target.database);
+        kept = target;
+        if (moved) {
+          for (const auto& [_, st] : state_) {
+            if (st.db) in_use.push_back(*st.db);
+          }
+        }
+      }
+      // The database moved (a restarted pod has a new address): close the old connection.
+      if (!in_use.empty()) db_->Retain(in_use);
     } catch (const std::exception& e) {
       d.tcp = {Outcome::kError, e.what()};
       return d;

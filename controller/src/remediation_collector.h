@@ -72,6 +72,7 @@ class Collector {
   struct State {
     Baseline baseline;
     std::optional<WallTime> baseline_at;
+    std::optional<DbTarget> db;  // the database last read, for DiagnosticDb::Retain
     std::map<std::string, std::map<std::string, Window>> counters;  // pod → counter → window
   };
 
