@@ -27,6 +27,7 @@ gtest_discover_tests(remediation_unit_tests DISCOVERY_MODE PRE_TEST PROPERTIES L
 # its tests; the HTTP half needs nothing but loopback.
 add_executable(remediation_io_tests ${CMAKE_CURRENT_SOURCE_DIR}/tests/remediation_io_test.cc)
 target_link_libraries(remediation_io_tests PRIVATE poolguard_controller GTest::gtest_main)
+target_include_directories(remediation_io_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests/support)
 target_compile_definitions(remediation_io_tests
   PRIVATE POOLGUARD_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 add_test(NAME RemediationIo.http

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "poolguard/common/http_server.h"
+#include "shell.h"
 
 namespace poolguard::controller {
 namespace {
@@ -28,15 +29,7 @@ using namespace std::chrono_literals;
 
 // ---- helpers ------------------------------------------------------------------------
 
-std::string Run(const std::string& command) {
-  std::array<char, 4096> buffer{};
-  std::string output;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) throw std::runtime_error("cannot run: " + command);
-  while (fgets(buffer.data(), buffer.size(), pipe) != nullptr) output += buffer.data();
-  if (pclose(pipe) != 0) throw std::runtime_error("command failed: " + command + "\n" + output);
-  return output;
-}
+using ::poolguard::testing::Run;  // tests/support/shell.h
 
 struct PgDeleter {
   void operator()(PGconn* c) const { PQfinish(c); }

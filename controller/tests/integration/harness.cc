@@ -29,16 +29,6 @@ const std::string kPg = kSource + "/scripts/pg";
 
 }  // namespace
 
-std::string Run(const std::string& command) {
-  std::array<char, 4096> buffer{};
-  std::string output;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) throw std::runtime_error("cannot run: " + command);
-  while (fgets(buffer.data(), buffer.size(), pipe) != nullptr) output += buffer.data();
-  if (pclose(pipe) != 0) throw std::runtime_error("command failed: " + command + "\n" + output);
-  return output;
-}
-
 Json J(const std::string& text) { return Json::parse(text); }
 
 Postgres& Postgres::Shared() {

@@ -11,13 +11,13 @@
 #include <vector>
 
 #include "poolguard/kube/client.h"
+#include "shell.h"
 
 namespace poolguard::controller::testing {
 
 using kube::Json;
 
-/// Runs a command through /bin/sh; throws with its output when it fails.
-std::string Run(const std::string& command);
+using ::poolguard::testing::Run;  // tests/support/shell.h
 Json J(const std::string& text);
 
 /// One PostgreSQL for the whole binary (scripts/pg with POOLGUARD_PG_NETNS=1): a test host

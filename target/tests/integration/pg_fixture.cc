@@ -19,17 +19,6 @@
 
 namespace poolguard::testing {
 
-std::string Run(const std::string& command) {
-  std::array<char, 4096> buffer{};
-  std::string output;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) throw std::runtime_error("cannot run: " + command);
-  while (fgets(buffer.data(), buffer.size(), pipe) != nullptr) output += buffer.data();
-  const int status = pclose(pipe);
-  if (status != 0) throw std::runtime_error("command failed: " + command + "\n" + output);
-  return output;
-}
-
 namespace {
 const std::string kPgScript = std::string(POOLGUARD_SOURCE_DIR) + "/scripts/pg";
 }

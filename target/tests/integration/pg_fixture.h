@@ -6,6 +6,8 @@
 #include <map>
 #include <string>
 
+#include "shell.h"  // Run (tests/support)
+
 namespace poolguard::testing {
 
 /// A real PostgreSQL server for the whole test binary (scripts/pg: initdb in a temporary
@@ -34,9 +36,6 @@ class PgServer {
   int max_connections_ = 40;
   int databases_ = 0;
 };
-
-/// Runs a command through /bin/sh; throws with its output when it fails.
-std::string Run(const std::string& command);
 
 struct HttpResult {
   int status = 0;  // 0 when the request failed at the transport
