@@ -36,9 +36,9 @@ localnode_netns() { echo "poolguard-${1##*.}"; } # pod network -> namespace (and
 # True when network A.B.C.N (pod) or 10.245.N (proxy) is used on this machine: a
 # namespace poolguard-N, an address or a route of either network.
 localnode_network_used() { # N
-  ip netns list 2>/dev/null | grep -q "^poolguard-$1\b" ||
-    ip -4 -o addr show 2>/dev/null | grep -q " 10\.24[45]\.$1\." ||
-    ip -4 route show 2>/dev/null | grep -q "^10\.24[45]\.$1\."
+  ip netns list 2>/dev/null | grep "^poolguard-$1\b" >/dev/null ||
+    ip -4 -o addr show 2>/dev/null | grep " 10\.24[45]\.$1\." >/dev/null ||
+    ip -4 route show 2>/dev/null | grep "^10\.24[45]\.$1\." >/dev/null
 }
 
 localnode_settings() {
@@ -93,7 +93,7 @@ comp_health_poolguard_localnode() {
   localnode_settings
   [[ "$(curl -s --max-time 3 --cacert "$PKI/ca.crt" --cert "$PKI/apiserver-kubelet-client.crt" \
     --key "$PKI/apiserver-kubelet-client.key" "https://127.0.0.1:$KUBELET_PORT/healthz")" == ok ]] &&
-    admin_curl /api/v1/nodes/localnode | grep -q '"type": *"Ready"'
+    admin_curl /api/v1/nodes/localnode | grep '"type": *"Ready"' >/dev/null
 }
 comp_waits_poolguard_localnode() {
   localnode_settings

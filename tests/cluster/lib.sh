@@ -5,6 +5,9 @@
 # runs use <repo>/.state/localcluster-test) on free ports, and works in its
 # own namespace(s).
 set -euo pipefail
+# With pipefail, never `producer | grep -q`: grep -q exits at the first match, the
+# producer then dies of SIGPIPE (curl: exit 23) and the pipeline fails although it
+# matched. Use `producer | grep PATTERN >/dev/null`, which reads to the end.
 
 TESTS_CLUSTER_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$TESTS_CLUSTER_DIR/../.." && pwd)"

@@ -28,7 +28,7 @@ check "kubectl and kube-apiserver report $KUBERNETES_VERSION"
 client="$(kubectl version -o json | sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p' | tr '\n' ' ')"
 [[ "$client" == "$KUBERNETES_VERSION $KUBERNETES_VERSION " ]] ||
   fail "kubectl version reports '$client' (client server), expected $KUBERNETES_VERSION for both"
-kubectl version -o json | grep -q '"gitTreeState": "clean"' || fail "gitTreeState is not clean"
+kubectl version -o json | grep '"gitTreeState": "clean"' >/dev/null || fail "gitTreeState is not clean"
 ok "client and server: $KUBERNETES_VERSION"
 
 check "a busy port is refused with a message naming it, and nothing is started"

@@ -20,7 +20,7 @@ svc_url() { # service port path
   echo "http://$PROXY_NETWORK.${ip##*.}:$2$3"
 }
 pids_of() { kubectl get pods -n "$NS" -l "$1" -o jsonpath='{range .items[*]}{.status.containerStatuses[0].containerID}{"\n"}{end}' | sed 's|localnode://||' | sort; }
-all_ready() { ! kubectl get pods -n "$NS" -l "$1" -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -qv True && kubectl get pods -n "$NS" -l "$1" -o name | grep -q .; }
+all_ready() { ! kubectl get pods -n "$NS" -l "$1" -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -v True >/dev/null && kubectl get pods -n "$NS" -l "$1" -o name | grep . >/dev/null; }
 
 check "kubectl apply of the demo manifests: api and db pods Running and Ready"
 start=$SECONDS
@@ -33,7 +33,7 @@ phases="$(kubectl get pods -n "$NS" -o jsonpath='{.items[*].status.phase}')"
 ok "all Ready in $((SECONDS - start))s: $(kubectl get pods -n "$NS" -o jsonpath='{range .items[*]}{.metadata.name}={.status.podIP} {end}')"
 
 check "the pod network is network namespace $NETNS: only the gateway in the root namespace"
-ip netns list | grep -q "^$NETNS\b" || fail "no network namespace $NETNS: $(ip netns list)"
+ip netns list | grep "^$NETNS\b" >/dev/null || fail "no network namespace $NETNS: $(ip netns list)"
 root="$(ip -4 -o addr show | awk '{print $2, $4}')"
 grep -qxF "$NETNS $POD_NETWORK.1/24" <<<"$root" || fail "no gateway $POD_NETWORK.1/24 on veth $NETNS: $root"
 stray="$(awk '{print $2}' <<<"$root" | grep -E "^(${POD_NETWORK//./\\.}|${PROXY_NETWORK//./\\.})\." | grep -vxF "$POD_NETWORK.1/24" || true)"
@@ -49,7 +49,7 @@ apod="$(kubectl get pods -n "$NS" -l app=api -o jsonpath='{.items[0].metadata.na
 aip="$(jp "pod/$apod" '{.status.podIP}' -n "$NS")"
 apid="$(jp "pod/$apod" '{.status.containerStatuses[0].containerID}' -n "$NS" | sed 's|localnode://||')"
 [[ "$aip" == "$POD_NETWORK".* ]] || fail "pod IP $aip not in $POD_NETWORK.0/24"
-ip -n "$NETNS" -4 -o addr show | grep -q " $aip/32 " || fail "$aip is not an address in $NETNS"
+ip -n "$NETNS" -4 -o addr show | grep " $aip/32 " >/dev/null || fail "$aip is not an address in $NETNS"
 [[ "$(ip netns identify "$apid")" == "$NETNS" ]] ||
   fail "container pid $apid is in network namespace '$(ip netns identify "$apid")', not $NETNS"
 route="$(ip -4 route get "$aip")"

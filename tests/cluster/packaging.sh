@@ -304,7 +304,7 @@ spec:
   duration: 10s
 EOF
   deadline=$((SECONDS + 60))
-  until curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null | grep -q '^controller_runtime_reconcile_time_seconds_count'; do
+  until curl -fsS "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null | grep '^controller_runtime_reconcile_time_seconds_count' >/dev/null; do
     ((SECONDS < deadline)) || fail "the controller did not reconcile a ChaosExperiment within 60s: $(tail -n 20 "$WORK/controller.log")"
     sleep 0.3
   done

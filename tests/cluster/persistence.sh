@@ -47,7 +47,7 @@ verify_objects() { # when
   [[ "$(jp configmap/settings '{.metadata.uid}' -n "$NS")" == "$uid" ]] || fail "ConfigMap settings was recreated $1 (uid changed)"
   [[ "$(jp secret/creds '{.data.password}' -n "$NS" | base64 -d)" == s3cret ]] || fail "Secret creds lost $1"
   [[ "$(jp deployment/web '{.spec.replicas}' -n "$NS")" == 2 ]] || fail "Deployment web lost $1"
-  kubectl get rs -n "$NS" -o name | grep -q . || fail "ReplicaSet lost $1"
+  kubectl get rs -n "$NS" -o name | grep . >/dev/null || fail "ReplicaSet lost $1"
   [[ "$(jp "notes.$GROUP/keep-me" '{.spec.text}' -n "$NS")" == hello ]] || fail "custom object Note keep-me lost $1"
   ok "ConfigMap (same uid), Secret, Deployment, ReplicaSet and custom object all present $1"
 }

@@ -82,9 +82,9 @@ api_healthy() { # every api pod answers /health 200 with the database ok
   pods_ready api "${API_REPLICAS:-2}" || return 1
   local ip
   for ip in $(api_ips); do
-    curl -fsS --max-time 3 "http://$ip:8000/health" | grep -q '"database":"ok"' || return 1
+    curl -fsS --max-time 3 "http://$ip:8000/health" | grep '"database":"ok"' >/dev/null || return 1
     # and its pool not queueing (a fresh pod briefly is, while it opens its connections)
-    curl -fsS --max-time 3 "http://$ip:8000/metrics" | grep -qx 'db_pool_waiters 0' || return 1
+    curl -fsS --max-time 3 "http://$ip:8000/metrics" | grep -x 'db_pool_waiters 0' >/dev/null || return 1
   done
 }
 stack_healthy() { pods_ready db 1 && pods_ready loadgen 1 && api_healthy; }
