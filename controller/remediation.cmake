@@ -18,6 +18,7 @@ add_executable(remediation_unit_tests
   ${CMAKE_CURRENT_SOURCE_DIR}/tests/remediation_signals_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/tests/remediation_diagnose_test.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/tests/remediation_plan_test.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/tests/remediation_collector_test.cc
 )
 target_link_libraries(remediation_unit_tests PRIVATE poolguard_controller GTest::gtest_main)
 gtest_discover_tests(remediation_unit_tests DISCOVERY_MODE PRE_TEST PROPERTIES LABELS unit)

@@ -80,6 +80,23 @@ PromQueries DefaultQueries(const std::string& ns, const std::string& deployment,
   return q;
 }
 
+PromQueries QueriesFor(const DetectionSpec& detection, const std::string& ns,
+                       const std::string& deployment, const std::string& range) {
+  PromQueries q = DefaultQueries(ns, deployment, range);
+  const QueryPlaceholders values{ns, deployment, range};
+  // The spec parse rejected unknown placeholders, so the expansion has no error here.
+  auto use = [&](const std::optional<std::string>& given, std::string* query) {
+    if (given) *query = ExpandQuery(*given, values).text;
+  };
+  const PromQueryOverrides& o = detection.queries;
+  use(o.error_ratio, &q.error_ratio);
+  use(o.p99_latency_seconds, &q.p99_latency);
+  use(o.pool_timeouts, &q.pool_timeouts);
+  use(o.request_rate, &q.request_rate);
+  use(o.auth_errors, &q.auth_errors);
+  return q;
+}
+
 void Collector::Window::Add(WallTime t, double v, milliseconds keep) {
   if (!samples.empty() && v < samples.back().second) samples.clear();  // counter reset
   samples.emplace_back(t, v);
@@ -212,7 +229,8 @@ Observations Collector::Collect(const CollectInput& in, const RemediationSpec& s
   auto prom = std::async(std::launch::async, [&] {
     PromProbe p;
     if (spec.detection.prometheus_url.empty()) return p;
-    const PromQueries q = DefaultQueries(in.ns, spec.target_deployment, options_.promql_range);
+    const PromQueries q =
+        QueriesFor(spec.detection, in.ns, spec.target_deployment, options_.promql_range);
     auto query = [&](const std::string& promql) -> std::optional<double> {
       if (!p.error.empty()) return std::nullopt;  // one failure is enough for this tick
       std::string base = spec.detection.prometheus_url;

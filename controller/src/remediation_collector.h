@@ -89,9 +89,14 @@ class Collector {
 /// tests and docs).
 struct PromQueries {
   std::string error_ratio, p99_latency, pool_timeouts, request_rate, auth_errors;
+  bool operator==(const PromQueries&) const = default;
 };
 PromQueries DefaultQueries(const std::string& ns, const std::string& deployment,
                            const std::string& range);
+/// The PromQL the collector sends: each query given in spec.detection.prometheus.queries,
+/// its placeholders substituted, in place of the default.
+PromQueries QueriesFor(const DetectionSpec& detection, const std::string& ns,
+                       const std::string& deployment, const std::string& range);
 
 /// The q-quantile of a cumulative histogram given as (upper bound, count) pairs, with
 /// linear interpolation inside the bucket as PromQL's histogram_quantile does; nullopt

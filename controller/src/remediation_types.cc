@@ -1,6 +1,7 @@
 #include "remediation_types.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 
@@ -169,6 +170,52 @@ std::string_view StrategyName(Strategy strategy) {
   return strategy == Strategy::kLadder ? "Ladder" : "DiagnosisDriven";
 }
 
+ExpandedQuery ExpandQuery(std::string_view query, const QueryPlaceholders& values) {
+  auto is_name_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
+  };
+  auto value_of = [&](std::string_view name) -> const std::string* {
+    if (name == "namespace") return &values.ns;
+    if (name == "deployment") return &values.deployment;
+    if (name == "range") return &values.range;
+    return nullptr;
+  };
+  const std::string supported = "supported: $namespace, $deployment, $range, $$ for a literal $";
+  ExpandedQuery out;
+  for (size_t i = 0; i < query.size(); ++i) {
+    if (query[i] != '$') {
+      out.text.push_back(query[i]);
+      continue;
+    }
+    const size_t at = i;
+    if (i + 1 < query.size() && query[i + 1] == '$') {
+      out.text.push_back('$');
+      ++i;
+      continue;
+    }
+    const bool braces = i + 1 < query.size() && query[i + 1] == '{';
+    const size_t start = i + (braces ? 2 : 1);
+    size_t end = start;
+    while (end < query.size() && is_name_char(query[end])) ++end;
+    const std::string_view name = query.substr(start, end - start);
+    if (braces && (end == query.size() || query[end] != '}')) {
+      out.error = "unclosed ${ at offset " + std::to_string(at) + " (" + supported + ")";
+      return out;
+    }
+    i = braces ? end : end - 1;
+    const std::string* value = value_of(name);
+    if (value == nullptr) {
+      out.error = (!name.empty() ? "unknown placeholder $" + std::string(name)
+                   : braces      ? std::string("an empty ${}")
+                                 : std::string("a lone $")) +
+                  " at offset " + std::to_string(at) + " (" + supported + ")";
+      return out;
+    }
+    out.text += *value;
+  }
+  return out;
+}
+
 bool RemediationSpec::Allows(RemediationAction action) const {
   return std::find(actions.begin(), actions.end(), action) != actions.end();
 }
@@ -240,6 +287,29 @@ RemediationSpecParse ParseRemediationSpec(const Json& object) {
     while (!spec.detection.prometheus_url.empty() && spec.detection.prometheus_url.back() == '/') {
       spec.detection.prometheus_url.pop_back();
     }
+    const Json* queries = r.Object(prometheus, "queries", "spec.detection.prometheus.queries");
+    auto query = [&](const char* name, std::optional<std::string>* out) {
+      if (queries == nullptr || Field(*queries, name) == nullptr) return;  // the default
+      const std::string path = std::string("spec.detection.prometheus.queries.") + name;
+      const std::string text = r.String(queries, name, path);
+      if (!r.ok()) return;
+      if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
+        r.Fail(path, "Required value: a PromQL query (leave the field out for the default)");
+        return;
+      }
+      const ExpandedQuery checked = ExpandQuery(text, {});
+      if (!checked.error.empty()) {
+        r.Fail(path, "Invalid value " + Quote(text) + ": " + checked.error);
+        return;
+      }
+      *out = text;
+    };
+    auto& q = spec.detection.queries;
+    query("errorRatio", &q.error_ratio);
+    query("p99LatencySeconds", &q.p99_latency_seconds);
+    query("poolTimeouts", &q.pool_timeouts);
+    query("requestRate", &q.request_rate);
+    query("authErrors", &q.auth_errors);
   }
   const Json* thresholds = r.Object(detection, "thresholds", "spec.detection.thresholds");
   spec.detection.error_ratio =

@@ -36,14 +36,38 @@ std::optional<RemediationAction> ParseAction(std::string_view name);
 enum class Strategy { kLadder, kDiagnosisDriven };
 std::string_view StrategyName(Strategy strategy);
 
+/// PromQL from spec.detection.prometheus.queries, as written (placeholders not yet
+/// substituted). An unset query is the collector's default for the target's own metrics.
+struct PromQueryOverrides {
+  std::optional<std::string> error_ratio, p99_latency_seconds, pool_timeouts, request_rate,
+      auth_errors;
+  bool operator==(const PromQueryOverrides&) const = default;
+};
+
 struct DetectionSpec {
   std::chrono::milliseconds interval{1000};
   std::chrono::milliseconds for_window{3000};
   std::string prometheus_url;  // empty: detection from health probes, scrapes and logs only
+  PromQueryOverrides queries;
   double error_ratio = 0.2;
   double p99_latency_seconds = 2;
   bool operator==(const DetectionSpec&) const = default;
 };
+
+/// What the placeholders of a spec query stand for.
+struct QueryPlaceholders {
+  std::string ns;          // $namespace: the Remediation's (and the target's) namespace
+  std::string deployment;  // $deployment: spec.target.deployment
+  std::string range;       // $range: the PromQL range of the look-back signals, e.g. 30s
+};
+/// A spec query with its placeholders substituted, or why it cannot be: every `$` starts
+/// `$namespace`, `$deployment`, `$range` (also written `${namespace}` and so on, when a
+/// name character follows) or `$$`, a literal `$`. `error` names the first other one.
+struct ExpandedQuery {
+  std::string text;
+  std::string error;
+};
+ExpandedQuery ExpandQuery(std::string_view query, const QueryPlaceholders& values);
 
 struct PoolSizeSpec {
   std::string env = "DB_POOL_SIZE";

@@ -26,6 +26,7 @@ TEST(RemediationSpec, DefaultsMatchTheCrd) {
   EXPECT_EQ(s.detection.interval, 1s);
   EXPECT_EQ(s.detection.for_window, 3s);
   EXPECT_EQ(s.detection.prometheus_url, "");
+  EXPECT_EQ(s.detection.queries, PromQueryOverrides{});
   EXPECT_DOUBLE_EQ(s.detection.error_ratio, 0.2);
   EXPECT_DOUBLE_EQ(s.detection.p99_latency_seconds, 2);
   EXPECT_EQ(s.strategy, Strategy::kLadder);
@@ -45,10 +46,16 @@ TEST(RemediationSpec, DefaultsMatchTheCrd) {
 }
 
 TEST(RemediationSpec, ReadsEveryField) {
-  const auto r = ParseRemediationSpec(J(R"({"spec":{
+  const auto r = ParseRemediationSpec(J(R"json({"spec":{
     "target":{"deployment":"api","service":"api-svc","port":9000,"healthPath":"/healthz"},
     "database":{"service":"db","port":5433,"credentialsSecret":"c","statefulSet":"pg"},
-    "detection":{"interval":"500ms","for":"2s","prometheus":{"url":"http://prom:9090/"},
+    "detection":{"interval":"500ms","for":"2s",
+                 "prometheus":{"url":"http://prom:9090/",
+                               "queries":{"errorRatio":"max(err{ns=\"$namespace\"})",
+                                          "p99LatencySeconds":"p99{d=\"${deployment}\"}",
+                                          "poolTimeouts":"sum(increase(t[$range]))",
+                                          "requestRate":"sum(rate(r[$range]))",
+                                          "authErrors":"vector(0)"}},
                  "thresholds":{"errorRatio":0.5,"p99LatencySeconds":1.5}},
     "strategy":"DiagnosisDriven",
     "actions":["TerminateBlockingSessions","RestartDatabase"],
@@ -56,7 +63,7 @@ TEST(RemediationSpec, ReadsEveryField) {
     "verification":{"consecutiveHealthy":5,"window":"20s","timeout":"2m","maxErrorRatio":0.05,
                     "latencyFactor":3},
     "safety":{"maxActionsPerHour":1,"cooldown":"10s","dryRun":true,
-              "requireApproval":["RestartDatabase"]}}})"));
+              "requireApproval":["RestartDatabase"]}}})json"));
   ASSERT_TRUE(r.spec) << r.error;
   const RemediationSpec& s = *r.spec;
   EXPECT_EQ(s.target_service, "api-svc");
@@ -65,6 +72,12 @@ TEST(RemediationSpec, ReadsEveryField) {
   EXPECT_EQ(s.db_statefulset, "pg");
   EXPECT_EQ(s.detection.interval, 500ms);
   EXPECT_EQ(s.detection.prometheus_url, "http://prom:9090");
+  // Kept as written: the collector substitutes the placeholders.
+  EXPECT_EQ(s.detection.queries.error_ratio, R"(max(err{ns="$namespace"}))");
+  EXPECT_EQ(s.detection.queries.p99_latency_seconds, R"(p99{d="${deployment}"})");
+  EXPECT_EQ(s.detection.queries.pool_timeouts, "sum(increase(t[$range]))");
+  EXPECT_EQ(s.detection.queries.request_rate, "sum(rate(r[$range]))");
+  EXPECT_EQ(s.detection.queries.auth_errors, "vector(0)");
   EXPECT_EQ(s.strategy, Strategy::kDiagnosisDriven);
   EXPECT_TRUE(s.Allows(RemediationAction::kTerminateBlockingSessions));
   EXPECT_FALSE(s.Allows(RemediationAction::kRestartDeployment));
@@ -117,6 +130,40 @@ INSTANTIATE_TEST_SUITE_P(
                  "spec.detection.for: Invalid value \"3\""},
         SpecCase{"PrometheusUrl", kMinimal + R"(,"detection":{"prometheus":{"url":"prom:9090"}})",
                  "spec.detection.prometheus.url"},
+        SpecCase{
+            "QueriesNotAnObject",
+            kMinimal + R"json(,"detection":{"prometheus":{"url":"http://p","queries":"up"}})json",
+            "spec.detection.prometheus.queries: Invalid value: expected an object"},
+        SpecCase{
+            "QueryNotAString",
+            kMinimal +
+                R"json(,"detection":{"prometheus":{"url":"http://p","queries":{"errorRatio":1}}})json",
+            "spec.detection.prometheus.queries.errorRatio: Invalid value: expected a string"},
+        SpecCase{
+            "QueryEmpty",
+            kMinimal +
+                R"json(,"detection":{"prometheus":{"url":"http://p","queries":{"poolTimeouts":""}}})json",
+            "spec.detection.prometheus.queries.poolTimeouts: Required value"},
+        SpecCase{
+            "QueryBlank",
+            kMinimal +
+                R"json(,"detection":{"prometheus":{"url":"http://p","queries":{"authErrors":" \n"}}})json",
+            "spec.detection.prometheus.queries.authErrors: Required value"},
+        SpecCase{
+            "QueryUnknownPlaceholder",
+            kMinimal +
+                R"json(,"detection":{"prometheus":{"url":"http://p","queries":{"p99LatencySeconds":"q{pod=\"$pod\"}"}}})json",
+            R"(spec.detection.prometheus.queries.p99LatencySeconds: Invalid value "q{pod="$pod"}": unknown placeholder $pod at offset 7)"},
+        SpecCase{
+            "QueryPlaceholderRunsOn",
+            kMinimal +
+                R"json(,"detection":{"prometheus":{"url":"http://p","queries":{"requestRate":"rate(r[$range_5m])"}}})json",
+            R"json(spec.detection.prometheus.queries.requestRate: Invalid value "rate(r[$range_5m])": unknown placeholder $range_5m)json"},
+        SpecCase{
+            "QueryLoneDollar",
+            kMinimal +
+                R"json(,"detection":{"prometheus":{"url":"http://p","queries":{"errorRatio":"r{x=~\"a$\"}"}}})json",
+            R"(spec.detection.prometheus.queries.errorRatio: Invalid value "r{x=~"a$"}": a lone $ at offset 7)"},
         SpecCase{"ErrorRatioAboveOne",
                  kMinimal + R"(,"detection":{"thresholds":{"errorRatio":1.5}})",
                  "spec.detection.thresholds.errorRatio"},
@@ -138,6 +185,43 @@ INSTANTIATE_TEST_SUITE_P(
             "spec.safety.requireApproval: Invalid value \"RestartDatabase\""},
         SpecCase{"DryRunNotBool", kMinimal + R"(,"safety":{"dryRun":"yes"})",
                  "spec.safety.dryRun"}));
+
+struct ExpandCase {
+  std::string name;
+  std::string query;
+  std::string text;   // expected, when error is empty
+  std::string error;  // must appear in the message
+};
+void PrintTo(const ExpandCase& c, std::ostream* os) { *os << c.name; }
+class ExpandQueryTable : public ::testing::TestWithParam<ExpandCase> {};
+
+TEST_P(ExpandQueryTable, Substitutes) {
+  const auto& c = GetParam();
+  const ExpandedQuery e = ExpandQuery(c.query, {"shop", "api", "30s"});
+  if (c.error.empty()) {
+    EXPECT_EQ(e.error, "");
+    EXPECT_EQ(e.text, c.text);
+  } else {
+    EXPECT_NE(e.error.find(c.error), std::string::npos) << e.error;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, ExpandQueryTable,
+    ::testing::Values(
+        ExpandCase{"NoPlaceholder", "sum(up)", "sum(up)", ""},
+        ExpandCase{"All", R"q(rate(x{namespace="$namespace",pod=~"$deployment-.*"}[$range]))q",
+                   R"q(rate(x{namespace="shop",pod=~"api-.*"}[30s]))q", ""},
+        ExpandCase{"Braces", "${deployment}_canary ${namespace}${range}", "api_canary shop30s", ""},
+        ExpandCase{"Adjacent", "$namespace$deployment", "shopapi", ""},
+        ExpandCase{"LiteralDollar", R"(x{pod=~"api.*$$"})", R"(x{pod=~"api.*$"})", ""},
+        ExpandCase{"NotTwice", "$$namespace", "$namespace", ""},
+        ExpandCase{"Unknown", "x[$interval]", "", "unknown placeholder $interval at offset 2"},
+        ExpandCase{"CaseMatters", "$Namespace", "", "unknown placeholder $Namespace"},
+        ExpandCase{"UnknownInBraces", "${job}", "", "unknown placeholder $job"},
+        ExpandCase{"EmptyBraces", "${}", "", "an empty ${} at offset 0"},
+        ExpandCase{"Unclosed", R"(x{a="${namespace"})", "", "unclosed ${ at offset 5"},
+        ExpandCase{"LoneAtEnd", "sum(up) $", "", "a lone $ at offset 8"}));
 
 TEST(RemediationTime, MillisecondsRoundTrip) {
   const WallTime t = kNow + 250ms;
