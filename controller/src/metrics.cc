@@ -153,7 +153,7 @@ void Metrics::SetPhaseCounts(const std::map<std::string, int>& by_phase) {
 
 void Metrics::SetRemediationPhaseCounts(const std::map<std::string, int>& by_phase) {
   for (const char* phase : {"Watching", "Detected", "Diagnosing", "Remediating", "Verifying",
-                            "Resolved", "Exhausted", "AwaitingApproval"}) {
+                            "Resolved", "Exhausted", "AwaitingApproval", "Invalid"}) {
     auto it = by_phase.find(phase);
     remediations_->Add({{"phase", phase}}).Set(it == by_phase.end() ? 0 : it->second);
   }

@@ -140,6 +140,13 @@ class Planner {
       Cond(rem::kDryRun, "False", rem::kPlanOnly, "dryRun off: actions are taken");
     }
     if (st.phase == RemediationPhase::kNone) st.phase = RemediationPhase::kWatching;
+    if (st.phase == RemediationPhase::kInvalid) {
+      st.phase = PhaseOnceValid(current);
+      st.message = "spec valid again; " + (st.phase == RemediationPhase::kWatching
+                                               ? std::string("watching")
+                                               : "incident " + st.incident->id + " continues");
+      Event("Normal", rem::kSpecAccepted, st.message);
+    }
   }
 
   Step Run() {
@@ -147,6 +154,7 @@ class Planner {
       case RemediationPhase::kNone:
       case RemediationPhase::kWatching:
       case RemediationPhase::kResolved:
+      case RemediationPhase::kInvalid:  // not reached: the constructor moved on from it
         return Watch();
       case RemediationPhase::kDetected:
         return DiagnoseNow();
@@ -924,18 +932,32 @@ Step InvalidSpec(const RemediationStatus& status, const std::string& error, int6
   step.status = status;
   step.status.observed_generation = generation;
   const Condition* before = FindCondition(status.conditions, rem::kSpecValid);
-  if (before == nullptr || before->status != "False" || before->message != error) {
+  if (status.phase != RemediationPhase::kInvalid || before == nullptr ||
+      before->status != "False" || before->message != error) {
     step.events.push_back({"Warning", rem::kInvalidSpec, error});
   }
   SetCondition(
       &step.status.conditions,
       Condition{rem::kSpecValid, "False", rem::kInvalidSpec, error, std::nullopt, generation}, now);
-  if (step.status.phase == RemediationPhase::kNone) {
-    step.status.phase = RemediationPhase::kWatching;
-  }
-  step.status.message = "invalid spec, nothing is done: " + error;
+  step.status.phase = RemediationPhase::kInvalid;
+  step.status.message = "invalid spec, nothing is done until it is fixed: " + error;
   step.kind = StepKind::kStop;
   return step;  // no requeue: a spec change triggers the next reconcile
+}
+
+RemediationPhase PhaseOnceValid(const RemediationStatus& status) {
+  if (status.phase != RemediationPhase::kInvalid) return status.phase;
+  if (!status.incident || status.incident->closed_at) return RemediationPhase::kWatching;
+  const Incident& in = *status.incident;
+  // The last record in flight, as Remediate and Verify look for it.
+  for (auto it = in.actions.rbegin(); it != in.actions.rend(); ++it) {
+    if (it->result == ActionResult::kInProgress) return RemediationPhase::kRemediating;
+    if (it->result == ActionResult::kVerifying) return RemediationPhase::kVerifying;
+  }
+  // Exhaust writes the outcome; the incident is closed only once the target is healthy.
+  if (!in.outcome.empty()) return RemediationPhase::kExhausted;
+  if (in.diagnosis) return RemediationPhase::kDiagnosing;
+  return RemediationPhase::kDetected;
 }
 
 }  // namespace poolguard::controller

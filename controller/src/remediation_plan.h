@@ -55,17 +55,26 @@ struct Step {
 };
 
 /// The next step of the loop (phases: Watching → Detected → Diagnosing → Remediating →
-/// Verifying → Resolved, with AwaitingApproval and Exhausted on the side). Level-based:
-/// the same inputs give the same step, and a step whose status equals the current one
-/// changes nothing.
+/// Verifying → Resolved, with AwaitingApproval and Exhausted on the side, and Invalid
+/// while the spec does not validate). Level-based: the same inputs give the same step,
+/// and a step whose status equals the current one changes nothing. A status in phase
+/// Invalid (the spec has just been fixed) continues from PhaseOnceValid.
 Step Next(const RemediationSpec& spec, const RemediationStatus& status,
           const Observations& observations, WallTime now);
 
-/// The step for an object whose spec does not validate: nothing is done, condition
-/// SpecValid=False names the field. The phase is left as it was (the CRD's phase enum has
-/// no Invalid); an action in progress is resumed once the spec is valid again.
+/// The step for an object whose spec does not validate: phase Invalid, the message and
+/// condition SpecValid=False naming the field, and nothing else: no effect, no requeue
+/// (the spec change that fixes it enqueues the object). The incident, its action records
+/// and the detection state are kept as they are.
 Step InvalidSpec(const RemediationStatus& status, const std::string& error, int64_t generation,
                  WallTime now);
+
+/// Where the loop continues once the spec is valid again: Watching, unless the incident
+/// is still open, in which case the phase its records say (an action InProgress:
+/// Remediating, so it is resumed with its key, never started again; Verifying; an
+/// Exhausted outcome: Exhausted; diagnosed: Diagnosing; else Detected). Any phase other
+/// than Invalid is returned as it is.
+RemediationPhase PhaseOnceValid(const RemediationStatus& status);
 
 /// Where an in-flight action stands.
 enum class Progress { kUnknown, kNotApplied, kRunning, kDone, kFailed };

@@ -82,9 +82,11 @@ ReconcileResult RemediationReconciler::Reconcile(const std::string& key) {
     in.ns = ns;
     in.generation = generation;
     in.approval = Annotation(object, kApproveAnnotation);
-    in.deep = IncidentOpenPhase(current.phase) || current.detection.health != Health::kHealthy ||
+    // Just fixed after phase Invalid: gather for the phase the loop continues in.
+    const RemediationPhase phase = PhaseOnceValid(current);
+    in.deep = IncidentOpenPhase(phase) || current.detection.health != Health::kHealthy ||
               !current.detection.failing.empty();
-    in.verifying = current.phase == RemediationPhase::kVerifying;
+    in.verifying = phase == RemediationPhase::kVerifying;
     auto latest_applied = [&](const Incident& incident) {
       for (const auto& a : incident.actions) {
         if (a.applied_at && (!in.fresh_since || *a.applied_at > *in.fresh_since)) {
@@ -111,7 +113,7 @@ ReconcileResult RemediationReconciler::Reconcile(const std::string& key) {
         "{}: collected in {} ms", key,
         std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0).count());
     o.detection = Detect(spec.detection, current.detection, o.signals, now);
-    if (o.detection.health == Health::kHealthy && !IncidentOpenPhase(current.phase) &&
+    if (o.detection.health == Health::kHealthy && !IncidentOpenPhase(phase) &&
         o.detection.failing.empty()) {
       collector_->KeepBaseline(key, o, now);
     }

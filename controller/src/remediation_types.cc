@@ -518,6 +518,8 @@ std::string_view RemediationPhaseName(RemediationPhase phase) {
       return "Exhausted";
     case RemediationPhase::kAwaitingApproval:
       return "AwaitingApproval";
+    case RemediationPhase::kInvalid:
+      return "Invalid";
   }
   return "";
 }
@@ -526,7 +528,8 @@ RemediationPhase ParseRemediationPhase(std::string_view name) {
   for (auto p :
        {RemediationPhase::kWatching, RemediationPhase::kDetected, RemediationPhase::kDiagnosing,
         RemediationPhase::kRemediating, RemediationPhase::kVerifying, RemediationPhase::kResolved,
-        RemediationPhase::kExhausted, RemediationPhase::kAwaitingApproval}) {
+        RemediationPhase::kExhausted, RemediationPhase::kAwaitingApproval,
+        RemediationPhase::kInvalid}) {
     if (RemediationPhaseName(p) == name) return p;
   }
   return RemediationPhase::kNone;

@@ -271,6 +271,7 @@ enum class RemediationPhase {
   kResolved,
   kExhausted,
   kAwaitingApproval,
+  kInvalid,  // the spec failed validation: nothing is done until it is fixed
 };
 std::string_view RemediationPhaseName(RemediationPhase phase);
 RemediationPhase ParseRemediationPhase(std::string_view name);

@@ -736,18 +736,147 @@ TEST(Plan, ANewIncidentMovesTheLastToHistory) {
 
 TEST(Plan, InvalidSpecDoesNothing) {
   RemediationStatus st = Diagnosing();
-  const Step s = InvalidSpec(st, "spec.detection.for: Invalid value \"3\"", 7, kT0);
+  st.message = "cooldown: RestartDatabase in 3s";
+  const std::string error = "spec.detection.for: Invalid value \"3\"";
+  const Step s = InvalidSpec(st, error, 7, kT0);
   EXPECT_EQ(s.kind, StepKind::kStop);
   EXPECT_EQ(s.effect.kind, EffectKind::kNone);
+  EXPECT_FALSE(s.requeue_after);
   EXPECT_EQ(s.status.observed_generation, 7);
-  EXPECT_EQ(s.status.phase, RemediationPhase::kDiagnosing);
+  EXPECT_EQ(s.status.phase, RemediationPhase::kInvalid);
+  EXPECT_EQ(s.status.message, "invalid spec, nothing is done until it is fixed: " + error);
+  EXPECT_EQ(s.status.incident, st.incident) << "the incident is kept for when it is fixed";
   const Condition* c = FindCondition(s.status.conditions, rem::kSpecValid);
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(c->status, "False");
   EXPECT_EQ(c->reason, rem::kInvalidSpec);
-  EXPECT_EQ(s.events.size(), 1u);
-  EXPECT_TRUE(
-      InvalidSpec(s.status, "spec.detection.for: Invalid value \"3\"", 7, kT0).events.empty());
+  EXPECT_EQ(c->message, error);
+  ASSERT_EQ(s.events.size(), 1u);
+  EXPECT_EQ(s.events[0].type, "Warning");
+  // Level-based: the same invalid spec again changes nothing and says nothing.
+  const Step again = InvalidSpec(s.status, error, 7, kT0 + 1s);
+  EXPECT_EQ(again.status, s.status);
+  EXPECT_TRUE(again.events.empty());
+  // Another mistake is a new message and a new event.
+  const Step other = InvalidSpec(s.status, "spec.strategy: Unsupported value", 8, kT0 + 2s);
+  EXPECT_EQ(other.status.phase, RemediationPhase::kInvalid);
+  EXPECT_EQ(other.events.size(), 1u);
+  // A first status (phase none) is Invalid as well.
+  EXPECT_EQ(InvalidSpec(RemediationStatus{}, error, 1, kT0).status.phase,
+            RemediationPhase::kInvalid);
+}
+
+struct OnceValidCase {
+  std::string name;
+  std::function<void(RemediationStatus&)> setup;  // on an Invalid status with an open incident
+  RemediationPhase phase;
+};
+void PrintTo(const OnceValidCase& c, std::ostream* os) { *os << c.name; }
+class OnceValidTable : public ::testing::TestWithParam<OnceValidCase> {};
+
+TEST_P(OnceValidTable, ContinuesWhereTheRecordsSay) {
+  const auto& c = GetParam();
+  RemediationStatus st = Diagnosing();
+  st.incident->diagnosis.reset();
+  c.setup(st);
+  st.phase = RemediationPhase::kInvalid;
+  EXPECT_EQ(RemediationPhaseName(PhaseOnceValid(st)), RemediationPhaseName(c.phase));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, OnceValidTable,
+    ::testing::Values(
+        OnceValidCase{"NoIncident", [](RemediationStatus& st) { st.incident.reset(); },
+                      RemediationPhase::kWatching},
+        OnceValidCase{"ClosedIncident",
+                      [](RemediationStatus& st) { st.incident = Fixed(kT0 - 1h, kT0 - 50min); },
+                      RemediationPhase::kWatching},
+        OnceValidCase{"DetectedNotDiagnosed", [](RemediationStatus&) {},
+                      RemediationPhase::kDetected},
+        OnceValidCase{"Diagnosed",
+                      [](RemediationStatus& st) { st.incident->diagnosis = Diagnosis{}; },
+                      RemediationPhase::kDiagnosing},
+        OnceValidCase{"ARungFailed",
+                      [](RemediationStatus& st) {
+                        st.incident->diagnosis = Diagnosis{};
+                        st.incident->actions = {
+                            Record(A::kRestartDeployment, kT0 - 30s, ActionResult::kFailed)};
+                      },
+                      RemediationPhase::kDiagnosing},
+        OnceValidCase{"ActionInProgress",
+                      [](RemediationStatus& st) {
+                        st.incident->diagnosis = Diagnosis{};
+                        st.incident->actions = {
+                            Record(A::kRestartDeployment, kT0 - 30s, ActionResult::kFailed),
+                            Record(A::kRestartDatabase, kT0 - 5s, ActionResult::kInProgress, 2)};
+                      },
+                      RemediationPhase::kRemediating},
+        OnceValidCase{"ActionVerifying",
+                      [](RemediationStatus& st) {
+                        st.incident->diagnosis = Diagnosis{};
+                        st.incident->actions = {
+                            Record(A::kRestartDatabase, kT0 - 5s, ActionResult::kVerifying)};
+                      },
+                      RemediationPhase::kVerifying},
+        OnceValidCase{"Exhausted",
+                      [](RemediationStatus& st) {
+                        st.incident->diagnosis = Diagnosis{};
+                        st.incident->outcome = rem::kRungsExhausted;
+                      },
+                      RemediationPhase::kExhausted}));
+
+TEST(Plan, OtherPhasesAreTheirOwnOnceValid) {
+  RemediationStatus st = Diagnosing();
+  EXPECT_EQ(PhaseOnceValid(st), RemediationPhase::kDiagnosing);
+  st.phase = RemediationPhase::kResolved;
+  EXPECT_EQ(PhaseOnceValid(st), RemediationPhase::kResolved);
+}
+
+TEST(Plan, AFixedSpecReturnsToWatching) {
+  RemediationStatus st;
+  st.phase = RemediationPhase::kWatching;
+  st.incident = Fixed(kT0 - 1h, kT0 - 50min);
+  const Step invalid = InvalidSpec(st, "spec.detection.interval: Invalid value", 3, kT0);
+  Observations o = HealthyObs(kT0 + 5s);
+  o.generation = 4;  // the fix
+  const Step s = Tick(Spec(), invalid.status, o, kT0 + 5s);
+  EXPECT_EQ(s.status.phase, RemediationPhase::kWatching);
+  EXPECT_EQ(s.status.message, "watching: healthy");
+  EXPECT_EQ(s.status.observed_generation, 4);
+  EXPECT_EQ(s.effect.kind, EffectKind::kNone);
+  const Condition* c = FindCondition(s.status.conditions, rem::kSpecValid);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->status, "True");
+  EXPECT_EQ(c->observed_generation, 4);
+  EXPECT_TRUE(HasEvent(s, rem::kSpecAccepted));
+  // The next tick is plain watching: no second event.
+  EXPECT_FALSE(HasEvent(Tick(Spec(), s.status, o, kT0 + 6s), rem::kSpecAccepted));
+}
+
+TEST(Plan, AFixedSpecResumesTheActionInProgressWithItsKey) {
+  // Invalid while a restart's rollout was under way: once fixed, the same record is
+  // waited for (or applied with the same key), never started again.
+  RemediationStatus st = Diagnosing();
+  st.phase = RemediationPhase::kRemediating;
+  ActionRecord r = Record(A::kRestartDeployment, kT0 - 4s, ActionResult::kInProgress);
+  r.finished_at.reset();
+  r.key = FormatTimeMs(kT0 - 4s);
+  st.incident->actions = {r};
+  const Step invalid = InvalidSpec(st, "spec.detection.interval: Invalid value", 3, kT0 - 2s);
+  ASSERT_EQ(invalid.status.phase, RemediationPhase::kInvalid);
+
+  Observations o = LockedObs(kT0);
+  o.deployment = Rollout(r.key, 1, 1);
+  const Step s = Tick(Spec(), invalid.status, o, kT0);
+  EXPECT_EQ(s.status.phase, RemediationPhase::kRemediating);
+  EXPECT_EQ(s.kind, StepKind::kWait);
+  ASSERT_EQ(s.status.incident->actions.size(), 1u) << "a second action record";
+  EXPECT_EQ(s.status.incident->actions[0].key, r.key);
+
+  o.deployment = Rollout("2027-01-15T07:00:00.000Z", 2, 2);  // the patch never landed
+  const Step apply = Tick(Spec(), invalid.status, o, kT0);
+  EXPECT_EQ(apply.kind, StepKind::kApply);
+  EXPECT_EQ(apply.effect.key, r.key);
 }
 
 struct RolloutCase {
