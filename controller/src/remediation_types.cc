@@ -368,6 +368,11 @@ RemediationSpecParse ParseRemediationSpec(const Json& object) {
       r.Duration(safety, "cooldown", "spec.safety.cooldown", milliseconds(60'000), milliseconds(0));
   s.dry_run = r.Boolean(safety, "dryRun", "spec.safety.dryRun");
   s.require_approval = r.Actions(safety, "requireApproval", "spec.safety.requireApproval", {});
+  const Json* breaker = r.Object(safety, "loopBreaker", "spec.safety.loopBreaker");
+  s.relapse_window = r.Duration(breaker, "relapseWindow", "spec.safety.loopBreaker.relapseWindow",
+                                milliseconds(5 * 60'000), milliseconds(1000));
+  s.max_relapses = static_cast<int>(
+      r.Integer(breaker, "maxRelapses", "spec.safety.loopBreaker.maxRelapses", 2, 1, 100));
   for (auto a : s.require_approval) {
     if (r.ok() && !spec.Allows(a)) {
       r.Fail("spec.safety.requireApproval", "Invalid value " + Quote(std::string(ActionName(a))) +

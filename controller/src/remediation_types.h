@@ -91,9 +91,9 @@ struct SafetySpec {
   std::chrono::milliseconds cooldown{60'000};
   bool dry_run = false;
   std::vector<RemediationAction> require_approval;
-  // The loop breaker. Not in the CRD yet (the API server would prune them), so fixed here:
-  // a target degraded again within `relapse_window` of a verified fix counts as a relapse;
-  // `max_relapses` relapses in a row mean NeedsHuman instead of another action.
+  // The loop breaker (spec.safety.loopBreaker): a target degraded again within
+  // `relapse_window` of a verified fix counts as a relapse; `max_relapses` relapses in a
+  // row mean NeedsHuman instead of another action.
   std::chrono::milliseconds relapse_window{5 * 60'000};
   int max_relapses = 2;
   bool operator==(const SafetySpec&) const = default;

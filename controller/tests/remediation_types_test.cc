@@ -43,6 +43,8 @@ TEST(RemediationSpec, DefaultsMatchTheCrd) {
   EXPECT_EQ(s.safety.cooldown, 60s);
   EXPECT_FALSE(s.safety.dry_run);
   EXPECT_TRUE(s.safety.require_approval.empty());
+  EXPECT_EQ(s.safety.relapse_window, 5min);
+  EXPECT_EQ(s.safety.max_relapses, 2);
 }
 
 TEST(RemediationSpec, ReadsEveryField) {
@@ -63,7 +65,8 @@ TEST(RemediationSpec, ReadsEveryField) {
     "verification":{"consecutiveHealthy":5,"window":"20s","timeout":"2m","maxErrorRatio":0.05,
                     "latencyFactor":3},
     "safety":{"maxActionsPerHour":1,"cooldown":"10s","dryRun":true,
-              "requireApproval":["RestartDatabase"]}}})json"));
+              "requireApproval":["RestartDatabase"],
+              "loopBreaker":{"relapseWindow":"90s","maxRelapses":4}}}})json"));
   ASSERT_TRUE(r.spec) << r.error;
   const RemediationSpec& s = *r.spec;
   EXPECT_EQ(s.target_service, "api-svc");
@@ -87,6 +90,8 @@ TEST(RemediationSpec, ReadsEveryField) {
   EXPECT_DOUBLE_EQ(s.verification.latency_factor, 3);
   EXPECT_TRUE(s.safety.dry_run);
   EXPECT_EQ(s.safety.cooldown, 10s);
+  EXPECT_EQ(s.safety.relapse_window, 90s);
+  EXPECT_EQ(s.safety.max_relapses, 4);
 }
 
 struct SpecCase {
@@ -183,8 +188,12 @@ INSTANTIATE_TEST_SUITE_P(
             kMinimal +
                 R"(,"actions":["RestartDeployment"],"safety":{"requireApproval":["RestartDatabase"]})",
             "spec.safety.requireApproval: Invalid value \"RestartDatabase\""},
-        SpecCase{"DryRunNotBool", kMinimal + R"(,"safety":{"dryRun":"yes"})",
-                 "spec.safety.dryRun"}));
+        SpecCase{"DryRunNotBool", kMinimal + R"(,"safety":{"dryRun":"yes"})", "spec.safety.dryRun"},
+        SpecCase{"RelapseWindowTooShort",
+                 kMinimal + R"(,"safety":{"loopBreaker":{"relapseWindow":"10ms"}})",
+                 "spec.safety.loopBreaker.relapseWindow"},
+        SpecCase{"NoRelapsesAllowed", kMinimal + R"(,"safety":{"loopBreaker":{"maxRelapses":0}})",
+                 "spec.safety.loopBreaker.maxRelapses"}));
 
 struct ExpandCase {
   std::string name;
