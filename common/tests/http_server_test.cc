@@ -82,14 +82,25 @@ TEST_F(ServerTest, RoutesDecodesAndAnswersErrorsAsJson) {
   EXPECT_EQ(failing.body.find("boom"), std::string::npos) << "internals must not leak";
 }
 
+// Waits (bounded) until the server has exactly `n` requests in flight. A request is in
+// flight from its parsed header until its reply is written, which may be just after the
+// client has read the reply; and a client thread may take a while to connect.
+bool InFlightBecomes(const Server& server, std::size_t n) {
+  for (int i = 0; i < 500; ++i) {
+    if (server.in_flight() == n) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return server.in_flight() == n;
+}
+
 TEST_F(ServerTest, ABlockedHandlerDoesNotDelayOtherConnections) {
   auto blocked =
       std::async(std::launch::async, [this] { return Call(server_->port(), "GET", "/block"); });
-  std::this_thread::sleep_for(100ms);
+  EXPECT_TRUE(InFlightBecomes(*server_, 1u)) << "the blocked request never reached the server";
   const auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(Call(server_->port(), "GET", "/fast").status, 200);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
-  EXPECT_EQ(server_->in_flight(), 1u);
+  EXPECT_TRUE(InFlightBecomes(*server_, 1u)) << server_->in_flight();
   release_.set_value();
   EXPECT_EQ(blocked.get().body, "released");
 }
@@ -97,7 +108,7 @@ TEST_F(ServerTest, ABlockedHandlerDoesNotDelayOtherConnections) {
 TEST_F(ServerTest, ShutdownWaitsForInFlightRequests) {
   auto blocked =
       std::async(std::launch::async, [this] { return Call(server_->port(), "GET", "/block"); });
-  std::this_thread::sleep_for(100ms);
+  EXPECT_TRUE(InFlightBecomes(*server_, 1u)) << "the blocked request never reached the server";
   auto stopping = std::async(std::launch::async, [this] { server_->Shutdown(5s); });
   std::this_thread::sleep_for(100ms);
   release_.set_value();

@@ -248,15 +248,25 @@ TEST(RemediationDb, CapacityMatchesTheServer) {
   Pg& pg = Pg::Shared();
   PgPtr admin = Connect(pg.Superuser(), "test-admin");
   auto db = NewDiagnosticDb();
-  const DbCapacity capacity = db->Capacity(pg.Superuser());
+  // Both counts include the admin session and the kept diagnostic one. They are read one
+  // after the other, and a backend of an earlier test may still be exiting (its client
+  // has gone): read both again until no such exit falls between them.
+  DbCapacity capacity;
+  int counted = -1;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        capacity = db->Capacity(pg.Superuser());
+        counted = std::stoi(Query(admin.get(),
+                                  "SELECT count(*) FROM pg_stat_activity "
+                                  "WHERE backend_type = 'client backend'"));
+        return capacity.in_use == counted;
+      },
+      10s))
+      << "Capacity says " << capacity.in_use << " in use, pg_stat_activity " << counted;
   EXPECT_EQ(capacity.max_connections, std::stoi(Query(admin.get(), "SHOW max_connections")));
   EXPECT_EQ(capacity.max_connections, Pg::kMaxConnections);
   EXPECT_EQ(capacity.reserved,
             std::stoi(Query(admin.get(), "SHOW superuser_reserved_connections")));
-  // Both counts include the admin session and the kept diagnostic one.
-  EXPECT_EQ(capacity.in_use, std::stoi(Query(admin.get(),
-                                             "SELECT count(*) FROM pg_stat_activity "
-                                             "WHERE backend_type = 'client backend'")));
   EXPECT_GE(capacity.in_use, 2);
 }
 
@@ -297,6 +307,11 @@ TEST(RemediationDb, KeptConnectionStillAnswersWhenTheSlotsRunOut) {
   Pg& pg = Pg::Shared();
   auto db = NewDiagnosticDb();
   db->Sessions(pg.Superuser(), SessionFilter{});  // the kept connection is in first
+  // Backends of earlier tests may still be exiting: one that left after the slots below
+  // were filled would free a slot for the login that must be refused.
+  ASSERT_TRUE(WaitUntil([&] { return db->Capacity(pg.Superuser()).in_use == 1; }))
+      << db->Capacity(pg.Superuser()).in_use
+      << " client backends: only the kept one should be left";
 
   // Every slot an ordinary role may use, taken.
   std::vector<PgPtr> fillers;
@@ -376,6 +391,8 @@ TEST(RemediationDb, TerminateSparesTheTargetsAddresses) {
 TEST(RemediationDb, BrokenKeptConnectionIsReopenedOnce) {
   Pg& pg = Pg::Shared();
   PgPtr admin = Connect(pg.Superuser(), "test-admin");
+  // An earlier test's kept connection may still be exiting.
+  ASSERT_TRUE(WaitUntil([&] { return CountDiagnostics(admin.get()) == 0; }));
   auto db = NewDiagnosticDb();
   db->Capacity(pg.Superuser());
   ASSERT_EQ(CountDiagnostics(admin.get()), 1);
@@ -391,6 +408,8 @@ TEST(RemediationDb, BrokenKeptConnectionIsReopenedOnce) {
 TEST(RemediationDb, ConnectionsAreKeptPerDatabaseUntilRetainDropsThem) {
   Pg& pg = Pg::Shared();
   PgPtr admin = Connect(pg.Superuser(), "test-admin");
+  // An earlier test's kept connection may still be exiting.
+  ASSERT_TRUE(WaitUntil([&] { return CountDiagnostics(admin.get()) == 0; }));
   auto db = NewDiagnosticDb();
   db->Capacity(pg.Superuser());
   db->Capacity(pg.Superuser());

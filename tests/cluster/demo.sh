@@ -27,8 +27,15 @@ check "Prometheus for the local cluster is built (localnode/build-prometheus, ca
 "$REPO_DIR/localnode/build-prometheus" >/dev/null || fail "localnode/build-prometheus failed"
 ok "built"
 
+# A namespace an earlier test deleted may still be terminating (cluster.prometheus only
+# warns after 120 s): wait for it. One that lives is someone else's.
+ns_gone() { ! kubectl get namespace "$1" >/dev/null 2>&1; }
 for ns in "$NS" "$SYSTEM_NS"; do
-  if kubectl get namespace "$ns" >/dev/null 2>&1; then
+  if ! ns_gone "$ns" && [[ -n "$(kubectl get namespace "$ns" -o jsonpath='{.metadata.deletionTimestamp}' 2>/dev/null)" ]]; then
+    note "namespace $ns is still terminating: waiting for it"
+    wait_for "namespace $ns (terminating) to be gone" 180 ns_gone "$ns"
+  fi
+  if ! ns_gone "$ns"; then
     fail "namespace $ns already exists: another test (or a demo) left it; this test installs and removes it"
   fi
 done

@@ -94,7 +94,7 @@ done
 ok "$kinds-> all Ready in $((SECONDS - start))s: $(kubectl get pods -n "$NS" -o jsonpath='{range .items[*]}{.metadata.name}={.status.podIP} {end}')"
 
 mapfile -t API_PODS < <(pods_of api)
-PROM_POD="$(pods_of prometheus | head -n1)"
+PROM_POD="$(pods_of prometheus | sed -n 1p)"  # not head: under pipefail kubectl could die of SIGPIPE
 PROM_IP="$(kubectl get pod -n "$NS" "$PROM_POD" -o jsonpath='{.status.podIP}')"
 [[ -n "$PROM_IP" ]] || fail "pod $PROM_POD has no podIP"
 PROM="http://$PROM_IP:9090"

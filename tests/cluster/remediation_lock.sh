@@ -112,7 +112,8 @@ ok "rung 1: $(rq '.status.incident.actions[0].verification'); lock held until $s
 check "Prometheus scaled to 0: detected from health and logs, diagnosis Medium naming Prometheus unavailable, healed"
 reset_stack
 kubectl scale deployment prometheus -n "$NS" --replicas=0 >/dev/null || fail "cannot scale prometheus"
-wait_for "no prometheus pod" 60 eval "! kubectl get pods -n '$NS' -l app.kubernetes.io/name=prometheus -o name | grep -q ."
+# (eval runs in this shell, under pipefail: `grep -q` could SIGPIPE kubectl and so read as "no pod")
+wait_for "no prometheus pod" 60 eval "! kubectl get pods -n '$NS' -l app.kubernetes.io/name=prometheus -o name | grep . >/dev/null"
 apply_remediation DiagnosisDriven "$ALL_ACTIONS"
 wait_watching
 chaos lock-noprom "$LOCK_TABLE"

@@ -40,7 +40,8 @@ TEST_F(ChaosTest, ExpiryReleasesEverySession) {
   Process* ctl = StartController();
   (void)ctl;
   ASSERT_TRUE(WaitReady(health_port_));
-  Create(Experiment("expiry", kIdle5, "4s"));
+  // Long enough that a loaded machine still sees it Active before it expires.
+  Create(Experiment("expiry", kIdle5, "8s"));
   ASSERT_TRUE(WaitPhase("expiry", "Active", 20s));
   EXPECT_EQ(Sessions("expiry"), 5);
   EXPECT_EQ(
@@ -61,7 +62,7 @@ TEST_F(ChaosTest, ExpiryReleasesEverySession) {
   ASSERT_TRUE(meta.has_field("finalizers")) << meta.serialize();
   const auto finalizers = meta.at("finalizers").serialize();
   EXPECT_NE(finalizers.find("poolguard.dev/chaos-rollback"), std::string::npos);
-  ASSERT_TRUE(WaitPhase("expiry", "Completed", 15s));
+  ASSERT_TRUE(WaitPhase("expiry", "Completed", 20s));
   EXPECT_EQ(Sessions("expiry"), 0);
   // Read defensively: a missing field fails with the object shown, not an exception.
   const auto completed = [&] {
@@ -105,12 +106,18 @@ TEST_F(ChaosTest, AbortReleasesSessionsInTransaction) {
   Patch("abort", R"({"spec":{"abort":true}})");
   ASSERT_TRUE(WaitPhase("abort", "Aborted", 15s));
   EXPECT_EQ(Sessions("abort"), 0);
-  // metrics and events reflect it
-  const auto metrics = HttpGet("http://127.0.0.1:" + std::to_string(metrics_port_), "/metrics");
-  EXPECT_NE(metrics.second.find("controller_runtime_reconcile_total"), std::string::npos);
-  EXPECT_NE(metrics.second.find("poolguard_chaos_experiments{phase=\"Aborted\"} 1"),
-            std::string::npos)
+  // metrics and events reflect it. The phase gauge counts the controller's informer cache,
+  // which sees the Aborted write a moment after the API server does.
+  std::pair<int, std::string> metrics;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        metrics = HttpGet("http://127.0.0.1:" + std::to_string(metrics_port_), "/metrics");
+        return metrics.second.find("poolguard_chaos_experiments{phase=\"Aborted\"} 1") !=
+               std::string::npos;
+      },
+      10s))
       << metrics.second;
+  EXPECT_NE(metrics.second.find("controller_runtime_reconcile_total"), std::string::npos);
   EXPECT_NE(metrics.second.find("poolguard_chaos_rollback_duration_seconds_count"),
             std::string::npos);
 }

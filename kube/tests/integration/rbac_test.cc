@@ -43,7 +43,7 @@ TEST_F(RbacTest, ForbiddenCarriesTheServersMessage) {
           return false;
         }
       },
-      10s);
+      30s);  // as the cluster tests allow RoleBindings on a loaded machine
   EXPECT_TRUE(allowed);
 
   // Not allowed: pods, and writing configmaps.
@@ -130,7 +130,7 @@ TEST_F(RbacTest, TokenFileIsReReadAfterRotation) {
           return false;
         }
       },
-      10s));
+      30s));
 
   write_token(token_for("nobody"));
   EXPECT_NO_THROW(list());  // the old token is still cached
