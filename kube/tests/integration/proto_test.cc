@@ -321,6 +321,19 @@ TEST_F(ProtoTest, WatchListTranscodesToTheSameEvents) {
   ASSERT_EQ(proto.size(), json.size());
   for (const auto& [name, text] : json) EXPECT_EQ(Diff(text, proto[name]), "") << name;
 
+  // ListRaw (an informer's paged LIST) over protobuf: the same item texts as over JSON.
+  ClientOptions json_only;
+  json_only.protobuf = false;
+  auto json_client = Client::Create(config_, json_only);
+  ListOptions page;
+  page.limit = 7;
+  RawObjectList via_json = json_client->Resource(kConfigMaps, ns_).ListRaw(page);
+  RawObjectList via_proto = cms.ListRaw(page);
+  EXPECT_EQ(via_proto.items, via_json.items);
+  EXPECT_EQ(via_proto.items.size(), 7u);
+  EXPECT_FALSE(via_proto.continue_token.empty());
+  EXPECT_FALSE(via_proto.resource_version.empty());
+
   // And an informer over it (protobuf by default) caches the same objects.
   Informer inf(cms);
   inf.Run();

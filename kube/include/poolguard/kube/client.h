@@ -96,8 +96,9 @@ struct ClientOptions {
   std::shared_ptr<Clock> clock;  // default: Clock::Real()
   /// Watches of built-in kinds (informers' syncs included) ask for protobuf
   /// (application/vnd.kubernetes.protobuf, which the API server encodes ~2.5x faster than
-  /// JSON) and turn each object into the JSON text the server would have sent; false: JSON
-  /// only. Custom resources are JSON either way.
+  /// JSON) and turn each object into the JSON text the server would have sent; so do
+  /// ResourceClient::ListRaw (an informer's paged LIST). false: JSON only. Custom resources
+  /// are JSON either way.
   bool protobuf = true;
 };
 
@@ -159,7 +160,8 @@ class Client : public std::enable_shared_from_this<Client> {
                        const std::map<std::string, std::string>& query = {},
                        const std::string& body = "", const std::string& content_type = "") = 0;
   /// Raw() of a GET with `accept` as the Accept header (Raw() asks for application/json);
-  /// the body as sent, binary included. The default ignores `accept`.
+  /// the body as sent, binary included. The default ignores `accept`; the Client's own
+  /// honours it unless ClientOptions::protobuf is false.
   virtual Response RawAccept(const std::string& path,
                              const std::map<std::string, std::string>& query,
                              const std::string& accept);
