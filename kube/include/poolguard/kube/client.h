@@ -109,7 +109,8 @@ struct WatchEvent {
   Json object;  // the object; for kError the Status (see ErrorFromStatus)
 };
 
-/// A watch event whose object is its JSON text, as the server sent it.
+/// A watch event whose object is its JSON text, as the server sends it (for built-in kinds
+/// received as protobuf: the identical text, transcoded).
 struct RawWatchEvent {
   WatchEvent::Type type;
   std::string object;  // JSON text ("null" if the event had no object)
