@@ -3,6 +3,7 @@
 //
 //   kube_informer_bench --kubeconfig F --namespace NS [--n N] [--ready-file F]
 //                       [--done-file F] [--quiet-ms 10000] [--max-wait-s 600]
+//                       [--encoding protobuf|json]
 //
 // Syncs a ConfigMap informer on NS and prints the seconds from start (before the client
 // is created) until HasSynced, and peak RSS (VmHWM) at that point. With --ready-file it
@@ -57,7 +58,8 @@ double CpuSeconds() {
 [[noreturn]] void Usage(const std::string& why) {
   std::cerr << "kube_informer_bench: " << why
             << "\nusage: kube_informer_bench --kubeconfig F --namespace NS [--n N]"
-               " [--ready-file F] [--done-file F] [--quiet-ms MS] [--max-wait-s S]\n";
+               " [--ready-file F] [--done-file F] [--quiet-ms MS] [--max-wait-s S]"
+               " [--encoding protobuf|json]\n";
   std::exit(2);
 }
 
@@ -68,6 +70,7 @@ int main(int argc, char** argv) {
   std::string kubeconfig, ns = "bench", ready_file;
   std::string done_file;
   long expected = 10000, quiet_ms = 10000, max_wait_s = 600;
+  kube::ClientOptions options;  // protobuf for built-in kinds by default
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (i + 1 >= argc) Usage("missing value after " + a);
@@ -86,13 +89,16 @@ int main(int argc, char** argv) {
       quiet_ms = std::stol(v);
     } else if (a == "--max-wait-s") {
       max_wait_s = std::stol(v);
+    } else if (a == "--encoding") {
+      if (v != "protobuf" && v != "json") Usage("--encoding: protobuf or json");
+      options.protobuf = v == "protobuf";
     } else {
       Usage("unknown option " + a);
     }
   }
   if (kubeconfig.empty()) Usage("--kubeconfig is required");
 
-  auto client = kube::Client::Create(kube::LoadKubeconfigFile(kubeconfig));
+  auto client = kube::Client::Create(kube::LoadKubeconfigFile(kubeconfig), options);
   kube::Informer informer(client->Resource({"", "v1", "configmaps"}, ns));
 
   std::mutex mu;

@@ -3,12 +3,17 @@
 #include <cpprest/containerstream.h>
 #include <cpprest/http_client.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/ssl.hpp>
+#include <cctype>
+#include <set>
 
 #include "file_util.h"
 #include "json_scan.h"
 #include "json_util.h"
+#include "log_internal.h"
+#include "proto_json.h"
 #include "watch_stream.h"
 
 namespace poolguard::kube {
@@ -103,9 +108,38 @@ class ClientImpl : public Client {
     return out;
   }
 
+  Response RawAccept(const std::string& path, const std::map<std::string, std::string>& query,
+                     const std::string& accept) override {
+    http::http_request req = MakeRequest("GET", path, query, "", "");
+    if (options_.protobuf) {
+      req.headers().remove("Accept");
+      req.headers().add("Accept", accept);
+    }
+    Response out;
+    try {
+      http::http_response resp = http_->request(req).get();
+      out.status = resp.status_code();
+      std::vector<unsigned char> body = resp.extract_vector().get();
+      out.body.assign(body.begin(), body.end());
+      for (const auto& h : resp.headers()) out.headers[h.first] = h.second;
+    } catch (const ApiError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw TransportError("GET", path, e);
+    }
+    return out;
+  }
+
   std::unique_ptr<WatchStream> OpenWatch(const std::string& path,
                                          std::map<std::string, std::string> query,
                                          std::chrono::seconds inactivity_timeout) override {
+    return OpenWatchAccept(path, std::move(query), inactivity_timeout, "application/json");
+  }
+
+  std::unique_ptr<WatchStream> OpenWatchAccept(const std::string& path,
+                                               std::map<std::string, std::string> query,
+                                               std::chrono::seconds inactivity_timeout,
+                                               const std::string& accept) override {
     query["watch"] = "1";
     // A connection of its own per watch, read on the caller's thread (watch_stream.cc). Its
     // timeout is an inactivity timeout reset by every read, so it must exceed the server's
@@ -118,6 +152,22 @@ class ClientImpl : public Client {
     for (const auto& [k, v] : query) b.append_query(k, v, true);
     req.target = b.to_string();
     req.headers = Headers();
+    if (options_.protobuf && accept != "application/json" && !JsonOnly(path)) {
+      for (auto& [k, v] : req.headers) {
+        if (k == "Accept") v = accept;
+      }
+      // Protobuf this transcoder cannot render faithfully (a field of a newer server, CBOR
+      // content): this path is watched as JSON from now on.
+      std::weak_ptr<Client> weak = weak_from_this();
+      req.on_protobuf_error = [weak, path](const std::string& why) {
+        auto self = std::static_pointer_cast<ClientImpl>(weak.lock());
+        if (!self) return;
+        internal::Log(LogLevel::kWarning,
+                      "watch " + path + ": " + why + "; using JSON from now on");
+        std::lock_guard<std::mutex> g(self->json_only_mutex_);
+        self->json_only_.insert(path);
+      };
+    }
     bool has_host = false;
     for (const auto& h : req.headers) has_host = has_host || h.first == "Host";
     if (!has_host) {
@@ -129,6 +179,11 @@ class ClientImpl : public Client {
     req.inactivity_timeout = inactivity_timeout;
     req.what = "watch " + path;
     return internal::OpenWatchStream(config_, req);
+  }
+
+  bool JsonOnly(const std::string& path) {
+    std::lock_guard<std::mutex> g(json_only_mutex_);
+    return json_only_.count(path) > 0;
   }
 
   const Config& config() const override { return config_; }
@@ -218,6 +273,8 @@ class ClientImpl : public Client {
   bool token_read_ = false;
   Clock::TimePoint token_read_at_;
   std::string cached_token_;
+  std::mutex json_only_mutex_;
+  std::set<std::string> json_only_;  // watch paths whose protobuf could not be transcoded
 };
 
 std::string ContentType(PatchType t) {
@@ -263,6 +320,19 @@ ResourceClient Client::Resource(const GroupVersionResource& gvr, const std::stri
   return ResourceClient(shared_from_this(), gvr, ns);
 }
 
+Client::Response Client::RawAccept(const std::string& path,
+                                   const std::map<std::string, std::string>& query,
+                                   const std::string&) {
+  return Raw("GET", path, query);
+}
+
+std::unique_ptr<WatchStream> Client::OpenWatchAccept(const std::string& path,
+                                                     std::map<std::string, std::string> query,
+                                                     std::chrono::seconds inactivity_timeout,
+                                                     const std::string&) {
+  return OpenWatch(path, std::move(query), inactivity_timeout);
+}
+
 std::optional<RawWatchEvent> WatchStream::NextRaw() {
   std::optional<WatchEvent> ev = Next();
   if (!ev) return std::nullopt;
@@ -282,11 +352,13 @@ Json Client::Do(const std::string& method, const std::string& path,
   }
 }
 
-std::string Client::DoText(const std::string& method, const std::string& path,
-                           const std::map<std::string, std::string>& query, const std::string& body,
-                           const std::string& content_type) {
+namespace {
+
+// Client::DoText's loop over any way of making the request.
+template <class Fetch>
+std::string TextWithRetries(Client& client, Fetch&& fetch) {
   for (int attempt = 1;; ++attempt) {
-    Response r = Raw(method, path, query, body, content_type);
+    Client::Response r = fetch();
     if (r.status >= 200 && r.status < 300) return std::move(r.body);
     auto it = r.headers.find("Retry-After");
     ApiError err = ErrorFromResponse(r.status, r.body, it == r.headers.end() ? "" : it->second);
@@ -299,9 +371,29 @@ std::string Client::DoText(const std::string& method, const std::string& path,
     std::mutex m;
     std::condition_variable cv;
     std::unique_lock<std::mutex> lock(m);
-    auto deadline = clock()->Now() + wait;
-    while (clock()->Now() < deadline) clock()->WaitUntil(lock, cv, deadline);
+    auto deadline = client.clock()->Now() + wait;
+    while (client.clock()->Now() < deadline) client.clock()->WaitUntil(lock, cv, deadline);
   }
+}
+
+std::string HeaderOf(const Client::Response& r, std::string_view name) {
+  for (const auto& [k, v] : r.headers) {
+    if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) ==
+                 std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return v;
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string Client::DoText(const std::string& method, const std::string& path,
+                           const std::map<std::string, std::string>& query, const std::string& body,
+                           const std::string& content_type) {
+  return TextWithRetries(*this, [&] { return Raw(method, path, query, body, content_type); });
 }
 
 ResourceClient::ResourceClient(std::shared_ptr<Client> client, GroupVersionResource gvr,
@@ -360,7 +452,27 @@ RawObjectList ResourceClient::ListRaw(const ListOptions& options) const {
   std::map<std::string, std::string> q;
   AddListQuery(options, &q);
   std::string path = Path(ns_);
-  std::string body = client_->DoText("GET", path, q);
+  std::string body;
+  bool transcoded = false;
+  if (proto::FindResource(gvr_.group, gvr_.version, gvr_.resource)) {
+    // A built-in kind: offer protobuf (the server encodes it faster) and read the list as
+    // the JSON text the server would have sent; JSON again if it cannot be transcoded.
+    try {
+      body = TextWithRetries(*client_, [&] {
+        Client::Response r =
+            client_->RawAccept(path, q, std::string(proto::kMediaType) + ", application/json");
+        if (proto::IsProtobuf(HeaderOf(r, "Content-Type"))) {
+          bool ok = r.status >= 200 && r.status < 300;
+          r.body = ok ? proto::ToJson(r.body) : internal::ProtobufBodyAsJson(r.body);
+        }
+        return r;
+      });
+      transcoded = true;
+    } catch (const proto::ProtoError& e) {
+      internal::Log(LogLevel::kWarning, "GET " + path + ": " + e.what() + "; asking for JSON");
+    }
+  }
+  if (!transcoded) body = client_->DoText("GET", path, q);
   RawObjectList out;
   auto bad = [&](const std::string& why) {
     return ApiError(ErrorKind::kTransport, 200, "", "GET " + path + ": " + why);
@@ -491,7 +603,13 @@ std::unique_ptr<WatchStream> ResourceClient::Watch(const ListOptions& options) c
   AddListQuery(o, &q);
   q["allowWatchBookmarks"] = "true";
   int timeout = options.timeout_seconds.value_or(300);
-  return client_->OpenWatch(Path(ns_), q, std::chrono::seconds(timeout + 60));
+  auto inactivity = std::chrono::seconds(timeout + 60);
+  if (proto::FindResource(gvr_.group, gvr_.version, gvr_.resource)) {
+    // A built-in kind: protobuf, turned into the same JSON text by the stream.
+    return client_->OpenWatchAccept(Path(ns_), q, inactivity,
+                                    std::string(proto::kMediaType) + ", application/json");
+  }
+  return client_->OpenWatch(Path(ns_), q, inactivity);
 }
 
 std::string NameOf(const Json& object) { return json_util::Str2(object, "metadata", "name"); }

@@ -21,6 +21,7 @@
 #include <type_traits>
 
 #include "json_scan.h"
+#include "proto_json.h"
 
 namespace poolguard::kube::internal {
 namespace {
@@ -54,7 +55,8 @@ class BeastWatchStream : public WatchStream {
       : ctx_(MakeContext(config)),
         what_(req.what),
         stream_(MakeStream()),
-        inactivity_(req.inactivity_timeout) {
+        inactivity_(req.inactivity_timeout),
+        on_protobuf_error_(req.on_protobuf_error) {
     Open(config, req);
   }
 
@@ -75,6 +77,7 @@ class BeastWatchStream : public WatchStream {
   }
 
   std::optional<RawWatchEvent> NextRaw() override {
+    if (protobuf_) return NextFrame();
     while (!stopped_) {
       size_t nl = lines_.find('\n', scan_);
       if (nl != std::string::npos) {
@@ -92,6 +95,37 @@ class BeastWatchStream : public WatchStream {
         pos_ = scan_ = lines_.size();
         if (json_scan::SkipWs(rest, 0) >= rest.size()) return std::nullopt;
         return ParseWatchLine(rest, what_);
+      }
+    }
+    return std::nullopt;
+  }
+
+  // application/vnd.kubernetes.protobuf;stream=watch: each event is a 4-byte big-endian
+  // length and a metav1.WatchEvent of that many bytes, its object in the k8s\0 envelope.
+  std::optional<RawWatchEvent> NextFrame() {
+    while (!stopped_) {
+      size_t avail = lines_.size() - pos_;
+      if (avail >= 4) {
+        const auto* p = reinterpret_cast<const unsigned char*>(lines_.data() + pos_);
+        size_t n = (size_t{p[0]} << 24) | (size_t{p[1]} << 16) | (size_t{p[2]} << 8) | p[3];
+        if (avail - 4 >= n) {
+          std::string_view frame = std::string_view(lines_).substr(pos_ + 4, n);
+          pos_ = scan_ = pos_ + 4 + n;
+          try {
+            return ParseWatchFrame(frame, what_);
+          } catch (const ApiError& e) {
+            if (on_protobuf_error_) on_protobuf_error_(e.what());
+            throw;
+          }
+        }
+      }
+      if (!Fill()) {
+        if (stopped_) return std::nullopt;
+        if (pos_ < lines_.size()) {
+          throw ApiError(ErrorKind::kTransport, 0, "",
+                         what_ + ": stream ended inside a protobuf frame");
+        }
+        return std::nullopt;
       }
     }
     return std::nullopt;
@@ -205,12 +239,15 @@ class BeastWatchStream : public WatchStream {
       throw ApiError(ErrorKind::kTransport, 0, "", what_ + ": stopped");
     }
     int status = static_cast<int>(parser_.get().result_int());
+    auto content_type = parser_.get()[bhttp::field::content_type];
+    bool protobuf = proto::IsProtobuf(std::string_view(content_type.data(), content_type.size()));
     if (status != 200) {
       std::string retry_after(parser_.get()[bhttp::field::retry_after]);
       while (Fill()) {
       }
-      throw ErrorFromResponse(status, lines_, retry_after);
+      throw ErrorFromResponse(status, protobuf ? ProtobufBodyAsJson(lines_) : lines_, retry_after);
     }
+    protobuf_ = protobuf;
   }
 
   // Go's default (net.Dialer KeepAlive): a dead peer is noticed even while the server sends
@@ -259,16 +296,40 @@ class BeastWatchStream : public WatchStream {
   std::string what_;
   Stream stream_;
   std::chrono::seconds inactivity_;
+  std::function<void(const std::string&)> on_protobuf_error_;
   boost::beast::flat_buffer buffer_;
   bhttp::response_parser<bhttp::buffer_body> parser_;
   std::unique_ptr<char[]> chunk_ = std::make_unique<char[]>(kChunk);
   std::atomic<bool> stopped_{false};
-  std::string lines_;  // body bytes read; lines before pos_ are consumed
-  size_t pos_ = 0;     // start of the first unconsumed line
-  size_t scan_ = 0;    // no newline in [pos_, scan_)
+  bool protobuf_ = false;  // the server answered with protobuf frames, not JSON lines
+  std::string lines_;      // body bytes read; lines before pos_ are consumed
+  size_t pos_ = 0;         // start of the first unconsumed line
+  size_t scan_ = 0;        // no newline in [pos_, scan_)
 };
 
 }  // namespace
+
+std::string ProtobufBodyAsJson(const std::string& body) {
+  try {
+    return proto::ToJson(body);
+  } catch (const proto::ProtoError&) {
+    return body;  // ErrorFromResponse makes the (unreadable) body the message
+  }
+}
+
+RawWatchEvent ParseWatchFrame(std::string_view frame, const std::string& what) {
+  try {
+    proto::WatchEventView ev = proto::ParseWatchEvent(frame);
+    auto t = EventType(ev.type);
+    if (!t) {
+      throw ApiError(ErrorKind::kTransport, 0, "",
+                     what + ": unknown watch event type '" + std::string(ev.type) + "'");
+    }
+    return RawWatchEvent{*t, ev.object.empty() ? std::string("null") : proto::ToJson(ev.object)};
+  } catch (const proto::ProtoError& e) {
+    throw ApiError(ErrorKind::kTransport, 0, "", what + ": " + e.what());
+  }
+}
 
 RawWatchEvent ParseWatchLine(std::string_view line, const std::string& what) {
   auto type = json_scan::Member(line, "type");
