@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -284,21 +285,34 @@ void AppendRfc3339(int64_t seconds, int micros, bool with_micros, std::string* o
 
 // Seconds of Go's zero time.Time (January 1, year 1, UTC) since the Unix epoch.
 constexpr int64_t kZeroTimeUnix = -62135596800;
+// January 1 of the years 0 and 10000, UTC.
+constexpr int64_t kYear0Unix = -62167219200;
+constexpr int64_t kYear10000Unix = 253402300800;
 
 struct Occ {
   int16_t pos;  // index of the field in its message
   Value v;
 };
 
+// Nesting of objects the transcoder follows. The layout is at most 14 deep except through
+// a type that contains itself (scheduling's CompositePodGroupTemplate): there the input sets
+// the depth, and each level costs a few hundred bytes of stack.
+constexpr int kMaxDepth = 512;
+
 class Transcoder {
  public:
   explicit Transcoder(std::string* out) : out_(out), layout_(GetLayout()) {}
 
   void Object(uint32_t message, std::string_view bytes, const Envelope* top) {
+    if (depth_ >= kMaxDepth) {
+      throw ProtoError("protobuf: objects nested more than " + std::to_string(kMaxDepth) + " deep");
+    }
+    ++depth_;
     out_->push_back('{');
     bool first = true;
     WriteFields(message, bytes, top, &first);
     out_->push_back('}');
+    --depth_;
   }
 
  private:
@@ -569,6 +583,11 @@ class Transcoder {
           }
           return;
         }
+        // Far outside the years AppendRfc3339 writes (and the normalisation below must
+        // not overflow).
+        if (s < kYear0Unix - 10 || s > kYear10000Unix + 10) {
+          throw ProtoError("time: seconds " + std::to_string(s) + " out of range");
+        }
         // time.Unix(s, ns) normalises ns into [0, 1e9).
         int64_t micros = (ns / 1000) * 1000;  // Duration.Truncate(µs): toward zero
         s += micros / 1000000000;
@@ -782,6 +801,7 @@ class Transcoder {
 
   std::string* out_;
   const Layout& layout_;
+  int depth_ = 0;
 };
 
 }  // namespace
@@ -1018,7 +1038,117 @@ std::string GoDuration(int64_t d) {
   return std::string(buf + w, sizeof buf - w);
 }
 
+namespace {
+
+// Whether `s` is one JSON value, whitespace around it allowed: what encoding/json's scanner
+// checks of a MarshalJSON's output before compacting it (no UTF-8 check; at most 10000
+// levels). Iterative: the nesting comes from the input.
+bool ValidJson(std::string_view s) {
+  const size_t n = s.size();
+  size_t i = 0;
+  std::vector<char> open;  // '{' or '[' of each level
+  auto ws = [&] {
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i;
+  };
+  auto digit = [&](size_t k) { return k < n && s[k] >= '0' && s[k] <= '9'; };
+  auto string = [&] {  // at '"'
+    for (++i; i < n; ++i) {
+      auto c = static_cast<unsigned char>(s[i]);
+      if (c == '"') {
+        ++i;
+        return true;
+      }
+      if (c < 0x20) return false;
+      if (c != '\\') continue;
+      if (++i >= n) return false;
+      if (s[i] == 'u') {
+        for (int k = 0; k < 4; ++k) {
+          if (++i >= n || !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
+        }
+      } else if (std::string_view("\"\\/bfnrt").find(s[i]) == std::string_view::npos) {
+        return false;
+      }
+    }
+    return false;
+  };
+  auto number = [&] {
+    if (s[i] == '-') ++i;
+    if (i < n && s[i] == '0') {
+      ++i;
+    } else {
+      if (!digit(i)) return false;
+      while (digit(i)) ++i;
+    }
+    if (i < n && s[i] == '.') {
+      if (!digit(++i)) return false;
+      while (digit(i)) ++i;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+      ++i;
+      if (i < n && (s[i] == '+' || s[i] == '-')) ++i;
+      if (!digit(i)) return false;
+      while (digit(i)) ++i;
+    }
+    return true;
+  };
+  auto key = [&] {  // a member's key and colon
+    ws();
+    if (i >= n || s[i] != '"' || !string()) return false;
+    ws();
+    if (i >= n || s[i] != ':') return false;
+    ++i;
+    return true;
+  };
+  for (;;) {
+    // A value.
+    ws();
+    if (i >= n) return false;
+    char c = s[i];
+    if (c == '{' || c == '[') {
+      if (open.size() >= 10000) return false;
+      ++i;
+      ws();
+      if (i < n && s[i] == (c == '{' ? '}' : ']')) {
+        ++i;
+      } else {
+        open.push_back(c);
+        if (c == '{' && !key()) return false;
+        continue;
+      }
+    } else if (c == '"') {
+      if (!string()) return false;
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+      if (!number()) return false;
+    } else if (s.substr(i, 4) == "true" || s.substr(i, 4) == "null") {
+      i += 4;
+    } else if (s.substr(i, 5) == "false") {
+      i += 5;
+    } else {
+      return false;
+    }
+    // After a value: close levels, or the next element or member.
+    for (;;) {
+      ws();
+      if (open.empty()) return i == n;
+      if (i >= n) return false;
+      if (s[i] == ',') {
+        ++i;
+        if (open.back() == '{' && !key()) return false;
+        break;
+      }
+      if (s[i] != (open.back() == '{' ? '}' : ']')) return false;
+      open.pop_back();
+      ++i;
+    }
+  }
+}
+
+}  // namespace
+
 void AppendCompactJson(std::string_view raw, std::string* out) {
+  // encoding/json refuses a MarshalJSON's invalid output (the server could not send this
+  // object as JSON); copied, it would break or extend the object around it.
+  if (!ValidJson(raw)) throw ProtoError("json: embedded content is not valid JSON");
   bool in_string = false;
   for (size_t i = 0; i < raw.size(); ++i) {
     char c = raw[i];

@@ -68,7 +68,8 @@ void AppendGoFloat32(float v, std::string* out);
 /// time.Duration.String().
 std::string GoDuration(int64_t ns);
 /// The JSON a MarshalJSON returned, as encoding/json embeds it: whitespace outside strings
-/// removed, < > & U+2028 U+2029 escaped.
+/// removed, < > & U+2028 U+2029 escaped. Throws ProtoError if `raw` is not one JSON value
+/// (encoding/json refuses it too).
 void AppendCompactJson(std::string_view raw, std::string* out);
 
 }  // namespace poolguard::kube::proto

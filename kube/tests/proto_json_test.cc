@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "watch_stream.h"
 
@@ -111,6 +112,81 @@ TEST(ProtoJsonTest, NegativeAndLargeVarints) {
   std::string meta = Int(7, INT64_MAX);
   json = ToJson(Envelope("v1", "ConfigMap", Len(1, meta)));
   EXPECT_NE(json.find(R"("generation":9223372036854775807)"), std::string::npos) << json;
+}
+
+// `depth` scheduling CompositePodGroupTemplates, each the only compositePodGroupTemplates
+// (field 9) of the one around it: the input, not the layout, sets the nesting.
+std::string NestedTemplates(int depth) {
+  std::vector<size_t> size(static_cast<size_t>(depth) + 1, 0);
+  for (int k = 1; k <= depth; ++k) {
+    size[k] = Tag(9, 2).size() + Varint(size[k - 1]).size() + size[k - 1];
+  }
+  std::string out;
+  for (int k = depth; k >= 1; --k) out += Tag(9, 2) + Varint(size[k - 1]);
+  return out;
+}
+
+TEST(ProtoJsonTest, DeepNestingIsRefusedNotAStackOverflow) {
+  auto workload = [](int depth) {
+    return Envelope("scheduling.k8s.io/v1alpha3", "Workload",
+                    Len(2, Len(3, NestedTemplates(depth))));
+  };
+  std::string json = ToJson(workload(50));
+  EXPECT_NE(json.find(R"("compositePodGroupTemplates":[{"name":"")"), std::string::npos);
+  // A million levels (about 4 MB) would overflow any thread's stack.
+  EXPECT_THROW(ToJson(workload(1000000)), ProtoError);
+  std::string event = Len(1, "ADDED") + Len(2, Len(1, workload(1000000)));
+  EXPECT_THROW(internal::ParseWatchFrame(event, "test"), ApiError);
+}
+
+TEST(ProtoJsonTest, MicroTimeOutOfRange) {
+  auto lease = [](int64_t seconds, int64_t nanos) {
+    std::string spec = Len(3, Int(1, seconds) + Int(2, nanos));
+    return ToJson(Envelope("coordination.k8s.io/v1", "Lease", Len(2, spec)));
+  };
+  EXPECT_NE(lease(1700000000, 123456789).find(R"("acquireTime":"2023-11-14T22:13:20.123456Z")"),
+            std::string::npos);
+  // Normalising the nanoseconds must not overflow the seconds.
+  EXPECT_THROW(lease(INT64_MAX, INT32_MAX), ProtoError);
+  EXPECT_THROW(lease(INT64_MIN, -1000), ProtoError);
+  EXPECT_THROW(lease(253402300800, 0), ProtoError);  // year 10000
+}
+
+TEST(ProtoJsonTest, EmbeddedJsonMustBeValid) {
+  auto revision = [](const std::string& raw) {
+    return ToJson(Envelope("apps/v1", "ControllerRevision", Len(2, Len(1, raw))));
+  };
+  EXPECT_EQ(revision(" {\"a\" : [1, -2.5e+3, true, false, null, \"\\u00e9\\n\"], \"b\": {}} "),
+            R"({"kind":"ControllerRevision","apiVersion":"apps/v1","metadata":{},)"
+            R"("data":{"a":[1,-2.5e+3,true,false,null,"\u00e9\n"],"b":{}},"revision":0})");
+  // Unbalanced, truncated or trailing content would break (or add members to) the object
+  // around it.
+  const char* bad_json[] = {"{",
+                            "{}}",
+                            "[}",
+                            "{\"a\":1,}",
+                            "[1,]",
+                            "\"abc",
+                            "\"a\\",
+                            "\"\\x\"",
+                            "\"\\u12\"",
+                            "tru",
+                            "1 2",
+                            "-",
+                            "01",
+                            "1.",
+                            "1e",
+                            "{1:2}",
+                            "{\"a\" 1}",
+                            "[1 2]",
+                            "{}, \"metadata\": {}",
+                            "\"\n\""};
+  for (const char* bad : bad_json) {
+    EXPECT_THROW(revision(bad), ProtoError) << bad;
+    std::string out;
+    EXPECT_THROW(AppendCompactJson(bad, &out), ProtoError) << bad;
+  }
+  EXPECT_THROW(revision(std::string(20000, '[') + std::string(20000, ']')), ProtoError);
 }
 
 TEST(ProtoJsonTest, WatchFrame) {
