@@ -102,12 +102,22 @@ class BeastWatchStream : public WatchStream {
 
   // application/vnd.kubernetes.protobuf;stream=watch: each event is a 4-byte big-endian
   // length and a metav1.WatchEvent of that many bytes, its object in the k8s\0 envelope.
+  // A frame is bounded: etcd stores objects of at most 1.5 MiB by default, so a length
+  // above kMaxFrame means a broken stream, and buffering up to 4 GiB for it would not do.
+  static constexpr size_t kMaxFrame = size_t{64} << 20;
   std::optional<RawWatchEvent> NextFrame() {
     while (!stopped_) {
       size_t avail = lines_.size() - pos_;
       if (avail >= 4) {
         const auto* p = reinterpret_cast<const unsigned char*>(lines_.data() + pos_);
         size_t n = (size_t{p[0]} << 24) | (size_t{p[1]} << 16) | (size_t{p[2]} << 8) | p[3];
+        if (n > kMaxFrame) {
+          // A desynchronised or hostile stream, not a transcoding problem: no fallback to
+          // JSON, the watch is restarted like any other transport failure.
+          throw ApiError(ErrorKind::kTransport, 0, "",
+                         what_ + ": protobuf watch frame of " + std::to_string(n) +
+                             " bytes (more than " + std::to_string(kMaxFrame) + ")");
+        }
         if (avail - 4 >= n) {
           std::string_view frame = std::string_view(lines_).substr(pos_ + 4, n);
           pos_ = scan_ = pos_ + 4 + n;

@@ -6,10 +6,15 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio.hpp>
 #include <cstdint>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "poolguard/kube/client.h"
+#include "poolguard/kube/errors.h"
 #include "watch_stream.h"
 
 namespace poolguard::kube::proto {
@@ -271,3 +276,76 @@ TEST(ProtoJsonTest, ResourcesOfBuiltInKinds) {
 
 }  // namespace
 }  // namespace poolguard::kube::proto
+
+// ---- a protobuf watch stream with a frame larger than any object -------------------------
+
+namespace poolguard::kube {
+namespace {
+
+// Serves one HTTP/1.1 response on a loopback port: a protobuf watch whose first frame
+// announces `length` bytes and then sends `sent` bytes of it, keeping the connection open
+// until the client goes.
+class OneWatchServer {
+ public:
+  OneWatchServer(uint32_t length, size_t sent)
+      : acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+    port_ = acceptor_.local_endpoint().port();
+    thread_ = std::thread([this, length, sent] {
+      boost::system::error_code ec;
+      boost::asio::ip::tcp::socket socket(io_);
+      acceptor_.accept(socket, ec);
+      if (ec) return;
+      std::string request;
+      char c;
+      while (request.find("\r\n\r\n") == std::string::npos &&
+             boost::asio::read(socket, boost::asio::buffer(&c, 1), ec) == 1) {
+        request.push_back(c);
+      }
+      std::string body = {static_cast<char>(length >> 24), static_cast<char>(length >> 16),
+                          static_cast<char>(length >> 8), static_cast<char>(length)};
+      body += std::string(sent, 'x');
+      std::ostringstream chunk;
+      chunk << std::hex << body.size() << "\r\n" << body << "\r\n";
+      const std::string head =
+          "HTTP/1.1 200 OK\r\n"
+          "Content-Type: application/vnd.kubernetes.protobuf;stream=watch\r\n"
+          "Transfer-Encoding: chunked\r\n\r\n";
+      boost::asio::write(socket, boost::asio::buffer(head + chunk.str()), ec);
+      while (boost::asio::read(socket, boost::asio::buffer(&c, 1), ec) == 1) {
+      }
+    });
+  }
+  ~OneWatchServer() {
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+TEST(ProtobufWatchFrames, AFrameLongerThanAnyObjectEndsTheWatchInsteadOfBuffering) {
+  OneWatchServer server(0xFFFFFFF0u, 1000);
+  Config config;
+  config.server = server.url();
+  auto client = Client::Create(config);
+  auto stream = client->OpenWatchAccept("/api/v1/configmaps", {{"watch", "true"}},
+                                        std::chrono::seconds(10), proto::kMediaType);
+  try {
+    stream->NextRaw();
+    FAIL() << "an announced frame of ~4 GiB was accepted";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kTransport);
+    EXPECT_NE(std::string(e.what()).find("protobuf watch frame of 4294967280 bytes"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace poolguard::kube
