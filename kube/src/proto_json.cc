@@ -389,37 +389,38 @@ class Transcoder {
       Zero(f);
       return;
     }
-    if (f.flags & kMap) {
-      if (occs.empty()) {
+    if (f.flags & (kMap | kRepeated | kPointer)) {
+      // A nil map, slice or pointer: nothing on the wire (an empty packed run is nothing too).
+      const bool nil =
+          occs.empty() || ((f.flags & kRepeated) && IsPackable(f.kind) && AllEmptyPacked(occs));
+      if (nil) {
         if (omitempty) return;
         Key(f, first);
         out_->append("null");
         return;
       }
+    }
+    if (f.flags & kMap) {
       Key(f, first);
       Map(f, occs);
       return;
     }
     if (f.flags & kRepeated) {
-      if (occs.empty() || (IsPackable(f.kind) && AllEmptyPacked(occs))) {
-        if (omitempty) return;
-        Key(f, first);
-        out_->append("null");
-        return;
-      }
+      const bool fixed_width =
+          f.kind == Kind::kFloat64 || f.kind == Kind::kFloat32 || f.kind == Kind::kUint64;
       Key(f, first);
       out_->push_back('[');
       bool first_elem = true;
       for (const Occ& o : occs) {
         if (IsPackable(f.kind) && o.v.wire == kLen) {
+          if (fixed_width) {
+            // fixed-width packed values are not used by the k8s.io/api types
+            throw ProtoError("protobuf: packed fixed-width values not supported");
+          }
           Reader r(o.v.b);
           while (!r.Done()) {
             Value e;
             e.number = o.v.number;
-            if (f.kind == Kind::kFloat64 || f.kind == Kind::kFloat32 || f.kind == Kind::kUint64) {
-              // fixed-width packed values are not used by the k8s.io/api types
-              throw ProtoError("protobuf: packed fixed-width values not supported");
-            }
             e.wire = kVarint;
             e.u = r.Varint();
             if (!first_elem) out_->push_back(',');
@@ -436,12 +437,6 @@ class Transcoder {
       return;
     }
     if (f.flags & kPointer) {
-      if (occs.empty()) {
-        if (omitempty) return;
-        Key(f, first);
-        out_->append("null");
-        return;
-      }
       Key(f, first);
       Single(f, occs);
       return;
