@@ -71,29 +71,21 @@ echo "created $(get "$work/create.out" created) in $(get "$work/create.out" crea
 run_client() {
   local label=$1 tag=$2 ready=$work/$2.ready done=$work/$2.done
   rm -f "$ready" "$done"
+  local cpp=("$cpp_bin" --kubeconfig "$kubeconfig" --namespace "$ns" --n "$objects"
+    --ready-file "$ready" --done-file "$done" --max-wait-s $((seconds + 60)))
+  local go=("$go_bin" -mode informer -kubeconfig "$kubeconfig" -namespace "$ns" -n "$objects"
+    -ready-file "$ready" -done-file "$done" -max-wait $((seconds + 60))s)
+  local cmd
   case $label in
-    cpp)
-      "$cpp_bin" --kubeconfig "$kubeconfig" --namespace "$ns" --n "$objects" \
-        --ready-file "$ready" --done-file "$done" --max-wait-s $((seconds + 60)) >"$work/$tag.out" 2>"$work/$tag.err" &
-      ;;
-    cpp-json)  # the same with JSON on the wire (ClientOptions::protobuf = false)
-      "$cpp_bin" --encoding json --kubeconfig "$kubeconfig" --namespace "$ns" --n "$objects" \
-        --ready-file "$ready" --done-file "$done" --max-wait-s $((seconds + 60)) >"$work/$tag.out" 2>"$work/$tag.err" &
-      ;;
-    client-go)
-      "$go_bin" -mode informer -kubeconfig "$kubeconfig" -namespace "$ns" -n "$objects" \
-        -ready-file "$ready" -done-file "$done" -max-wait $((seconds + 60))s >"$work/$tag.out" 2>"$work/$tag.err" &
-      ;;
-    client-go-json)  # client-go with JSON on the wire, as it must for CustomResources
-      "$go_bin" -mode informer -json -kubeconfig "$kubeconfig" -namespace "$ns" -n "$objects" \
-        -ready-file "$ready" -done-file "$done" -max-wait $((seconds + 60))s >"$work/$tag.out" 2>"$work/$tag.err" &
-      ;;
-    client-go-list)  # client-go without streaming lists: paged LIST from the watch cache
-      KUBE_FEATURE_WatchListClient=false "$go_bin" -mode informer -kubeconfig "$kubeconfig" \
-        -namespace "$ns" -n "$objects" -ready-file "$ready" -done-file "$done" -max-wait $((seconds + 60))s \
-        >"$work/$tag.out" 2>"$work/$tag.err" &
-      ;;
+    cpp) cmd=("${cpp[@]}") ;;
+    cpp-json) cmd=("${cpp[@]}" --encoding json) ;;  # ClientOptions::protobuf = false
+    client-go) cmd=("${go[@]}") ;;
+    client-go-json) cmd=("${go[@]}" -json) ;;  # as client-go must for CustomResources
+    # without streaming lists: paged LIST from the watch cache
+    client-go-list) cmd=(env KUBE_FEATURE_WatchListClient=false "${go[@]}") ;;
+    *) echo "run_client: unknown client $label" >&2; return 1 ;;
   esac
+  "${cmd[@]}" >"$work/$tag.out" 2>"$work/$tag.err" &
   client_pid=$!
   while [ ! -f "$ready" ]; do
     if ! kill -0 "$client_pid" 2>/dev/null; then
