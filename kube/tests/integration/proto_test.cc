@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <map>
 #include <optional>
 #include <string>
@@ -99,10 +100,19 @@ class ProtoTest : public ClusterTest {
     ExpectSame(client_->Resource(gvr, ns).Path(ns, name));
   }
 
+  // The controller-manager's root-CA publisher puts kube-root-ca.crt into a new namespace a
+  // moment after it is created; the tests that count on it wait for it first.
+  void WaitForRootCa() {
+    const std::string path = client_->Resource(kConfigMaps, ns_).Path(ns_, "kube-root-ca.crt");
+    ASSERT_TRUE(Eventually([&] { return client_->Raw("GET", path).status == 200; }, 30s))
+        << "no kube-root-ca.crt in " << ns_;
+  }
+
   int checked_ = 0;
 };
 
 TEST_F(ProtoTest, ObjectsTranscodeToTheServersJson) {
+  WaitForRootCa();
   // ConfigMap: odd characters in keys and values (HTML, U+2028, control bytes, quotes,
   // backslashes, non-ASCII), binaryData with arbitrary and empty bytes, labels, annotations.
   client_->Resource(kConfigMaps, ns_)
@@ -261,31 +271,44 @@ TEST_F(ProtoTest, RefusalIsAProtobufStatus) {
 // event, or the answer), read as the same Gone error as over JSON.
 TEST_F(ProtoTest, ExpiredWatchIsGoneOverProtobuf) {
   auto cms = client_->Resource(kConfigMaps, ns_);
-  for (bool protobuf : {false, true}) {
-    std::map<std::string, std::string> q = {{"resourceVersion", "1"}, {"timeoutSeconds", "10"}};
-    std::optional<ApiError> err;
+  auto watch_from_1 = [&](bool protobuf) -> std::optional<ApiError> {
+    std::map<std::string, std::string> q = {{"resourceVersion", "1"}, {"timeoutSeconds", "5"}};
     try {
       auto stream =
           protobuf ? client_->OpenWatchAccept(cms.Path(ns_), q, 30s,
                                               std::string(proto::kMediaType) + ", application/json")
                    : client_->OpenWatch(cms.Path(ns_), q, 30s);
       while (auto ev = stream->Next()) {
-        if (ev->type == WatchEvent::Type::kError) {
-          err = ErrorFromStatus(ev->object);
-          break;
-        }
+        if (ev->type == WatchEvent::Type::kError) return ErrorFromStatus(ev->object);
       }
     } catch (const ApiError& e) {
-      err = e;
+      return e;
     }
-    ASSERT_TRUE(err) << (protobuf ? "protobuf" : "json");
-    EXPECT_TRUE(IsGone(*err)) << err->what();
+    return std::nullopt;
+  };
+  std::optional<ApiError> json = watch_from_1(false);
+  if (!json || !IsGone(*json)) {
+    // A young API server's watch cache still holds every event since resourceVersion 1; a
+    // restarted one starts from the current revision, so 1 is expired there.
+    const char* restart = std::getenv("POOLGUARD_TEST_RESTART_APISERVER");
+    ASSERT_TRUE(restart && *restart)
+        << "resourceVersion 1 is not expired on this young API server, and "
+           "POOLGUARD_TEST_RESTART_APISERVER (a shell command that restarts it) is not set";
+    ASSERT_EQ(std::system(restart), 0) << "restart command failed: " << restart;
+    ASSERT_TRUE(Eventually([&] { return client_->Raw("GET", "/readyz").status == 200; }, 60s));
+    json = watch_from_1(false);
   }
+  ASSERT_TRUE(json) << "json: no error";
+  EXPECT_TRUE(IsGone(*json)) << json->what();
+  std::optional<ApiError> protobuf = watch_from_1(true);
+  ASSERT_TRUE(protobuf) << "protobuf: no error";
+  EXPECT_TRUE(IsGone(*protobuf)) << protobuf->what();
 }
 
 // The informer's path: a watch-list as protobuf yields the same event objects as one as
 // JSON.
 TEST_F(ProtoTest, WatchListTranscodesToTheSameEvents) {
+  WaitForRootCa();
   auto cms = client_->Resource(kConfigMaps, ns_);
   for (int i = 0; i < 30; ++i) {
     cms.Create(J(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm-)" +
