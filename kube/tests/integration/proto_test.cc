@@ -158,9 +158,10 @@ TEST_F(ProtoTest, ObjectsTranscodeToTheServersJson) {
   }
   EXPECT_TRUE(have_pods) << "no Pods from the Deployment (is the controller manager up?)";
   if (have_pods) {
-    // No kubelet here: give one Pod the status a kubelet would write.
-    Json pod = client_->Resource(kPods, ns_).List().items.at(0);
-    pod["status"] = J(R"({"phase":"Running","hostIP":"10.0.0.9","podIP":"10.9.0.7",
+    // Give one Pod the status a kubelet would write. A node agent may be writing its status
+    // too (localcluster's runs these Pods): on Conflict, read it again and retry.
+    const std::string name = NameOf(client_->Resource(kPods, ns_).List().items.at(0));
+    const Json status = J(R"({"phase":"Running","hostIP":"10.0.0.9","podIP":"10.9.0.7",
       "podIPs":[{"ip":"10.9.0.7"}],"startTime":"2024-05-06T07:08:09Z","qosClass":"Burstable",
       "conditions":[{"type":"Ready","status":"True","lastProbeTime":null,
         "lastTransitionTime":"2024-05-06T07:08:19Z"},
@@ -171,7 +172,20 @@ TEST_F(ProtoTest, ObjectsTranscodeToTheServersJson) {
         "state":{"running":{"startedAt":"2024-05-06T07:08:10Z"}},
         "lastState":{"terminated":{"exitCode":137,"reason":"OOMKilled","message":"<oom> & out",
           "startedAt":"2024-05-06T07:00:00Z","finishedAt":"2024-05-06T07:08:00Z"}}}]})");
-    client_->Resource(kPods, ns_).UpdateStatus(pod);
+    EXPECT_TRUE(Eventually(
+        [&] {
+          Json pod = client_->Resource(kPods, ns_).Get(name);
+          pod["status"] = status;
+          try {
+            client_->Resource(kPods, ns_).UpdateStatus(pod);
+            return true;
+          } catch (const ApiError& e) {
+            if (IsConflict(e)) return false;
+            throw;
+          }
+        },
+        10s))
+        << "the status of " << name << " kept conflicting";
   }
   for (const Json& p : client_->Resource(kPods, ns_).List().items) {
     ExpectSame(kPods, NameOf(p), ns_);
