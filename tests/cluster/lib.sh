@@ -37,7 +37,8 @@ use_test_cluster() {
   for tool in kubectl "$@"; do
     command -v "$tool" >/dev/null || fail "$tool is not on PATH"
   done
-  kubectl get --raw /readyz >/dev/null 2>&1 || fail "the API server in $KUBECONFIG is not ready"
+  # (waited for: /readyz can answer 500 for a moment while etcd is slow on a loaded disk)
+  wait_for "the API server in $KUBECONFIG to be ready" 60 kubectl get --raw /readyz
 }
 
 # Brings the cluster up and exports KUBECONFIG and PATH (kubectl, helm).
@@ -75,6 +76,13 @@ cleanup_namespaces() {
 }
 
 # jsonpath of one object: jp KIND/NAME EXPR [kubectl args]
-jp() { kubectl get "$1" -o "jsonpath=$2" "${@:3}"; }
+jp() { # (three tries: one failed GET on a loaded machine is not the answer)
+  local try
+  for try in 1 2 3; do
+    kubectl get "$1" -o "jsonpath=$2" "${@:3}" && return
+    sleep 1
+  done
+  return 1
+}
 
 count_lines() { grep -c . || true; }

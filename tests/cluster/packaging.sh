@@ -32,7 +32,7 @@ cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   for ((i = ${#CLEANUP_CMDS[@]} - 1; i >= 0; i--)); do eval "${CLEANUP_CMDS[i]}" >/dev/null 2>&1 || true; done
-  rm -rf "$WORK"
+  rm -rf "$WORK" || true
   exit "$rc"
 }
 trap cleanup EXIT INT TERM
@@ -244,8 +244,22 @@ for line in sys.stdin:
         names.add(m.group(1))
 print("\n".join(sorted(names)))'
 }
+# A free port below the ephemeral range (32768-60999), where an outgoing connection could
+# take it before the process under test binds it; scripts/pg draws from the same range.
 free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  python3 -c '
+import random, socket
+for _ in range(500):
+    port = random.randint(20000, 31999)
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+    print(port)
+    break
+else:
+    raise SystemExit("no free port in 20000-31999")'
 }
 
 TARGET_BIN="$BUILD_DIR/target/poolguard-target"

@@ -37,7 +37,7 @@ if ! ns_gone; then
   if [[ -n "$(kubectl get namespace "$NS" -o jsonpath='{.metadata.deletionTimestamp}')" ]]; then
     note "namespace $NS is still terminating: waiting for it"
     wait_for "namespace $NS (terminating) to be gone" 120 ns_gone
-  else
+  elif ! ns_gone; then # (it may have finished deleting between the two reads)
     fail "namespace $NS already exists on this cluster: this test applies the manifests there and deletes it afterwards; delete it first"
   fi
 fi

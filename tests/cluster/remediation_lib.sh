@@ -193,7 +193,9 @@ wait_watching() {
      ([.status.conditions[]? | select(.type == "Healthy" and .status == "True")] | length == 1)'
 }
 
-# chaos NAME FAULT_YAML [DURATION] [REINJECT]: a ChaosExperiment on the api.
+# chaos NAME FAULT_YAML [DURATION] [REINJECT]: a ChaosExperiment on the api. The default
+# 5m outlasts any scenario's healing on a loaded machine (the Ladder's two rungs must end
+# the lock, not its expiry); reset_stack deletes what is left.
 chaos() {
   kubectl apply -n "$NS" -f - >/dev/null <<YAML || fail "cannot apply ChaosExperiment $1"
 apiVersion: poolguard.dev/v1alpha1
@@ -203,7 +205,7 @@ spec:
   target: {deployment: api, service: api, port: 8000}
   database: {service: db, credentialsSecret: db-credentials}
   fault: $2
-  duration: ${3:-2m}
+  duration: ${3:-5m}
   reinject: ${4:-Never}
 YAML
 }
