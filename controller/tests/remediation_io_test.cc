@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "net.h"  // tests/support
 #include "poolguard/common/http_server.h"
 #include "shell.h"
 
@@ -95,17 +96,7 @@ bool FinishQuery(PGconn* conn, std::chrono::seconds limit) {
 }
 
 // A port nothing listens on (bound, then released).
-int ClosedPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+int ClosedPort() { return ::poolguard::testing::FreePort(); }
 
 // One PostgreSQL for the RemediationDb suite, torn down at exit. A small max_connections
 // so that the slots can be filled; `app` is an ordinary role with a password.

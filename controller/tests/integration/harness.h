@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "net.h"  // tests/support
 #include "poolguard/kube/client.h"
 #include "shell.h"
 
@@ -17,7 +18,8 @@ namespace poolguard::controller::testing {
 
 using kube::Json;
 
-using ::poolguard::testing::Run;  // tests/support/shell.h
+using ::poolguard::testing::FreePort;  // tests/support/net.h
+using ::poolguard::testing::Run;       // tests/support/shell.h
 Json J(const std::string& text);
 
 /// One PostgreSQL for the whole binary (scripts/pg with POOLGUARD_PG_NETNS=1): a test host
@@ -66,7 +68,6 @@ class Process {
   std::string log_path_;
 };
 
-int FreePort();
 /// GET http://127.0.0.1:port/path; status 0 on transport failure.
 std::pair<int, std::string> HttpGet(const std::string& base, const std::string& path,
                                     std::chrono::seconds timeout = std::chrono::seconds(5));

@@ -2,9 +2,7 @@
 
 #include <cpprest/http_client.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -60,20 +58,6 @@ std::string PgServer::CreateDatabase() {
 
 void PgServer::Stop() { Run(kPgScript + " stop " + dir_); }
 void PgServer::Start() { Run(kPgScript + " start " + dir_); }
-
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  const int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
 
 HttpResult HttpCall(const std::string& base_url, const std::string& method, const std::string& path,
                     const std::string& body, const std::string& content_type,

@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 
+#include "net.h"    // FreePort (tests/support)
 #include "shell.h"  // Run (tests/support)
 
 namespace poolguard::testing {
@@ -74,7 +75,5 @@ class TargetProcess {
   std::string base_url_;
   int exit_code_ = -1;
 };
-
-int FreePort();
 
 }  // namespace poolguard::testing
