@@ -21,7 +21,7 @@
 
 #include "net.h"  // tests/support
 #include "poolguard/common/http_server.h"
-#include "shell.h"
+#include "scratch_pg.h"  // tests/support
 
 namespace poolguard::controller {
 namespace {
@@ -29,8 +29,6 @@ namespace {
 using namespace std::chrono_literals;
 
 // ---- helpers ------------------------------------------------------------------------
-
-using ::poolguard::testing::Run;  // tests/support/shell.h
 
 struct PgDeleter {
   void operator()(PGconn* c) const { PQfinish(c); }
@@ -107,27 +105,14 @@ class Pg {
     static Pg pg;
     return pg;
   }
-  ~Pg() {
-    try {
-      Run(script_ + " destroy " + dir_);
-      Run("rm -rf " + dir_.substr(0, dir_.rfind('/')));
-    } catch (...) {
-    }
-  }
-  int port() const { return port_; }
+  int port() const { return server_.port(); }
   DbTarget Superuser(const std::string& database = "postgres") const {
-    return DbTarget{Endpoint{"127.0.0.1", port_}, "postgres", "postgres", database};
+    return DbTarget{Endpoint{server_.host(), port()}, "postgres", "postgres", database};
   }
-  DbTarget App() const { return DbTarget{Endpoint{"127.0.0.1", port_}, "app", "app-secret"}; }
+  DbTarget App() const { return DbTarget{Endpoint{server_.host(), port()}, "app", "app-secret"}; }
 
  private:
-  Pg() {
-    char tmpl[] = "/tmp/poolguard-remediation-io-XXXXXX";
-    if (mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
-    dir_ = std::string(tmpl) + "/pg";
-    Run(script_ + " init " + dir_ + " '' " + std::to_string(kMaxConnections));
-    Run(script_ + " start " + dir_);
-    port_ = std::stoi(Run(script_ + " port " + dir_));
+  Pg() : server_("poolguard-remediation-io", kMaxConnections) {
     PgPtr admin = Connect(Superuser(), "setup");
     Query(admin.get(), "CREATE ROLE app LOGIN PASSWORD 'app-secret'");
     Query(admin.get(), "CREATE TABLE t (id int)");
@@ -135,9 +120,7 @@ class Pg {
     Query(admin.get(), "GRANT SELECT ON t TO app");
     Query(admin.get(), "CREATE DATABASE other");
   }
-  std::string script_ = std::string(POOLGUARD_SOURCE_DIR) + "/scripts/pg";
-  std::string dir_;
-  int port_ = 0;
+  ::poolguard::testing::ScratchPg server_;
 };
 
 const SessionRow* FindPid(const std::vector<SessionRow>& rows, int pid) {

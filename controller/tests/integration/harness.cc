@@ -22,8 +22,6 @@ namespace poolguard::controller::testing {
 
 namespace {
 const std::string kSource = POOLGUARD_SOURCE_DIR;
-const std::string kPg = kSource + "/scripts/pg";
-
 }  // namespace
 
 Json J(const std::string& text) { return Json::parse(text); }
@@ -33,50 +31,18 @@ Postgres& Postgres::Shared() {
   return pg;
 }
 
-Postgres::Postgres() {
-  char tmpl[] = "/tmp/poolguard-ctlpg-XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
-  dir_ = std::string(tmpl) + "/pg";
-  // A test host of its own (a network namespace): the EndpointSlice needs an address
-  // that is not loopback, and tests send traffic only to loopback or to such hosts.
-  Run("POOLGUARD_PG_NETNS=1 " + kPg + " init " + dir_ + " '' " + std::to_string(max_connections()));
-  Run(kPg + " start " + dir_);
-  host_ip_ = Run(kPg + " host " + dir_);
-  while (!host_ip_.empty() && (host_ip_.back() == '\n' || host_ip_.back() == ' '))
-    host_ip_.pop_back();
-  port_ = std::stoi(Run(kPg + " port " + dir_));
+// A test host of its own (a network namespace): the EndpointSlice needs an address that is
+// not loopback, and tests send traffic only to loopback or to such hosts.
+Postgres::Postgres()
+    : server_("poolguard-ctlpg", max_connections(), ::poolguard::testing::ScratchPg::Host::kNetns) {
   Query("CREATE ROLE app LOGIN PASSWORD 'app'");
   Query("CREATE DATABASE app OWNER app");
 }
 
-Postgres::~Postgres() {
-  try {
-    Run(kPg + " destroy " + dir_);
-    Run("rm -rf " + dir_.substr(0, dir_.rfind('/')));
-  } catch (...) {
-  }
-}
-
-std::string Postgres::Netns() const {
-  std::string ns = Run("sed -n 's/^NETNS=//p' " + dir_ + "/netns.env");
-  while (!ns.empty() && (ns.back() == '\n' || ns.back() == ' ')) ns.pop_back();
-  return ns;
-}
-
-std::string Postgres::LogTail() const {
-  try {
-    return Run("tail -n 40 " + dir_ + "/server.log");
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-}
-
-std::string Postgres::Url(const std::string& db) const {
-  return "postgresql://app:app@" + host_ip_ + ":" + std::to_string(port_) + "/" + db;
-}
+std::string Postgres::Url(const std::string& db) const { return server_.Url("app", "app", db); }
 
 std::string Postgres::Query(const std::string& sql, const std::string& db) {
-  const std::string conninfo = "host=" + host_ip_ + " port=" + std::to_string(port_) +
+  const std::string conninfo = "host=" + host_ip() + " port=" + std::to_string(port()) +
                                " user=postgres password=postgres dbname=" + db +
                                " application_name=poolguard-test";
   PGconn* c = PQconnectdb(conninfo.c_str());

@@ -12,6 +12,7 @@
 
 #include "net.h"  // tests/support
 #include "poolguard/kube/client.h"
+#include "scratch_pg.h"  // tests/support
 #include "shell.h"
 
 namespace poolguard::controller::testing {
@@ -28,9 +29,8 @@ Json J(const std::string& text);
 class Postgres {
  public:
   static Postgres& Shared();
-  ~Postgres();
-  int port() const { return port_; }
-  const std::string& host_ip() const { return host_ip_; }
+  int port() const { return server_.port(); }
+  const std::string& host_ip() const { return server_.host(); }
   int max_connections() const { return 40; }
   /// Superuser SQL at host_ip(); returns the first column of the first row ("" if none).
   std::string Query(const std::string& sql, const std::string& db = "postgres");
@@ -38,16 +38,14 @@ class Postgres {
   int Sessions(const std::string& application_name);
   std::string Url(const std::string& db) const;
   /// The tail of the server log (for failures).
-  std::string LogTail() const;
+  std::string LogTail() const { return server_.LogTail(); }
   /// The network namespace of the test host (scripts/pg's netns.env), to run other test
   /// processes on the same host.
-  std::string Netns() const;
+  std::string Netns() const { return server_.Netns(); }
 
  private:
   Postgres();
-  std::string dir_;
-  int port_ = 0;
-  std::string host_ip_;
+  ::poolguard::testing::ScratchPg server_;
 };
 
 /// A poolguard-controller (or any) process; output captured in a file.

@@ -17,37 +17,18 @@
 
 namespace poolguard::testing {
 
-namespace {
-const std::string kPgScript = std::string(POOLGUARD_SOURCE_DIR) + "/scripts/pg";
-}
-
 PgServer& PgServer::Shared() {
   static PgServer server;
   return server;
 }
 
-PgServer::PgServer() {
-  char tmpl[] = "/tmp/poolguard-pg-XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
-  dir_ = std::string(tmpl) + "/pg";
-  Run(kPgScript + " init " + dir_ + " '' " + std::to_string(max_connections_));
-  Run(kPgScript + " start " + dir_);
-  port_ = std::stoi(Run(kPgScript + " port " + dir_));
+PgServer::PgServer() : server_("poolguard-pg", max_connections_) {
   Run("psql -q '" + SuperuserUrl() + "' -c \"CREATE ROLE app LOGIN PASSWORD 'app'\"");
-}
-
-PgServer::~PgServer() {
-  try {
-    Run(kPgScript + " destroy " + dir_);
-    Run("rm -rf " + dir_.substr(0, dir_.rfind('/')));
-  } catch (...) {
-  }
 }
 
 std::string PgServer::Url(const std::string& user, const std::string& password,
                           const std::string& database) const {
-  return "postgresql://" + user + ":" + password + "@127.0.0.1:" + std::to_string(port_) + "/" +
-         database;
+  return server_.Url(user, password, database);
 }
 
 std::string PgServer::CreateDatabase() {
@@ -55,9 +36,6 @@ std::string PgServer::CreateDatabase() {
   Run("psql -q '" + SuperuserUrl() + "' -c 'CREATE DATABASE " + name + " OWNER app'");
   return name;
 }
-
-void PgServer::Stop() { Run(kPgScript + " stop " + dir_); }
-void PgServer::Start() { Run(kPgScript + " start " + dir_); }
 
 HttpResult HttpCall(const std::string& base_url, const std::string& method, const std::string& path,
                     const std::string& body, const std::string& content_type,

@@ -6,8 +6,9 @@
 #include <map>
 #include <string>
 
-#include "net.h"    // FreePort (tests/support)
-#include "shell.h"  // Run (tests/support)
+#include "net.h"         // FreePort (tests/support)
+#include "scratch_pg.h"  // ScratchPg (tests/support)
+#include "shell.h"       // Run (tests/support)
 
 namespace poolguard::testing {
 
@@ -16,7 +17,6 @@ namespace poolguard::testing {
 class PgServer {
  public:
   static PgServer& Shared();
-  ~PgServer();
 
   std::string Url(const std::string& user, const std::string& password,
                   const std::string& database) const;
@@ -25,16 +25,15 @@ class PgServer {
   }
   /// Creates a fresh database owned by `app`; returns its name.
   std::string CreateDatabase();
-  void Stop();
-  void Start();
+  void Stop() { server_.Stop(); }
+  void Start() { server_.Start(); }
   int max_connections() const { return max_connections_; }
-  int port() const { return port_; }
+  int port() const { return server_.port(); }
 
  private:
   PgServer();
-  std::string dir_;
-  int port_ = 0;
-  int max_connections_ = 40;
+  int max_connections_ = 40;  // before server_, which is started with it
+  ScratchPg server_;
   int databases_ = 0;
 };
 
