@@ -6,25 +6,40 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <mutex>
+#include <random>
+#include <set>
 #include <stdexcept>
 
 namespace poolguard::testing {
 
-/// A TCP port on 127.0.0.1 that nothing listens on right now: the kernel picks one for a
-/// socket, which is then closed. Another process may take it before the caller binds it.
+/// A TCP port on 127.0.0.1 that nothing listens on right now, drawn from 20000-31999 like
+/// scripts/pg's: below the kernel's ephemeral range (32768-60999), where any outgoing
+/// connection could take the port before the caller binds it. Another test process still
+/// could, so callers that can retry should. Never the same port twice in one process.
 inline int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw std::runtime_error("FreePort: socket failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-                  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-  close(fd);
-  if (!ok) throw std::runtime_error("FreePort: no port on 127.0.0.1");
-  return ntohs(addr.sin_port);
+  static std::mutex mutex;
+  static std::mt19937 random{std::random_device{}()};
+  static std::set<int> given;
+  const std::lock_guard<std::mutex> lock(mutex);
+  std::uniform_int_distribution<int> pick(20000, 31999);
+  for (int attempt = 0; attempt < 500; ++attempt) {
+    const int port = pick(random);
+    if (given.count(port) != 0) continue;
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) throw std::runtime_error("FreePort: socket failed");
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    const bool free = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    close(fd);
+    if (free) {
+      given.insert(port);
+      return port;
+    }
+  }
+  throw std::runtime_error("FreePort: no free port in 127.0.0.1:20000-31999 after 500 tries");
 }
 
 }  // namespace poolguard::testing
