@@ -1,18 +1,9 @@
 #include "harness.h"
 
 #include <cpprest/http_client.h>
-#include <fcntl.h>
 #include <libpq-fe.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <array>
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
 #include <random>
-#include <sstream>
 #include <thread>
 
 #include "poolguard/kube/config.h"
@@ -65,62 +56,6 @@ std::string Postgres::Query(const std::string& sql, const std::string& db) {
 int Postgres::Sessions(const std::string& application_name) {
   return std::stoi(Query("SELECT count(*) FROM pg_stat_activity WHERE application_name = '" +
                          application_name + "'"));
-}
-
-Process::Process(const std::string& binary, const std::vector<std::string>& args,
-                 const std::map<std::string, std::string>& env) {
-  char tmpl[] = "/tmp/poolguard-ctl-log-XXXXXX";
-  const int fd = mkstemp(tmpl);
-  log_path_ = tmpl;
-  std::vector<std::string> strings;
-  strings.push_back("PATH=" + std::string(std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin"));
-  for (const auto& [k, v] : env) strings.push_back(k + "=" + v);
-  std::vector<std::string> argv_s = {binary};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  pid_ = fork();
-  if (pid_ == 0) {
-    dup2(fd, 1);
-    dup2(fd, 2);
-    std::vector<char*> envp, argv;
-    for (auto& s : strings) envp.push_back(s.data());
-    envp.push_back(nullptr);
-    for (auto& s : argv_s) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    execve(binary.c_str(), argv.data(), envp.data());
-    _exit(127);
-  }
-  close(fd);
-}
-
-Process::~Process() {
-  if (pid_ > 0 && exit_code_ == -1) {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-  }
-  unlink(log_path_.c_str());
-}
-
-void Process::Signal(int sig) { kill(pid_, sig); }
-
-int Process::Wait(std::chrono::seconds timeout) {
-  if (exit_code_ != -1) return exit_code_;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      return exit_code_;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return -1;
-}
-
-std::string Process::Log() const {
-  std::ifstream in(log_path_);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 std::pair<int, std::string> HttpGet(const std::string& base, const std::string& path,

@@ -10,7 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "net.h"  // tests/support
+#include "child_process.h"  // tests/support
+#include "net.h"            // tests/support
 #include "poolguard/kube/client.h"
 #include "scratch_pg.h"  // tests/support
 #include "shell.h"
@@ -49,22 +50,7 @@ class Postgres {
 };
 
 /// A poolguard-controller (or any) process; output captured in a file.
-class Process {
- public:
-  Process(const std::string& binary, const std::vector<std::string>& args,
-          const std::map<std::string, std::string>& env = {});
-  ~Process();
-  void Signal(int sig);
-  /// Waits for exit; returns the exit code (128+signal), -1 on timeout.
-  int Wait(std::chrono::seconds timeout);
-  std::string Log() const;
-  pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_ = -1;
-  int exit_code_ = -1;
-  std::string log_path_;
-};
+using Process = ::poolguard::testing::ChildProcess;  // tests/support/child_process.h
 
 /// GET http://127.0.0.1:port/path; status 0 on transport failure.
 std::pair<int, std::string> HttpGet(const std::string& base, const std::string& path,

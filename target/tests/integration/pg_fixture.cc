@@ -1,17 +1,10 @@
 #include "pg_fixture.h"
 
 #include <cpprest/http_client.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
-#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -63,44 +56,16 @@ HttpResult HttpCall(const std::string& base_url, const std::string& method, cons
 TargetProcess::TargetProcess(std::map<std::string, std::string> env) {
   if (env.find("PORT") == env.end()) env["PORT"] = std::to_string(FreePort());
   if (env.find("BIND_ADDRESS") == env.end()) env["BIND_ADDRESS"] = "127.0.0.1";
+  if (env.find("ENV_FILE") == env.end()) env["ENV_FILE"] = "/nonexistent/.env";
   base_url_ = "http://" + env["BIND_ADDRESS"] + ":" + env["PORT"];
-  char tmpl[] = "/tmp/poolguard-target-log-XXXXXX";
-  const int log_fd = mkstemp(tmpl);
-  log_path_ = tmpl;
-  std::vector<std::string> strings;
-  strings.push_back("PATH=" + std::string(std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin"));
-  if (env.find("ENV_FILE") == env.end()) strings.push_back("ENV_FILE=/nonexistent/.env");
-  for (const auto& [k, v] : env) strings.push_back(k + "=" + v);
-  pid_ = fork();
-  if (pid_ == 0) {
-    dup2(log_fd, 1);
-    dup2(log_fd, 2);
-    std::vector<char*> envp;
-    for (auto& s : strings) envp.push_back(s.data());
-    envp.push_back(nullptr);
-    char* argv[] = {const_cast<char*>(POOLGUARD_TARGET_BINARY), nullptr};
-    execve(POOLGUARD_TARGET_BINARY, argv, envp.data());
-    _exit(127);
-  }
-  close(log_fd);
-}
-
-TargetProcess::~TargetProcess() {
-  if (pid_ > 0 && exit_code_ == -1) {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-  }
-  unlink(log_path_.c_str());
+  process_ =
+      std::make_unique<ChildProcess>(POOLGUARD_TARGET_BINARY, std::vector<std::string>{}, env);
 }
 
 bool TargetProcess::WaitUntilServing(std::chrono::seconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      return false;
-    }
+    if (process_->Poll()) return false;
     if (HttpCall(base_url_, "GET", "/livez", "", "", std::chrono::seconds(2)).status == 200) {
       return true;
     }
@@ -109,38 +74,17 @@ bool TargetProcess::WaitUntilServing(std::chrono::seconds timeout) {
   return false;
 }
 
-int TargetProcess::WaitForExit(std::chrono::seconds timeout) {
-  if (exit_code_ != -1) return exit_code_;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      return exit_code_;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return -1;
-}
+int TargetProcess::WaitForExit(std::chrono::seconds timeout) { return process_->Wait(timeout); }
 
 int TargetProcess::Terminate(std::chrono::seconds timeout) {
-  if (exit_code_ != -1) return exit_code_;
-  kill(pid_, SIGTERM);
-  const int code = WaitForExit(timeout);
+  if (auto code = process_->Poll()) return *code;
+  process_->Signal(SIGTERM);
+  const int code = process_->Wait(timeout);
   if (code == -1) {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    exit_code_ = 137;
+    process_->Kill();
     return -1;
   }
   return code;
-}
-
-std::string TargetProcess::Log() const {
-  std::ifstream in(log_path_);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 }  // namespace poolguard::testing

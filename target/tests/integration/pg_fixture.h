@@ -4,11 +4,13 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <string>
 
-#include "net.h"         // FreePort (tests/support)
-#include "scratch_pg.h"  // ScratchPg (tests/support)
-#include "shell.h"       // Run (tests/support)
+#include "child_process.h"  // ChildProcess (tests/support)
+#include "net.h"            // FreePort (tests/support)
+#include "scratch_pg.h"     // ScratchPg (tests/support)
+#include "shell.h"          // Run (tests/support)
 
 namespace poolguard::testing {
 
@@ -54,7 +56,6 @@ HttpResult HttpCall(const std::string& base_url, const std::string& method, cons
 class TargetProcess {
  public:
   explicit TargetProcess(std::map<std::string, std::string> env);
-  ~TargetProcess();
   TargetProcess(const TargetProcess&) = delete;
   TargetProcess& operator=(const TargetProcess&) = delete;
 
@@ -65,14 +66,12 @@ class TargetProcess {
   int WaitForExit(std::chrono::seconds timeout);
   /// SIGTERM, then waits; returns the exit code (-1 if it had to be killed).
   int Terminate(std::chrono::seconds timeout = std::chrono::seconds(20));
-  std::string Log() const;
-  pid_t pid() const { return pid_; }
+  std::string Log() const { return process_->Log(); }
+  pid_t pid() const { return process_->pid(); }
 
  private:
-  pid_t pid_ = -1;
-  std::string log_path_;
   std::string base_url_;
-  int exit_code_ = -1;
+  std::unique_ptr<ChildProcess> process_;
 };
 
 }  // namespace poolguard::testing
