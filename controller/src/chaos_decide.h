@@ -80,7 +80,6 @@ inline constexpr char kGuardrailsPassed[] = "GuardrailsPassed";
 inline constexpr char kInjecting[] = "Injecting";
 inline constexpr char kInjected[] = "Injected";
 inline constexpr char kInjectionFailed[] = "InjectionFailed";
-inline constexpr char kWaitingForOrphans[] = "WaitingForOrphans";
 inline constexpr char kExpired[] = "Expired";
 inline constexpr char kAborted[] = "Aborted";
 inline constexpr char kSevered[] = "Severed";

@@ -126,7 +126,8 @@ const std::vector<Flag>& Flags() {
          o.session_grace = *d;
          return std::string();
        }},
-      {"workers", "POOLGUARD_WORKERS", "Concurrent reconciles. Default 4.", false,
+      {"workers", "POOLGUARD_WORKERS",
+       "Concurrent reconciles of each kind (ChaosExperiment, Remediation). Default 4.", false,
        [](Options& o, const std::string& v) { return SetInt(&o.workers, v, 1, 64); }},
   };
   return flags;
@@ -147,9 +148,10 @@ std::optional<std::pair<std::string, int>> ParseBindAddress(const std::string& t
 std::string Usage() {
   std::string out =
       "Usage: poolguard-controller [flags]\n\n"
-      "Reconciles poolguard.dev ChaosExperiments: injects connection-pool faults into a\n"
-      "target and always rolls them back. Each flag can also be set through the\n"
-      "environment variable shown (the flag wins).\n\nFlags:\n";
+      "Reconciles poolguard.dev ChaosExperiments (injects connection-pool faults into a\n"
+      "target and always rolls them back) and Remediations (detects, diagnoses and heals a\n"
+      "target's outage). Each flag can also be set through the environment variable shown\n"
+      "(the flag wins; an empty variable counts as unset).\n\nFlags:\n";
   for (const auto& f : Flags()) {
     out += "  --" + std::string(f.name) + (f.boolean ? "[=true|false]" : "=VALUE") + "  (" + f.env +
            ")\n      " + f.help + "\n";
@@ -164,7 +166,9 @@ OptionsParse ParseOptions(const std::vector<std::string>& args,
   for (const auto& f : Flags()) {
     if (std::string(f.env) == "KUBECONFIG") continue;  // LoadDefaultConfig reads it
     auto it = env.find(f.env);
-    if (it == env.end()) continue;
+    // Empty is unset, as for a manifest's `value: ""`: POOLGUARD_LEADER_ELECT= must not
+    // turn leader election on the way a bare --leader-elect does.
+    if (it == env.end() || it->second.empty()) continue;
     const std::string error = f.set(result.options, it->second);
     if (!error.empty()) {
       result.error = "invalid " + std::string(f.env) + "=\"" + it->second + "\": " + error;

@@ -25,6 +25,18 @@ TEST(Options, FlagsOverrideEnvironment) {
   EXPECT_EQ(r.options.log_format, "json");
 }
 
+TEST(Options, AnEmptyVariableIsUnset) {
+  const auto r = ParseOptions({}, {{"POOLGUARD_LEADER_ELECT", ""},
+                                   {"POOLGUARD_LEADER_ELECTION_ID", ""},
+                                   {"POOLGUARD_MAX_CONNECTIONS_PER_EXPERIMENT", ""}});
+  ASSERT_EQ(r.error, "");
+  EXPECT_FALSE(r.options.leader_elect);
+  EXPECT_EQ(r.options.leader_election_id, "poolguard-controller");
+  EXPECT_EQ(r.options.max_connections_per_experiment, 200);
+  // A bare flag still means true.
+  EXPECT_TRUE(ParseOptions({"--leader-elect"}, {}).options.leader_elect);
+}
+
 TEST(Options, BadInputNamesTheFlag) {
   EXPECT_EQ(ParseOptions({"--bogus"}, {}).error, "unknown flag --bogus (see --help)");
   EXPECT_NE(ParseOptions({"--max-connections-per-experiment=lots"}, {})

@@ -4,7 +4,7 @@
 # $LOCALNODE_BINARY, else <repo>/build/localnode/poolguard-localnode.
 #
 #   LOCALCLUSTER_KUBELET_PORT [10250]   the agent's kubelet port (kubectl logs)
-#   LOCALCLUSTER_POD_NETWORK  [10.244.0] pods get <net>.2-254, the gateway <net>.1
+#   LOCALCLUSTER_POD_NETWORK  [10.244.0] pods get <net>.2-253, the gateway <net>.1
 #   LOCALCLUSTER_PROXY_NETWORK [10.245.<same third octet>] Service proxies
 # Remembered in $STATE_DIR/localnode.env. With LOCALCLUSTER_AUTO_PORTS=1 the
 # first up picks a free port and an unused 10.244.N network, so test clusters

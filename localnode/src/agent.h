@@ -13,7 +13,7 @@ struct AgentOptions {
   std::string images_file;                   // localnode/images.yaml
   std::string source_dir;                    // ${REPO} in the image table
   std::string build_dir;                     // ${BUILD} in the image table
-  std::string pod_network = "10.244.0";      // pods get <pod_network>.2-254; gateway .1
+  std::string pod_network = "10.244.0";      // pods .2-253; gateway .1
   std::string service_network = "10.245.0";  // Service 10.0.0.k is proxied on <service_network>.k
   std::string netns;  // the pod network's namespace (and host veth) [poolguard-<pod_network's C>]
   int kubelet_port = 10250;

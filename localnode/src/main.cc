@@ -24,7 +24,7 @@ const char* kUsage = R"(poolguard-localnode: runs the local cluster's pods as lo
   --images=FILE                image table [<source>/localnode/images.yaml]
   --source-dir=DIR             ${REPO} in the image table [the source tree it was built from]
   --build-dir=DIR              ${BUILD} in the image table [the build tree of this binary]
-  --pod-network=A.B.C          pods get A.B.C.2-254, the host side A.B.C.1 [10.244.0]
+  --pod-network=A.B.C          pods get A.B.C.2-253, the host side A.B.C.1 [10.244.0]
   --service-network=A.B.C      Service 10.0.0.k is proxied on A.B.C.k [10.245.0]
   --netns=NAME                 the pod network's namespace and host veth (made afresh at
                                start, removed at stop) [poolguard-C]

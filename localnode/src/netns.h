@@ -17,7 +17,7 @@ class PodNetwork {
  public:
   struct Config {
     std::string netns;            // e.g. poolguard-3; also the host-side veth name
-    std::string pod_network;      // A.B.C: gateway A.B.C.1, pods A.B.C.2-254
+    std::string pod_network;      // A.B.C: gateway A.B.C.1, pods .2-253
     std::string service_network;  // A.B.C: Service proxy addresses
   };
 
