@@ -144,7 +144,7 @@ void DecidePending(const ChaosObserved& o, Builder* b) {
   // Milliseconds: a Remediation measures its detection time from here.
   const WallTime start = TruncateToMillis(o.now);
   b->d().status.started_at = start;
-  b->d().status.ends_at = start + duration_cast<std::chrono::seconds>(spec.duration);
+  b->d().status.ends_at = start + spec.duration;  // to the millisecond, like startedAt
   b->d().status.severed_at.reset();
   b->d().status.finished_at.reset();
   b->d().status.application_name = ApplicationName(o.ns, o.name);

@@ -228,6 +228,14 @@ TEST(Decide, InjectingSetsEndsAtAndApplicationName) {
   EXPECT_EQ(accepted->observed_generation, 2);
 }
 
+TEST(Decide, EndsAtKeepsAFractionalDuration) {
+  auto o = Obs(Phase::kNone);
+  o.spec.spec->duration = std::chrono::milliseconds(90'500);  // "90.5s"
+  const ChaosDecision d = DecideChaos(o);
+  ASSERT_TRUE(d.status.ends_at);
+  EXPECT_EQ(*d.status.ends_at - *d.status.started_at, std::chrono::milliseconds(90'500));
+}
+
 TEST(Decide, ActiveRequeuesAtEndsAt) {
   auto o = Obs(Phase::kActive);
   o.held = 5;
