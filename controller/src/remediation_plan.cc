@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "text_util.h"
 
@@ -926,23 +927,55 @@ Step Next(const RemediationSpec& spec, const RemediationStatus& status,
   return Planner(spec, status, observations, now).Run();
 }
 
-Step InvalidSpec(const RemediationStatus& status, const std::string& error, int64_t generation,
-                 WallTime now) {
+namespace {
+// Phase Invalid with SpecValid=False (reason, error), a Warning event when either is new.
+Step Refuse(const RemediationStatus& status, const char* reason, const std::string& error,
+            const std::string& message, int64_t generation, WallTime now) {
   Step step;
   step.status = status;
   step.status.observed_generation = generation;
   const Condition* before = FindCondition(status.conditions, rem::kSpecValid);
   if (status.phase != RemediationPhase::kInvalid || before == nullptr ||
-      before->status != "False" || before->message != error) {
-    step.events.push_back({"Warning", rem::kInvalidSpec, error});
+      before->status != "False" || before->reason != reason || before->message != error) {
+    step.events.push_back({"Warning", reason, error});
   }
-  SetCondition(
-      &step.status.conditions,
-      Condition{rem::kSpecValid, "False", rem::kInvalidSpec, error, std::nullopt, generation}, now);
+  SetCondition(&step.status.conditions,
+               Condition{rem::kSpecValid, "False", reason, error, std::nullopt, generation}, now);
   step.status.phase = RemediationPhase::kInvalid;
-  step.status.message = "invalid spec, nothing is done until it is fixed: " + error;
+  step.status.message = message;
   step.kind = StepKind::kStop;
-  return step;  // no requeue: a spec change triggers the next reconcile
+  return step;
+}
+}  // namespace
+
+Step InvalidSpec(const RemediationStatus& status, const std::string& error, int64_t generation,
+                 WallTime now) {
+  // No requeue: a spec change triggers the next reconcile.
+  return Refuse(status, rem::kInvalidSpec, error,
+                "invalid spec, nothing is done until it is fixed: " + error, generation, now);
+}
+
+std::optional<TargetClaim> ClaimedBy(const TargetClaim& self,
+                                     const std::vector<TargetClaim>& others) {
+  const TargetClaim* owner = &self;
+  for (const auto& o : others) {
+    if (o.key == self.key) continue;
+    if (std::tie(o.created, o.key) < std::tie(owner->created, owner->key)) owner = &o;
+  }
+  if (owner == &self) return std::nullopt;
+  return *owner;
+}
+
+Step TargetClaimed(const RemediationStatus& status, const std::string& owner,
+                   const std::string& deployment, int64_t generation, WallTime now) {
+  const std::string error = "spec.target.deployment: Deployment " + deployment +
+                            " is remediated by the older Remediation " + owner +
+                            "; only the oldest Remediation of a target acts";
+  Step step = Refuse(status, rem::kTargetClaimed, error,
+                     "nothing is done while another Remediation owns the target: " + error,
+                     generation, now);
+  step.requeue_after = std::chrono::seconds(5);  // to take over when the owner goes
+  return step;
 }
 
 RemediationPhase PhaseOnceValid(const RemediationStatus& status) {

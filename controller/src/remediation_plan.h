@@ -69,6 +69,25 @@ Step Next(const RemediationSpec& spec, const RemediationStatus& status,
 Step InvalidSpec(const RemediationStatus& status, const std::string& error, int64_t generation,
                  WallTime now);
 
+/// A Remediation's claim on its target (namespace + Deployment).
+struct TargetClaim {
+  std::string key;      // namespace/name
+  std::string created;  // metadata.creationTimestamp (RFC 3339, UTC: orders as text)
+};
+
+/// Of several Remediations naming one target only the oldest acts (creationTimestamp,
+/// then key), or each would restart it, terminate sessions, raise the pool. Returns the
+/// claim that owns the target when it is not `self`'s.
+std::optional<TargetClaim> ClaimedBy(const TargetClaim& self,
+                                     const std::vector<TargetClaim>& others);
+
+/// The step for a Remediation whose target another one owns: phase Invalid, condition
+/// SpecValid=False with reason TargetClaimed naming the owner, one Warning event per
+/// owner, no effect; the incident and detection state kept as they are. Requeued, so it
+/// takes over once the owner is deleted or retargeted.
+Step TargetClaimed(const RemediationStatus& status, const std::string& owner,
+                   const std::string& deployment, int64_t generation, WallTime now);
+
 /// Where the loop continues once the spec is valid again: Watching, unless the incident
 /// is still open, in which case the phase its records say (an action InProgress:
 /// Remediating, so it is resumed with its key, never started again; Verifying; an

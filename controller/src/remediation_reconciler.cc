@@ -64,17 +64,26 @@ ReconcileResult RemediationReconciler::Reconcile(const std::string& key) {
   const RemediationStatus current = ParseRemediationStatus(object);
   const int64_t generation = IntField(object["metadata"], "generation").value_or(0);
 
+  // Writes the step's status when it differs from the stored one; true if it wrote.
+  const auto write_status = [&](const Step& s) {
+    if (ToJson(s.status).serialize() == ToJson(current).serialize()) return false;
+    Json updated = object;
+    updated["status"] = ToJson(s.status);
+    object = store_->UpdateStatus(updated);
+    return true;
+  };
+
   Step step;
   const RemediationSpecParse parsed = ParseRemediationSpec(object);
-  if (!parsed.spec) {
+  const std::optional<TargetClaim> owner =
+      parsed.spec ? OtherOwner(key, object, parsed.spec->target_deployment) : std::nullopt;
+  if (owner) {
+    step = TargetClaimed(current, owner->key, parsed.spec->target_deployment, generation, now);
+    if (write_status(step)) spdlog::warn("{}: {}", key, step.status.message);
+  } else if (!parsed.spec) {
     step = InvalidSpec(current, parsed.error, generation, now);
     step.requeue_after.reset();  // nothing to do until the spec changes
-    if (ToJson(step.status).serialize() != ToJson(current).serialize()) {
-      Json updated = object;
-      updated["status"] = ToJson(step.status);
-      object = store_->UpdateStatus(updated);
-      spdlog::warn("{}: invalid spec: {}", key, parsed.error);
-    }
+    if (write_status(step)) spdlog::warn("{}: invalid spec: {}", key, parsed.error);
   } else {
     const RemediationSpec& spec = *parsed.spec;
     CollectInput in;
@@ -120,10 +129,7 @@ ReconcileResult RemediationReconciler::Reconcile(const std::string& key) {
     step = Next(spec, current, o, now);
 
     // Write the status first: an action's intent is on the server before its effect runs.
-    if (ToJson(step.status).serialize() != ToJson(current).serialize()) {
-      Json updated = object;
-      updated["status"] = ToJson(step.status);
-      object = store_->UpdateStatus(updated);
+    if (write_status(step)) {
       if (step.status.phase != current.phase) {
         spdlog::info("{}: {} -> {}: {}", key, RemediationPhaseName(current.phase),
                      RemediationPhaseName(step.status.phase), step.status.message);
@@ -155,6 +161,31 @@ ReconcileResult RemediationReconciler::Reconcile(const std::string& key) {
       std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now() - now).count(),
       step.requeue_after ? step.requeue_after->count() : -1);
   return {step.requeue_after};
+}
+
+std::optional<TargetClaim> RemediationReconciler::OtherOwner(const std::string& key,
+                                                             const Json& object,
+                                                             const std::string& deployment) {
+  const std::string ns = kube::NamespaceOf(object);
+  const auto meta = [](const Json& o, const char* name) -> const Json* {
+    const Json* m = Field(o, "metadata");
+    return m != nullptr ? Field(*m, name) : nullptr;
+  };
+  const auto created = [&](const Json& o) {
+    const Json* t = meta(o, "creationTimestamp");
+    return t != nullptr && t->is_string() ? t->as_string() : std::string();
+  };
+  std::vector<TargetClaim> others;
+  for (const Json& other : store_->List()) {
+    const std::string other_key = kube::KeyOf(other);
+    if (other_key == key || kube::NamespaceOf(other) != ns) continue;
+    if (meta(other, "deletionTimestamp") != nullptr) continue;
+    const RemediationSpecParse p = ParseRemediationSpec(other);  // an invalid one owns nothing
+    if (p.spec && p.spec->target_deployment == deployment) {
+      others.push_back({other_key, created(other)});
+    }
+  }
+  return ClaimedBy({key, created(object)}, others);
 }
 
 void RemediationReconciler::RunEffect(const std::string& ns, const RemediationSpec& spec,

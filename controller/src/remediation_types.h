@@ -303,6 +303,7 @@ inline constexpr char kSpecValid[] = "SpecValid";
 inline constexpr char kDryRun[] = "DryRun";
 
 inline constexpr char kInvalidSpec[] = "InvalidSpec";
+inline constexpr char kTargetClaimed[] = "TargetClaimed";
 inline constexpr char kSpecAccepted[] = "SpecAccepted";
 inline constexpr char kSignalsHealthy[] = "SignalsHealthy";
 inline constexpr char kDegraded[] = "Degraded";

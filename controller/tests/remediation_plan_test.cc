@@ -766,6 +766,45 @@ TEST(Plan, InvalidSpecDoesNothing) {
             RemediationPhase::kInvalid);
 }
 
+TEST(Plan, OnlyTheOldestRemediationOfATargetActs) {
+  const TargetClaim a{"ns/a", "2026-11-27T10:00:00Z"};
+  const TargetClaim b{"ns/b", "2026-11-27T10:00:05Z"};
+  const TargetClaim c{"ns/c", "2026-11-27T10:00:05Z"};  // same second as b: the key decides
+  EXPECT_FALSE(ClaimedBy(a, {b, c}));
+  EXPECT_FALSE(ClaimedBy(a, {}));
+  EXPECT_FALSE(ClaimedBy(a, {a})) << "itself in the list";
+  ASSERT_TRUE(ClaimedBy(b, {a, c}));
+  EXPECT_EQ(ClaimedBy(b, {a, c})->key, "ns/a");
+  EXPECT_FALSE(ClaimedBy(b, {c}));
+  ASSERT_TRUE(ClaimedBy(c, {b}));
+  EXPECT_EQ(ClaimedBy(c, {b})->key, "ns/b");
+}
+
+TEST(Plan, AClaimedTargetIsInvalidNamingTheOwnerAndWaitsForIt) {
+  const RemediationStatus st = Diagnosing();
+  const Step s = TargetClaimed(st, "ns/a", "api", 3, kT0);
+  EXPECT_EQ(s.kind, StepKind::kStop);
+  EXPECT_EQ(s.effect.kind, EffectKind::kNone);
+  ASSERT_TRUE(s.requeue_after) << "it takes over once the owner goes";
+  EXPECT_EQ(s.status.phase, RemediationPhase::kInvalid);
+  EXPECT_EQ(s.status.incident, st.incident);
+  const Condition* c = FindCondition(s.status.conditions, rem::kSpecValid);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->status, "False");
+  EXPECT_EQ(c->reason, rem::kTargetClaimed);
+  EXPECT_NE(c->message.find("Deployment api is remediated by the older Remediation ns/a"),
+            std::string::npos)
+      << c->message;
+  ASSERT_EQ(s.events.size(), 1u);
+  EXPECT_EQ(s.events[0].reason, rem::kTargetClaimed);
+  // The same owner again: no new event; an invalid spec after it is a new one.
+  EXPECT_TRUE(TargetClaimed(s.status, "ns/a", "api", 3, kT0 + 1s).events.empty());
+  EXPECT_EQ(InvalidSpec(s.status, c->message, 3, kT0 + 2s).events.size(), 1u);
+  // Once the owner is gone, the loop continues where the records say (an open incident
+  // not yet diagnosed: Detected).
+  EXPECT_EQ(PhaseOnceValid(s.status), RemediationPhase::kDetected);
+}
+
 struct OnceValidCase {
   std::string name;
   std::function<void(RemediationStatus&)> setup;  // on an Invalid status with an open incident

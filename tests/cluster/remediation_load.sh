@@ -26,6 +26,23 @@ done
 [[ "$(chaos_phase idle-2)" == Active ]] || fail "idle-2 is $(chaos_phase idle-2), expected Active all along"
 ok "20 s with idle-2 Active: phase $(rq .status.phase) ($(rq .status.message)), no incident, history empty; $before"
 
+check "a second Remediation on the same target: Invalid (TargetClaimed) naming the first; takes over once the first is deleted"
+kubectl get remediation "$REM" -n "$NS" -o json |
+  jq '{apiVersion, kind, metadata: {name: "second"}, spec}' | kubectl apply -n "$NS" -f - >/dev/null ||
+  fail "cannot apply Remediation second"
+second_is() { kubectl get remediation second -n "$NS" -o json | jq -e "$1" >/dev/null; }
+wait_for "Remediation second Invalid, reason TargetClaimed, naming $NS/$REM" 30 second_is \
+  "(.status.phase == \"Invalid\") and (.status.conditions[] | select(.type == \"SpecValid\") |
+    .reason == \"TargetClaimed\" and (.message | contains(\"older Remediation $NS/$REM\")))"
+rem_is '.status.phase == "Watching"' || fail "the first Remediation left Watching: $(rq '.status | {phase, message}')"
+[[ "$(workload_state)" == "$before" ]] || fail "the workloads changed: '$before' -> '$(workload_state)'"
+msg="$(kubectl get remediation second -n "$NS" -o jsonpath='{.status.message}')"
+kubectl delete remediation "$REM" -n "$NS" --wait=true >/dev/null || fail "cannot delete Remediation $REM"
+wait_for "Remediation second Watching once $REM is gone" 60 second_is \
+  '.status.phase == "Watching" and (.status.conditions[] | select(.type == "SpecValid") | .status == "True")'
+kubectl delete remediation second -n "$NS" --wait=true >/dev/null || fail "cannot delete Remediation second"
+ok "second: '$msg', then Watching once $REM was deleted"
+
 # ---- 3. TrafficSurge with a healthy database: raise the pool, verify, restore it after
 SURGE_CONCURRENCY="${REMEDIATION_SURGE_CONCURRENCY:-20}"
 check "TrafficSurge ($SURGE_CONCURRENCY clients): IncreasePoolSize 5 -> 10 verified; the old size restored after the surge"
