@@ -15,7 +15,7 @@
 #
 #   bench/remediation.sh [RUNS]        default 5
 #   BENCH_SCENARIOS="terminate"        only some scenarios (default: ladder terminate)
-#   BENCH_KEEP=1                       keep the cluster, controller and objects at exit
+#   BENCH_KEEP=1                       keep the cluster, controller and the last run's objects
 #
 # Brings up its own local cluster in a temporary state dir (LOCALCLUSTER_AUTO_PORTS=1)
 # and runs poolguard-controller from ${BUILD_DIR:-build} as a host process; tears it all
@@ -113,6 +113,9 @@ declare -A DET REC RUNG
 LAST_END=0
 run_one() { # scenario run strategy actions
   local scenario=$1 run=$2 name="bench-$1-$2"
+  # The previous run's objects, which BENCH_KEEP leaves (it keeps the last run's only):
+  # two Remediations on one target would race (the younger is refused, TargetClaimed).
+  kubectl delete rem,chaos -n $NS --all --wait=true >/dev/null 2>&1 || true
   wait_healthy
   # Each run starts clean: Prometheus's 30 s range (the PromQL signals) must no longer
   # hold the previous run's outage, or a fresh Remediation would open an incident on it.
