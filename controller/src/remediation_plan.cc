@@ -119,6 +119,8 @@ class Planner {
     auto& st = step_.status;
     st.observed_generation = o.generation;
     st.detection = o.detection;
+    const Condition* was = FindCondition(current.conditions, rem::kSpecValid);
+    const bool was_claimed = was != nullptr && was->reason == rem::kTargetClaimed;
     Cond(rem::kSpecValid, "True", rem::kSpecAccepted, "spec accepted");
     switch (o.detection.health) {
       case Health::kHealthy:
@@ -143,9 +145,10 @@ class Planner {
     if (st.phase == RemediationPhase::kNone) st.phase = RemediationPhase::kWatching;
     if (st.phase == RemediationPhase::kInvalid) {
       st.phase = PhaseOnceValid(current);
-      st.message = "spec valid again; " + (st.phase == RemediationPhase::kWatching
-                                               ? std::string("watching")
-                                               : "incident " + st.incident->id + " continues");
+      st.message =
+          std::string(was_claimed ? "target released" : "spec valid again") + "; " +
+          (st.phase == RemediationPhase::kWatching ? std::string("watching")
+                                                   : "incident " + st.incident->id + " continues");
       Event("Normal", rem::kSpecAccepted, st.message);
     }
   }
@@ -957,23 +960,73 @@ Step InvalidSpec(const RemediationStatus& status, const std::string& error, int6
 
 std::optional<TargetClaim> ClaimedBy(const TargetClaim& self,
                                      const std::vector<TargetClaim>& others) {
+  // Whether `a` has the better claim: active, then in an incident, then older, then key.
+  const auto outranks = [](const TargetClaim& a, const TargetClaim& b) {
+    if (a.active != b.active) return a.active;
+    if (a.in_incident != b.in_incident) return a.in_incident;
+    return std::tie(a.created, a.key) < std::tie(b.created, b.key);
+  };
   const TargetClaim* owner = &self;
   for (const auto& o : others) {
-    if (o.key == self.key) continue;
-    if (std::tie(o.created, o.key) < std::tie(owner->created, owner->key)) owner = &o;
+    if (o.key != self.key && outranks(o, *owner)) owner = &o;
   }
   if (owner == &self) return std::nullopt;
   return *owner;
 }
 
+std::optional<TargetClaim> TargetOwner(const std::string& key, const Json& object,
+                                       const RemediationSpec& spec, const std::vector<Json>& all) {
+  if (spec.safety.dry_run) return std::nullopt;  // plans only: never in anyone's way
+  const std::string ns = kube::NamespaceOf(object);
+  const auto meta = [](const Json& o, const char* name) -> const Json* {
+    const Json* m = Field(o, "metadata");
+    return m != nullptr ? Field(*m, name) : nullptr;
+  };
+  const auto claim = [&](const std::string& k, const Json& o) {
+    TargetClaim c;
+    c.key = k;
+    const Json* t = meta(o, "creationTimestamp");
+    if (t != nullptr && t->is_string()) c.created = t->as_string();
+    const RemediationStatus st = ParseRemediationStatus(o);
+    c.active = st.phase != RemediationPhase::kNone && st.phase != RemediationPhase::kInvalid;
+    c.in_incident = st.incident && !st.incident->closed_at;
+    return c;
+  };
+  std::vector<TargetClaim> others;
+  for (const Json& other : all) {
+    const std::string other_key = kube::KeyOf(other);
+    if (other_key == key || kube::NamespaceOf(other) != ns) continue;
+    if (meta(other, "deletionTimestamp") != nullptr) continue;
+    // A cheap look first: most Remediations name other Deployments.
+    const Json* other_spec = Field(other, "spec");
+    const Json* target = other_spec != nullptr ? Field(*other_spec, "target") : nullptr;
+    if (target == nullptr || StringField(*target, "deployment") != spec.target_deployment) {
+      continue;
+    }
+    const RemediationSpecParse p = ParseRemediationSpec(other);
+    if (!p.spec || p.spec->safety.dry_run) continue;  // an invalid or dryRun one owns nothing
+    others.push_back(claim(other_key, other));
+  }
+  return ClaimedBy(claim(key, object), others);
+}
+
 Step TargetClaimed(const RemediationStatus& status, const std::string& owner,
                    const std::string& deployment, int64_t generation, WallTime now) {
   const std::string error = "spec.target.deployment: Deployment " + deployment +
-                            " is remediated by the older Remediation " + owner +
-                            "; only the oldest Remediation of a target acts";
+                            " is remediated by Remediation " + owner +
+                            "; one Remediation acts per target";
   Step step = Refuse(status, rem::kTargetClaimed, error,
                      "nothing is done while another Remediation owns the target: " + error,
                      generation, now);
+  auto& st = step.status;
+  if (st.incident && !st.incident->closed_at) {
+    Incident prev = std::move(*st.incident);
+    prev.closed_at = now;
+    if (prev.outcome.empty()) prev.outcome = rem::kSuperseded;
+    st.incident.reset();
+    st.history.insert(st.history.begin(), std::move(prev));
+    if (st.history.size() > kMaxHistory) st.history.resize(kMaxHistory);
+  }
   step.requeue_after = std::chrono::seconds(5);  // to take over when the owner goes
   return step;
 }

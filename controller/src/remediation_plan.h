@@ -69,21 +69,33 @@ Step Next(const RemediationSpec& spec, const RemediationStatus& status,
 Step InvalidSpec(const RemediationStatus& status, const std::string& error, int64_t generation,
                  WallTime now);
 
-/// A Remediation's claim on its target (namespace + Deployment).
+/// A Remediation's claim on its target (namespace + Deployment). dryRun ones claim nothing.
 struct TargetClaim {
-  std::string key;      // namespace/name
-  std::string created;  // metadata.creationTimestamp (RFC 3339, UTC: orders as text)
+  std::string key;           // namespace/name
+  std::string created;       // metadata.creationTimestamp (RFC 3339, UTC: orders as text)
+  bool active = false;       // it has been acting on the target: a phase other than none/Invalid
+  bool in_incident = false;  // an incident open (not closed)
 };
 
-/// Of several Remediations naming one target only the oldest acts (creationTimestamp,
-/// then key), or each would restart it, terminate sessions, raise the pool. Returns the
-/// claim that owns the target when it is not `self`'s.
+/// Of several Remediations naming one target only one acts, or each would restart it,
+/// terminate sessions, raise the pool. The incumbent keeps it: an active one before one
+/// that is new or was Invalid (a fixed or retargeted older object does not take over), one
+/// in an incident before one that is not, then the oldest (creationTimestamp, then key).
+/// Returns the claim that owns the target when it is not `self`'s.
 std::optional<TargetClaim> ClaimedBy(const TargetClaim& self,
                                      const std::vector<TargetClaim>& others);
 
+/// The Remediation among `all` (the cache) that owns the Deployment `object`'s spec names,
+/// when it is another one: ClaimedBy over the others in the same namespace naming that
+/// Deployment, not being deleted, with a valid spec and not dryRun (those own nothing; a
+/// dryRun `object` is never claimed either).
+std::optional<TargetClaim> TargetOwner(const std::string& key, const Json& object,
+                                       const RemediationSpec& spec, const std::vector<Json>& all);
+
 /// The step for a Remediation whose target another one owns: phase Invalid, condition
 /// SpecValid=False with reason TargetClaimed naming the owner, one Warning event per
-/// owner, no effect; the incident and detection state kept as they are. Requeued, so it
+/// owner, no effect. An open incident is closed (outcome Superseded, into history): the
+/// owner handles the target now, and nothing of it may be resumed later. Requeued, so it
 /// takes over once the owner is deleted or retargeted.
 Step TargetClaimed(const RemediationStatus& status, const std::string& owner,
                    const std::string& deployment, int64_t generation, WallTime now);

@@ -76,8 +76,9 @@ ReconcileResult RemediationReconciler::Reconcile(const std::string& key) {
   Step step;
   const RemediationSpecParse parsed = ParseRemediationSpec(object);
   const std::optional<TargetClaim> owner =
-      parsed.spec ? OtherOwner(key, object, parsed.spec->target_deployment) : std::nullopt;
+      parsed.spec ? TargetOwner(key, object, *parsed.spec, store_->List()) : std::nullopt;
   if (owner) {
+    collector_->Forget(key);  // baselines and counters would be stale when it takes over
     step = TargetClaimed(current, owner->key, parsed.spec->target_deployment, generation, now);
     if (write_status(step)) spdlog::warn("{}: {}", key, step.status.message);
   } else if (!parsed.spec) {
@@ -161,31 +162,6 @@ ReconcileResult RemediationReconciler::Reconcile(const std::string& key) {
       std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now() - now).count(),
       step.requeue_after ? step.requeue_after->count() : -1);
   return {step.requeue_after};
-}
-
-std::optional<TargetClaim> RemediationReconciler::OtherOwner(const std::string& key,
-                                                             const Json& object,
-                                                             const std::string& deployment) {
-  const std::string ns = kube::NamespaceOf(object);
-  const auto meta = [](const Json& o, const char* name) -> const Json* {
-    const Json* m = Field(o, "metadata");
-    return m != nullptr ? Field(*m, name) : nullptr;
-  };
-  const auto created = [&](const Json& o) {
-    const Json* t = meta(o, "creationTimestamp");
-    return t != nullptr && t->is_string() ? t->as_string() : std::string();
-  };
-  std::vector<TargetClaim> others;
-  for (const Json& other : store_->List()) {
-    const std::string other_key = kube::KeyOf(other);
-    if (other_key == key || kube::NamespaceOf(other) != ns) continue;
-    if (meta(other, "deletionTimestamp") != nullptr) continue;
-    const RemediationSpecParse p = ParseRemediationSpec(other);  // an invalid one owns nothing
-    if (p.spec && p.spec->target_deployment == deployment) {
-      others.push_back({other_key, created(other)});
-    }
-  }
-  return ClaimedBy({key, created(object)}, others);
 }
 
 void RemediationReconciler::RunEffect(const std::string& ns, const RemediationSpec& spec,

@@ -26,10 +26,6 @@ class RemediationReconciler {
   ReconcileResult Reconcile(const std::string& key);
 
  private:
-  /// The older Remediation in the namespace that owns `deployment`, if there is one
-  /// (ClaimedBy over the cache).
-  std::optional<TargetClaim> OtherOwner(const std::string& key, const Json& object,
-                                        const std::string& deployment);
   void RunEffect(const std::string& ns, const RemediationSpec& spec, const Effect& effect);
   void Account(const RemediationStatus& before, const RemediationStatus& after);
 

@@ -766,7 +766,8 @@ TEST(Plan, InvalidSpecDoesNothing) {
             RemediationPhase::kInvalid);
 }
 
-TEST(Plan, OnlyTheOldestRemediationOfATargetActs) {
+TEST(Plan, OneRemediationOfATargetActsTheIncumbentFirst) {
+  // New objects (none active): the oldest, then the key.
   const TargetClaim a{"ns/a", "2026-11-27T10:00:00Z"};
   const TargetClaim b{"ns/b", "2026-11-27T10:00:05Z"};
   const TargetClaim c{"ns/c", "2026-11-27T10:00:05Z"};  // same second as b: the key decides
@@ -778,31 +779,104 @@ TEST(Plan, OnlyTheOldestRemediationOfATargetActs) {
   EXPECT_FALSE(ClaimedBy(b, {c}));
   ASSERT_TRUE(ClaimedBy(c, {b}));
   EXPECT_EQ(ClaimedBy(c, {b})->key, "ns/b");
+
+  // The one acting keeps the target: an older object that was Invalid (fixed) or is new
+  // (retargeted here) does not take it over.
+  TargetClaim acting = b;
+  acting.active = true;
+  EXPECT_FALSE(ClaimedBy(acting, {a}));
+  ASSERT_TRUE(ClaimedBy(a, {acting}));
+  EXPECT_EQ(ClaimedBy(a, {acting})->key, "ns/b");
+  // Two active (they started before seeing each other): one in an incident keeps it...
+  TargetClaim watching = a;
+  watching.active = true;
+  TargetClaim healing = c;
+  healing.active = true;
+  healing.in_incident = true;
+  EXPECT_FALSE(ClaimedBy(healing, {watching}));
+  EXPECT_EQ(ClaimedBy(watching, {healing})->key, "ns/c");
+  // ...else the oldest.
+  EXPECT_FALSE(ClaimedBy(watching, {acting}));
+  EXPECT_EQ(ClaimedBy(acting, {watching})->key, "ns/a");
+}
+
+// A Remediation object as the cache holds it.
+Json RemObject(const std::string& ns, const std::string& name, const std::string& created,
+               const std::string& deployment, const std::string& extra_spec = "",
+               const std::string& status = "", const std::string& extra_meta = "") {
+  return Json::parse(R"({"metadata":{"namespace":")" + ns + R"(","name":")" + name +
+                     R"(","creationTimestamp":")" + created + "\"" + extra_meta +
+                     R"(},"spec":{"target":{"deployment":")" + deployment +
+                     R"("},"database":{"service":"db","credentialsSecret":"s"})" + extra_spec +
+                     "}" + (status.empty() ? "" : R"(,"status":)" + status) + "}");
+}
+
+TEST(Plan, TargetOwnerLooksAtTheSameDeploymentInTheSameNamespaceOnly) {
+  const Json self = RemObject("ns", "young", "2026-11-27T10:00:09Z", "api");
+  const RemediationSpec spec = *ParseRemediationSpec(self).spec;
+  const auto owner = [&](const std::vector<Json>& others) {
+    std::vector<Json> all = others;
+    all.push_back(self);
+    const auto o = TargetOwner("ns/young", self, spec, all);
+    return o ? o->key : std::string("(none)");
+  };
+  const std::string older = "2026-11-27T10:00:00Z";
+  EXPECT_EQ(owner({RemObject("ns", "old", older, "api")}), "ns/old");
+  EXPECT_EQ(owner({}), "(none)");
+  EXPECT_EQ(owner({RemObject("other", "old", older, "api")}), "(none)") << "another namespace";
+  EXPECT_EQ(owner({RemObject("ns", "old", older, "web")}), "(none)") << "another Deployment";
+  EXPECT_EQ(owner({RemObject("ns", "old", older, "api", "", "",
+                             R"(,"deletionTimestamp":"2026-11-27T10:01:00Z")")}),
+            "(none)")
+      << "being deleted";
+  EXPECT_EQ(owner({RemObject("ns", "old", older, "api", R"(,"strategy":"Random")")}), "(none)")
+      << "an invalid spec owns nothing";
+  EXPECT_EQ(owner({RemObject("ns", "old", older, "api", R"(,"safety":{"dryRun":true})")}), "(none)")
+      << "a dry run owns nothing";
+  // A dry run itself is never claimed: it plans beside the real one.
+  const Json dry =
+      RemObject("ns", "dry", "2026-11-27T10:00:09Z", "api", R"(,"safety":{"dryRun":true})");
+  EXPECT_FALSE(TargetOwner("ns/dry", dry, *ParseRemediationSpec(dry).spec,
+                           {RemObject("ns", "old", older, "api"), dry}));
+  // The incumbent: an active younger one keeps the target from an older one just fixed.
+  const Json active_young =
+      RemObject("ns", "young", "2026-11-27T10:00:09Z", "api", "", R"({"phase":"Watching"})");
+  const Json fixed_old = RemObject("ns", "old", older, "api", "", R"({"phase":"Invalid"})");
+  EXPECT_FALSE(TargetOwner("ns/young", active_young, spec, {fixed_old, active_young}));
+  const auto o = TargetOwner("ns/old", fixed_old, *ParseRemediationSpec(fixed_old).spec,
+                             {fixed_old, active_young});
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->key, "ns/young");
 }
 
 TEST(Plan, AClaimedTargetIsInvalidNamingTheOwnerAndWaitsForIt) {
-  const RemediationStatus st = Diagnosing();
+  const RemediationStatus st = Diagnosing();  // an incident open
   const Step s = TargetClaimed(st, "ns/a", "api", 3, kT0);
   EXPECT_EQ(s.kind, StepKind::kStop);
   EXPECT_EQ(s.effect.kind, EffectKind::kNone);
   ASSERT_TRUE(s.requeue_after) << "it takes over once the owner goes";
   EXPECT_EQ(s.status.phase, RemediationPhase::kInvalid);
-  EXPECT_EQ(s.status.incident, st.incident);
+  // The open incident is closed: the owner handles the target, nothing of it is resumed.
+  EXPECT_FALSE(s.status.incident);
+  ASSERT_EQ(s.status.history.size(), st.history.size() + 1);
+  EXPECT_EQ(s.status.history.front().id, st.incident->id);
+  EXPECT_EQ(s.status.history.front().outcome, rem::kSuperseded);
+  EXPECT_EQ(s.status.history.front().closed_at, kT0);
   const Condition* c = FindCondition(s.status.conditions, rem::kSpecValid);
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(c->status, "False");
   EXPECT_EQ(c->reason, rem::kTargetClaimed);
-  EXPECT_NE(c->message.find("Deployment api is remediated by the older Remediation ns/a"),
-            std::string::npos)
+  EXPECT_NE(c->message.find("Deployment api is remediated by Remediation ns/a"), std::string::npos)
       << c->message;
   ASSERT_EQ(s.events.size(), 1u);
   EXPECT_EQ(s.events[0].reason, rem::kTargetClaimed);
-  // The same owner again: no new event; an invalid spec after it is a new one.
-  EXPECT_TRUE(TargetClaimed(s.status, "ns/a", "api", 3, kT0 + 1s).events.empty());
+  // The same owner again: nothing changes, no new event; an invalid spec is a new one.
+  const Step again = TargetClaimed(s.status, "ns/a", "api", 3, kT0 + 1s);
+  EXPECT_EQ(again.status, s.status);
+  EXPECT_TRUE(again.events.empty());
   EXPECT_EQ(InvalidSpec(s.status, c->message, 3, kT0 + 2s).events.size(), 1u);
-  // Once the owner is gone, the loop continues where the records say (an open incident
-  // not yet diagnosed: Detected).
-  EXPECT_EQ(PhaseOnceValid(s.status), RemediationPhase::kDetected);
+  // Once the owner is gone: Watching.
+  EXPECT_EQ(PhaseOnceValid(s.status), RemediationPhase::kWatching);
 }
 
 struct OnceValidCase {

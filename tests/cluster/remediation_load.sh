@@ -33,7 +33,7 @@ kubectl get remediation "$REM" -n "$NS" -o json |
 second_is() { kubectl get remediation second -n "$NS" -o json | jq -e "$1" >/dev/null; }
 wait_for "Remediation second Invalid, reason TargetClaimed, naming $NS/$REM" 30 second_is \
   "(.status.phase == \"Invalid\") and (.status.conditions[] | select(.type == \"SpecValid\") |
-    .reason == \"TargetClaimed\" and (.message | contains(\"older Remediation $NS/$REM\")))"
+    .reason == \"TargetClaimed\" and (.message | contains(\"remediated by Remediation $NS/$REM\")))"
 rem_is '.status.phase == "Watching"' || fail "the first Remediation left Watching: $(rq '.status | {phase, message}')"
 [[ "$(workload_state)" == "$before" ]] || fail "the workloads changed: '$before' -> '$(workload_state)'"
 msg="$(kubectl get remediation second -n "$NS" -o jsonpath='{.status.message}')"
