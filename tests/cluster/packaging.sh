@@ -245,12 +245,13 @@ for line in sys.stdin:
 print("\n".join(sorted(names)))'
 }
 # A free port below the ephemeral range (32768-60999), where an outgoing connection could
-# take it before the process under test binds it; scripts/pg draws from the same range.
+# take it before the process under test binds it, and apart from scripts/pg's and
+# localcluster's 20000-31999 (tests/support/net.h's FreePort draws from the same range).
 free_port() {
   python3 -c '
 import random, socket
 for _ in range(500):
-    port = random.randint(20000, 31999)
+    port = random.randint(15000, 19999)
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", port))
@@ -259,7 +260,7 @@ for _ in range(500):
     print(port)
     break
 else:
-    raise SystemExit("no free port in 20000-31999")'
+    raise SystemExit("no free port in 15000-19999")'
 }
 
 TARGET_BIN="$BUILD_DIR/target/poolguard-target"

@@ -3,8 +3,9 @@
 // Test support: a program run as a child process, its output in a file. Header-only, like
 // shell.h.
 
+#include <fcntl.h>  // O_CLOEXEC
 #include <signal.h>
-#include <stdlib.h>  // mkstemp
+#include <stdlib.h>  // mkostemp
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,7 +29,7 @@ class ChildProcess {
   ChildProcess(const std::string& binary, const std::vector<std::string>& args,
                const std::map<std::string, std::string>& env = {}) {
     char tmpl[] = "/tmp/poolguard-test-log-XXXXXX";
-    const int fd = mkstemp(tmpl);
+    const int fd = mkostemp(tmpl, O_CLOEXEC);
     if (fd < 0) throw std::runtime_error("mkstemp failed for the log of " + binary);
     log_path_ = tmpl;
     std::vector<std::string> strings;
@@ -45,13 +46,19 @@ class ChildProcess {
     argv.push_back(nullptr);
     pid_ = fork();
     if (pid_ == 0) {
-      dup2(fd, 1);
+      dup2(fd, 1);  // dup2's copies are not close-on-exec
       dup2(fd, 2);
+      // Nothing else of the test's: its listening sockets and connections would stay open
+      // in the child (a fake server's port still accepting after the test closed it).
+      close_range(3, ~0U, 0);
       execve(binary.c_str(), argv.data(), envp.data());
       _exit(127);
     }
     close(fd);
-    if (pid_ < 0) throw std::runtime_error("fork failed for " + binary);
+    if (pid_ < 0) {
+      unlink(log_path_.c_str());
+      throw std::runtime_error("fork failed for " + binary);
+    }
   }
   ~ChildProcess() {
     if (pid_ > 0 && !exit_code_) {

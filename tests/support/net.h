@@ -13,16 +13,17 @@
 
 namespace poolguard::testing {
 
-/// A TCP port on 127.0.0.1 that nothing listens on right now, drawn from 20000-31999 like
-/// scripts/pg's: below the kernel's ephemeral range (32768-60999), where any outgoing
-/// connection could take the port before the caller binds it. Another test process still
-/// could, so callers that can retry should. Never the same port twice in one process.
+/// A TCP port on 127.0.0.1 that nothing listens on right now, drawn from 15000-19999:
+/// below the kernel's ephemeral range (32768-60999), where any outgoing connection could
+/// take the port before the caller binds it, and apart from scripts/pg's and localcluster's
+/// 20000-31999, so a stopped test PostgreSQL never finds its port handed out. Another test process
+/// still could, so callers that can retry should. Never the same port twice in one process.
 inline int FreePort() {
   static std::mutex mutex;
   static std::mt19937 random{std::random_device{}()};
   static std::set<int> given;
   const std::lock_guard<std::mutex> lock(mutex);
-  std::uniform_int_distribution<int> pick(20000, 31999);
+  std::uniform_int_distribution<int> pick(15000, 19999);
   for (int attempt = 0; attempt < 500; ++attempt) {
     const int port = pick(random);
     if (given.count(port) != 0) continue;
@@ -39,7 +40,7 @@ inline int FreePort() {
       return port;
     }
   }
-  throw std::runtime_error("FreePort: no free port in 127.0.0.1:20000-31999 after 500 tries");
+  throw std::runtime_error("FreePort: no free port in 127.0.0.1:15000-19999 after 500 tries");
 }
 
 }  // namespace poolguard::testing
