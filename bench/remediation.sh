@@ -116,6 +116,7 @@ run_one() { # scenario run strategy actions
   # The previous run's objects, which BENCH_KEEP leaves (it keeps the last run's only):
   # two Remediations on one target would race (the younger is refused, TargetClaimed).
   kubectl delete rem,chaos -n $NS --all --wait=true >/dev/null 2>&1 || true
+  [ -z "$(kubectl get rem -n $NS -o name 2>/dev/null)" ] || die "run $run: an earlier Remediation is still there"
   wait_healthy
   # Each run starts clean: Prometheus's 30 s range (the PromQL signals) must no longer
   # hold the previous run's outage, or a fresh Remediation would open an incident on it.
