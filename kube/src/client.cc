@@ -320,6 +320,18 @@ ResourceClient Client::Resource(const GroupVersionResource& gvr, const std::stri
   return ResourceClient(shared_from_this(), gvr, ns);
 }
 
+std::string Client::Response::Header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) ==
+                 std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return v;
+    }
+  }
+  return "";
+}
+
 Client::Response Client::RawAccept(const std::string& path,
                                    const std::map<std::string, std::string>& query,
                                    const std::string&) {
@@ -360,8 +372,7 @@ std::string TextWithRetries(Client& client, Fetch&& fetch) {
   for (int attempt = 1;; ++attempt) {
     Client::Response r = fetch();
     if (r.status >= 200 && r.status < 300) return std::move(r.body);
-    auto it = r.headers.find("Retry-After");
-    ApiError err = ErrorFromResponse(r.status, r.body, it == r.headers.end() ? "" : it->second);
+    ApiError err = ErrorFromResponse(r.status, r.body, r.Header("Retry-After"));
     // Honour the server's Retry-After for 429 (and 5xx that carry it) a few times, as
     // client-go does; then let the caller see the error, retry_after() included.
     bool retryable = err.kind() == ErrorKind::kTooManyRequests ||
@@ -374,18 +385,6 @@ std::string TextWithRetries(Client& client, Fetch&& fetch) {
     auto deadline = client.clock()->Now() + wait;
     while (client.clock()->Now() < deadline) client.clock()->WaitUntil(lock, cv, deadline);
   }
-}
-
-std::string HeaderOf(const Client::Response& r, std::string_view name) {
-  for (const auto& [k, v] : r.headers) {
-    if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
-          return std::tolower(static_cast<unsigned char>(a)) ==
-                 std::tolower(static_cast<unsigned char>(b));
-        })) {
-      return v;
-    }
-  }
-  return "";
 }
 
 }  // namespace
@@ -461,7 +460,7 @@ RawObjectList ResourceClient::ListRaw(const ListOptions& options) const {
       body = TextWithRetries(*client_, [&] {
         Client::Response r =
             client_->RawAccept(path, q, std::string(proto::kMediaType) + ", application/json");
-        if (proto::IsProtobuf(HeaderOf(r, "Content-Type"))) {
+        if (proto::IsProtobuf(r.Header("Content-Type"))) {
           bool ok = r.status >= 200 && r.status < 300;
           r.body = ok ? proto::ToJson(r.body) : internal::ProtobufBodyAsJson(r.body);
         }

@@ -21,6 +21,15 @@ struct Case {
   ErrorKind kind;
 };
 
+TEST(ResponseTest, HeaderIgnoresTheNamesCase) {
+  Client::Response r;
+  r.headers = {{"retry-after", "7"}, {"Content-Type", "application/json"}};
+  EXPECT_EQ(r.Header("Retry-After"), "7");
+  EXPECT_EQ(r.Header("content-type"), "application/json");
+  EXPECT_EQ(r.Header("Content-Length"), "");
+  EXPECT_EQ(r.Header("Retry-Afte"), "") << "a prefix is not the name";
+}
+
 TEST(ErrorFromResponseTest, MapsReasonsAndCodes) {
   const std::vector<Case> cases = {
       {404, "NotFound", ErrorKind::kNotFound},

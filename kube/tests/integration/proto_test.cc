@@ -35,17 +35,6 @@ const GroupVersionResource kReplicaSets{"apps", "v1", "replicasets", true};
 const GroupVersionResource kLeases{"coordination.k8s.io", "v1", "leases", true};
 const GroupVersionResource kPdbs{"policy", "v1", "poddisruptionbudgets", true};
 
-std::string Header(const Client::Response& r, const std::string& name) {
-  for (const auto& [k, v] : r.headers) {
-    if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
-          return std::tolower(a) == std::tolower(b);
-        })) {
-      return v;
-    }
-  }
-  return "";
-}
-
 std::string Chomp(std::string s) {
   while (!s.empty() && s.back() == '\n') s.pop_back();
   return s;
@@ -72,8 +61,8 @@ class ProtoTest : public ClusterTest {
       EXPECT_EQ(j.status, 200) << path << ": " << j.body;
       Client::Response p = client_->RawAccept(path, {}, proto::kMediaType);
       EXPECT_EQ(p.status, 200) << path;
-      EXPECT_TRUE(proto::IsProtobuf(Header(p, "Content-Type")))
-          << path << " answered " << Header(p, "Content-Type");
+      EXPECT_TRUE(proto::IsProtobuf(p.Header("Content-Type")))
+          << path << " answered " << p.Header("Content-Type");
       json = Chomp(j.body);
       try {
         transcoded = proto::ToJson(p.body);
@@ -277,7 +266,7 @@ TEST_F(ProtoTest, RefusalIsAProtobufStatus) {
   Client::Response j = client_->Raw("GET", path);
   Client::Response p = client_->RawAccept(path, {}, proto::kMediaType);
   ASSERT_EQ(p.status, 404);
-  ASSERT_TRUE(proto::IsProtobuf(Header(p, "Content-Type"))) << Header(p, "Content-Type");
+  ASSERT_TRUE(proto::IsProtobuf(p.Header("Content-Type"))) << p.Header("Content-Type");
   EXPECT_EQ(Diff(Chomp(j.body), proto::ToJson(p.body)), "");
 }
 

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "poolguard/kube/clock.h"
@@ -154,6 +155,8 @@ class Client : public std::enable_shared_from_this<Client> {
     int status = 0;
     std::string body;
     std::map<std::string, std::string> headers;
+    /// The header's value ("" if absent); the name is matched ignoring case, as HTTP does.
+    std::string Header(std::string_view name) const;
   };
   /// Low-level request: `path` like "/api/v1/namespaces", `query` already-unescaped
   /// key/values. Does not throw on HTTP errors (only on transport failure).
