@@ -611,17 +611,4 @@ std::unique_ptr<WatchStream> ResourceClient::Watch(const ListOptions& options) c
   return client_->OpenWatch(Path(ns_), q, inactivity);
 }
 
-std::string NameOf(const Json& object) { return json_util::Str2(object, "metadata", "name"); }
-std::string NamespaceOf(const Json& object) {
-  return json_util::Str2(object, "metadata", "namespace");
-}
-std::string ResourceVersionOf(const Json& object) {
-  return json_util::Str2(object, "metadata", "resourceVersion");
-}
-std::string UidOf(const Json& object) { return json_util::Str2(object, "metadata", "uid"); }
-std::string KeyOf(const Json& object) {
-  std::string ns = NamespaceOf(object);
-  return ns.empty() ? NameOf(object) : ns + "/" + NameOf(object);
-}
-
 }  // namespace poolguard::kube

@@ -14,13 +14,9 @@
 #include "poolguard/kube/clock.h"
 #include "poolguard/kube/config.h"
 #include "poolguard/kube/errors.h"
+#include "poolguard/kube/object.h"
 
 namespace poolguard::kube {
-
-// Objects are cpprestsdk's web::json::value: controllers read and write arbitrary fields of
-// arbitrary kinds (including custom resources), so the library does not impose typed structs.
-// A web::json::value copy is a deep copy.
-using Json = web::json::value;
 
 /// Names a resource type: `{"apps", "v1", "deployments"}`; core types have group "".
 struct GroupVersionResource {
@@ -242,13 +238,5 @@ class ResourceClient {
   GroupVersionResource gvr_;
   std::string ns_;
 };
-
-/// Helpers for the fields every object has; missing fields read as "".
-std::string NameOf(const Json& object);
-std::string NamespaceOf(const Json& object);
-std::string ResourceVersionOf(const Json& object);
-std::string UidOf(const Json& object);
-/// "namespace/name", or "name" for cluster-scoped objects: the work-queue key.
-std::string KeyOf(const Json& object);
 
 }  // namespace poolguard::kube

@@ -1,0 +1,288 @@
+#include "chaos/decide.h"
+
+#include <algorithm>
+
+namespace poolguard::controller {
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+
+std::string FaultDescription(const ChaosSpec& spec) {
+  if (spec.type == FaultType::kTrafficSurge) {
+    return std::to_string(spec.concurrency) + " clients on " + spec.path;
+  }
+  std::string mode = spec.mode == LeakMode::kIdle                ? "idle"
+                     : spec.mode == LeakMode::kIdleInTransaction ? "idle in transaction"
+                                                                 : "locking " + spec.table;
+  return std::to_string(spec.connections) + " connections " + mode;
+}
+
+class Builder {
+ public:
+  explicit Builder(const ChaosObserved& o) : o_(o) {
+    d_.status = o.status;
+    d_.status.observed_generation = o.generation;
+  }
+
+  void Phase(controller::Phase p, std::string reason, std::string message) {
+    d_.status.phase = p;
+    d_.status.reason = std::move(reason);
+    d_.status.message = std::move(message);
+  }
+  void Cond(const char* type, const char* status, std::string reason, std::string message) {
+    SetCondition(
+        &d_.status.conditions,
+        Condition{type, status, std::move(reason), std::move(message), std::nullopt, o_.generation},
+        o_.now);
+  }
+  void Event(const char* type, std::string reason, std::string message) {
+    d_.events.push_back({type, std::move(reason), std::move(message)});
+  }
+  void Held(int n) {
+    if (o_.spec.spec && o_.spec.spec->type == FaultType::kTrafficSurge) {
+      d_.status.surge_clients = n;
+    } else {
+      d_.status.leaked_connections = n;
+    }
+  }
+  ChaosDecision& d() { return d_; }
+
+ private:
+  const ChaosObserved& o_;
+  ChaosDecision d_;
+};
+
+int Alive(const ChaosObserved& o) { return std::max(o.held, o.db_sessions.value_or(0)); }
+
+// Where an experiment that is rolling back for `reason` ends.
+Phase FinalPhaseFor(const std::string& reason) {
+  if (reason == reasons::kAborted) return Phase::kAborted;
+  if (reason == reasons::kInjectionFailed) return Phase::kFailed;
+  return Phase::kCompleted;
+}
+
+// Start rolling back (status RollingBack first), or finish at once when nothing is held.
+void Finish(const ChaosObserved& o, Builder* b, const std::string& reason,
+            const std::string& message) {
+  if (Alive(o) > 0) {
+    b->Phase(Phase::kRollingBack, reason, message);
+    b->d().effect = ChaosEffect::kRollback;
+    return;
+  }
+  const controller::Phase final_phase = FinalPhaseFor(reason);
+  b->Phase(final_phase, reason, message);
+  b->d().status.finished_at = TruncateToSeconds(o.now);
+  b->Held(0);
+  b->Cond(reasons::kFaultActive, "False", reasons::kRolledBack, "fault rolled back: " + message);
+  b->Event(final_phase == Phase::kFailed ? "Warning" : "Normal",
+           final_phase == Phase::kCompleted ? reasons::kRolledBack : reason, message);
+}
+
+void Reject(Builder* b, const char* reason, const std::string& message) {
+  b->Phase(Phase::kRejected, reason, message);
+  b->Cond(reasons::kAccepted, "False", reason, message);
+  b->Cond(reasons::kFaultActive, "False", reasons::kNotInjected, "nothing was injected");
+  b->Event("Warning", reason, message);
+}
+
+std::optional<milliseconds> UntilEnd(const ChaosObserved& o) {
+  if (!o.status.ends_at) return std::nullopt;
+  const auto left = duration_cast<milliseconds>(*o.status.ends_at - o.now);
+  return std::max(left, milliseconds(0)) + milliseconds(50);
+}
+
+void DecidePending(const ChaosObserved& o, Builder* b) {
+  const ChaosSpec& spec = *o.spec.spec;
+  if (spec.abort) {
+    Finish(o, b, reasons::kAborted, "aborted before injection");
+    return;
+  }
+  if (o.namespace_opted_in.has_value() && !*o.namespace_opted_in) {
+    Reject(b, reasons::kNamespaceNotOptedIn,
+           "namespace " + o.ns + " does not carry the label " + kChaosOptInLabel + "=" +
+               kChaosOptInValue);
+    return;
+  }
+  if (spec.type == FaultType::kConnectionLeak &&
+      spec.connections > o.max_connections_per_experiment) {
+    Reject(b, reasons::kConnectionCapExceeded,
+           "connections " + std::to_string(spec.connections) + " exceeds the controller's cap of " +
+               std::to_string(o.max_connections_per_experiment) +
+               " (--max-connections-per-experiment)");
+    return;
+  }
+  if (!o.active_on_same_target.empty()) {
+    Reject(b, reasons::kTargetBusy,
+           "experiment " + o.active_on_same_target.front() + " is already active on deployment " +
+               spec.target_deployment + "; one active experiment per target");
+    return;
+  }
+  if (!o.resolve_error.empty()) {
+    b->Phase(Phase::kFailed, reasons::kResolutionFailed, o.resolve_error);
+    b->Cond(reasons::kAccepted, "False", reasons::kResolutionFailed, o.resolve_error);
+    b->Cond(reasons::kFaultActive, "False", reasons::kNotInjected, "nothing was injected");
+    b->Event("Warning", reasons::kResolutionFailed, o.resolve_error);
+    return;
+  }
+  if (spec.type == FaultType::kConnectionLeak && o.capacity) {
+    const DbCapacity& c = *o.capacity;
+    const int spare = c.max_connections - c.reserved - c.in_use - o.capacity_margin;
+    if (spec.connections > spare) {
+      Reject(b, reasons::kDatabaseCapacity,
+             "connections " + std::to_string(spec.connections) +
+                 " exceed what the database can spare: max_connections " +
+                 std::to_string(c.max_connections) + " - superuser_reserved_connections " +
+                 std::to_string(c.reserved) + " - in use " + std::to_string(c.in_use) +
+                 " - margin " + std::to_string(o.capacity_margin) + " = " +
+                 std::to_string(std::max(spare, 0)));
+      return;
+    }
+  }
+  // Accepted: the finalizer first, then status Injecting with endsAt, then the fault.
+  b->d().add_finalizer = !o.has_finalizer;
+  // Milliseconds: a Remediation measures its detection time from here.
+  const WallTime start = TruncateToMillis(o.now);
+  b->d().status.started_at = start;
+  b->d().status.ends_at = start + spec.duration;  // to the millisecond, like startedAt
+  b->d().status.severed_at.reset();
+  b->d().status.finished_at.reset();
+  b->d().status.application_name = ApplicationName(o.ns, o.name);
+  b->d().status.database_endpoint = o.database_endpoint;
+  b->Phase(Phase::kInjecting, reasons::kInjecting, "injecting " + FaultDescription(spec));
+  b->Cond(reasons::kAccepted, "True", reasons::kGuardrailsPassed, "all guardrails passed");
+  b->Cond(reasons::kFaultActive, "False", reasons::kInjecting,
+          "injecting " + FaultDescription(spec));
+  b->d().effect = ChaosEffect::kInject;
+}
+
+void DecideRunning(const ChaosObserved& o, Builder* b) {
+  const ChaosSpec& spec = *o.spec.spec;
+  const int want = spec.Want();
+  const bool injecting = o.status.phase == Phase::kInjecting;
+  if (spec.abort) {
+    Finish(o, b, reasons::kAborted, "aborted (spec.abort)");
+    return;
+  }
+  if (!o.inject_error.empty()) {
+    Finish(o, b, reasons::kInjectionFailed, o.inject_error);
+    return;
+  }
+  if (o.status.ends_at && o.now >= *o.status.ends_at) {
+    Finish(o, b, reasons::kExpired, "duration " + FormatDuration(spec.duration) + " elapsed");
+    return;
+  }
+  if (o.held >= want) {
+    // All in place; report what PostgreSQL sees, and wake up at endsAt.
+    b->Held(spec.type == FaultType::kConnectionLeak ? o.db_sessions.value_or(o.held) : o.held);
+    const std::string what = "holding " + FaultDescription(spec);
+    if (injecting || o.status.phase != Phase::kActive) {
+      b->Event("Normal", reasons::kInjected, what + " until " + FormatTime(*o.status.ends_at));
+    }
+    b->Phase(Phase::kActive, reasons::kInjected, what);
+    b->Cond(reasons::kFaultActive, "True", reasons::kInjected, what);
+    b->d().requeue_after = UntilEnd(o);
+    return;
+  }
+  if (injecting) {
+    b->d().effect = ChaosEffect::kInject;  // first injection, or resuming after a restart
+    return;
+  }
+  // Active but fewer held than wanted: something severed the fault (a terminated backend,
+  // a database restart, or this controller restarted and PostgreSQL dropped the sessions).
+  const int lost = want - o.held;
+  b->d().status.severed_at = TruncateToSeconds(o.now);
+  const std::string msg = std::to_string(lost) + " of " + std::to_string(want) +
+                          (spec.type == FaultType::kConnectionLeak ? " sessions" : " clients") +
+                          " severed";
+  b->Event("Warning", reasons::kSevered, msg);
+  if (spec.reinject == Reinject::kOnSever) {
+    b->Phase(Phase::kInjecting, reasons::kReinjecting, msg + "; reinjecting (reinject: OnSever)");
+    b->Cond(reasons::kFaultActive, "False", reasons::kSevered, msg);
+    b->d().effect = ChaosEffect::kInject;
+    return;
+  }
+  Finish(o, b, reasons::kSevered, msg + "; not reinjected (reinject: Never)");
+}
+
+}  // namespace
+
+ChaosDecision DecideChaos(const ChaosObserved& o) {
+  Builder b(o);
+  const Phase phase = o.status.phase;
+
+  if (o.deleting) {
+    if (!o.has_finalizer) return b.d();
+    if (Alive(o) > 0) {
+      if (!IsTerminal(phase)) b.Phase(Phase::kRollingBack, reasons::kDeleted, "deleted");
+      b.d().effect = ChaosEffect::kRollback;
+    } else {
+      b.d().effect = ChaosEffect::kRemoveFinalizer;
+    }
+    return b.d();
+  }
+
+  if (o.shutting_down) {
+    if (!HoldsTarget(phase)) return b.d();
+    if (o.held > 0) {
+      b.d().effect = ChaosEffect::kRollback;
+      return b.d();
+    }
+    const std::string msg = "the controller shut down and rolled the fault back";
+    b.Held(0);
+    b.Cond(reasons::kFaultActive, "False", reasons::kControllerShutdown, msg);
+    if (o.spec.spec && o.spec.spec->reinject == Reinject::kOnSever &&
+        phase != Phase::kRollingBack) {
+      b.d().status.severed_at = TruncateToSeconds(o.now);
+      b.Phase(Phase::kActive, reasons::kControllerShutdown,
+              msg + "; the next controller reinjects (reinject: OnSever)");
+    } else {
+      b.Phase(phase == Phase::kRollingBack ? FinalPhaseFor(o.status.reason) : Phase::kCompleted,
+              phase == Phase::kRollingBack ? o.status.reason : reasons::kControllerShutdown, msg);
+      b.d().status.finished_at = TruncateToSeconds(o.now);
+    }
+    b.Event("Normal", reasons::kControllerShutdown, msg);
+    return b.d();
+  }
+
+  if (IsTerminal(phase)) {
+    // Nothing should be alive; if something is (a crash between writes), close it.
+    if (phase != Phase::kRejected && Alive(o) > 0) {
+      b.d().effect = ChaosEffect::kRollback;
+    } else if (o.has_finalizer) {
+      b.d().effect = ChaosEffect::kRemoveFinalizer;
+    }
+    return b.d();
+  }
+
+  if (!o.spec.spec) {
+    if (Alive(o) > 0) {
+      b.Phase(Phase::kRollingBack, reasons::kInvalidSpec, o.spec.error);
+      b.d().effect = ChaosEffect::kRollback;
+      return b.d();
+    }
+    b.Phase(Phase::kFailed, reasons::kInvalidSpec, o.spec.error);
+    b.Cond(reasons::kAccepted, "False", reasons::kInvalidSpec, o.spec.error);
+    b.Event("Warning", reasons::kInvalidSpec, o.spec.error);
+    return b.d();
+  }
+
+  switch (phase) {
+    case Phase::kNone:
+    case Phase::kPending:
+      DecidePending(o, &b);
+      break;
+    case Phase::kInjecting:
+    case Phase::kActive:
+      DecideRunning(o, &b);
+      break;
+    case Phase::kRollingBack:
+      Finish(o, &b, o.status.reason, o.status.message);
+      break;
+    default:
+      break;
+  }
+  return b.d();
+}
+
+}  // namespace poolguard::controller

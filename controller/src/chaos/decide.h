@@ -1,0 +1,97 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "chaos/types.h"
+
+namespace poolguard::controller {
+
+/// What PostgreSQL says about its connection slots.
+struct DbCapacity {
+  int max_connections = 0;
+  int reserved = 0;  // superuser_reserved_connections
+  int in_use = 0;    // client backends right now (our probe included)
+};
+
+/// Everything the decision needs, gathered by the reconciler (Kubernetes cache, the fault
+/// engine, PostgreSQL). Fields that were not gathered keep their defaults.
+struct ChaosObserved {
+  std::string ns, name;
+  int64_t generation = 0;
+  bool deleting = false;
+  bool has_finalizer = false;
+  ChaosStatus status;
+  SpecParse spec;
+  WallTime now;
+  bool shutting_down = false;  // the controller is exiting (SIGTERM)
+
+  // Guardrails (gathered only before injection).
+  std::optional<bool> namespace_opted_in;
+  std::vector<std::string> active_on_same_target;  // "ns/name" of other experiments
+  int max_connections_per_experiment = 200;
+  int capacity_margin = 5;
+  std::optional<DbCapacity> capacity;
+  std::string resolve_error;  // the database or target could not be resolved
+  std::string database_endpoint;
+
+  // The fault.
+  int held = 0;                    // sessions/clients alive in this process
+  std::optional<int> db_sessions;  // pg_stat_activity rows with our application_name
+  std::string inject_error;        // the last Inject failed with this
+};
+
+enum class ChaosEffect {
+  kNone,
+  kInject,    // make `Want()` sessions/clients live (terminating orphans first)
+  kRollback,  // close everything; terminate orphan sessions
+  kRemoveFinalizer,
+};
+
+struct EventNote {
+  std::string type;  // Normal | Warning
+  std::string reason;
+  std::string message;
+  bool operator==(const EventNote&) const = default;
+};
+
+struct ChaosDecision {
+  bool add_finalizer = false;  // before anything else (and so before the first connection)
+  ChaosStatus status;          // written before the effect runs
+  ChaosEffect effect = ChaosEffect::kNone;
+  std::optional<std::chrono::milliseconds> requeue_after;
+  std::vector<EventNote> events;
+};
+
+/// Condition types, reasons and event reasons: one place.
+namespace reasons {
+inline constexpr char kAccepted[] = "Accepted";
+inline constexpr char kFaultActive[] = "FaultActive";
+
+inline constexpr char kInvalidSpec[] = "InvalidSpec";
+inline constexpr char kNamespaceNotOptedIn[] = "NamespaceNotOptedIn";
+inline constexpr char kConnectionCapExceeded[] = "ConnectionCapExceeded";
+inline constexpr char kTargetBusy[] = "TargetBusy";
+inline constexpr char kDatabaseCapacity[] = "DatabaseCapacity";
+inline constexpr char kResolutionFailed[] = "ResolutionFailed";
+inline constexpr char kGuardrailsPassed[] = "GuardrailsPassed";
+inline constexpr char kInjecting[] = "Injecting";
+inline constexpr char kInjected[] = "Injected";
+inline constexpr char kInjectionFailed[] = "InjectionFailed";
+inline constexpr char kExpired[] = "Expired";
+inline constexpr char kAborted[] = "Aborted";
+inline constexpr char kSevered[] = "Severed";
+inline constexpr char kReinjecting[] = "Reinjecting";
+inline constexpr char kDeleted[] = "Deleted";
+inline constexpr char kControllerShutdown[] = "ControllerShutdown";
+inline constexpr char kRolledBack[] = "RolledBack";
+inline constexpr char kNotInjected[] = "NotInjected";
+}  // namespace reasons
+
+/// The ChaosExperiment state machine as a pure function of what was observed. Level-based:
+/// calling it again with the same observation gives the same answer.
+ChaosDecision DecideChaos(const ChaosObserved& observed);
+
+}  // namespace poolguard::controller

@@ -1,0 +1,327 @@
+#include "chaos/reconciler.h"
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "poolguard/kube/errors.h"
+
+namespace poolguard::controller {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+bool HasFinalizer(const kube::Json& o) {
+  const auto& meta = o.at("metadata");
+  if (!meta.has_field("finalizers")) return false;
+  for (const auto& f : meta.at("finalizers").as_array()) {
+    if (f.as_string() == kChaosFinalizer) return true;
+  }
+  return false;
+}
+
+kube::Json WithFinalizer(kube::Json o, bool present) {
+  kube::Json list = kube::Json::array();
+  size_t i = 0;
+  auto& meta = o["metadata"];
+  if (meta.has_field("finalizers")) {
+    for (const auto& f : meta.at("finalizers").as_array()) {
+      if (f.as_string() != kChaosFinalizer) list[i++] = f;
+    }
+  }
+  if (present) list[i++] = kube::Json::string(kChaosFinalizer);
+  meta["finalizers"] = list;
+  return o;
+}
+
+std::string TargetOf(const kube::Json& o) {
+  try {
+    return kube::NamespaceOf(o) + "/" + o.at("spec").at("target").at("deployment").as_string();
+  } catch (...) {
+    return "";
+  }
+}
+
+}  // namespace
+
+ChaosReconciler::ChaosReconciler(ObjectStore* store, ClusterReader* reader, FaultEngine* engine,
+                                 DatabaseProbe* probe, kube::EventRecorder* recorder,
+                                 Metrics* metrics, ChaosReconcilerOptions options)
+    : store_(store),
+      reader_(reader),
+      engine_(engine),
+      probe_(probe),
+      recorder_(recorder),
+      metrics_(metrics),
+      options_(options) {}
+
+std::optional<DbTarget> ChaosReconciler::Database(const std::string& key, const kube::Json& object,
+                                                  const ChaosSpec& spec, std::string* error) {
+  {
+    std::lock_guard lock(mutex_);
+    auto it = db_cache_.find(key);
+    if (it != db_cache_.end()) return it->second;
+  }
+  const std::string ns = kube::NamespaceOf(object);
+  try {
+    const auto endpoints = reader_->ResolveService(ns, spec.db_service, spec.db_port);
+    DbTarget db = reader_->ReadCredentials(ns, spec.credentials_secret);
+    db.endpoint = endpoints.front();
+    return db;
+  } catch (const ResolveError& e) {
+    if (error) *error = e.what();
+  } catch (const kube::ApiError& e) {
+    if (error) *error = std::string("cannot read the database's objects: ") + e.what();
+  }
+  return std::nullopt;
+}
+
+ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_down) {
+  const std::string key = kube::KeyOf(object);
+  ChaosObserved o;
+  o.ns = kube::NamespaceOf(object);
+  o.name = kube::NameOf(object);
+  const auto& meta = object.at("metadata");
+  o.generation = meta.has_field("generation") ? meta.at("generation").as_number().to_int64() : 0;
+  o.deleting = meta.has_field("deletionTimestamp") && !meta.at("deletionTimestamp").is_null();
+  o.has_finalizer = HasFinalizer(object);
+  o.status = ParseChaosStatus(object);
+  o.spec = ParseChaosSpec(object);
+  o.now = std::chrono::system_clock::now();
+  o.shutting_down = shutting_down;
+  o.max_connections_per_experiment = options_.max_connections_per_experiment;
+  o.capacity_margin = options_.capacity_margin;
+  o.held = engine_->Held(key);
+  {
+    std::lock_guard lock(mutex_);
+    auto it = inject_errors_.find(key);
+    if (it != inject_errors_.end()) o.inject_error = it->second;
+  }
+  if (!o.spec.spec) return o;
+  const ChaosSpec& spec = *o.spec.spec;
+  const bool leak = spec.type == FaultType::kConnectionLeak;
+  const Phase phase = o.status.phase;
+  const std::string app =
+      o.status.application_name.empty() ? ApplicationName(o.ns, o.name) : o.status.application_name;
+
+  if ((phase == Phase::kNone || phase == Phase::kPending) && !o.deleting && !spec.abort &&
+      !shutting_down) {
+    o.namespace_opted_in = reader_->NamespaceOptedIn(o.ns);
+    if (!*o.namespace_opted_in) return o;
+    if (leak && spec.connections > o.max_connections_per_experiment) return o;
+    const std::string target = o.ns + "/" + spec.target_deployment;
+    for (const auto& other : store_->List()) {
+      const std::string other_key = kube::KeyOf(other);
+      if (other_key == key || TargetOf(other) != target) continue;
+      if (HoldsTarget(ParseChaosStatus(other).phase)) o.active_on_same_target.push_back(other_key);
+    }
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& [k, t] : claims_) {
+        if (k != key && t == target) o.active_on_same_target.push_back(k);
+      }
+    }
+    if (!o.active_on_same_target.empty()) return o;
+    if (leak) {
+      std::string error;
+      auto db = Database(key, object, spec, &error);
+      if (!db) {
+        o.resolve_error = error;
+        return o;
+      }
+      o.database_endpoint = db->endpoint.ToString();
+      try {
+        o.capacity = probe_->Capacity(*db);
+      } catch (const InjectError& e) {
+        o.resolve_error = "database " + db->endpoint.ToString() + ": " + e.what();
+      }
+    } else {
+      try {
+        const auto eps = reader_->ResolveService(o.ns, spec.target_service, spec.target_port);
+        o.database_endpoint = "";
+        (void)eps;
+      } catch (const ResolveError& e) {
+        o.resolve_error = e.what();
+      }
+    }
+    return o;
+  }
+
+  if (leak && (HoldsTarget(phase) || o.deleting)) {
+    auto db = Database(key, object, spec, nullptr);
+    if (db) {
+      try {
+        o.db_sessions = probe_->CountSessions(*db, app);
+      } catch (const InjectError& e) {
+        spdlog::warn("{}: cannot count sessions in pg_stat_activity: {}", key, e.what());
+      }
+    }
+  }
+  return o;
+}
+
+void ChaosReconciler::RunInject(const std::string& key, const kube::Json& object,
+                                const ChaosObserved& o) {
+  const ChaosSpec& spec = *o.spec.spec;
+  FaultPlan plan;
+  plan.type = spec.type;
+  plan.mode = spec.mode;
+  plan.count = spec.Want();
+  plan.table = spec.table;
+  plan.application_name = ApplicationName(o.ns, o.name);
+  const auto remaining = o.status.ends_at
+                             ? std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   *o.status.ends_at - std::chrono::system_clock::now())
+                             : spec.duration;
+  plan.session_timeout = std::max(remaining, std::chrono::milliseconds(0)) + options_.session_grace;
+  const auto start = Clock::now();
+  try {
+    if (spec.type == FaultType::kConnectionLeak) {
+      std::string error;
+      auto db = Database(key, object, spec, &error);
+      if (!db) throw InjectError(error);
+      plan.db = *db;
+      // Sessions with our name that this process does not hold belong to a previous
+      // controller (hung or not yet noticed dead): end them so the fault is never doubled.
+      if (o.db_sessions.value_or(0) > o.held) {
+        const int n = probe_->TerminateSessions(plan.db, plan.application_name, engine_->Pids(key));
+        spdlog::info("{}: terminated {} orphan session(s) of a previous controller", key, n);
+      }
+      {
+        std::lock_guard lock(mutex_);
+        db_cache_[key] = *db;
+      }
+      engine_->Inject(key, plan);
+    } else {
+      try {
+        plan.surge_endpoints = reader_->ResolveService(o.ns, spec.target_service, spec.target_port);
+      } catch (const ResolveError& e) {
+        throw InjectError(e.what());
+      }
+      plan.surge_path = spec.path;
+      engine_->Inject(key, plan);
+    }
+    metrics_->Injected(std::chrono::duration<double>(Clock::now() - start).count());
+  } catch (const InjectError& e) {
+    spdlog::warn("{}: injection failed: {}", key, e.what());
+    std::lock_guard lock(mutex_);
+    inject_errors_[key] = e.what();
+  }
+}
+
+void ChaosReconciler::RunRollback(const std::string& key, const kube::Json& object,
+                                  const ChaosObserved& o) {
+  const auto start = Clock::now();
+  spdlog::info("{}: rolling back (phase {}, held {}, in pg_stat_activity {})", key,
+               PhaseName(o.status.phase), o.held, o.db_sessions.value_or(-1));
+  engine_->Rollback(key);
+  if (o.spec.spec && o.spec.spec->type == FaultType::kConnectionLeak) {
+    auto db = Database(key, object, *o.spec.spec, nullptr);
+    const std::string app = ApplicationName(o.ns, o.name);
+    if (db) {
+      // Our own closed sessions leave pg_stat_activity within milliseconds; anything left
+      // (orphans of a previous controller) is terminated.
+      const auto deadline = Clock::now() + std::chrono::seconds(3);
+      try {
+        while (probe_->CountSessions(*db, app) > 0) {
+          if (Clock::now() > deadline) {
+            probe_->TerminateSessions(*db, app, {});
+            break;
+          }
+          if (Clock::now() > deadline - std::chrono::milliseconds(2500)) {
+            probe_->TerminateSessions(*db, app, {});
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+      } catch (const InjectError& e) {
+        spdlog::warn("{}: cannot check the rollback in pg_stat_activity: {}", key, e.what());
+      }
+    }
+  }
+  {
+    std::lock_guard lock(mutex_);
+    db_cache_.erase(key);
+  }
+  metrics_->RolledBack(std::chrono::duration<double>(Clock::now() - start).count());
+}
+
+ReconcileResult ChaosReconciler::Reconcile(const std::string& key) { return Run(key, false); }
+
+void ChaosReconciler::Shutdown(const std::string& key) { Run(key, true); }
+
+ReconcileResult ChaosReconciler::Run(const std::string& key, bool shutting_down) {
+  auto current = store_->Get(key);
+  if (!current) {
+    // Gone (deleted without our finalizer, or after it): nothing may outlive it, not even
+    // the engine's record of sessions that died (a new experiment of the same name starts
+    // from nothing).
+    engine_->Rollback(key);
+    std::lock_guard lock(mutex_);
+    claims_.erase(key);
+    db_cache_.erase(key);
+    inject_errors_.erase(key);
+    return {};
+  }
+  kube::Json object = *current;
+  for (int step = 0; step < 8; ++step) {
+    const ChaosStatus before = ParseChaosStatus(object);
+    const bool admitting = before.phase == Phase::kNone || before.phase == Phase::kPending;
+    std::unique_lock admission(admission_mutex_, std::defer_lock);
+    if (admitting) admission.lock();
+
+    const ChaosObserved o = Observe(object, shutting_down);
+    const ChaosDecision d = DecideChaos(o);
+
+    if (d.add_finalizer) object = store_->Update(WithFinalizer(object, true));
+    if (!(d.status == o.status)) {
+      kube::Json updated = object;
+      updated["status"] = ToJson(d.status);
+      object = store_->UpdateStatus(updated);
+      if (d.status.phase != o.status.phase) {
+        spdlog::info("{}: {} -> {} ({}: {})", key, PhaseName(o.status.phase),
+                     PhaseName(d.status.phase), d.status.reason, d.status.message);
+      }
+    }
+    {
+      std::lock_guard lock(mutex_);
+      if (HoldsTarget(d.status.phase) && o.spec.spec) {
+        claims_[key] = o.ns + "/" + o.spec.spec->target_deployment;
+      } else if (IsTerminal(d.status.phase)) {
+        claims_.erase(key);
+        inject_errors_.erase(key);
+      }
+    }
+    if (admission.owns_lock()) admission.unlock();
+    if (recorder_ != nullptr) {
+      for (const auto& e : d.events) recorder_->Record(object, e.type, e.reason, e.message);
+    }
+
+    switch (d.effect) {
+      case ChaosEffect::kNone:
+        return {d.requeue_after};
+      case ChaosEffect::kInject:
+        RunInject(key, object, o);
+        break;
+      case ChaosEffect::kRollback:
+        RunRollback(key, object, o);
+        break;
+      case ChaosEffect::kRemoveFinalizer:
+        try {
+          store_->Update(WithFinalizer(object, false));
+        } catch (const kube::ApiError& e) {
+          if (!kube::IsNotFound(e)) throw;
+        }
+        {
+          std::lock_guard lock(mutex_);
+          claims_.erase(key);
+          db_cache_.erase(key);
+          inject_errors_.erase(key);
+        }
+        return {};
+    }
+  }
+  // Still moving after several steps (e.g. sessions slow to leave): look again shortly.
+  return {std::chrono::milliseconds(500)};
+}
+
+}  // namespace poolguard::controller

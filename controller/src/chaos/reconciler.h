@@ -1,0 +1,81 @@
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "app/metrics.h"
+#include "chaos/decide.h"
+#include "chaos/fault_engine.h"
+#include "core/cluster_reader.h"
+#include "poolguard/kube/client.h"
+#include "poolguard/kube/events.h"
+
+namespace poolguard::controller {
+
+/// Reads and writes the objects of one custom resource (ChaosExperiment, Remediation): reads from
+/// the informer cache, writes (always compare-and-swap on resourceVersion) to the API server.
+/// Thread-safe.
+class ObjectStore {
+ public:
+  virtual ~ObjectStore() = default;
+  virtual std::optional<kube::Json> Get(const std::string& key) = 0;
+  virtual std::vector<kube::Json> List() = 0;
+  /// PUT of the object (metadata changes such as finalizers); returns the server's copy.
+  virtual kube::Json Update(const kube::Json& object) = 0;
+  virtual kube::Json UpdateStatus(const kube::Json& object) = 0;
+};
+
+struct ChaosReconcilerOptions {
+  int max_connections_per_experiment = 200;
+  int capacity_margin = 5;
+  /// Added to the remaining duration for the server-side session timeouts.
+  std::chrono::milliseconds session_grace{30000};
+};
+
+struct ReconcileResult {
+  std::optional<std::chrono::milliseconds> requeue_after;
+};
+
+/// Level-based ChaosExperiment reconciler: observe (cache, engine, PostgreSQL) → DecideChaos
+/// → write finalizer and status → run the one effect; repeat until nothing is left to do.
+/// Reconcile for one key never runs concurrently (the work queue's guarantee); different
+/// keys may. Throws on errors worth a rate-limited retry.
+class ChaosReconciler {
+ public:
+  ChaosReconciler(ObjectStore* store, ClusterReader* reader, FaultEngine* engine,
+                  DatabaseProbe* probe, kube::EventRecorder* recorder, Metrics* metrics,
+                  ChaosReconcilerOptions options);
+
+  ReconcileResult Reconcile(const std::string& key);
+  /// SIGTERM path: roll back the fault of `key` and record it in status.
+  void Shutdown(const std::string& key);
+
+ private:
+  ChaosObserved Observe(const kube::Json& object, bool shutting_down);
+  std::optional<DbTarget> Database(const std::string& key, const kube::Json& object,
+                                   const ChaosSpec& spec, std::string* error);
+  void RunInject(const std::string& key, const kube::Json& object, const ChaosObserved& o);
+  void RunRollback(const std::string& key, const kube::Json& object, const ChaosObserved& o);
+  ReconcileResult Run(const std::string& key, bool shutting_down);
+
+  ObjectStore* store_;
+  ClusterReader* reader_;
+  FaultEngine* engine_;
+  DatabaseProbe* probe_;
+  kube::EventRecorder* recorder_;
+  Metrics* metrics_;
+  ChaosReconcilerOptions options_;
+
+  std::mutex admission_mutex_;                 // guardrail checks + claiming a target are one step
+  std::mutex mutex_;                           // guards the maps below
+  std::map<std::string, std::string> claims_;  // key → "ns/deployment" admitted here
+  std::map<std::string, DbTarget> db_cache_;   // key → database of the held fault
+  std::map<std::string, std::string> inject_errors_;
+};
+
+}  // namespace poolguard::controller

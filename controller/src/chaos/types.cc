@@ -1,0 +1,335 @@
+#include "chaos/types.h"
+
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <regex>
+
+namespace poolguard::controller {
+
+std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  double total_ms = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t start = i;
+    while (i < text.size() &&
+           (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
+      ++i;
+    }
+    if (i == start) return std::nullopt;
+    double value = 0;
+    try {
+      size_t used = 0;
+      value = std::stod(std::string(text.substr(start, i - start)), &used);
+      if (used != i - start) return std::nullopt;
+    } catch (...) {
+      return std::nullopt;
+    }
+    double unit_ms = 0;
+    if (text.substr(i, 2) == "ms") {
+      unit_ms = 1;
+      i += 2;
+    } else if (i < text.size() && text[i] == 's') {
+      unit_ms = 1000;
+      ++i;
+    } else if (i < text.size() && text[i] == 'm') {
+      unit_ms = 60'000;
+      ++i;
+    } else if (i < text.size() && text[i] == 'h') {
+      unit_ms = 3'600'000;
+      ++i;
+    } else {
+      return std::nullopt;
+    }
+    total_ms += value * unit_ms;
+  }
+  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(total_ms)));
+}
+
+std::string FormatDuration(std::chrono::milliseconds d) {
+  int64_t ms = d.count();
+  std::string out;
+  if (ms >= 3'600'000) {
+    out += std::to_string(ms / 3'600'000) + "h";
+    ms %= 3'600'000;
+  }
+  if (ms >= 60'000) {
+    out += std::to_string(ms / 60'000) + "m";
+    ms %= 60'000;
+  }
+  if (ms >= 1000 || (out.empty() && ms % 1000 == 0)) {
+    out += std::to_string(ms / 1000) + "s";
+    ms %= 1000;
+  }
+  if (ms > 0) out += std::to_string(ms) + "ms";
+  return out;
+}
+
+SpecParse ParseChaosSpec(const Json& object) {
+  SpecParse result;
+  auto fail = [&](std::string message) {
+    result.error = std::move(message);
+    return result;
+  };
+  const Json* spec_json = Field(object, "spec");
+  if (spec_json == nullptr || !spec_json->is_object()) return fail("spec: Required value");
+  ChaosSpec spec;
+
+  const Json* target = Field(*spec_json, "target");
+  if (target == nullptr) return fail("spec.target: Required value");
+  spec.target_deployment = StringField(*target, "deployment");
+  if (spec.target_deployment.empty()) return fail("spec.target.deployment: Required value");
+  spec.target_service = StringField(*target, "service");
+  spec.target_port = static_cast<int>(IntField(*target, "port").value_or(8000));
+  if (spec.target_port < 1 || spec.target_port > 65535) {
+    return fail("spec.target.port: must be 1-65535, got " + std::to_string(spec.target_port));
+  }
+
+  const Json* db = Field(*spec_json, "database");
+  if (db == nullptr) return fail("spec.database: Required value");
+  spec.db_service = StringField(*db, "service");
+  if (spec.db_service.empty()) return fail("spec.database.service: Required value");
+  spec.db_port = static_cast<int>(IntField(*db, "port").value_or(5432));
+  if (spec.db_port < 1 || spec.db_port > 65535) {
+    return fail("spec.database.port: must be 1-65535, got " + std::to_string(spec.db_port));
+  }
+  spec.credentials_secret = StringField(*db, "credentialsSecret");
+  if (spec.credentials_secret.empty())
+    return fail("spec.database.credentialsSecret: Required value");
+
+  const Json* fault = Field(*spec_json, "fault");
+  if (fault == nullptr) return fail("spec.fault: Required value");
+  const std::string type = StringField(*fault, "type");
+  if (type == "ConnectionLeak") {
+    spec.type = FaultType::kConnectionLeak;
+    const Json* leak = Field(*fault, "connectionLeak");
+    if (leak == nullptr) {
+      return fail(
+          "spec.fault.connectionLeak: Required value: required when type is ConnectionLeak");
+    }
+    spec.connections = static_cast<int>(IntField(*leak, "connections").value_or(0));
+    if (spec.connections < 1 || spec.connections > 10000) {
+      return fail("spec.fault.connectionLeak.connections: must be 1-10000, got " +
+                  std::to_string(spec.connections));
+    }
+    const std::string mode = StringField(*leak, "mode");
+    if (mode.empty() || mode == "Idle") {
+      spec.mode = LeakMode::kIdle;
+    } else if (mode == "IdleInTransaction") {
+      spec.mode = LeakMode::kIdleInTransaction;
+    } else if (mode == "LockTable") {
+      spec.mode = LeakMode::kLockTable;
+    } else {
+      return fail("spec.fault.connectionLeak.mode: Unsupported value \"" + mode +
+                  "\": supported values: Idle, IdleInTransaction, LockTable");
+    }
+    spec.table = StringField(*leak, "table");
+    static const std::regex kTable(R"(^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$)");
+    if (spec.mode == LeakMode::kLockTable) {
+      if (spec.table.empty()) {
+        return fail(
+            "spec.fault.connectionLeak.table: Required value: required when mode is LockTable");
+      }
+      if (!std::regex_match(spec.table, kTable)) {
+        return fail("spec.fault.connectionLeak.table: Invalid value \"" + spec.table +
+                    "\": expected table or schema.table");
+      }
+    }
+  } else if (type == "TrafficSurge") {
+    spec.type = FaultType::kTrafficSurge;
+    const Json* surge = Field(*fault, "trafficSurge");
+    if (surge == nullptr) {
+      return fail("spec.fault.trafficSurge: Required value: required when type is TrafficSurge");
+    }
+    spec.concurrency = static_cast<int>(IntField(*surge, "concurrency").value_or(0));
+    if (spec.concurrency < 1 || spec.concurrency > 1000) {
+      return fail("spec.fault.trafficSurge.concurrency: must be 1-1000, got " +
+                  std::to_string(spec.concurrency));
+    }
+    const std::string path = StringField(*surge, "path");
+    if (!path.empty()) spec.path = path;
+    if (spec.path.front() != '/') return fail("spec.fault.trafficSurge.path: must start with /");
+    if (spec.target_service.empty()) {
+      return fail("spec.target.service: Required value: required when fault.type is TrafficSurge");
+    }
+  } else {
+    return fail("spec.fault.type: Unsupported value \"" + type +
+                "\": supported values: ConnectionLeak, TrafficSurge");
+  }
+
+  const std::string duration = StringField(*spec_json, "duration");
+  const auto parsed = ParseDuration(duration);
+  if (!parsed)
+    return fail("spec.duration: Invalid value \"" + duration + "\": expected e.g. 90s, 2m");
+  if (*parsed < std::chrono::seconds(1) || *parsed > std::chrono::hours(24)) {
+    return fail("spec.duration: Invalid value \"" + duration + "\": must be between 1s and 24h");
+  }
+  spec.duration = *parsed;
+
+  const std::string reinject = StringField(*spec_json, "reinject");
+  if (reinject.empty() || reinject == "Never") {
+    spec.reinject = Reinject::kNever;
+  } else if (reinject == "OnSever") {
+    spec.reinject = Reinject::kOnSever;
+  } else {
+    return fail("spec.reinject: Unsupported value \"" + reinject +
+                "\": supported values: Never, OnSever");
+  }
+  const Json* abort = Field(*spec_json, "abort");
+  spec.abort = abort != nullptr && abort->is_boolean() && abort->as_bool();
+  result.spec = spec;
+  return result;
+}
+
+std::string_view PhaseName(Phase phase) {
+  switch (phase) {
+    case Phase::kNone:
+      return "";
+    case Phase::kPending:
+      return "Pending";
+    case Phase::kInjecting:
+      return "Injecting";
+    case Phase::kActive:
+      return "Active";
+    case Phase::kRollingBack:
+      return "RollingBack";
+    case Phase::kCompleted:
+      return "Completed";
+    case Phase::kAborted:
+      return "Aborted";
+    case Phase::kFailed:
+      return "Failed";
+    case Phase::kRejected:
+      return "Rejected";
+  }
+  return "";
+}
+
+Phase ParsePhase(std::string_view name) {
+  for (Phase p : {Phase::kPending, Phase::kInjecting, Phase::kActive, Phase::kRollingBack,
+                  Phase::kCompleted, Phase::kAborted, Phase::kFailed, Phase::kRejected}) {
+    if (PhaseName(p) == name) return p;
+  }
+  return Phase::kNone;
+}
+
+bool IsTerminal(Phase phase) {
+  return phase == Phase::kCompleted || phase == Phase::kAborted || phase == Phase::kFailed ||
+         phase == Phase::kRejected;
+}
+
+bool HoldsTarget(Phase phase) {
+  return phase == Phase::kInjecting || phase == Phase::kActive || phase == Phase::kRollingBack;
+}
+
+void SetCondition(std::vector<Condition>* conditions, Condition condition, WallTime now) {
+  for (auto& c : *conditions) {
+    if (c.type != condition.type) continue;
+    if (c.status != condition.status || !c.last_transition_time) {
+      condition.last_transition_time = TruncateToSeconds(now);
+    } else {
+      condition.last_transition_time = c.last_transition_time;
+    }
+    c = std::move(condition);
+    return;
+  }
+  condition.last_transition_time = TruncateToSeconds(now);
+  conditions->push_back(std::move(condition));
+}
+
+const Condition* FindCondition(const std::vector<Condition>& conditions, std::string_view type) {
+  for (const auto& c : conditions) {
+    if (c.type == type) return &c;
+  }
+  return nullptr;
+}
+
+std::vector<Condition> ParseConditions(
+    const Json& status, std::optional<WallTime> (*time_field)(const Json&, const std::string&),
+    std::optional<int64_t> (*int_field)(const Json&, const std::string&)) {
+  std::vector<Condition> conditions;
+  const Json* conds = Field(status, "conditions");
+  if (conds == nullptr || !conds->is_array()) return conditions;
+  for (const auto& c : conds->as_array()) {
+    Condition cond;
+    cond.type = StringField(c, "type");
+    cond.status = StringField(c, "status");
+    cond.reason = StringField(c, "reason");
+    cond.message = StringField(c, "message");
+    cond.last_transition_time = time_field(c, "lastTransitionTime");
+    cond.observed_generation = int_field(c, "observedGeneration").value_or(0);
+    conditions.push_back(cond);
+  }
+  return conditions;
+}
+
+Json ConditionsToJson(const std::vector<Condition>& conditions) {
+  Json conds = Json::array();
+  size_t i = 0;
+  for (const auto& c : conditions) {
+    Json j = Json::object();
+    j["type"] = Json::string(c.type);
+    j["status"] = Json::string(c.status);
+    j["reason"] = Json::string(c.reason);
+    j["message"] = Json::string(c.message);
+    j["lastTransitionTime"] = Json::string(FormatTime(c.last_transition_time.value_or(WallTime{})));
+    j["observedGeneration"] = Json::number(c.observed_generation);
+    conds[i++] = j;
+  }
+  return conds;
+}
+
+ChaosStatus ParseChaosStatus(const Json& object) {
+  ChaosStatus status;
+  const Json* s = Field(object, "status");
+  if (s == nullptr || !s->is_object()) return status;
+  status.phase = ParsePhase(StringField(*s, "phase"));
+  status.reason = StringField(*s, "reason");
+  status.message = StringField(*s, "message");
+  status.observed_generation = IntField(*s, "observedGeneration").value_or(0);
+  status.started_at = TimeMsField(*s, "startedAt");
+  status.ends_at = TimeMsField(*s, "endsAt");
+  status.finished_at = TimeField(*s, "finishedAt");
+  status.severed_at = TimeField(*s, "severedAt");
+  if (auto v = IntField(*s, "leakedConnections")) status.leaked_connections = static_cast<int>(*v);
+  if (auto v = IntField(*s, "surgeClients")) status.surge_clients = static_cast<int>(*v);
+  status.application_name = StringField(*s, "applicationName");
+  status.database_endpoint = StringField(*s, "databaseEndpoint");
+  status.conditions = ParseConditions(*s, TimeField, IntField);
+  return status;
+}
+
+Json ToJson(const ChaosStatus& status) {
+  Json s = Json::object();
+  if (status.phase != Phase::kNone) s["phase"] = Json::string(std::string(PhaseName(status.phase)));
+  if (!status.reason.empty()) s["reason"] = Json::string(status.reason);
+  if (!status.message.empty()) s["message"] = Json::string(status.message);
+  s["observedGeneration"] = Json::number(status.observed_generation);
+  auto put_time = [&](const char* name, const std::optional<WallTime>& t) {
+    if (t) s[name] = Json::string(FormatTime(*t));
+  };
+  if (status.started_at) s["startedAt"] = Json::string(FormatTimeMs(*status.started_at));
+  if (status.ends_at) s["endsAt"] = Json::string(FormatTimeMs(*status.ends_at));
+  put_time("finishedAt", status.finished_at);
+  put_time("severedAt", status.severed_at);
+  if (status.leaked_connections) s["leakedConnections"] = Json::number(*status.leaked_connections);
+  if (status.surge_clients) s["surgeClients"] = Json::number(*status.surge_clients);
+  if (!status.application_name.empty())
+    s["applicationName"] = Json::string(status.application_name);
+  if (!status.database_endpoint.empty()) {
+    s["databaseEndpoint"] = Json::string(status.database_endpoint);
+  }
+  s["conditions"] = ConditionsToJson(status.conditions);
+  return s;
+}
+
+std::string ApplicationName(std::string_view ns, std::string_view name) {
+  std::string full = "poolguard-chaos/" + std::string(ns) + "/" + std::string(name);
+  if (full.size() <= 63) return full;
+  char hash[17];
+  std::snprintf(hash, sizeof hash, "%08zx", std::hash<std::string>{}(full)&0xffffffffu);
+  return full.substr(0, 63 - 9) + "~" + std::string(hash, 8);
+}
+
+}  // namespace poolguard::controller

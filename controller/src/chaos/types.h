@@ -1,0 +1,116 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/json.h"
+
+namespace poolguard::controller {
+
+inline constexpr char kChaosFinalizer[] = "poolguard.dev/chaos-rollback";
+inline constexpr char kChaosOptInLabel[] = "poolguard.dev/chaos";
+inline constexpr char kChaosOptInValue[] = "enabled";
+
+enum class FaultType { kConnectionLeak, kTrafficSurge };
+enum class LeakMode { kIdle, kIdleInTransaction, kLockTable };
+enum class Reinject { kNever, kOnSever };
+
+/// A ChaosExperiment's spec, validated. The API server enforces the CRD schema; the
+/// controller validates again so objects written before a schema change, or by a client
+/// that bypassed it, fail with a message instead of misbehaving.
+struct ChaosSpec {
+  std::string target_deployment;
+  std::string target_service;  // TrafficSurge
+  int target_port = 8000;
+  std::string db_service;
+  int db_port = 5432;
+  std::string credentials_secret;
+  FaultType type = FaultType::kConnectionLeak;
+  LeakMode mode = LeakMode::kIdle;
+  int connections = 0;
+  std::string table;
+  int concurrency = 0;
+  std::string path = "/items";
+  std::chrono::milliseconds duration{0};
+  Reinject reinject = Reinject::kNever;
+  bool abort = false;
+
+  /// Sessions (ConnectionLeak) or clients (TrafficSurge) the fault holds.
+  int Want() const { return type == FaultType::kConnectionLeak ? connections : concurrency; }
+};
+
+/// Either a spec or a message naming the offending field ("spec.fault.connectionLeak: ...").
+struct SpecParse {
+  std::optional<ChaosSpec> spec;
+  std::string error;
+};
+SpecParse ParseChaosSpec(const Json& object);
+
+/// Go-style durations as the CRD accepts them: "1h30m", "90s", "250ms", "1.5s".
+std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text);
+std::string FormatDuration(std::chrono::milliseconds d);
+
+enum class Phase {
+  kNone,  // no status yet
+  kPending,
+  kInjecting,
+  kActive,
+  kRollingBack,
+  kCompleted,
+  kAborted,
+  kFailed,
+  kRejected,
+};
+std::string_view PhaseName(Phase phase);
+Phase ParsePhase(std::string_view name);
+bool IsTerminal(Phase phase);
+/// Phases in which the fault may be in place (the experiment claims its target).
+bool HoldsTarget(Phase phase);
+
+/// metav1.Condition.
+struct Condition {
+  std::string type;
+  std::string status;  // "True", "False", "Unknown"
+  std::string reason;
+  std::string message;
+  std::optional<WallTime> last_transition_time;
+  int64_t observed_generation = 0;
+  bool operator==(const Condition&) const = default;
+};
+
+/// Sets or adds a condition; lastTransitionTime changes only when status flips.
+void SetCondition(std::vector<Condition>* conditions, Condition condition, WallTime now);
+const Condition* FindCondition(const std::vector<Condition>& conditions, std::string_view type);
+/// A status object's `conditions`, read with the given field readers (json_fields.h):
+/// `time_field` for lastTransitionTime, `int_field` for observedGeneration.
+std::vector<Condition> ParseConditions(
+    const Json& status, std::optional<WallTime> (*time_field)(const Json&, const std::string&),
+    std::optional<int64_t> (*int_field)(const Json&, const std::string&));
+/// `conditions` as status stores them, lastTransitionTime in whole seconds (metav1.Time).
+Json ConditionsToJson(const std::vector<Condition>& conditions);
+
+struct ChaosStatus {
+  Phase phase = Phase::kNone;
+  std::string reason;
+  std::string message;
+  int64_t observed_generation = 0;
+  std::optional<WallTime> started_at, ends_at, finished_at, severed_at;
+  std::optional<int> leaked_connections;
+  std::optional<int> surge_clients;
+  std::string application_name;
+  std::string database_endpoint;
+  std::vector<Condition> conditions;
+  bool operator==(const ChaosStatus&) const = default;
+};
+ChaosStatus ParseChaosStatus(const Json& object);  // from the whole object
+Json ToJson(const ChaosStatus& status);
+
+/// The application_name every leak session of the experiment carries: at most 63 bytes
+/// (PostgreSQL's NAMEDATALEN - 1); long names are shortened with a hash so they stay unique.
+std::string ApplicationName(std::string_view ns, std::string_view name);
+
+}  // namespace poolguard::controller

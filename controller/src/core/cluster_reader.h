@@ -1,0 +1,52 @@
+#pragma once
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "chaos/fault_engine.h"
+#include "poolguard/kube/client.h"
+
+namespace poolguard::controller {
+
+/// A Service, EndpointSlice or Secret that cannot be used; the message names the object and
+/// what is wrong, never a secret value.
+class ResolveError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// One endpoint of a Service: a pod, ready or not (terminating ones are left out).
+struct PodEndpoint {
+  std::string pod;  // the targetRef's name, else the address
+  std::string ip;
+  int port = 0;  // the target port
+  bool ready = false;
+};
+
+/// The endpoints of `service`'s port `port` (a Service port), through its EndpointSlices,
+/// ready or not. Throws ResolveError (no such Service or port), kube::ApiError.
+std::vector<PodEndpoint> ServiceEndpoints(kube::Client& client, const std::string& ns,
+                                          const std::string& service, int port);
+
+/// The Kubernetes reads the reconciler needs besides its own resource. Thread-safe.
+class ClusterReader {
+ public:
+  virtual ~ClusterReader() = default;
+  /// True when the namespace carries poolguard.dev/chaos=enabled.
+  virtual bool NamespaceOptedIn(const std::string& ns) = 0;
+  /// Ready endpoints of `service`'s port `port` (a Service port), through its EndpointSlices.
+  /// Throws ResolveError (no such Service/port, no ready endpoints), kube::ApiError.
+  virtual std::vector<Endpoint> ResolveService(const std::string& ns, const std::string& service,
+                                               int port) = 0;
+  /// Keys username, password, database (optional, default "postgres") of a Secret.
+  virtual DbTarget ReadCredentials(const std::string& ns, const std::string& secret) = 0;
+};
+
+std::unique_ptr<ClusterReader> NewClusterReader(std::shared_ptr<kube::Client> client);
+
+/// Decodes standard base64 (Secret data). Throws ResolveError on bad input.
+std::string DecodeBase64(const std::string& text);
+
+}  // namespace poolguard::controller

@@ -1,0 +1,153 @@
+#include "core/cluster_reader.h"
+
+#include "core/json.h"
+#include "poolguard/kube/errors.h"
+
+namespace poolguard::controller {
+namespace {
+
+std::string Str(const kube::Json& o, const std::string& k) {
+  return o.is_object() && o.has_field(k) && o.at(k).is_string() ? o.at(k).as_string() : "";
+}
+
+class KubeClusterReader final : public ClusterReader {
+ public:
+  explicit KubeClusterReader(std::shared_ptr<kube::Client> client) : client_(std::move(client)) {}
+
+  bool NamespaceOptedIn(const std::string& ns) override {
+    const kube::Json obj = client_->Resource({"", "v1", "namespaces", false}).Get(ns);
+    const auto& meta = obj.at("metadata");
+    if (!meta.has_field("labels")) return false;
+    return Str(meta.at("labels"), kChaosOptInLabel) == kChaosOptInValue;
+  }
+
+  std::vector<Endpoint> ResolveService(const std::string& ns, const std::string& service,
+                                       int port) override {
+    std::vector<Endpoint> out;
+    for (const auto& ep : ServiceEndpoints(*client_, ns, service, port)) {
+      if (ep.ready) out.push_back({ep.ip, ep.port});
+    }
+    if (out.empty()) {
+      throw ResolveError("Service " + ns + "/" + service + " port " + std::to_string(port) +
+                         " has no ready endpoints in its EndpointSlices");
+    }
+    return out;
+  }
+
+  DbTarget ReadCredentials(const std::string& ns, const std::string& secret) override {
+    kube::Json obj;
+    try {
+      obj = client_->Resource({"", "v1", "secrets"}, ns).Get(secret);
+    } catch (const kube::ApiError& e) {
+      if (kube::IsNotFound(e)) throw ResolveError("Secret " + ns + "/" + secret + " not found");
+      throw;
+    }
+    auto key = [&](const std::string& k, bool required) -> std::string {
+      if (obj.has_field("data") && obj.at("data").has_field(k)) {
+        return DecodeBase64(obj.at("data").at(k).as_string());
+      }
+      if (required) {
+        throw ResolveError("Secret " + ns + "/" + secret + " has no key \"" + k +
+                           "\" (expected username, password, optional database)");
+      }
+      return "";
+    };
+    DbTarget t;
+    t.user = key("username", true);
+    t.password = key("password", true);
+    t.database = key("database", false);
+    if (t.database.empty()) t.database = "postgres";
+    return t;
+  }
+
+ private:
+  std::shared_ptr<kube::Client> client_;
+};
+
+}  // namespace
+
+std::vector<PodEndpoint> ServiceEndpoints(kube::Client& client, const std::string& ns,
+                                          const std::string& service, int port) {
+  kube::Json svc;
+  try {
+    svc = client.Resource({"", "v1", "services"}, ns).Get(service);
+  } catch (const kube::ApiError& e) {
+    if (kube::IsNotFound(e)) throw ResolveError("Service " + ns + "/" + service + " not found");
+    throw;
+  }
+  std::string port_name;
+  bool found = false;
+  const kube::Json* spec = Field(svc, "spec");
+  if (const kube::Json* ports = spec ? Field(*spec, "ports") : nullptr;
+      ports && ports->is_array()) {
+    for (const auto& p : ports->as_array()) {
+      if (IntField(p, "port") == port) {
+        port_name = StringField(p, "name");
+        found = true;
+        break;
+      }
+    }
+  }
+  if (!found) {
+    throw ResolveError("Service " + ns + "/" + service + " has no port " + std::to_string(port));
+  }
+  kube::ListOptions opts;
+  opts.label_selector = "kubernetes.io/service-name=" + service;
+  const auto slices = client.Resource({"discovery.k8s.io", "v1", "endpointslices"}, ns).List(opts);
+  std::vector<PodEndpoint> out;
+  for (const auto& slice : slices.items) {
+    const kube::Json* ports = Field(slice, "ports");
+    const kube::Json* endpoints = Field(slice, "endpoints");
+    if (ports == nullptr || endpoints == nullptr || !ports->is_array() || !endpoints->is_array()) {
+      continue;
+    }
+    int target_port = 0;
+    for (const auto& p : ports->as_array()) {
+      if (StringField(p, "name") == port_name) target_port = IntField(p, "port").value_or(0);
+    }
+    if (target_port == 0) continue;
+    for (const auto& ep : endpoints->as_array()) {
+      const kube::Json* conds = Field(ep, "conditions");
+      if (conds != nullptr && BoolField(*conds, "terminating")) continue;
+      // As kube-proxy reads it: a missing `ready` means ready.
+      const bool ready =
+          conds == nullptr || Field(*conds, "ready") == nullptr || BoolField(*conds, "ready");
+      const kube::Json* ref = Field(ep, "targetRef");
+      const std::string pod = ref != nullptr ? StringField(*ref, "name") : "";
+      const kube::Json* addrs = Field(ep, "addresses");
+      if (addrs == nullptr || !addrs->is_array()) continue;
+      for (const auto& a : addrs->as_array()) {
+        if (a.is_string()) {
+          out.push_back({pod.empty() ? a.as_string() : pod, a.as_string(), target_port, ready});
+        }
+      }
+    }
+  }
+  return out;
+}
+
+std::string DecodeBase64(const std::string& text) {
+  static const std::string kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  int bits = 0;
+  unsigned value = 0;
+  for (char ch : text) {
+    if (ch == '=' || ch == '\n' || ch == '\r') continue;
+    const auto pos = kAlphabet.find(ch);
+    if (pos == std::string::npos) throw ResolveError("Secret value is not valid base64");
+    value = (value << 6) | static_cast<unsigned>(pos);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((value >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+std::unique_ptr<ClusterReader> NewClusterReader(std::shared_ptr<kube::Client> client) {
+  return std::make_unique<KubeClusterReader>(std::move(client));
+}
+
+}  // namespace poolguard::controller

@@ -1,0 +1,124 @@
+#include "core/json.h"
+
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+
+namespace poolguard::controller {
+namespace {
+
+// Reads "YYYY-MM-DDTHH:MM:SS" at the start of `s` as UTC; `*end` points past it.
+std::optional<WallTime> ParseUtcSeconds(const std::string& s, const char** end) {
+  std::tm tm{};
+  *end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (*end == nullptr) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+}  // namespace
+
+std::string FormatUtc(WallTime t, const char* format) {
+  const std::time_t tt = std::chrono::system_clock::to_time_t(TruncateToSeconds(t));
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, format, &tm);
+  return buf;
+}
+
+WallTime TruncateToSeconds(WallTime t) {
+  return std::chrono::time_point_cast<std::chrono::seconds>(t);
+}
+
+std::string FormatTime(WallTime t) { return FormatUtc(t, "%Y-%m-%dT%H:%M:%SZ"); }
+
+std::optional<WallTime> ParseTime(std::string_view text) {
+  const std::string s(text);
+  const char* end = nullptr;
+  return ParseUtcSeconds(s, &end);
+}
+
+WallTime TruncateToMillis(WallTime t) {
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(t);
+}
+
+std::string FormatTimeMs(WallTime t) {
+  const auto ms = std::chrono::time_point_cast<std::chrono::milliseconds>(t);
+  auto secs = std::chrono::floor<std::chrono::seconds>(ms);
+  const int millis = static_cast<int>((ms - secs).count());
+  std::string out = FormatUtc(secs, "%Y-%m-%dT%H:%M:%S");
+  char frac[16];
+  std::snprintf(frac, sizeof frac, ".%03dZ", millis);
+  return out + frac;
+}
+
+std::optional<WallTime> ParseTimeMs(std::string_view text) {
+  const std::string s(text);
+  const char* end = nullptr;
+  std::optional<WallTime> t = ParseUtcSeconds(s, &end);
+  if (!t) return std::nullopt;
+  if (*end == '.') {
+    ++end;
+    int digits = 0;
+    int64_t frac_ms = 0;
+    while (*end >= '0' && *end <= '9') {
+      if (digits < 3) frac_ms = frac_ms * 10 + (*end - '0');
+      ++digits;
+      ++end;
+    }
+    if (digits == 0) return std::nullopt;
+    for (int i = digits; i < 3; ++i) frac_ms *= 10;
+    *t += std::chrono::milliseconds(frac_ms);
+  }
+  if (*end != 'Z' && *end != '\0') return std::nullopt;  // offsets other than Z: not ours
+  return t;
+}
+
+const Json* Field(const Json& object, const std::string& name) {
+  if (!object.is_object() || !object.has_field(name)) return nullptr;
+  const Json& v = object.at(name);
+  return v.is_null() ? nullptr : &v;
+}
+
+std::string StringField(const Json& object, const std::string& name) {
+  const Json* v = Field(object, name);
+  return v != nullptr && v->is_string() ? v->as_string() : "";
+}
+
+std::optional<int64_t> IntField(const Json& object, const std::string& name) {
+  const Json* v = Field(object, name);
+  if (v == nullptr || !v->is_number()) return std::nullopt;
+  return v->as_number().to_int64();
+}
+
+std::optional<int64_t> RoundedIntField(const Json& object, const std::string& name) {
+  const Json* v = Field(object, name);
+  if (v == nullptr || !v->is_number()) return std::nullopt;
+  return v->is_integer() ? v->as_number().to_int64()
+                         : static_cast<int64_t>(std::llround(v->as_double()));
+}
+
+std::optional<double> NumberField(const Json& object, const std::string& name) {
+  const Json* v = Field(object, name);
+  if (v == nullptr || !v->is_number()) return std::nullopt;
+  return v->as_double();
+}
+
+bool BoolField(const Json& object, const std::string& name) {
+  const Json* v = Field(object, name);
+  return v != nullptr && v->is_boolean() && v->as_bool();
+}
+
+std::optional<WallTime> TimeField(const Json& object, const std::string& name) {
+  const std::string s = StringField(object, name);
+  if (s.empty()) return std::nullopt;
+  return ParseTime(s);
+}
+
+std::optional<WallTime> TimeMsField(const Json& object, const std::string& name) {
+  const std::string s = StringField(object, name);
+  if (s.empty()) return std::nullopt;
+  return ParseTimeMs(s);
+}
+
+}  // namespace poolguard::controller

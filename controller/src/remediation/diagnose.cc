@@ -1,0 +1,332 @@
+#include "remediation/diagnose.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "core/text.h"
+
+namespace poolguard::controller {
+namespace {
+
+std::string Plural(int n, const std::string& one, const std::string& many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+// A check's result with the number of independent sources behind a Fail.
+struct Check {
+  CheckResult result;
+  int fail_sources = 0;
+};
+
+Check Make(const char* name, Outcome outcome, std::string evidence, int fail_sources = 0) {
+  return {{name, outcome, std::move(evidence)}, fail_sources};
+}
+
+Check DatabaseRunning(const Observations& o) {
+  if (!o.db_pods) return Make(check::kDatabaseRunning, Outcome::kInconclusive, "pods not read");
+  if (o.db_pods->empty()) {
+    return Make(check::kDatabaseRunning, Outcome::kFail, "no database pods", 1);
+  }
+  std::vector<std::string> ready, not_ready;
+  for (const auto& p : *o.db_pods) {
+    if (p.ready) {
+      ready.push_back(p.name + " Ready");
+    } else {
+      not_ready.push_back(p.name + " not Ready" + (p.reason.empty() ? "" : " (" + p.reason + ")"));
+    }
+  }
+  if (ready.empty()) return Make(check::kDatabaseRunning, Outcome::kFail, Join(not_ready, ", "), 1);
+  ready.insert(ready.end(), not_ready.begin(), not_ready.end());
+  return Make(check::kDatabaseRunning, Outcome::kPass, Join(ready, ", "));
+}
+
+Check NetworkReachable(const Observations& o) {
+  if (IsEvidence(o.tcp.outcome)) {
+    return Make(check::kNetworkReachable, o.tcp.outcome,
+                o.tcp.detail.empty()
+                    ? (o.tcp.outcome == Outcome::kPass ? "TCP connect ok" : "TCP connect failed")
+                    : o.tcp.detail,
+                o.tcp.outcome == Outcome::kFail ? 1 : 0);
+  }
+  if (o.login == LoginResult::kRefused) {
+    return Make(check::kNetworkReachable, Outcome::kFail, "login refused: " + o.login_detail, 1);
+  }
+  if (o.login == LoginResult::kOk || o.login == LoginResult::kAuthRejected ||
+      o.login == LoginResult::kTooManyClients) {
+    return Make(check::kNetworkReachable, Outcome::kPass, "the server answered a login");
+  }
+  return Make(check::kNetworkReachable, o.tcp.outcome,
+              o.tcp.detail.empty() ? "not probed" : o.tcp.detail);
+}
+
+Check AuthenticationErrors(const Observations& o) {
+  std::vector<std::string> fail, pass;
+  if (o.login == LoginResult::kAuthRejected) {
+    fail.push_back("login with the target's credentials rejected" +
+                   (o.login_detail.empty() ? "" : ": " + o.login_detail));
+  } else if (o.login == LoginResult::kOk) {
+    pass.push_back("login with the target's credentials ok");
+  }
+  if (o.logs) {
+    const int n = o.logs->Count("authentication");
+    if (n > 0) {
+      fail.push_back(Plural(n, "authentication DB_ERROR line", "authentication DB_ERROR lines"));
+    } else {
+      pass.push_back("no authentication errors in logs");
+    }
+  }
+  if (o.auth_errors) {
+    if (*o.auth_errors > 0) {
+      fail.push_back("db_errors_total{kind=\"authentication\"} +" + FormatFixed(*o.auth_errors, 0));
+    } else {
+      pass.push_back("no authentication errors in metrics");
+    }
+  }
+  if (!fail.empty()) {
+    return Make(check::kAuthenticationErrors, Outcome::kFail, Join(fail, "; "),
+                static_cast<int>(fail.size()));
+  }
+  if (!pass.empty()) return Make(check::kAuthenticationErrors, Outcome::kPass, Join(pass, "; "));
+  return Make(check::kAuthenticationErrors, Outcome::kInconclusive,
+              "no login attempted, no logs or metrics");
+}
+
+Check PoolTimeouts(const Observations& o) {
+  std::vector<std::string> fail, pass;
+  if (o.pool_timeouts) {
+    if (*o.pool_timeouts > 0) {
+      fail.push_back(FormatFixed(*o.pool_timeouts, 0) + " pool timeouts (db_pool_timeouts_total)");
+    } else {
+      pass.push_back("no pool timeouts in metrics");
+    }
+  }
+  if (o.logs) {
+    const int n = o.logs->Count("pool_timeout");
+    if (n > 0) {
+      fail.push_back(Plural(n, "pool_timeout DB_ERROR line", "pool_timeout DB_ERROR lines"));
+    } else {
+      pass.push_back("no pool_timeout lines in logs");
+    }
+  }
+  std::vector<std::string> saturated;
+  bool saturation_known = false;
+  for (const auto& s : o.signals) {
+    if (s.name.rfind(signal::kPoolSaturation, 0) != 0) continue;
+    if (s.outcome == Outcome::kFail) saturated.push_back(s.name + " (" + s.detail + ")");
+    if (IsEvidence(s.outcome)) saturation_known = true;
+  }
+  if (!saturated.empty()) {
+    fail.push_back("saturated: " + Join(saturated, ", "));
+  } else if (saturation_known) {
+    pass.push_back("pool not saturated");
+  }
+  if (!fail.empty()) {
+    return Make(check::kPoolTimeouts, Outcome::kFail, Join(fail, "; "),
+                static_cast<int>(fail.size()));
+  }
+  if (!pass.empty()) return Make(check::kPoolTimeouts, Outcome::kPass, Join(pass, "; "));
+  return Make(check::kPoolTimeouts, Outcome::kInconclusive, "no pool metrics or logs");
+}
+
+struct Blocking {
+  Check check;
+  std::vector<int> terminable;  // root blockers that are not the target's own sessions
+};
+
+std::string DescribeHolder(const SessionRow& s) {
+  std::string out = s.state.empty() ? "in an unknown state" : s.state;
+  out += " " + FormatFixed(std::floor(s.state_seconds), 0) + "s";
+  if (!s.lock_mode.empty()) {
+    out += " holding " + s.lock_mode + (s.lock_relation.empty() ? "" : " on " + s.lock_relation);
+  }
+  out += " (" + (s.application_name.empty() ? "pid " + std::to_string(s.pid)
+                                            : "application_name " + s.application_name);
+  if (s.is_target) out += ", the target's own session: not terminated";
+  out += ")";
+  return out;
+}
+
+Blocking BlockingSessions(const Observations& o) {
+  Blocking b;
+  if (!o.sessions) {
+    b.check = Make(check::kBlockingSessions, Outcome::kInconclusive,
+                   "pg_stat_activity not read" +
+                       (o.login_detail.empty() ? std::string() : ": " + o.login_detail));
+    return b;
+  }
+  const auto& rows = *o.sessions;
+  std::set<int> blocker_pids;
+  int target_waiting = 0, waiting = 0;
+  for (const auto& r : rows) {
+    if (r.blocked_by.empty()) continue;
+    ++waiting;
+    if (r.is_target) ++target_waiting;
+    blocker_pids.insert(r.blocked_by.begin(), r.blocked_by.end());
+  }
+  // Root holders: blockers that are not themselves waiting on a lock.
+  std::vector<const SessionRow*> roots;
+  std::vector<int> unknown_roots;
+  for (int pid : blocker_pids) {
+    auto it = std::find_if(rows.begin(), rows.end(), [&](const auto& r) { return r.pid == pid; });
+    if (it == rows.end()) {
+      unknown_roots.push_back(pid);
+    } else if (it->blocked_by.empty()) {
+      roots.push_back(&*it);
+    }
+  }
+  if (waiting == 0) {
+    b.check = Make(check::kBlockingSessions, Outcome::kPass,
+                   "no session waits on a lock (" +
+                       Plural(static_cast<int>(rows.size()), "session", "sessions") + ")");
+    return b;
+  }
+  std::vector<std::string> holders;
+  for (const auto* r : roots) {
+    holders.push_back(DescribeHolder(*r));
+    if (!r->is_target) b.terminable.push_back(r->pid);
+  }
+  for (int pid : unknown_roots) holders.push_back("pid " + std::to_string(pid) + " (not visible)");
+  const int n = static_cast<int>(holders.size());
+  std::string evidence = Plural(n, "session", "sessions") + " " + Join(holders, "; ") + ", " +
+                         Plural(target_waiting, "target session", "target sessions") + " waiting";
+  if (waiting > target_waiting) {
+    evidence += " (" + Plural(waiting - target_waiting, "other", "others") + ")";
+  }
+  if (target_waiting == 0) {
+    b.check =
+        Make(check::kBlockingSessions, Outcome::kPass, evidence + ": the target is not blocked");
+    b.terminable.clear();
+    return b;
+  }
+  b.check = Make(check::kBlockingSessions, Outcome::kFail, evidence, 1);
+  return b;
+}
+
+Check ServerSlots(const Observations& o) {
+  std::vector<std::string> fail;
+  std::string pass;
+  if (o.capacity && o.capacity->max_connections > 0) {
+    const auto& c = *o.capacity;
+    const int usable = c.max_connections - c.reserved;
+    const std::string text = std::to_string(c.in_use) + " of " + std::to_string(usable) +
+                             " usable slots in use (max_connections " +
+                             std::to_string(c.max_connections) + " - " +
+                             std::to_string(c.reserved) + " reserved)";
+    if (c.in_use >= usable) {
+      fail.push_back(text);
+    } else {
+      pass = text;
+    }
+  }
+  if (o.login == LoginResult::kTooManyClients) {
+    fail.push_back("login refused: too many clients already (53300)");
+  }
+  if (o.logs && o.logs->Count("too_many_clients") > 0) {
+    const int n = o.logs->Count("too_many_clients");
+    // Logs alone report the past: they corroborate a full server, they do not prove one.
+    if (!fail.empty()) {
+      fail.push_back(
+          Plural(n, "too_many_clients DB_ERROR line", "too_many_clients DB_ERROR lines"));
+    } else if (!pass.empty()) {
+      pass += "; " + Plural(n, "too_many_clients line", "too_many_clients lines") + " earlier";
+    }
+  }
+  if (!fail.empty()) {
+    return Make(check::kServerSlots, Outcome::kFail, Join(fail, "; "),
+                static_cast<int>(fail.size()));
+  }
+  if (!pass.empty()) return Make(check::kServerSlots, Outcome::kPass, pass);
+  return Make(check::kServerSlots, Outcome::kInconclusive, "capacity not read");
+}
+
+Confidence Min(Confidence a, Confidence b) { return a < b ? a : b; }
+
+}  // namespace
+
+Diagnosis Diagnose(const Observations& o) {
+  const Check db = DatabaseRunning(o);
+  const Check net = NetworkReachable(o);
+  const Check auth = AuthenticationErrors(o);
+  const Check pool = PoolTimeouts(o);
+  const Blocking blocking = BlockingSessions(o);
+  const Check slots = ServerSlots(o);
+  const Check& lock = blocking.check;
+
+  Diagnosis d;
+  for (const Check* c : {&db, &net, &auth, &pool, &lock, &slots}) d.checks.push_back(c->result);
+  auto failed = [](const Check& c) { return c.result.result == Outcome::kFail; };
+  auto passed = [](const Check& c) { return c.result.result == Outcome::kPass; };
+
+  bool corroborated = false;
+  std::string why;
+  if (failed(db)) {
+    d.conclusion = Conclusion::kDatabaseDown;
+    const bool refused = failed(net) || (o.logs && (o.logs->Count("connection_refused") > 0 ||
+                                                    o.logs->Count("connection_lost") > 0));
+    corroborated = refused;
+    why = "database pods not Ready" + std::string(refused ? ", and connections are refused" : "");
+  } else if (failed(net)) {
+    d.conclusion = Conclusion::kNetworkUnreachable;
+    corroborated = passed(db);
+    why = corroborated ? "database pods Ready but not reachable" : "database not reachable";
+  } else if (failed(auth)) {
+    d.conclusion = Conclusion::kCredentialsRejected;
+    corroborated = auth.fail_sources >= 2;
+    why = "credentials rejected";
+  } else if (failed(lock)) {
+    d.conclusion = Conclusion::kLockContention;
+    corroborated = failed(pool) || failed(slots);
+    why = "a session holds a lock the target waits on";
+    if (failed(slots)) why += " (and the waiting backends hold the server's slots)";
+  } else if (failed(slots)) {
+    d.conclusion = Conclusion::kServerSlotsExhausted;
+    corroborated = slots.fail_sources >= 2;
+    why = "the server has no connection slots left";
+  } else if (failed(pool)) {
+    d.conclusion = Conclusion::kConnectionPoolExhausted;
+    corroborated = passed(lock) && passed(slots);
+    why = corroborated ? "the pool times out while the database is healthy" : "the pool times out";
+  } else {
+    d.conclusion = Conclusion::kUnknown;
+    why = "no check explains the degradation";
+  }
+
+  std::vector<std::string> unknown;
+  for (const Check* c : {&db, &net, &auth, &pool, &lock, &slots}) {
+    if (!IsEvidence(c->result.result)) unknown.push_back(c->result.name);
+  }
+  std::vector<std::string> notes;
+  Confidence confidence = corroborated ? Confidence::kHigh : Confidence::kMedium;
+  if (d.conclusion == Conclusion::kUnknown) {
+    confidence = Confidence::kLow;
+  } else if (corroborated) {
+    notes.push_back("independent signals agree");
+  } else {
+    notes.push_back("one signal, not corroborated");
+  }
+  if (!unknown.empty()) {
+    confidence = Min(confidence, unknown.size() >= 3 ? Confidence::kLow : Confidence::kMedium);
+    notes.push_back("inconclusive: " + Join(unknown, ", "));
+  }
+  if (o.prometheus_configured && o.prometheus.outcome != Outcome::kPass) {
+    confidence = Min(confidence, Confidence::kMedium);
+    std::string note =
+        "Prometheus unavailable" +
+        (o.prometheus.detail.empty() ? std::string() : " (" + o.prometheus.detail + ")") +
+        ": metrics missing";
+    // "signals agree" read as High; say why it is not.
+    if (!notes.empty() && notes.front() == "independent signals agree") {
+      notes.front() = "independent signals agree, but " + note;
+    } else {
+      notes.push_back(note);
+    }
+  }
+  d.confidence = confidence;
+  d.summary = std::string(ConclusionName(d.conclusion)) + ": " + why + "; confidence " +
+              std::string(ConfidenceName(confidence)) + ": " + Join(notes, "; ");
+  if (d.conclusion == Conclusion::kLockContention) d.blocking_pids = blocking.terminable;
+  return d;
+}
+
+}  // namespace poolguard::controller

@@ -1,0 +1,261 @@
+#include "remediation/cluster.h"
+
+#include <charconv>
+
+#include "chaos/types.h"
+#include "core/cluster_reader.h"  // ResolveError
+#include "poolguard/kube/errors.h"
+
+namespace poolguard::controller {
+namespace {
+
+const kube::GroupVersionResource kDeployments{"apps", "v1", "deployments"};
+const kube::GroupVersionResource kStatefulSets{"apps", "v1", "statefulsets"};
+const kube::GroupVersionResource kPods{"", "v1", "pods"};
+const kube::GroupVersionResource kChaos{"poolguard.dev", "v1alpha1", "chaosexperiments"};
+
+const Json* Path(const Json& o, std::initializer_list<const char*> path) {
+  const Json* cur = &o;
+  for (const char* p : path) {
+    cur = Field(*cur, p);
+    if (cur == nullptr) return nullptr;
+  }
+  return cur;
+}
+
+std::string PathString(const Json& o, std::initializer_list<const char*> path) {
+  const Json* v = Path(o, path);
+  return v != nullptr && v->is_string() ? v->as_string() : "";
+}
+
+int64_t PathInt(const Json& o, std::initializer_list<const char*> path, int64_t fallback = 0) {
+  const Json* v = Path(o, path);
+  return v != nullptr && v->is_number() ? v->as_number().to_int64() : fallback;
+}
+
+bool PodReady(const Json& pod, std::string* reason) {
+  const Json* conds = Path(pod, {"status", "conditions"});
+  bool ready = false;
+  if (conds != nullptr && conds->is_array()) {
+    for (const auto& c : conds->as_array()) {
+      if (StringField(c, "type") == "Ready") ready = StringField(c, "status") == "True";
+    }
+  }
+  if (!ready) {
+    *reason = PathString(pod, {"status", "phase"});
+    const Json* cs = Path(pod, {"status", "containerStatuses"});
+    if (cs != nullptr && cs->is_array()) {
+      for (const auto& c : cs->as_array()) {
+        const std::string waiting = PathString(c, {"state", "waiting", "reason"});
+        if (!waiting.empty()) *reason = waiting;
+      }
+    }
+    if (Path(pod, {"metadata", "deletionTimestamp"}) != nullptr) *reason = "Terminating";
+  }
+  return ready;
+}
+
+// The selector's matchLabels as a label selector string.
+std::string Selector(const Json& workload) {
+  const Json* labels = Path(workload, {"spec", "selector", "matchLabels"});
+  std::string out;
+  if (labels == nullptr || !labels->is_object()) return out;
+  for (const auto& [k, v] : labels->as_object()) {
+    if (!v.is_string()) continue;
+    if (!out.empty()) out += ",";
+    out += k + "=" + v.as_string();
+  }
+  return out;
+}
+
+class KubeRemediationCluster final : public RemediationCluster {
+ public:
+  explicit KubeRemediationCluster(std::shared_ptr<kube::Client> client)
+      : client_(std::move(client)) {}
+
+  std::vector<PodEndpoint> TargetEndpoints(const std::string& ns, const std::string& service,
+                                           int port) override {
+    return ServiceEndpoints(*client_, ns, service, port);
+  }
+
+  std::optional<DeploymentView> Deployment(const std::string& ns, const std::string& name,
+                                           const std::string& container,
+                                           const std::string& env) override {
+    auto obj = GetOrNull(kDeployments, ns, name);
+    if (!obj) return std::nullopt;
+    DeploymentView v;
+    v.rollout = ReadRollout(*obj);
+    v.replicas = static_cast<int>(PathInt(*obj, {"spec", "replicas"}, 1));
+    v.pool_size = ReadEnvInt(*obj, container, env);
+    return v;
+  }
+
+  std::optional<RolloutObservation> StatefulSet(const std::string& ns,
+                                                const std::string& name) override {
+    auto obj = GetOrNull(kStatefulSets, ns, name);
+    if (!obj) return std::nullopt;
+    return ReadRollout(*obj);
+  }
+
+  std::vector<PodState> StatefulSetPods(const std::string& ns, const std::string& name) override {
+    auto obj = GetOrNull(kStatefulSets, ns, name);
+    if (!obj) return {};
+    kube::ListOptions opts;
+    opts.label_selector = Selector(*obj);
+    if (opts.label_selector.empty()) return {};
+    std::vector<PodState> out;
+    for (const auto& pod : client_->Resource(kPods, ns).List(opts).items) {
+      PodState s;
+      s.name = kube::NameOf(pod);
+      s.ready = PodReady(pod, &s.reason);
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+
+  std::string PodLogs(const std::string& ns, const std::string& pod, int since_seconds) override {
+    const auto r =
+        client_->Raw("GET", client_->Resource(kPods, ns).Path(ns, pod, "log"),
+                     {{"sinceSeconds", std::to_string(since_seconds)}, {"timestamps", "true"}});
+    if (r.status / 100 != 2) {
+      throw std::runtime_error("logs of pod " + ns + "/" + pod + ": HTTP " +
+                               std::to_string(r.status) + " " + r.body.substr(0, 200));
+    }
+    return r.body;
+  }
+
+  std::optional<ChaosLink> ActiveChaos(const std::string& ns,
+                                       const std::string& deployment) override {
+    kube::ObjectList list;
+    try {
+      list = client_->Resource(kChaos, ns).List();
+    } catch (const kube::ApiError& e) {
+      if (kube::IsNotFound(e)) return std::nullopt;  // CRD not installed
+      throw;
+    }
+    std::optional<ChaosLink> best;
+    for (const auto& o : list.items) {
+      if (PathString(o, {"spec", "target", "deployment"}) != deployment) continue;
+      const ChaosStatus st = ParseChaosStatus(o);
+      if (st.phase != Phase::kActive && st.phase != Phase::kInjecting) continue;
+      ChaosLink link{kube::KeyOf(o), st.started_at};
+      if (!best || (link.started_at && (!best->started_at || *link.started_at > *best->started_at)))
+        best = link;
+    }
+    return best;
+  }
+
+  void Restart(const std::string& ns, const std::string& kind, const std::string& name,
+               const std::string& key) override {
+    const auto& gvr = kind == "StatefulSet" ? kStatefulSets : kDeployments;
+    Json patch = Json::parse(R"({"spec":{"template":{"metadata":{"annotations":{}}}}})");
+    patch["spec"]["template"]["metadata"]["annotations"][kRestartedAtAnnotation] =
+        Json::string(key);
+    client_->Resource(gvr, ns).Patch(name, kube::PatchType::kMerge, patch,
+                                     {.field_manager = "poolguard-controller"});
+  }
+
+  void SetEnv(const std::string& ns, const std::string& deployment, const std::string& container,
+              const std::string& env, int value) override {
+    std::string name = container;
+    if (name.empty()) {
+      auto obj = GetOrNull(kDeployments, ns, deployment);
+      if (!obj) throw ResolveError("Deployment " + ns + "/" + deployment + " not found");
+      const Json* cs = Path(*obj, {"spec", "template", "spec", "containers"});
+      if (cs == nullptr || !cs->is_array() || cs->as_array().size() == 0) {
+        throw ResolveError("Deployment " + ns + "/" + deployment + " has no containers");
+      }
+      name = StringField(cs->as_array().at(0), "name");
+    }
+    // Strategic merge: containers merge by name and env entries by name, so this adds or
+    // replaces one variable and leaves the rest of the template alone. An explicit env
+    // entry wins over the same key from envFrom (the demo's ConfigMap).
+    Json var = Json::object();
+    var["name"] = Json::string(env);
+    var["value"] = Json::string(std::to_string(value));
+    Json c = Json::object();
+    c["name"] = Json::string(name);
+    c["env"] = Json::array({var});
+    Json patch = Json::parse(R"({"spec":{"template":{"spec":{}}}})");
+    patch["spec"]["template"]["spec"]["containers"] = Json::array({c});
+    client_->Resource(kDeployments, ns)
+        .Patch(deployment, kube::PatchType::kStrategicMerge, patch,
+               {.field_manager = "poolguard-controller"});
+  }
+
+ private:
+  std::optional<Json> GetOrNull(const kube::GroupVersionResource& gvr, const std::string& ns,
+                                const std::string& name) {
+    try {
+      return client_->Resource(gvr, ns).Get(name);
+    } catch (const kube::ApiError& e) {
+      if (kube::IsNotFound(e)) return std::nullopt;
+      throw;
+    }
+  }
+
+  std::shared_ptr<kube::Client> client_;
+};
+
+}  // namespace
+
+RolloutObservation ReadRollout(const Json& w) {
+  RolloutObservation r;
+  r.generation = PathInt(w, {"metadata", "generation"});
+  r.observed_generation = PathInt(w, {"status", "observedGeneration"});
+  r.replicas = static_cast<int>(PathInt(w, {"spec", "replicas"}, 1));
+  r.status_replicas = static_cast<int>(PathInt(w, {"status", "replicas"}));
+  r.updated_replicas = static_cast<int>(PathInt(w, {"status", "updatedReplicas"}));
+  const bool statefulset = StringField(w, "kind") == "StatefulSet" ||
+                           Path(w, {"status", "currentRevision"}) != nullptr ||
+                           Path(w, {"spec", "serviceName"}) != nullptr;
+  r.available_replicas =
+      static_cast<int>(statefulset ? PathInt(w, {"status", "readyReplicas"})
+                                   : PathInt(w, {"status", "availableReplicas"}));
+  if (statefulset) {
+    // A StatefulSet's rollout is done when currentRevision caught up with updateRevision.
+    const std::string current = PathString(w, {"status", "currentRevision"});
+    const std::string update = PathString(w, {"status", "updateRevision"});
+    if (!update.empty() && current != update) {
+      r.updated_replicas = std::min(r.updated_replicas, r.replicas - 1);
+    }
+  }
+  if (const Json* a = Path(w, {"spec", "template", "metadata", "annotations"})) {
+    r.restarted_at = StringField(*a, kRestartedAtAnnotation);
+  }
+  if (const Json* conds = Path(w, {"status", "conditions"}); conds && conds->is_array()) {
+    for (const auto& c : conds->as_array()) {
+      if (StringField(c, "type") == "Progressing" && StringField(c, "status") == "False" &&
+          StringField(c, "reason") == "ProgressDeadlineExceeded") {
+        r.progress_deadline_exceeded = true;
+      }
+    }
+  }
+  return r;
+}
+
+std::optional<int> ReadEnvInt(const Json& w, const std::string& container, const std::string& env) {
+  const Json* cs = Path(w, {"spec", "template", "spec", "containers"});
+  if (cs == nullptr || !cs->is_array()) return std::nullopt;
+  for (const auto& c : cs->as_array()) {
+    if (!container.empty() && StringField(c, "name") != container) continue;
+    if (const Json* envs = Field(c, "env"); envs && envs->is_array()) {
+      for (const auto& e : envs->as_array()) {
+        if (StringField(e, "name") != env) continue;
+        const std::string v = StringField(e, "value");
+        int out = 0;
+        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+        if (ec == std::errc() && p == v.data() + v.size()) return out;
+        return std::nullopt;
+      }
+    }
+    return std::nullopt;  // the first (or named) container only
+  }
+  return std::nullopt;
+}
+
+std::unique_ptr<RemediationCluster> NewRemediationCluster(std::shared_ptr<kube::Client> client) {
+  return std::make_unique<KubeRemediationCluster>(std::move(client));
+}
+
+}  // namespace poolguard::controller

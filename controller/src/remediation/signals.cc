@@ -1,0 +1,452 @@
+#include "remediation/signals.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+
+#include "core/text.h"
+
+namespace poolguard::controller {
+namespace {
+
+// Parses a Prometheus float: decimal, exponent, +Inf, -Inf, NaN.
+std::optional<double> ParseFloat(std::string_view text) {
+  if (text == "+Inf" || text == "Inf") return std::numeric_limits<double>::infinity();
+  if (text == "-Inf") return -std::numeric_limits<double>::infinity();
+  if (text == "NaN") return std::numeric_limits<double>::quiet_NaN();
+  if (text.empty()) return std::nullopt;
+  const std::string s(text);
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (end != s.c_str() + s.size()) return std::nullopt;
+  return v;
+}
+
+bool NameStart(char c) {
+  return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':';
+}
+bool NameChar(char c) { return NameStart(c) || std::isdigit(static_cast<unsigned char>(c)); }
+
+}  // namespace
+
+DetectionState Detect(const DetectionSpec& spec, const DetectionState& previous,
+                      const std::vector<Signal>& signals, WallTime now) {
+  std::vector<std::string> failing;
+  bool any_pass = false;
+  for (const auto& s : signals) {
+    if (s.outcome == Outcome::kFail) failing.push_back(s.name);
+    if (s.outcome == Outcome::kPass) any_pass = true;
+  }
+  DetectionState state = previous;
+  if (failing.empty() && !any_pass) return state;  // no evidence either way
+  // DB_ERROR lines, pool-timeout counts and the PromQL error ratio and p99 look back over
+  // a window; alone, while every pod answers /health and no pool is saturated, they
+  // describe the recent past (the tail of an outage just fixed, or one that ended before
+  // this Remediation existed), not the present: no evidence either way. A pool outage
+  // always shows live: /health needs a connection from the same pool.
+  const bool only_lagging =
+      !failing.empty() && std::all_of(failing.begin(), failing.end(), [](const std::string& name) {
+        return name == signal::kDbErrorLogs || name == signal::kPoolTimeouts ||
+               name == signal::kErrorRatio || name == signal::kP99Latency;
+      });
+  if (only_lagging) {
+    bool probed = false, all_pass = true;
+    for (const auto& s : signals) {
+      const bool live = s.name.rfind(std::string(signal::kHealth) + "/", 0) == 0 ||
+                        s.name.rfind(std::string(signal::kPoolSaturation) + "/", 0) == 0;
+      if (!live) continue;
+      probed = probed || s.name.rfind(std::string(signal::kHealth) + "/", 0) == 0;
+      all_pass = all_pass && s.outcome == Outcome::kPass;
+    }
+    if (probed && all_pass) return state;
+  }
+
+  const std::string window = FormatDuration(spec.for_window);
+  if (!failing.empty()) {
+    std::sort(failing.begin(), failing.end());
+    if (!state.failing_since) state.failing_since = now;
+    state.passing_since.reset();
+    state.failing = failing;
+    if (state.health != Health::kDegraded && now - *state.failing_since >= spec.for_window) {
+      state.health = Health::kDegraded;
+    }
+    state.reason = state.health == Health::kDegraded
+                       ? "failing for at least " + window + ": " + Join(failing, ", ")
+                       : "failing, within the " + window + " window: " + Join(failing, ", ");
+    return state;
+  }
+  if (!state.passing_since) state.passing_since = now;
+  state.failing_since.reset();
+  state.failing.clear();
+  if (state.health == Health::kUnknown ||
+      (state.health == Health::kDegraded && now - *state.passing_since >= spec.for_window)) {
+    state.health = Health::kHealthy;
+  }
+  state.reason = state.health == Health::kHealthy
+                     ? "signals passing"
+                     : "passing, within the " + window + " window before Healthy";
+  return state;
+}
+
+Signal HealthSignal(const HealthProbe& probe, WallTime now) {
+  Signal s{std::string(signal::kHealth) + "/" + probe.pod, Outcome::kError, std::nullopt, now, ""};
+  if (probe.status) {
+    s.value = *probe.status;
+    s.outcome = *probe.status == 200 ? Outcome::kPass : Outcome::kFail;
+    s.detail = "HTTP " + std::to_string(*probe.status);
+  } else if (probe.timed_out && probe.process_alive) {
+    s.outcome = Outcome::kFail;
+    s.detail = "timed out while the process answers: the health check is stuck";
+  } else {
+    s.detail = probe.timed_out ? "timed out" : (probe.error.empty() ? "no answer" : probe.error);
+  }
+  return s;
+}
+
+Signal ThresholdSignal(std::string name, std::optional<double> value, double threshold,
+                       const std::string& error, WallTime now) {
+  Signal s{std::move(name), Outcome::kInconclusive, std::nullopt, now, ""};
+  if (!value || std::isnan(*value)) {
+    if (!error.empty()) {
+      s.outcome = Outcome::kError;
+      s.detail = error;
+    } else {
+      s.detail = "no data";
+    }
+    return s;
+  }
+  s.value = *value;
+  s.outcome = *value > threshold ? Outcome::kFail : Outcome::kPass;
+  s.detail = FormatSignificant(*value, 3) + (*value > threshold ? " > " : " <= ") +
+             FormatSignificant(threshold, 3);
+  return s;
+}
+
+bool PoolSaturated(const PoolGauges& g) {
+  if (!g.size || !g.checked_out || !g.waiters) return false;
+  const double capacity = *g.size + g.max_overflow.value_or(0);
+  return *g.checked_out >= capacity && *g.waiters > 0;
+}
+
+Signal PoolSaturationSignal(const std::string& pod, const std::optional<PoolGauges>& gauges,
+                            const std::string& error, WallTime now) {
+  Signal s{std::string(signal::kPoolSaturation) + (pod.empty() ? "" : "/" + pod),
+           Outcome::kInconclusive, std::nullopt, now, ""};
+  if (!gauges) {
+    s.outcome = error.empty() ? Outcome::kInconclusive : Outcome::kError;
+    s.detail = error.empty() ? "no pool gauges" : error;
+    return s;
+  }
+  if (!gauges->size || !gauges->checked_out || !gauges->waiters) {
+    s.detail = "pool gauges incomplete";
+    return s;
+  }
+  s.value = *gauges->waiters;
+  s.outcome = PoolSaturated(*gauges) ? Outcome::kFail : Outcome::kPass;
+  s.detail = FormatSignificant(*gauges->checked_out, 3) + " of " +
+             FormatSignificant(*gauges->size + gauges->max_overflow.value_or(0), 3) +
+             " checked out, " + FormatSignificant(*gauges->waiters, 3) + " waiting";
+  return s;
+}
+
+int DbErrorCounts::Total() const {
+  int n = 0;
+  for (const auto& [kind, count] : by_kind) n += count;
+  return n;
+}
+
+int DbErrorCounts::Count(const std::string& kind) const {
+  auto it = by_kind.find(kind);
+  return it == by_kind.end() ? 0 : it->second;
+}
+
+Signal LogSignal(const std::optional<DbErrorCounts>& counts, const std::string& error,
+                 WallTime now) {
+  Signal s{signal::kDbErrorLogs, Outcome::kError, std::nullopt, now, ""};
+  if (!counts) {
+    s.detail = error.empty() ? "logs not read" : error;
+    return s;
+  }
+  int outage = 0;
+  std::vector<std::string> parts;
+  for (const auto& [kind, count] : counts->by_kind) {
+    if (kind == "query") continue;
+    outage += count;
+    parts.push_back(kind + " " + std::to_string(count));
+  }
+  s.value = outage;
+  s.outcome = outage > 0 ? Outcome::kFail : Outcome::kPass;
+  s.detail = outage > 0 ? std::to_string(outage) + " DB_ERROR lines: " + Join(parts, ", ")
+                        : "no DB_ERROR lines";
+  return s;
+}
+
+PromTextParse ParsePrometheusText(std::string_view text) {
+  PromTextParse out;
+  size_t line_no = 0;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string_view::npos) eol = text.size();
+    std::string_view line = text.substr(pos, eol - pos);
+    pos = eol + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    size_t i = 0;
+    auto skip_spaces = [&] {
+      while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+    };
+    skip_spaces();
+    if (i == line.size() || line[i] == '#') continue;
+    auto fail = [&](const std::string& why) {
+      out.error = "line " + std::to_string(line_no) + ": " + why;
+    };
+    PromSample sample;
+    const size_t name_start = i;
+    if (!NameStart(line[i])) {
+      fail("expected a metric name");
+      break;
+    }
+    while (i < line.size() && NameChar(line[i])) ++i;
+    sample.name = std::string(line.substr(name_start, i - name_start));
+    skip_spaces();
+    bool bad = false;
+    if (i < line.size() && line[i] == '{') {
+      ++i;
+      while (true) {
+        skip_spaces();
+        if (i < line.size() && line[i] == '}') {
+          ++i;
+          break;
+        }
+        const size_t ls = i;
+        while (i < line.size() && NameChar(line[i]) && line[i] != ':') ++i;
+        if (i == ls) {
+          fail("expected a label name");
+          bad = true;
+          break;
+        }
+        const std::string label(line.substr(ls, i - ls));
+        skip_spaces();
+        if (i >= line.size() || line[i] != '=') {
+          fail("expected = after label " + label);
+          bad = true;
+          break;
+        }
+        ++i;
+        skip_spaces();
+        if (i >= line.size() || line[i] != '"') {
+          fail("expected a quoted value for label " + label);
+          bad = true;
+          break;
+        }
+        ++i;
+        std::string value;
+        bool closed = false;
+        while (i < line.size()) {
+          const char c = line[i++];
+          if (c == '"') {
+            closed = true;
+            break;
+          }
+          if (c == '\\' && i < line.size()) {
+            const char e = line[i++];
+            value += e == 'n' ? '\n' : e;
+          } else {
+            value += c;
+          }
+        }
+        if (!closed) {
+          fail("unterminated value for label " + label);
+          bad = true;
+          break;
+        }
+        sample.labels[label] = value;
+        skip_spaces();
+        if (i < line.size() && line[i] == ',') ++i;
+      }
+      if (bad) break;
+    }
+    skip_spaces();
+    const size_t vs = i;
+    while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
+    const auto value = ParseFloat(line.substr(vs, i - vs));
+    if (!value) {
+      fail("invalid value for " + sample.name);
+      break;
+    }
+    sample.value = *value;
+    out.samples.push_back(std::move(sample));
+  }
+  return out;
+}
+
+std::optional<double> SumSamples(const std::vector<PromSample>& samples, std::string_view name,
+                                 const std::map<std::string, std::string>& match) {
+  std::optional<double> sum;
+  for (const auto& s : samples) {
+    if (s.name != name) continue;
+    bool matches = true;
+    for (const auto& [k, v] : match) {
+      auto it = s.labels.find(k);
+      if (it == s.labels.end() || it->second != v) matches = false;
+    }
+    if (matches) sum = sum.value_or(0) + s.value;
+  }
+  return sum;
+}
+
+PoolGauges ReadPoolGauges(const std::vector<PromSample>& samples) {
+  PoolGauges g;
+  g.size = SumSamples(samples, "db_pool_size");
+  g.max_overflow = SumSamples(samples, "db_pool_max_overflow");
+  g.checked_out = SumSamples(samples, "db_pool_checked_out");
+  g.idle = SumSamples(samples, "db_pool_idle");
+  g.waiters = SumSamples(samples, "db_pool_waiters");
+  g.timeouts_total = SumSamples(samples, "db_pool_timeouts_total");
+  return g;
+}
+
+PromQueryResult ParsePromQueryResponse(std::string_view body) {
+  PromQueryResult out;
+  Json doc;
+  try {
+    doc = Json::parse(std::string(body));
+  } catch (const std::exception& e) {
+    out.error = std::string("not JSON: ") + e.what();
+    return out;
+  }
+  auto str = [](const Json& o, const char* k) -> std::string {
+    return o.is_object() && o.has_field(k) && o.at(k).is_string() ? o.at(k).as_string() : "";
+  };
+  const std::string status = str(doc, "status");
+  if (status != "success") {
+    const std::string type = str(doc, "errorType");
+    const std::string msg = str(doc, "error");
+    out.error = status.empty() ? "no status in the answer"
+                               : (type.empty() ? "" : type + ": ") + (msg.empty() ? status : msg);
+    return out;
+  }
+  if (!doc.has_field("data") || !doc.at("data").is_object()) {
+    out.error = "no data in the answer";
+    return out;
+  }
+  const Json& data = doc.at("data");
+  const std::string type = str(data, "resultType");
+  if (!data.has_field("result")) {
+    out.error = "no result in the answer";
+    return out;
+  }
+  const Json& result = data.at("result");
+  auto read_pair = [](const Json& pair) -> std::optional<double> {
+    if (!pair.is_array() || pair.size() != 2 || !pair.at(1).is_string()) return std::nullopt;
+    return ParseFloat(pair.at(1).as_string());
+  };
+  if (type == "scalar") {
+    const auto v = read_pair(result);
+    if (!v) {
+      out.error = "malformed scalar";
+      return out;
+    }
+    out.samples.push_back({"", {}, *v});
+  } else if (type == "vector") {
+    if (!result.is_array()) {
+      out.error = "malformed vector";
+      return out;
+    }
+    for (const auto& item : result.as_array()) {
+      PromSample s;
+      if (item.has_field("metric") && item.at("metric").is_object()) {
+        for (const auto& [k, v] : item.at("metric").as_object()) {
+          if (!v.is_string()) continue;
+          if (k == "__name__") {
+            s.name = v.as_string();
+          } else {
+            s.labels[k] = v.as_string();
+          }
+        }
+      }
+      const auto v = item.has_field("value") ? read_pair(item.at("value")) : std::nullopt;
+      if (!v) {
+        out.error = "malformed sample in vector";
+        return out;
+      }
+      s.value = *v;
+      out.samples.push_back(std::move(s));
+    }
+  } else {
+    out.error = "resultType " + (type.empty() ? std::string("missing") : type) +
+                ": expected an instant vector or scalar";
+    return out;
+  }
+  out.ok = true;
+  return out;
+}
+
+std::optional<double> SingleValue(const PromQueryResult& result) {
+  if (!result.ok) return std::nullopt;
+  std::optional<double> best;
+  for (const auto& s : result.samples) {
+    if (std::isnan(s.value)) continue;
+    if (!best || s.value > *best) best = s.value;
+  }
+  return best;
+}
+
+DbErrorCounts ParseDbErrorLines(std::string_view logs) {
+  static constexpr std::string_view kMarker = "DB_ERROR: ";
+  static constexpr size_t kMaxSample = 300;
+  DbErrorCounts out;
+  std::map<std::string, std::string> latest;
+  size_t pos = 0;
+  while (pos < logs.size()) {
+    size_t eol = logs.find('\n', pos);
+    if (eol == std::string_view::npos) eol = logs.size();
+    std::string_view line = logs.substr(pos, eol - pos);
+    pos = eol + 1;
+    const size_t at = line.find(kMarker);
+    if (at == std::string_view::npos) continue;
+    std::string message(line.substr(at));
+    const size_t brace = line.find('{');
+    if (brace != std::string_view::npos && brace < at) {
+      try {
+        const Json doc = Json::parse(std::string(line.substr(brace)));
+        if (doc.is_object() && doc.has_field("msg") && doc.at("msg").is_string()) {
+          const std::string msg = doc.at("msg").as_string();
+          const size_t m = msg.find(kMarker);
+          if (m == std::string::npos) continue;
+          message = msg.substr(m);
+        }
+      } catch (const std::exception&) {
+        // Not JSON after all (or cut short): count the raw text.
+      }
+    }
+    if (const size_t nl = message.find('\n'); nl != std::string::npos) message.resize(nl);
+    while (!message.empty() && (message.back() == '\r' || message.back() == ' ')) {
+      message.pop_back();
+    }
+    const std::string rest = message.substr(kMarker.size());
+    const size_t colon = rest.find(':');
+    if (colon == std::string::npos || colon == 0) continue;
+    const std::string kind = rest.substr(0, colon);
+    if (!std::all_of(kind.begin(), kind.end(), [](char c) {
+          return std::islower(static_cast<unsigned char>(c)) || c == '_';
+        }))
+      continue;
+    ++out.by_kind[kind];
+    if (message.size() > kMaxSample) message = message.substr(0, kMaxSample - 3) + "...";
+    latest[kind] = message;
+  }
+  int best = 0;
+  for (const auto& [kind, count] : out.by_kind) {
+    if (count > best) {
+      best = count;
+      out.sample = latest[kind];
+    }
+  }
+  return out;
+}
+
+}  // namespace poolguard::controller

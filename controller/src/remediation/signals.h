@@ -1,0 +1,132 @@
+#pragma once
+
+// Signals about the target and the pure functions that read them: detection with the
+// `for` window, and parsers for what the collectors fetch (the target's /metrics, the
+// Prometheus HTTP API, the target's log lines). No I/O here.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "remediation/types.h"
+
+namespace poolguard::controller {
+
+/// Signal names, so detection, diagnosis and status agree.
+namespace signal {
+inline constexpr char kHealth[] = "health";  // "health/<pod>" per pod
+inline constexpr char kErrorRatio[] = "errorRatio";
+inline constexpr char kP99Latency[] = "p99LatencySeconds";
+inline constexpr char kPoolTimeouts[] = "poolTimeouts";
+inline constexpr char kPoolSaturation[] = "poolSaturation";  // "poolSaturation/<pod>" per pod
+inline constexpr char kDbErrorLogs[] = "dbErrorLogs";
+}  // namespace signal
+
+/// One observation with a four-way outcome. Error and Inconclusive are not evidence.
+struct Signal {
+  std::string name;
+  Outcome outcome = Outcome::kInconclusive;
+  std::optional<double> value;
+  WallTime observed_at;
+  std::string detail;
+  bool operator==(const Signal&) const = default;
+};
+
+/// The detection decision. Level-based over ticks: a tick with any Fail is bad, a tick
+/// with a Pass and no Fail is good, a tick with neither (every probe errored or was
+/// inconclusive) is no evidence and leaves the state as it was.
+/// - Unknown becomes Healthy on the first good tick, Degraded once bad ticks have run
+///   for `for` (a first bad tick with `for` 0 is enough).
+/// - Healthy becomes Degraded when the current tick is bad and the bad run began at
+///   least `for` ago; a good tick restarts the run.
+/// - Degraded becomes Healthy when good ticks have run for `for`.
+DetectionState Detect(const DetectionSpec& spec, const DetectionState& previous,
+                      const std::vector<Signal>& signals, WallTime now);
+
+// ---- building signals from raw observations ----
+
+/// One pod's /health probe. `status` is the HTTP status when one arrived.
+struct HealthProbe {
+  std::string pod;
+  std::optional<int> status;
+  bool timed_out = false;
+  bool process_alive = false;  // /livez (or /metrics) answered in the same tick
+  std::string error;           // transport error text
+};
+/// 200: Pass. Another status: Fail. A timeout while the process answers /livez: Fail (the
+/// health check is stuck on the pool). No answer at all: Error — a pod that is starting or
+/// gone is not evidence.
+Signal HealthSignal(const HealthProbe& probe, WallTime now);
+
+/// A value compared with a threshold (Fail above it). No value: Error when `error` says why
+/// (e.g. Prometheus unreachable), Inconclusive otherwise (no data, or NaN: no traffic).
+Signal ThresholdSignal(std::string name, std::optional<double> value, double threshold,
+                       const std::string& error, WallTime now);
+
+/// The target's pool gauges, from one pod's /metrics or from PromQL.
+struct PoolGauges {
+  std::optional<double> size, max_overflow, checked_out, idle, waiters, timeouts_total;
+  bool operator==(const PoolGauges&) const = default;
+};
+/// All connections checked out (size + overflow) with waiters queued: the outage, seen
+/// before the first DB_POOL_TIMEOUT fires.
+bool PoolSaturated(const PoolGauges& gauges);
+Signal PoolSaturationSignal(const std::string& pod, const std::optional<PoolGauges>& gauges,
+                            const std::string& error, WallTime now);
+
+/// DB_ERROR lines counted by kind (pool_timeout, too_many_clients, authentication,
+/// connection_refused, connection_lost, query).
+struct DbErrorCounts {
+  std::map<std::string, int> by_kind;
+  std::string sample;  // the latest line of the most frequent kind
+  int Total() const;
+  int Count(const std::string& kind) const;
+  bool operator==(const DbErrorCounts&) const = default;
+};
+/// Fail when any line counts (query errors excepted: they are the target's own bugs, not
+/// an outage); Pass when the logs were read and had none; Error when they could not be read.
+Signal LogSignal(const std::optional<DbErrorCounts>& counts, const std::string& error,
+                 WallTime now);
+
+// ---- parsers ----
+
+/// One sample of the Prometheus text exposition format (version 0.0.4).
+struct PromSample {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  double value = 0;
+  bool operator==(const PromSample&) const = default;
+};
+struct PromTextParse {
+  std::vector<PromSample> samples;
+  std::string error;  // the first malformed line ("line 7: ..."); samples before it are kept
+};
+PromTextParse ParsePrometheusText(std::string_view text);
+/// The db_pool_* gauges of one target, from its samples (the target exports them
+/// unlabelled; db_pool_timeouts_total is a counter).
+PoolGauges ReadPoolGauges(const std::vector<PromSample>& samples);
+/// Sum of a metric's samples whose labels include `match` (e.g. db_errors_total{kind=...}).
+std::optional<double> SumSamples(const std::vector<PromSample>& samples, std::string_view name,
+                                 const std::map<std::string, std::string>& match = {});
+
+/// A Prometheus HTTP API /api/v1/query answer.
+struct PromQueryResult {
+  bool ok = false;
+  std::string error;  // Prometheus's errorType: error, or why the body could not be read
+  std::vector<PromSample> samples;  // vector: one per series (name from __name__); scalar: one
+};
+PromQueryResult ParsePromQueryResponse(std::string_view body);
+/// The single value of an instant query meant to return one series (sum(...), a ratio):
+/// nullopt when the result is empty or NaN (no traffic). Several series: their maximum
+/// (the worst pod).
+std::optional<double> SingleValue(const PromQueryResult& result);
+
+/// Counts `DB_ERROR: <kind>: <message>` lines in the target's logs, in either LOG_FORMAT:
+/// text ("2027-01-15T08:00:00.123Z error target: DB_ERROR: ...") or json (one object per
+/// line, the message in "msg"); a Kubernetes timestamp prefix (pods/log ?timestamps=true)
+/// is fine. Other lines are ignored.
+DbErrorCounts ParseDbErrorLines(std::string_view logs);
+
+}  // namespace poolguard::controller

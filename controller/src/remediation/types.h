@@ -1,0 +1,334 @@
+#pragma once
+
+// The Remediation resource (crds/remediations.poolguard.dev.yaml, docs/remediation.md):
+// its spec, validated with the CRD's defaults, and its status — the incident timeline a
+// person reads and the state a restarted controller resumes from.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chaos/types.h"
+
+namespace poolguard::controller {
+
+/// Annotation a person sets to the incident id to approve actions named in
+/// spec.safety.requireApproval.
+inline constexpr char kApproveAnnotation[] = "poolguard.dev/approve";
+/// The pod-template annotation `kubectl rollout restart` sets; RestartDeployment and
+/// RestartDatabase set it to the action's key so that re-applying it is a no-op.
+inline constexpr char kRestartedAtAnnotation[] = "kubectl.kubernetes.io/restartedAt";
+/// Incidents kept in status.history (the CRD allows 20).
+inline constexpr size_t kMaxHistory = 10;
+
+enum class RemediationAction {
+  kRestartDeployment,
+  kRestartDatabase,
+  kIncreasePoolSize,
+  kTerminateBlockingSessions,
+};
+std::string_view ActionName(RemediationAction action);
+std::optional<RemediationAction> ParseAction(std::string_view name);
+
+enum class Strategy { kLadder, kDiagnosisDriven };
+std::string_view StrategyName(Strategy strategy);
+
+/// PromQL from spec.detection.prometheus.queries, as written (placeholders not yet
+/// substituted). An unset query is the collector's default for the target's own metrics.
+struct PromQueryOverrides {
+  std::optional<std::string> error_ratio, p99_latency_seconds, pool_timeouts, request_rate,
+      auth_errors;
+  bool operator==(const PromQueryOverrides&) const = default;
+};
+
+struct DetectionSpec {
+  std::chrono::milliseconds interval{1000};
+  std::chrono::milliseconds for_window{3000};
+  std::string prometheus_url;  // empty: detection from health probes, scrapes and logs only
+  PromQueryOverrides queries;
+  double error_ratio = 0.2;
+  double p99_latency_seconds = 2;
+  bool operator==(const DetectionSpec&) const = default;
+};
+
+/// What the placeholders of a spec query stand for.
+struct QueryPlaceholders {
+  std::string ns;          // $namespace: the Remediation's (and the target's) namespace
+  std::string deployment;  // $deployment: spec.target.deployment
+  std::string range;       // $range: the PromQL range of the look-back signals, e.g. 30s
+};
+/// A spec query with its placeholders substituted, or why it cannot be: every `$` starts
+/// `$namespace`, `$deployment`, `$range` (also written `${namespace}` and so on, when a
+/// name character follows) or `$$`, a literal `$`. `error` names the first other one.
+struct ExpandedQuery {
+  std::string text;
+  std::string error;
+};
+ExpandedQuery ExpandQuery(std::string_view query, const QueryPlaceholders& values);
+
+struct PoolSizeSpec {
+  std::string env = "DB_POOL_SIZE";
+  std::string container;  // empty: the first container
+  int step = 5;
+  int max = 20;
+  bool operator==(const PoolSizeSpec&) const = default;
+};
+
+struct VerificationSpec {
+  int consecutive_healthy = 3;
+  std::chrono::milliseconds window{10'000};
+  std::chrono::milliseconds timeout{60'000};
+  double max_error_ratio = 0.01;
+  double latency_factor = 2.0;
+  bool operator==(const VerificationSpec&) const = default;
+};
+
+struct SafetySpec {
+  int max_actions_per_hour = 3;
+  std::chrono::milliseconds cooldown{60'000};
+  bool dry_run = false;
+  std::vector<RemediationAction> require_approval;
+  // The loop breaker (spec.safety.loopBreaker): a target degraded again within
+  // `relapse_window` of a verified fix counts as a relapse; `max_relapses` relapses in a
+  // row mean NeedsHuman instead of another action.
+  std::chrono::milliseconds relapse_window{5 * 60'000};
+  int max_relapses = 2;
+  bool operator==(const SafetySpec&) const = default;
+};
+
+/// A Remediation's spec, validated. The API server enforces the CRD schema (defaults
+/// included); the controller validates again so objects written before a schema change,
+/// or by a client that bypassed it, get a message naming the field instead of misbehaving.
+struct RemediationSpec {
+  std::string target_deployment;
+  std::string target_service;  // default: the Deployment's name
+  int target_port = 8000;
+  std::string health_path = "/health";
+  std::string db_service;
+  int db_port = 5432;
+  std::string credentials_secret;
+  std::string db_statefulset;  // default: the Service's name
+  DetectionSpec detection;
+  Strategy strategy = Strategy::kLadder;
+  std::vector<RemediationAction> actions = {RemediationAction::kRestartDeployment,
+                                            RemediationAction::kRestartDatabase,
+                                            RemediationAction::kIncreasePoolSize};
+  PoolSizeSpec increase_pool_size;
+  VerificationSpec verification;
+  SafetySpec safety;
+
+  bool Allows(RemediationAction action) const;
+  bool NeedsApproval(RemediationAction action) const;
+  bool operator==(const RemediationSpec&) const = default;
+};
+
+/// Either a spec or a message naming the offending field ("spec.detection.for: ...").
+struct RemediationSpecParse {
+  std::optional<RemediationSpec> spec;
+  std::string error;
+};
+RemediationSpecParse ParseRemediationSpec(const Json& object);  // from the whole object
+
+/// A probe's or check's result. Error and Inconclusive are not evidence either way: a
+/// probe that could not run says nothing about whether the target is healthy.
+enum class Outcome { kPass, kFail, kError, kInconclusive };
+std::string_view OutcomeName(Outcome outcome);
+Outcome ParseOutcome(std::string_view name);  // unknown: Inconclusive
+inline bool IsEvidence(Outcome o) { return o == Outcome::kPass || o == Outcome::kFail; }
+
+enum class Health { kUnknown, kHealthy, kDegraded };
+std::string_view HealthName(Health health);
+Health ParseHealth(std::string_view name);
+
+/// What detection remembers between ticks (see Detect in remediation_signals.h). Kept in
+/// status so that a restarted controller does not restart the `for` window.
+struct DetectionState {
+  Health health = Health::kUnknown;
+  std::optional<WallTime> failing_since;  // first failing tick of the current bad run
+  std::optional<WallTime> passing_since;  // first passing tick of the current good run
+  std::vector<std::string> failing;       // names of the signals failing at the last tick
+  std::string reason;                     // why the health is what it is, for people
+  bool operator==(const DetectionState&) const = default;
+};
+
+enum class Conclusion {
+  kUnknown,
+  kConnectionPoolExhausted,
+  kLockContention,
+  kServerSlotsExhausted,
+  kDatabaseDown,
+  kCredentialsRejected,
+  kNetworkUnreachable,
+};
+std::string_view ConclusionName(Conclusion conclusion);
+Conclusion ParseConclusion(std::string_view name);
+
+enum class Confidence { kLow, kMedium, kHigh };
+std::string_view ConfidenceName(Confidence confidence);
+Confidence ParseConfidence(std::string_view name);
+
+struct CheckResult {
+  std::string name;
+  Outcome result = Outcome::kInconclusive;
+  std::string evidence;
+  bool operator==(const CheckResult&) const = default;
+};
+
+struct Diagnosis {
+  std::vector<CheckResult> checks;
+  Conclusion conclusion = Conclusion::kUnknown;
+  Confidence confidence = Confidence::kLow;
+  std::string summary;             // why this conclusion at this confidence
+  std::vector<int> blocking_pids;  // root lock holders that are not the target's own sessions
+  bool operator==(const Diagnosis&) const = default;
+};
+
+enum class ActionResult {
+  kInProgress,          // intent recorded; the effect is being applied or waited for
+  kVerifying,           // the effect finished; verification is running
+  kVerified,            // healed
+  kVerificationFailed,  // the effect finished but the target did not recover
+  kFailed,              // the effect itself failed or timed out
+  kPlanned,             // dry run: what would have been done
+};
+std::string_view ActionResultName(ActionResult result);
+ActionResult ParseActionResult(std::string_view name);
+
+/// One rung of an incident. Written with `started_at` and kInProgress before the effect
+/// runs, so a controller that dies mid-action finds it and continues it instead of
+/// starting it again.
+struct ActionRecord {
+  RemediationAction action = RemediationAction::kRestartDeployment;
+  int rung = 0;  // 1-based position among the incident's executed actions
+  std::optional<WallTime> started_at, applied_at, finished_at;
+  ActionResult result = ActionResult::kInProgress;
+  std::string key;  // idempotency key: the restartedAt value the restart patches in
+  std::string detail;
+  std::string verification;
+  std::optional<int> from_pool_size, to_pool_size;  // IncreasePoolSize
+  std::vector<int> pids;                            // TerminateBlockingSessions
+  int healthy_streak = 0;                           // verification: checks passed in a row
+  int failed_streak = 0;                            // verification: checks failed in a row
+  bool operator==(const ActionRecord&) const = default;
+};
+
+/// A pool size raised during an incident, to be put back once the cause is gone.
+struct PoolSizeRevert {
+  std::string env;
+  int from = 0;  // the value before IncreasePoolSize: what the revert restores
+  int to = 0;
+  std::optional<WallTime> started_at, finished_at;
+  std::string result;  // Reverted | Failed, once finished
+  bool operator==(const PoolSizeRevert&) const = default;
+};
+
+/// Pre-incident levels that verification compares against.
+struct Baseline {
+  std::optional<double> error_ratio;
+  std::optional<double> p99_latency_seconds;
+  std::optional<double> request_rate;  // requests per second
+  bool operator==(const Baseline&) const = default;
+};
+
+/// What the signals said when the incident was detected (DESIGN.md §2 `signals`).
+struct IncidentSignals {
+  std::string health;  // "degraded: 2/2 pods failing /health"
+  std::optional<double> error_ratio;
+  std::optional<double> p99_latency_seconds;
+  std::optional<double> pool_timeouts;
+  bool pool_saturated = false;
+  std::string log_sample;
+  std::vector<std::string> failing;
+  bool operator==(const IncidentSignals&) const = default;
+};
+
+struct Incident {
+  std::string id;                        // what the approve annotation names
+  std::optional<WallTime> first_bad_at;  // first failing signal
+  std::optional<WallTime> detected_at, diagnosed_at, resolved_at, closed_at;
+  std::optional<double> detection_seconds, recovery_seconds;
+  std::string chaos_experiment;  // "ns/name" of the active experiment on the target
+  IncidentSignals signals;
+  Baseline baseline;
+  std::optional<Diagnosis> diagnosis;
+  std::vector<ActionRecord> actions;
+  std::optional<PoolSizeRevert> pool_revert;
+  std::string outcome;  // Resolved | RecoveredWithoutAction | Exhausted reason, once closed
+  std::string verdict;  // "detected in 2.0 s, healed at rung 2 (RestartDatabase) in 8.4 s"
+  bool operator==(const Incident&) const = default;
+};
+
+enum class RemediationPhase {
+  kNone,  // no status yet
+  kWatching,
+  kDetected,
+  kDiagnosing,
+  kRemediating,
+  kVerifying,
+  kResolved,
+  kExhausted,
+  kAwaitingApproval,
+  kInvalid,  // the spec failed validation: nothing is done until it is fixed
+};
+std::string_view RemediationPhaseName(RemediationPhase phase);
+RemediationPhase ParseRemediationPhase(std::string_view name);
+
+struct RemediationStatus {
+  RemediationPhase phase = RemediationPhase::kNone;
+  int64_t observed_generation = 0;
+  std::string message;
+  DetectionState detection;
+  std::optional<Incident> incident;
+  std::vector<Incident> history;  // newest first, at most kMaxHistory
+  std::vector<Condition> conditions;
+  bool operator==(const RemediationStatus&) const = default;
+};
+RemediationStatus ParseRemediationStatus(const Json& object);  // from the whole object
+Json ToJson(const RemediationStatus& status);
+Json ToJson(const Incident& incident);
+Incident ParseIncident(const Json& json);
+
+/// The incident id for one detected at `t`: "20270115T080000Z", short enough to type
+/// into the approve annotation.
+std::string IncidentId(WallTime t);
+
+/// Condition types and reasons, one place.
+namespace rem {
+inline constexpr char kHealthy[] = "Healthy";
+inline constexpr char kNeedsHuman[] = "NeedsHuman";
+inline constexpr char kSpecValid[] = "SpecValid";
+inline constexpr char kDryRun[] = "DryRun";
+
+inline constexpr char kInvalidSpec[] = "InvalidSpec";
+inline constexpr char kTargetClaimed[] = "TargetClaimed";
+inline constexpr char kSpecAccepted[] = "SpecAccepted";
+inline constexpr char kSignalsHealthy[] = "SignalsHealthy";
+inline constexpr char kDegraded[] = "Degraded";
+inline constexpr char kNoSignals[] = "NoSignals";
+inline constexpr char kDiagnosed[] = "Diagnosed";
+inline constexpr char kActionStarted[] = "ActionStarted";
+inline constexpr char kActionApplied[] = "ActionApplied";
+inline constexpr char kActionFailed[] = "ActionFailed";
+inline constexpr char kVerificationFailed[] = "VerificationFailed";
+inline constexpr char kResolved[] = "Resolved";
+inline constexpr char kRecoveredWithoutAction[] = "RecoveredWithoutAction";
+inline constexpr char kRecovered[] = "Recovered";  // healthy again after a failed rung
+inline constexpr char kSuperseded[] = "Superseded";
+inline constexpr char kRungsExhausted[] = "RungsExhausted";
+inline constexpr char kNoApplicableAction[] = "NoApplicableAction";
+inline constexpr char kActionBudgetSpent[] = "ActionBudgetSpent";
+inline constexpr char kRemediationLoop[] = "RemediationLoop";
+inline constexpr char kCooldown[] = "Cooldown";
+inline constexpr char kApprovalRequired[] = "ApprovalRequired";
+inline constexpr char kApproved[] = "Approved";
+inline constexpr char kPlanOnly[] = "PlanOnly";
+inline constexpr char kPoolSizeRevert[] = "PoolSizeRevert";
+inline constexpr char kPoolSizeReverted[] = "PoolSizeReverted";
+inline constexpr char kPoolSizeRevertFailed[] = "PoolSizeRevertFailed";
+inline constexpr char kNoIncident[] = "NoIncident";
+}  // namespace rem
+
+}  // namespace poolguard::controller

@@ -1,0 +1,250 @@
+#include "remediation/diagnose.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+
+namespace poolguard::controller {
+namespace {
+
+using namespace std::chrono_literals;
+
+const WallTime kNow = std::chrono::system_clock::from_time_t(1'800'000'000);
+
+DbErrorCounts Logs(std::map<std::string, int> m, std::string sample = "") {
+  DbErrorCounts c;
+  c.by_kind = std::move(m);
+  c.sample = std::move(sample);
+  return c;
+}
+
+SessionRow Target(int pid, std::vector<int> blocked_by = {}) {
+  SessionRow r;
+  r.pid = pid;
+  r.application_name = "poolguard-target";
+  r.state = blocked_by.empty() ? "idle" : "active";
+  r.state_seconds = 5;
+  r.blocked_by = std::move(blocked_by);
+  r.is_target = true;
+  return r;
+}
+
+SessionRow LockHolder(int pid = 4242) {
+  SessionRow r;
+  r.pid = pid;
+  r.application_name = "poolguard-chaos/ns/x";
+  r.state = "idle in transaction";
+  r.state_seconds = 41.7;
+  r.lock_mode = "AccessExclusiveLock";
+  r.lock_relation = "items";
+  return r;
+}
+
+// A healthy database, as every collector would report it; cases change what they need.
+Observations Healthy() {
+  Observations o;
+  o.db_pods = std::vector<PodState>{{"db-0", true, ""}};
+  o.tcp = {Outcome::kPass, "10.0.0.5:5432 accepts connections"};
+  o.login = LoginResult::kOk;
+  o.prometheus_configured = true;
+  o.prometheus = {Outcome::kPass, ""};
+  o.logs = Logs({});
+  o.pool_timeouts = 0;
+  o.auth_errors = 0;
+  o.capacity = DbCapacity{100, 3, 12};
+  o.sessions = std::vector<SessionRow>{Target(101), Target(102)};
+  o.signals = {{"poolSaturation/api-1", Outcome::kPass, 0, kNow, "2 of 5 checked out, 0 waiting"}};
+  return o;
+}
+
+Observations With(Observations o, const std::function<void(Observations&)>& f) {
+  f(o);
+  return o;
+}
+
+void PoolTimeouts(Observations& o) {
+  o.pool_timeouts = 57;
+  o.logs = Logs({{"pool_timeout", 57}});
+  o.signals = {
+      {"poolSaturation/api-1", Outcome::kFail, 12, kNow, "5 of 5 checked out, 12 waiting"}};
+}
+
+void LockTable(Observations& o) {
+  PoolTimeouts(o);
+  o.sessions =
+      std::vector<SessionRow>{LockHolder(),        Target(101, {4242}), Target(102, {4242}),
+                              Target(103, {4242}), Target(104, {4242}), Target(105, {4242})};
+}
+
+struct DiagnoseCase {
+  std::string name;
+  Observations observed;
+  Conclusion conclusion;
+  Confidence confidence;
+  std::string check;  // a check whose evidence must contain `evidence`
+  std::string evidence;
+  std::string summary = "";
+};
+void PrintTo(const DiagnoseCase& c, std::ostream* os) { *os << c.name; }
+class DiagnoseTable : public ::testing::TestWithParam<DiagnoseCase> {};
+
+TEST_P(DiagnoseTable, Concludes) {
+  const auto& c = GetParam();
+  const Diagnosis d = Diagnose(c.observed);
+  EXPECT_EQ(ConclusionName(d.conclusion), ConclusionName(c.conclusion)) << d.summary;
+  EXPECT_EQ(ConfidenceName(d.confidence), ConfidenceName(c.confidence)) << d.summary;
+  ASSERT_EQ(d.checks.size(), 6u);
+  const std::vector<std::string> names = {"DatabaseRunning",      "NetworkReachable",
+                                          "AuthenticationErrors", "PoolTimeouts",
+                                          "BlockingSessions",     "ServerSlots"};
+  for (size_t i = 0; i < names.size(); ++i) EXPECT_EQ(d.checks[i].name, names[i]);
+  const auto it = std::find_if(d.checks.begin(), d.checks.end(),
+                               [&](const auto& k) { return k.name == c.check; });
+  ASSERT_NE(it, d.checks.end());
+  EXPECT_NE(it->evidence.find(c.evidence), std::string::npos) << it->evidence;
+  EXPECT_NE(d.summary.find(c.summary), std::string::npos) << d.summary;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, DiagnoseTable,
+    ::testing::Values(
+        DiagnoseCase{"HealthyIsUnknownLow", Healthy(), Conclusion::kUnknown, Confidence::kLow,
+                     "BlockingSessions", "no session waits on a lock (2 sessions)"},
+        DiagnoseCase{"PoolExhaustedWithHealthyDatabase", With(Healthy(), PoolTimeouts),
+                     Conclusion::kConnectionPoolExhausted, Confidence::kHigh, "PoolTimeouts",
+                     "57 pool timeouts (db_pool_timeouts_total); 57 pool_timeout DB_ERROR lines; "
+                     "saturated: poolSaturation/api-1 (5 of 5 checked out, 12 waiting)",
+                     "independent signals agree"},
+        // DESIGN.md: a lock holder explains the pool timeouts; restarting the pool is not the fix.
+        DiagnoseCase{"LockHolderIsLockContentionNotPoolExhaustion", With(Healthy(), LockTable),
+                     Conclusion::kLockContention, Confidence::kHigh, "BlockingSessions",
+                     "1 session idle in transaction 41s holding AccessExclusiveLock on items "
+                     "(application_name poolguard-chaos/ns/x), 5 target sessions waiting"},
+        DiagnoseCase{"LockHolderWithStrandedSlotsIsStillLockContention",
+                     With(Healthy(),
+                          [](Observations& o) {
+                            LockTable(o);
+                            o.capacity = DbCapacity{100, 3, 99};
+                            o.logs = Logs({{"pool_timeout", 3}, {"too_many_clients", 40}});
+                          }),
+                     Conclusion::kLockContention, Confidence::kHigh, "ServerSlots",
+                     "99 of 97 usable slots in use (max_connections 100 - 3 reserved); 40 "
+                     "too_many_clients DB_ERROR lines",
+                     "waiting backends hold the server's slots"},
+        DiagnoseCase{"SlotsExhaustedWithoutLocks",
+                     With(Healthy(),
+                          [](Observations& o) {
+                            o.capacity = DbCapacity{100, 3, 97};
+                            o.logs = Logs({{"too_many_clients", 12}});
+                          }),
+                     Conclusion::kServerSlotsExhausted, Confidence::kHigh, "ServerSlots",
+                     "97 of 97 usable slots in use"},
+        DiagnoseCase{"SlotsExhaustedDiagnosticLoginRefused",
+                     With(Healthy(),
+                          [](Observations& o) {
+                            o.login = LoginResult::kTooManyClients;
+                            o.login_detail = "FATAL: sorry, too many clients already";
+                            o.capacity.reset();
+                            o.sessions.reset();
+                          }),
+                     Conclusion::kServerSlotsExhausted, Confidence::kMedium, "BlockingSessions",
+                     "pg_stat_activity not read: FATAL: sorry, too many clients already",
+                     "inconclusive: BlockingSessions"},
+        DiagnoseCase{"DatabaseDown",
+                     With(Healthy(),
+                          [](Observations& o) {
+                            o.db_pods = std::vector<PodState>{{"db-0", false, "CrashLoopBackOff"}};
+                            o.tcp = {Outcome::kFail, "connection refused"};
+                            o.login = LoginResult::kRefused;
+                            o.capacity.reset();
+                            o.sessions.reset();
+                            o.logs = Logs({{"connection_refused", 9}});
+                          }),
+                     Conclusion::kDatabaseDown, Confidence::kMedium, "DatabaseRunning",
+                     "db-0 not Ready (CrashLoopBackOff)",
+                     "inconclusive: BlockingSessions, ServerSlots"},
+        DiagnoseCase{"NetworkUnreachable",
+                     With(Healthy(),
+                          [](Observations& o) {
+                            o.tcp = {Outcome::kFail, "10.0.0.5:5432: no route to host"};
+                            o.login = LoginResult::kRefused;
+                            o.capacity.reset();
+                            o.sessions.reset();
+                          }),
+                     Conclusion::kNetworkUnreachable, Confidence::kMedium, "NetworkReachable",
+                     "no route to host"},
+        DiagnoseCase{"CredentialsRejected",
+                     With(Healthy(),
+                          [](Observations& o) {
+                            o.login = LoginResult::kAuthRejected;
+                            o.login_detail = "password authentication failed for user \"app\"";
+                            o.logs = Logs({{"authentication", 30}});
+                            o.auth_errors = 30;
+                          }),
+                     Conclusion::kCredentialsRejected, Confidence::kHigh, "AuthenticationErrors",
+                     "login with the target's credentials rejected: password authentication "
+                     "failed for user \"app\"; 30 authentication DB_ERROR lines; "
+                     "db_errors_total{kind=\"authentication\"} +30"},
+        DiagnoseCase{"PoolTimeoutsButSessionsUnknownIsNotHigh",
+                     With(Healthy(),
+                          [](Observations& o) {
+                            PoolTimeouts(o);
+                            o.sessions.reset();
+                          }),
+                     Conclusion::kConnectionPoolExhausted, Confidence::kMedium, "BlockingSessions",
+                     "not read"},
+        // Issue 7, test 7: Prometheus down; logs and the database still tell the story, but
+        // the diagnosis says its confidence is lower.
+        DiagnoseCase{"PrometheusDownLowersConfidence",
+                     With(Healthy(),
+                          [](Observations& o) {
+                            LockTable(o);
+                            o.prometheus = {Outcome::kError, "connection refused"};
+                            o.pool_timeouts.reset();
+                            o.auth_errors.reset();
+                          }),
+                     Conclusion::kLockContention, Confidence::kMedium, "PoolTimeouts",
+                     "pool_timeout DB_ERROR lines",
+                     "Prometheus unavailable (connection refused): metrics missing"},
+        DiagnoseCase{"NothingGatheredIsLow",
+                     With(Observations{},
+                          [](Observations& o) {
+                            o.logs = Logs({{"pool_timeout", 3}});
+                          }),
+                     Conclusion::kConnectionPoolExhausted, Confidence::kLow, "DatabaseRunning",
+                     "pods not read"}));
+
+TEST(Diagnose, TerminatesOnlyForeignRootBlockers) {
+  Observations o = Healthy();
+  LockTable(o);
+  SessionRow chained = Target(106, {101});  // waits behind a waiting target session
+  SessionRow own = Target(200);             // a target session holding a lock itself
+  own.state = "idle in transaction";
+  own.lock_mode = "RowExclusiveLock";
+  own.lock_relation = "items";
+  o.sessions->push_back(chained);
+  o.sessions->push_back(own);
+  o.sessions->push_back(Target(107, {200}));
+  const Diagnosis d = Diagnose(o);
+  EXPECT_EQ(d.conclusion, Conclusion::kLockContention);
+  EXPECT_EQ(d.blocking_pids, std::vector<int>{4242});
+  EXPECT_NE(d.checks[4].evidence.find("the target's own session: not terminated"),
+            std::string::npos)
+      << d.checks[4].evidence;
+}
+
+TEST(Diagnose, OnlyOthersBlockedIsNotTheTargetsProblem) {
+  Observations o = Healthy();
+  SessionRow other;
+  other.pid = 300;
+  other.application_name = "psql";
+  other.state = "active";
+  other.blocked_by = {4242};
+  o.sessions = std::vector<SessionRow>{LockHolder(), other};
+  const Diagnosis d = Diagnose(o);
+  EXPECT_EQ(d.checks[4].result, Outcome::kPass) << d.checks[4].evidence;
+  EXPECT_TRUE(d.blocking_pids.empty());
+}
+
+}  // namespace
+}  // namespace poolguard::controller
