@@ -1,5 +1,6 @@
 #include "poolguard/common/json_util.h"
 
+#include <cmath>
 #include <cstdint>
 
 namespace poolguard::json {
@@ -93,6 +94,66 @@ web::json::value ErrorBody(std::string_view code, std::string_view message) {
   web::json::value body = web::json::value::object();
   body["error"] = error;
   return body;
+}
+
+const Json* Field(const Json& object, const std::string& name) {
+  if (!object.is_object() || !object.has_field(name)) return nullptr;
+  const Json& v = object.at(name);
+  return v.is_null() ? nullptr : &v;
+}
+
+const Json& At(const Json& object, const std::string& name) {
+  static const Json kNull = Json::null();
+  if (!object.is_object() || !object.has_field(name)) return kNull;
+  return object.at(name);
+}
+
+const Json* Find(const Json& object, std::initializer_list<const char*> path) {
+  const Json* current = &object;
+  for (const char* name : path) {
+    current = Field(*current, name);
+    if (current == nullptr) return nullptr;
+  }
+  return current;
+}
+
+std::string StringField(const Json& object, const std::string& name) {
+  const Json* v = Field(object, name);
+  return v != nullptr && v->is_string() ? v->as_string() : "";
+}
+
+std::string StringAt(const Json& object, std::initializer_list<const char*> path) {
+  const Json* v = Find(object, path);
+  return v != nullptr && v->is_string() ? v->as_string() : "";
+}
+
+std::optional<int64_t> IntField(const Json& object, const std::string& name) {
+  const Json* v = Field(object, name);
+  if (v == nullptr || !v->is_number()) return std::nullopt;
+  return v->as_number().to_int64();
+}
+
+std::optional<int64_t> RoundedIntField(const Json& object, const std::string& name) {
+  const Json* v = Field(object, name);
+  if (v == nullptr || !v->is_number()) return std::nullopt;
+  return v->is_integer() ? v->as_number().to_int64()
+                         : static_cast<int64_t>(std::llround(v->as_double()));
+}
+
+std::optional<double> NumberField(const Json& object, const std::string& name) {
+  const Json* v = Field(object, name);
+  if (v == nullptr || !v->is_number()) return std::nullopt;
+  return v->as_double();
+}
+
+bool BoolField(const Json& object, const std::string& name) {
+  const Json* v = Field(object, name);
+  return v != nullptr && v->is_boolean() && v->as_bool();
+}
+
+int IntOr(const Json& object, const std::string& name, int fallback) {
+  const auto v = IntField(object, name);
+  return v ? static_cast<int>(*v) : fallback;
 }
 
 }  // namespace poolguard::json

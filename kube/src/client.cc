@@ -11,8 +11,8 @@
 
 #include "file_util.h"
 #include "json_scan.h"
-#include "json_util.h"
 #include "log_internal.h"
+#include "poolguard/common/json_util.h"
 #include "proto_json.h"
 #include "watch_stream.h"
 
@@ -437,8 +437,8 @@ ObjectList ResourceClient::List(const ListOptions& options) const {
   AddListQuery(options, &q);
   Json list = client_->Do("GET", Path(ns_), q);
   ObjectList out;
-  out.resource_version = json_util::Str2(list, "metadata", "resourceVersion");
-  out.continue_token = json_util::Str2(list, "metadata", "continue");
+  out.resource_version = json::StringAt(list, {"metadata", "resourceVersion"});
+  out.continue_token = json::StringAt(list, {"metadata", "continue"});
   if (list.has_field("items") && list.at("items").is_array()) {
     auto& items = list.at("items").as_array();
     out.items.reserve(items.size());

@@ -4,7 +4,7 @@
 
 #include <cstdlib>
 
-#include "json_util.h"
+#include "poolguard/common/json_util.h"
 
 namespace poolguard::kube {
 
@@ -115,14 +115,14 @@ ApiError ErrorFromResponse(int http_status, const std::string& body,
   try {
     if (!body.empty()) {
       status = web::json::value::parse(body);
-      parsed = status.is_object() && json_util::Str(status, "kind") == "Status";
+      parsed = status.is_object() && json::StringField(status, "kind") == "Status";
     }
   } catch (const std::exception&) {
     parsed = false;
   }
   if (parsed) {
-    reason = json_util::Str(status, "reason");
-    message = json_util::Str(status, "message");
+    reason = json::StringField(status, "reason");
+    message = json::StringField(status, "message");
     if (status.has_field("code") && status.at("code").is_integer() && code == 0) {
       code = status.at("code").as_integer();
     }
@@ -130,8 +130,9 @@ ApiError ErrorFromResponse(int http_status, const std::string& body,
       const auto& details = status.at("details");
       if (details.has_field("causes") && details.at("causes").is_array()) {
         for (const auto& c : details.at("causes").as_array()) {
-          causes.push_back(StatusCause{json_util::Str(c, "reason"), json_util::Str(c, "message"),
-                                       json_util::Str(c, "field")});
+          causes.push_back(StatusCause{json::StringField(c, "reason"),
+                                       json::StringField(c, "message"),
+                                       json::StringField(c, "field")});
         }
       }
       if (details.has_field("retryAfterSeconds") && details.at("retryAfterSeconds").is_integer()) {

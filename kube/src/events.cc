@@ -7,8 +7,8 @@
 #include <thread>
 #include <unordered_map>
 
-#include "json_util.h"
 #include "log_internal.h"
+#include "poolguard/common/json_util.h"
 #include "time_util.h"
 
 namespace poolguard::kube {
@@ -118,7 +118,7 @@ class EventRecorder::Impl {
     const Json& obj = p.involved;
     std::string ns = NamespaceOf(obj);
     if (ns.empty()) ns = "default";
-    std::string key = UidOf(obj) + "\x1f" + json_util::Str(obj, "kind") + "\x1f" + ns + "\x1f" +
+    std::string key = UidOf(obj) + "\x1f" + json::StringField(obj, "kind") + "\x1f" + ns + "\x1f" +
                       NameOf(obj) + "\x1f" + p.type + "\x1f" + p.reason + "\x1f" + p.message;
     auto now = clock_->Now();
     std::string wall = time_util::Rfc3339(clock_->WallNow(), false);
@@ -147,7 +147,7 @@ class EventRecorder::Impl {
       ev["metadata"]["namespace"] = Json::string(ns);
       Json ref = Json::object();
       for (const char* f : {"apiVersion", "kind"}) {
-        std::string v = json_util::Str(obj, f);
+        std::string v = json::StringField(obj, f);
         if (!v.empty()) ref[f] = Json::string(v);
       }
       ref["name"] = Json::string(NameOf(obj));

@@ -11,14 +11,14 @@
 #include <unordered_map>
 
 #include "json_scan.h"
-#include "json_util.h"
 #include "log_internal.h"
+#include "poolguard/common/json_util.h"
 
 namespace poolguard::kube {
 
 IndexFunc IndexByLabel(const std::string& label_key) {
   return [label_key](const Json& obj) -> std::vector<std::string> {
-    const Json* labels = json_util::Find(obj, {"metadata", "labels"});
+    const Json* labels = json::Find(obj, {"metadata", "labels"});
     if (!labels || !labels->is_object() || !labels->has_field(label_key)) return {};
     const Json& v = labels->at(label_key);
     if (!v.is_string()) return {};
@@ -29,10 +29,10 @@ IndexFunc IndexByLabel(const std::string& label_key) {
 IndexFunc IndexByOwnerUid() {
   return [](const Json& obj) -> std::vector<std::string> {
     std::vector<std::string> out;
-    const Json* owners = json_util::Find(obj, {"metadata", "ownerReferences"});
+    const Json* owners = json::Find(obj, {"metadata", "ownerReferences"});
     if (!owners || !owners->is_array()) return out;
     for (const auto& ref : owners->as_array()) {
-      std::string uid = json_util::Str(ref, "uid");
+      std::string uid = json::StringField(ref, "uid");
       if (!uid.empty()) out.push_back(uid);
     }
     return out;

@@ -4,8 +4,8 @@
 #include <mutex>
 #include <thread>
 
-#include "json_util.h"
 #include "log_internal.h"
+#include "poolguard/common/json_util.h"
 #include "time_util.h"
 
 namespace poolguard::kube {
@@ -75,7 +75,7 @@ class LeaderElector::Impl {
     // The lease's age is judged from when *we* saw its record change, on our own clock,
     // never from the renewTime written by another machine's clock.
     std::string record = spec.serialize();
-    std::string holder = json_util::Str(spec, "holderIdentity");
+    std::string holder = json::StringField(spec, "holderIdentity");
     std::string previous;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -104,8 +104,8 @@ class LeaderElector::Impl {
           old_spec->at("leaseTransitions").is_integer()) {
         transitions = old_spec->at("leaseTransitions").as_integer();
       }
-      if (json_util::Str(*old_spec, "holderIdentity") == config_.identity) {
-        std::string prev = json_util::Str(*old_spec, "acquireTime");
+      if (json::StringField(*old_spec, "holderIdentity") == config_.identity) {
+        std::string prev = json::StringField(*old_spec, "acquireTime");
         if (!prev.empty()) acquire = prev;
       } else {
         ++transitions;
@@ -142,7 +142,7 @@ class LeaderElector::Impl {
     }
     Json spec = lease.has_field("spec") ? lease.at("spec") : Json::object();
     Observe(spec, now);
-    std::string holder = json_util::Str(spec, "holderIdentity");
+    std::string holder = json::StringField(spec, "holderIdentity");
     bool held_by_other = !holder.empty() && holder != config_.identity;
     if (held_by_other) {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -173,7 +173,7 @@ class LeaderElector::Impl {
     try {
       Json lease = leases_.Get(config_.lease_name);
       Json spec = lease.has_field("spec") ? lease.at("spec") : Json::object();
-      if (json_util::Str(spec, "holderIdentity") != config_.identity) return;
+      if (json::StringField(spec, "holderIdentity") != config_.identity) return;
       std::string wall = time_util::Rfc3339(clock_->WallNow(), true);
       spec["holderIdentity"] = Json::string("");
       spec["leaseDurationSeconds"] = Json::number(1);

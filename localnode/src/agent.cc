@@ -24,6 +24,7 @@
 #include "images.h"
 #include "kubelet_server.h"
 #include "netns.h"
+#include "poolguard/common/json_util.h"
 #include "poolguard/kube/client.h"
 #include "poolguard/kube/config.h"
 #include "poolguard/kube/errors.h"
@@ -113,21 +114,6 @@ std::string Now(bool micro = false) {
     s += frac;
   }
   return s + "Z";
-}
-
-std::string Str(const Json& obj, const std::string& key) {
-  if (obj.is_object() && obj.has_field(key) && obj.at(key).is_string())
-    return obj.at(key).as_string();
-  return "";
-}
-const Json& Field(const Json& obj, const std::string& key) {
-  static const Json kNull = Json::null();
-  if (obj.is_object() && obj.has_field(key)) return obj.at(key);
-  return kNull;
-}
-int Int(const Json& obj, const std::string& key, int def) {
-  const Json& v = Field(obj, key);
-  return v.is_integer() ? v.as_integer() : def;
 }
 
 Json Obj(std::initializer_list<std::pair<std::string, Json>> fields) {
@@ -556,16 +542,16 @@ class Agent::Impl {
     auto all = pods_->List();
     std::set<std::string> seen;
     for (const auto& pod : all) {
-      const Json& spec = Field(pod, "spec");
-      const Json& meta = Field(pod, "metadata");
-      std::string node = Str(spec, "nodeName");
+      const Json& spec = json::At(pod, "spec");
+      const Json& meta = json::At(pod, "metadata");
+      std::string node = json::StringField(spec, "nodeName");
       if (node.empty()) {
         MaybeBind(pod);
         continue;
       }
       if (node != opt_.node_name) continue;
-      std::string uid = Str(meta, "uid");
-      std::string phase = Str(Field(pod, "status"), "phase");
+      std::string uid = json::StringField(meta, "uid");
+      std::string phase = json::StringField(json::At(pod, "status"), "phase");
       if (!pods_rt_.count(uid)) {
         if (phase == "Succeeded" || phase == "Failed") {
           if (meta.has_field("deletionTimestamp")) DeletePod(pod);
@@ -593,11 +579,11 @@ class Agent::Impl {
   }
 
   void MaybeBind(const Json& pod) {
-    const Json& meta = Field(pod, "metadata");
-    std::string sched = Str(Field(pod, "spec"), "schedulerName");
+    const Json& meta = json::At(pod, "metadata");
+    std::string sched = json::StringField(json::At(pod, "spec"), "schedulerName");
     if (!sched.empty() && sched != "default-scheduler") return;
     if (meta.has_field("deletionTimestamp")) return;
-    std::string uid = Str(meta, "uid");
+    std::string uid = json::StringField(meta, "uid");
     auto now = SteadyClock::now();
     auto it = bind_tried_.find(uid);
     if (it != bind_tried_.end() && now - it->second < 5s) return;
@@ -605,50 +591,53 @@ class Agent::Impl {
     Json binding =
         Obj({{"apiVersion", S("v1")},
              {"kind", S("Binding")},
-             {"metadata", Obj({{"name", S(Str(meta, "name"))}, {"uid", S(uid)}})},
+             {"metadata", Obj({{"name", S(json::StringField(meta, "name"))}, {"uid", S(uid)}})},
              {"target",
               Obj({{"apiVersion", S("v1")}, {"kind", S("Node")}, {"name", S(opt_.node_name)}})}});
     try {
       client_->Do("POST",
-                  "/api/v1/namespaces/" + Str(meta, "namespace") + "/pods/" + Str(meta, "name") +
-                      "/binding",
+                  "/api/v1/namespaces/" + json::StringField(meta, "namespace") + "/pods/" +
+                      json::StringField(meta, "name") + "/binding",
                   {}, binding.serialize());
-      spdlog::info("bound pod {}/{} to {}", Str(meta, "namespace"), Str(meta, "name"),
-                   opt_.node_name);
+      spdlog::info("bound pod {}/{} to {}", json::StringField(meta, "namespace"),
+                   json::StringField(meta, "name"), opt_.node_name);
     } catch (const std::exception& e) {
-      spdlog::warn("binding {}/{}: {}", Str(meta, "namespace"), Str(meta, "name"), e.what());
+      spdlog::warn("binding {}/{}: {}", json::StringField(meta, "namespace"),
+                   json::StringField(meta, "name"), e.what());
     }
   }
 
   void CreateRuntime(const Json& pod) {
-    const Json& meta = Field(pod, "metadata");
-    const Json& spec = Field(pod, "spec");
+    const Json& meta = json::At(pod, "metadata");
+    const Json& spec = json::At(pod, "spec");
     PodRt rt;
-    rt.uid = Str(meta, "uid");
-    rt.ns = Str(meta, "namespace");
-    rt.name = Str(meta, "name");
+    rt.uid = json::StringField(meta, "uid");
+    rt.ns = json::StringField(meta, "namespace");
+    rt.name = json::StringField(meta, "name");
     rt.pod = pod;
-    rt.hostname = Str(spec, "hostname").empty() ? rt.name : Str(spec, "hostname");
-    rt.subdomain = Str(spec, "subdomain");
-    if (!Str(spec, "restartPolicy").empty()) rt.restart_policy = Str(spec, "restartPolicy");
+    rt.hostname =
+        json::StringField(spec, "hostname").empty() ? rt.name : json::StringField(spec, "hostname");
+    rt.subdomain = json::StringField(spec, "subdomain");
+    if (!json::StringField(spec, "restartPolicy").empty())
+      rt.restart_policy = json::StringField(spec, "restartPolicy");
     rt.ip = AllocateIp();
     rt.dir = fs::path(opt_.state_dir) / "pods" / rt.uid;
     fs::create_directories(rt.dir / "logs");
     fs::create_directories(rt.dir / "volumes");
     rt.start_time = Now();
     std::map<std::string, int> prev_restarts;
-    const Json& prev = Field(Field(pod, "status"), "containerStatuses");
+    const Json& prev = json::At(json::At(pod, "status"), "containerStatuses");
     if (prev.is_array()) {
       for (const auto& cs : prev.as_array())
-        prev_restarts[Str(cs, "name")] = Int(cs, "restartCount", 0);
+        prev_restarts[json::StringField(cs, "name")] = json::IntOr(cs, "restartCount", 0);
     }
-    const Json& cs = Field(spec, "containers");
+    const Json& cs = json::At(spec, "containers");
     if (cs.is_array()) {
       for (const auto& c : cs.as_array()) {
         ContainerRt crt;
         crt.spec = c;
-        crt.name = Str(c, "name");
-        crt.image = Str(c, "image");
+        crt.name = json::StringField(c, "name");
+        crt.image = json::StringField(c, "image");
         crt.log_file = (rt.dir / "logs" / (crt.name + ".log")).string();
         if (prev_restarts.count(crt.name)) {
           crt.restart_count = prev_restarts[crt.name];
@@ -666,10 +655,11 @@ class Agent::Impl {
   bool SyncPod(PodRt& rt, bool in_api) {
     auto now = SteadyClock::now();
     Reap(rt);
-    const Json& meta = Field(rt.pod, "metadata");
+    const Json& meta = json::At(rt.pod, "metadata");
     if (in_api && meta.has_field("deletionTimestamp") && !rt.terminating) {
-      int grace = Int(meta, "deletionGracePeriodSeconds",
-                      Int(Field(rt.pod, "spec"), "terminationGracePeriodSeconds", 30));
+      int grace =
+          json::IntOr(meta, "deletionGracePeriodSeconds",
+                      json::IntOr(json::At(rt.pod, "spec"), "terminationGracePeriodSeconds", 30));
       BeginTermination(rt, grace);
     }
     if (rt.terminating) {
@@ -706,7 +696,8 @@ class Agent::Impl {
         if (c.liveness && !c.liveness->Result()) {
           spdlog::info("pod {}/{}: container {} failed its liveness probe; restarting it", rt.ns,
                        rt.name, c.name);
-          StopContainer(c, Int(Field(rt.pod, "spec"), "terminationGracePeriodSeconds", 30));
+          StopContainer(c,
+                        json::IntOr(json::At(rt.pod, "spec"), "terminationGracePeriodSeconds", 30));
         }
       } else if (c.state == ContainerRt::State::kWaiting && now >= c.next_start) {
         if (!rt.volumes_ready) {
@@ -810,12 +801,12 @@ class Agent::Impl {
     try {
       Json obj = client_->Resource({"", "v1", secret ? "secrets" : "configmaps"}, ns).Get(name);
       std::map<std::string, std::string> out;
-      const Json& data = Field(obj, "data");
+      const Json& data = json::At(obj, "data");
       if (data.is_object()) {
         for (const auto& [k, v] : data.as_object())
           out[k] = secret ? DecodeBase64(v.as_string()) : v.as_string();
       }
-      const Json& bin = Field(obj, "binaryData");
+      const Json& bin = json::At(obj, "binaryData");
       if (bin.is_object()) {
         for (const auto& [k, v] : bin.as_object()) out[k] = DecodeBase64(v.as_string());
       }
@@ -868,8 +859,8 @@ class Agent::Impl {
           [this](const std::string& ns, const std::string& n) { return LoadData(false, ns, n); },
           [this](const std::string& ns, const std::string& n) { return LoadData(true, ns, n); }};
       env = BuildEnv(rt.pod, c.spec, rt.ip, "127.0.0.1", BaseEnv(rt), sources);
-      argv = ContainerArgv(*entry, ExpandAll(StringArray(Field(c.spec, "command")), env),
-                           ExpandAll(StringArray(Field(c.spec, "args")), env));
+      argv = ContainerArgv(*entry, ExpandAll(StringArray(json::At(c.spec, "command")), env),
+                           ExpandAll(StringArray(json::At(c.spec, "args")), env));
     } catch (const std::exception& e) {
       backoff("CreateContainerConfigError", e.what(), 2);
       return;
@@ -883,12 +874,12 @@ class Agent::Impl {
     };
     std::vector<Mount> mounts;
     mounts.push_back({(rt.dir / "hosts").string(), "/etc/hosts", true});
-    const Json& vms = Field(c.spec, "volumeMounts");
+    const Json& vms = json::At(c.spec, "volumeMounts");
     if (vms.is_array()) {
       for (const auto& vm : vms.as_array()) {
-        fs::path src = VolumePath(rt, Str(vm, "name"));
-        if (!Str(vm, "subPath").empty()) src /= Str(vm, "subPath");
-        std::string dst = Str(vm, "mountPath");
+        fs::path src = VolumePath(rt, json::StringField(vm, "name"));
+        if (!json::StringField(vm, "subPath").empty()) src /= json::StringField(vm, "subPath");
+        std::string dst = json::StringField(vm, "mountPath");
         std::error_code ec;
         if (fs::is_directory(src)) {
           fs::create_directories(dst, ec);
@@ -896,11 +887,12 @@ class Agent::Impl {
           fs::create_directories(fs::path(dst).parent_path(), ec);
           std::ofstream(dst).close();
         }
-        mounts.push_back({src.string(), dst,
-                          Field(vm, "readOnly").is_boolean() && Field(vm, "readOnly").as_bool()});
+        mounts.push_back(
+            {src.string(), dst,
+             json::At(vm, "readOnly").is_boolean() && json::At(vm, "readOnly").as_bool()});
       }
     }
-    std::string wd = Str(c.spec, "workingDir");
+    std::string wd = json::StringField(c.spec, "workingDir");
     if (wd.empty() || !fs::is_directory(wd))
       wd = entry->working_dir.empty() ? rt.dir.string() : entry->working_dir;
 
@@ -1000,9 +992,9 @@ class Agent::Impl {
     std::string what = rt.ns + "/" + rt.name + " container " + c.name;
     std::optional<ProbeSpec> startup, readiness, liveness;
     try {
-      startup = ParseProbe(Field(c.spec, "startupProbe"), c.spec);
-      readiness = ParseProbe(Field(c.spec, "readinessProbe"), c.spec);
-      liveness = ParseProbe(Field(c.spec, "livenessProbe"), c.spec);
+      startup = ParseProbe(json::At(c.spec, "startupProbe"), c.spec);
+      readiness = ParseProbe(json::At(c.spec, "readinessProbe"), c.spec);
+      liveness = ParseProbe(json::At(c.spec, "livenessProbe"), c.spec);
     } catch (const std::exception& e) {
       spdlog::warn("{}: {}", what, e.what());
     }
@@ -1018,15 +1010,15 @@ class Agent::Impl {
 
   // ---------------------------------------------------------------- volumes
   fs::path VolumePath(const PodRt& rt, const std::string& name) {
-    const Json& vols = Field(Field(rt.pod, "spec"), "volumes");
+    const Json& vols = json::At(json::At(rt.pod, "spec"), "volumes");
     if (vols.is_array()) {
       for (const auto& v : vols.as_array()) {
-        if (Str(v, "name") != name) continue;
+        if (json::StringField(v, "name") != name) continue;
         if (v.has_field("persistentVolumeClaim")) {
           return fs::path(opt_.state_dir) / "pvc" / rt.ns /
-                 Str(v.at("persistentVolumeClaim"), "claimName");
+                 json::StringField(v.at("persistentVolumeClaim"), "claimName");
         }
-        if (v.has_field("hostPath")) return Str(v.at("hostPath"), "path");
+        if (v.has_field("hostPath")) return json::StringField(v.at("hostPath"), "path");
       }
     }
     return rt.dir / "volumes" / name;
@@ -1036,10 +1028,10 @@ class Agent::Impl {
                   const Json& items, const std::string& what) {
     if (items.is_array() && items.size() > 0) {
       for (const auto& it : items.as_array()) {
-        auto d = data.find(Str(it, "key"));
+        auto d = data.find(json::StringField(it, "key"));
         if (d == data.end())
-          throw std::runtime_error("key " + Str(it, "key") + " not found in " + what);
-        fs::path p = dir / Str(it, "path");
+          throw std::runtime_error("key " + json::StringField(it, "key") + " not found in " + what);
+        fs::path p = dir / json::StringField(it, "path");
         fs::create_directories(p.parent_path());
         WriteFile(p, d->second);
       }
@@ -1049,19 +1041,20 @@ class Agent::Impl {
   }
 
   void Projection(PodRt& rt, const fs::path& dir, const Json& src) {
-    bool optional = Field(src, "optional").is_boolean() && Field(src, "optional").as_bool();
+    bool optional = json::At(src, "optional").is_boolean() && json::At(src, "optional").as_bool();
     if (src.has_field("serviceAccountToken")) {
       const Json& t = src.at("serviceAccountToken");
-      std::string sa = Str(Field(rt.pod, "spec"), "serviceAccountName");
+      std::string sa = json::StringField(json::At(rt.pod, "spec"), "serviceAccountName");
       if (sa.empty()) sa = "default";
-      Json spec = Obj({{"expirationSeconds", Json::number(Int(t, "expirationSeconds", 3607))},
-                       {"boundObjectRef", Obj({{"apiVersion", S("v1")},
-                                               {"kind", S("Pod")},
-                                               {"name", S(rt.name)},
-                                               {"uid", S(rt.uid)}})}});
-      if (!Str(t, "audience").empty()) {
+      Json spec =
+          Obj({{"expirationSeconds", Json::number(json::IntOr(t, "expirationSeconds", 3607))},
+               {"boundObjectRef", Obj({{"apiVersion", S("v1")},
+                                       {"kind", S("Pod")},
+                                       {"name", S(rt.name)},
+                                       {"uid", S(rt.uid)}})}});
+      if (!json::StringField(t, "audience").empty()) {
         Json aud = Json::array();
-        aud[0] = S(Str(t, "audience"));
+        aud[0] = S(json::StringField(t, "audience"));
         spec["audiences"] = aud;
       }
       Json req = Obj({{"apiVersion", S("authentication.k8s.io/v1")},
@@ -1070,37 +1063,40 @@ class Agent::Impl {
       Json resp =
           client_->Do("POST", "/api/v1/namespaces/" + rt.ns + "/serviceaccounts/" + sa + "/token",
                       {}, req.serialize());
-      WriteFile(dir / Str(t, "path"), Str(Field(resp, "status"), "token"));
+      WriteFile(dir / json::StringField(t, "path"),
+                json::StringField(json::At(resp, "status"), "token"));
     } else if (src.has_field("configMap") || src.has_field("secret")) {
       bool secret = src.has_field("secret");
       const Json& ref = secret ? src.at("secret") : src.at("configMap");
-      bool opt =
-          optional || (Field(ref, "optional").is_boolean() && Field(ref, "optional").as_bool());
-      std::string name = Str(ref, secret && !ref.has_field("name") ? "secretName" : "name");
+      bool opt = optional ||
+                 (json::At(ref, "optional").is_boolean() && json::At(ref, "optional").as_bool());
+      std::string name =
+          json::StringField(ref, secret && !ref.has_field("name") ? "secretName" : "name");
       auto data = LoadData(secret, rt.ns, name);
       if (!data) {
         if (opt) return;
         throw std::runtime_error(std::string(secret ? "secret" : "configmap") + " \"" + name +
                                  "\" not found");
       }
-      WriteItems(dir, *data, Field(ref, "items"), name);
+      WriteItems(dir, *data, json::At(ref, "items"), name);
     } else if (src.has_field("downwardAPI")) {
-      const Json& items = Field(src.at("downwardAPI"), "items");
+      const Json& items = json::At(src.at("downwardAPI"), "items");
       if (!items.is_array()) return;
       for (const auto& it : items.as_array()) {
         std::string value;
         if (it.has_field("fieldRef"))
-          value = PodField(rt.pod, Str(it.at("fieldRef"), "fieldPath"), rt.ip, "127.0.0.1");
-        WriteFile(dir / Str(it, "path"), value);
+          value = PodField(rt.pod, json::StringField(it.at("fieldRef"), "fieldPath"), rt.ip,
+                           "127.0.0.1");
+        WriteFile(dir / json::StringField(it, "path"), value);
       }
     }
   }
 
   void SetUpVolumes(PodRt& rt) {
-    const Json& vols = Field(Field(rt.pod, "spec"), "volumes");
+    const Json& vols = json::At(json::At(rt.pod, "spec"), "volumes");
     if (!vols.is_array()) return;
     for (const auto& v : vols.as_array()) {
-      fs::path dir = VolumePath(rt, Str(v, "name"));
+      fs::path dir = VolumePath(rt, json::StringField(v, "name"));
       fs::create_directories(dir);
       if (v.has_field("emptyDir") || v.has_field("persistentVolumeClaim")) {
         fs::permissions(dir, fs::perms::all);
@@ -1113,12 +1109,13 @@ class Agent::Impl {
       } else if (v.has_field("downwardAPI")) {
         Projection(rt, dir, Obj({{"downwardAPI", v.at("downwardAPI")}}));
       } else if (v.has_field("projected")) {
-        const Json& sources = Field(v.at("projected"), "sources");
+        const Json& sources = json::At(v.at("projected"), "sources");
         if (sources.is_array()) {
           for (const auto& s : sources.as_array()) Projection(rt, dir, s);
         }
       } else if (!v.has_field("hostPath")) {
-        throw std::runtime_error("volume " + Str(v, "name") + ": type not supported by localnode");
+        throw std::runtime_error("volume " + json::StringField(v, "name") +
+                                 ": type not supported by localnode");
       }
     }
   }
@@ -1136,15 +1133,16 @@ class Agent::Impl {
     std::map<std::string, std::string> hosts_ns;  // namespace → lines with short names
     std::map<std::string, std::vector<Json>> slices_by_svc;
     for (const auto& s : slices_->List()) {
-      std::string svc = Str(Field(Field(s, "metadata"), "labels"), "kubernetes.io/service-name");
+      std::string svc = json::StringField(json::At(json::At(s, "metadata"), "labels"),
+                                          "kubernetes.io/service-name");
       if (!svc.empty()) slices_by_svc[kube::NamespaceOf(s) + "/" + svc].push_back(s);
     }
     std::set<std::string> wanted_addrs;
     for (const auto& svc : services_->List()) {
       std::string ns = kube::NamespaceOf(svc), name = kube::NameOf(svc);
       if (ns == "default" && name == "kubernetes") continue;
-      const Json& spec = Field(svc, "spec");
-      std::string cip = Str(spec, "clusterIP");
+      const Json& spec = json::At(svc, "spec");
+      std::string cip = json::StringField(spec, "clusterIP");
       // As cluster DNS with the pod's search path (<ns>.svc.cluster.local svc.cluster.local
       // cluster.local): the short name resolves in the Service's own namespace only;
       // `svc.ns`, `svc.ns.svc` and the FQDN resolve from every namespace (a controller in
@@ -1155,16 +1153,17 @@ class Agent::Impl {
       std::vector<std::pair<std::string, Json>> ready;  // ip, slice ports
       std::vector<std::pair<std::string, std::string>> hostnames;
       for (const auto& sl : slices_by_svc[ns + "/" + name]) {
-        const Json& eps = Field(sl, "endpoints");
+        const Json& eps = json::At(sl, "endpoints");
         if (!eps.is_array()) continue;
         for (const auto& ep : eps.as_array()) {
-          const Json& r = Field(Field(ep, "conditions"), "ready");
+          const Json& r = json::At(json::At(ep, "conditions"), "ready");
           if (r.is_boolean() && !r.as_bool()) continue;
-          const Json& addrs = Field(ep, "addresses");
+          const Json& addrs = json::At(ep, "addresses");
           if (!addrs.is_array() || addrs.size() == 0) continue;
           std::string ip = addrs.at(0).as_string();
-          ready.emplace_back(ip, Field(sl, "ports"));
-          if (!Str(ep, "hostname").empty()) hostnames.emplace_back(Str(ep, "hostname"), ip);
+          ready.emplace_back(ip, json::At(sl, "ports"));
+          if (!json::StringField(ep, "hostname").empty())
+            hostnames.emplace_back(json::StringField(ep, "hostname"), ip);
         }
       }
       for (const auto& [h, ip] : hostnames) {
@@ -1183,16 +1182,18 @@ class Agent::Impl {
       wanted_addrs.insert(pip);
       hosts_common += pip + " " + names_all + "\n";
       hosts_ns[ns] += pip + " " + name + "\n";
-      const Json& ports = Field(spec, "ports");
+      const Json& ports = json::At(spec, "ports");
       if (!ports.is_array()) continue;
       for (const auto& p : ports.as_array()) {
-        if (!Str(p, "protocol").empty() && Str(p, "protocol") != "TCP") continue;
-        std::string pname = Str(p, "name");
-        auto& backends = table[{pip, Int(p, "port", 0)}];
+        if (!json::StringField(p, "protocol").empty() && json::StringField(p, "protocol") != "TCP")
+          continue;
+        std::string pname = json::StringField(p, "name");
+        auto& backends = table[{pip, json::IntOr(p, "port", 0)}];
         for (const auto& [ip, sports] : ready) {
           if (!sports.is_array()) continue;
           for (const auto& sp : sports.as_array()) {
-            if (Str(sp, "name") == pname) backends.push_back({ip, Int(sp, "port", 0)});
+            if (json::StringField(sp, "name") == pname)
+              backends.push_back({ip, json::IntOr(sp, "port", 0)});
           }
         }
       }
@@ -1254,7 +1255,7 @@ class Agent::Impl {
                    {"reason", S("Completed")},
                    {"finishedAt", S(Now())}});
         state["terminated"] = t;
-        if (Int(t, "exitCode", 0) != 0) all_ok = false;
+        if (json::IntOr(t, "exitCode", 0) != 0) all_ok = false;
       } else {
         Json w =
             Obj({{"reason", S(c.waiting_reason.empty() ? "ContainerCreating" : c.waiting_reason)}});

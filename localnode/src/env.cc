@@ -5,6 +5,8 @@
 #include <map>
 #include <regex>
 
+#include "poolguard/common/json_util.h"
+
 namespace poolguard::localnode {
 
 void EnvList::Set(const std::string& name, const std::string& value) {
@@ -82,54 +84,40 @@ std::vector<std::string> StringArray(const Json& value) {
 
 namespace {
 
-std::string Str(const Json& obj, const std::string& key) {
-  if (obj.is_object() && obj.has_field(key) && obj.at(key).is_string())
-    return obj.at(key).as_string();
-  return "";
-}
-
-bool Bool(const Json& obj, const std::string& key) {
-  return obj.is_object() && obj.has_field(key) && obj.at(key).is_boolean() && obj.at(key).as_bool();
-}
-
-const Json& Field(const Json& obj, const std::string& key) {
-  static const Json kNull = Json::null();
-  if (obj.is_object() && obj.has_field(key)) return obj.at(key);
-  return kNull;
-}
-
 // C_IDENTIFIER-ish check the kubelet applies to envFrom keys.
 bool ValidEnvName(const std::string& name) {
   static const std::regex re("^[-._a-zA-Z][-._a-zA-Z0-9]*$");
   return std::regex_match(name, re);
 }
 
-std::string MapValue(const Json& map_json, const std::string& key) { return Str(map_json, key); }
+std::string MapValue(const Json& map_json, const std::string& key) {
+  return json::StringField(map_json, key);
+}
 
 }  // namespace
 
 std::string PodField(const Json& pod, const std::string& field_path, const std::string& pod_ip,
                      const std::string& host_ip) {
-  const Json& meta = Field(pod, "metadata");
-  const Json& spec = Field(pod, "spec");
-  if (field_path == "metadata.name") return Str(meta, "name");
-  if (field_path == "metadata.namespace") return Str(meta, "namespace");
-  if (field_path == "metadata.uid") return Str(meta, "uid");
-  if (field_path == "spec.nodeName") return Str(spec, "nodeName");
-  if (field_path == "spec.serviceAccountName") return Str(spec, "serviceAccountName");
+  const Json& meta = json::At(pod, "metadata");
+  const Json& spec = json::At(pod, "spec");
+  if (field_path == "metadata.name") return json::StringField(meta, "name");
+  if (field_path == "metadata.namespace") return json::StringField(meta, "namespace");
+  if (field_path == "metadata.uid") return json::StringField(meta, "uid");
+  if (field_path == "spec.nodeName") return json::StringField(spec, "nodeName");
+  if (field_path == "spec.serviceAccountName") return json::StringField(spec, "serviceAccountName");
   if (field_path == "status.podIP" || field_path == "status.podIPs") return pod_ip;
   if (field_path == "status.hostIP" || field_path == "status.hostIPs") return host_ip;
   static const std::regex keyed(R"(^metadata\.(labels|annotations)\['([^']*)'\]$)");
   std::smatch m;
   if (std::regex_match(field_path, m, keyed)) {
-    return MapValue(Field(meta, m[1].str()), m[2].str());
+    return MapValue(json::At(meta, m[1].str()), m[2].str());
   }
   throw ContainerConfigError("unsupported fieldRef fieldPath " + field_path);
 }
 
 EnvList BuildEnv(const Json& pod, const Json& container, const std::string& pod_ip,
                  const std::string& host_ip, const EnvList& base, const EnvSources& sources) {
-  std::string ns = Str(Field(pod, "metadata"), "namespace");
+  std::string ns = json::StringField(json::At(pod, "metadata"), "namespace");
   EnvList env = base;
 
   auto load = [&](bool secret, const std::string& name,
@@ -142,14 +130,14 @@ EnvList BuildEnv(const Json& pod, const Json& container, const std::string& pod_
     return data;
   };
 
-  const Json& env_from = Field(container, "envFrom");
+  const Json& env_from = json::At(container, "envFrom");
   if (env_from.is_array()) {
     for (const auto& src : env_from.as_array()) {
-      std::string prefix = Str(src, "prefix");
+      std::string prefix = json::StringField(src, "prefix");
       bool secret = src.has_field("secretRef");
-      const Json& ref = secret ? src.at("secretRef") : Field(src, "configMapRef");
+      const Json& ref = secret ? src.at("secretRef") : json::At(src, "configMapRef");
       if (!ref.is_object()) continue;
-      auto data = load(secret, Str(ref, "name"), Bool(ref, "optional"));
+      auto data = load(secret, json::StringField(ref, "name"), json::BoolField(ref, "optional"));
       if (!data) continue;
       for (const auto& [k, v] : *data) {
         if (ValidEnvName(prefix + k)) env.Set(prefix + k, v);
@@ -157,20 +145,21 @@ EnvList BuildEnv(const Json& pod, const Json& container, const std::string& pod_
     }
   }
 
-  const Json& env_json = Field(container, "env");
+  const Json& env_json = json::At(container, "env");
   if (env_json.is_array()) {
     for (const auto& e : env_json.as_array()) {
-      std::string name = Str(e, "name");
+      std::string name = json::StringField(e, "name");
       if (name.empty()) continue;
       if (e.has_field("valueFrom")) {
         const Json& vf = e.at("valueFrom");
         if (vf.has_field("fieldRef")) {
-          env.Set(name, PodField(pod, Str(vf.at("fieldRef"), "fieldPath"), pod_ip, host_ip));
+          env.Set(name, PodField(pod, json::StringField(vf.at("fieldRef"), "fieldPath"), pod_ip,
+                                 host_ip));
         } else if (vf.has_field("configMapKeyRef") || vf.has_field("secretKeyRef")) {
           bool secret = vf.has_field("secretKeyRef");
           const Json& ref = secret ? vf.at("secretKeyRef") : vf.at("configMapKeyRef");
-          std::string obj = Str(ref, "name"), key = Str(ref, "key");
-          bool optional = Bool(ref, "optional");
+          std::string obj = json::StringField(ref, "name"), key = json::StringField(ref, "key");
+          bool optional = json::BoolField(ref, "optional");
           auto data = load(secret, obj, optional);
           if (!data) continue;
           auto it = data->find(key);
@@ -185,7 +174,7 @@ EnvList BuildEnv(const Json& pod, const Json& container, const std::string& pod_
         }
       } else {
         auto lookup = [&env](const std::string& n) { return env.Get(n); };
-        env.Set(name, ExpandVars(Str(e, "value"), lookup));
+        env.Set(name, ExpandVars(json::StringField(e, "value"), lookup));
       }
     }
   }

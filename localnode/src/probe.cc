@@ -14,21 +14,12 @@
 #include <stdexcept>
 #include <thread>
 
+#include "poolguard/common/http_client.h"
+#include "poolguard/common/json_util.h"
+
 namespace poolguard::localnode {
 
 namespace {
-
-int IntField(const Json& obj, const std::string& key, int def) {
-  if (obj.is_object() && obj.has_field(key) && obj.at(key).is_integer())
-    return obj.at(key).as_integer();
-  return def;
-}
-
-std::string StrField(const Json& obj, const std::string& key) {
-  if (obj.is_object() && obj.has_field(key) && obj.at(key).is_string())
-    return obj.at(key).as_string();
-  return "";
-}
 
 int ResolvePort(const Json& port, const Json& container) {
   if (port.is_integer()) return port.as_integer();
@@ -38,7 +29,7 @@ int ResolvePort(const Json& port, const Json& container) {
       return std::stoi(name);
     if (container.has_field("ports") && container.at("ports").is_array()) {
       for (const auto& p : container.at("ports").as_array()) {
-        if (StrField(p, "name") == name) return IntField(p, "containerPort", 0);
+        if (json::StringField(p, "name") == name) return json::IntOr(p, "containerPort", 0);
       }
     }
     throw std::invalid_argument("probe names port '" + name +
@@ -47,91 +38,29 @@ int ResolvePort(const Json& port, const Json& container) {
   return 0;
 }
 
-// Connects with a timeout; returns the fd or -1 with `error` set.
-int ConnectTimeout(const std::string& host, int port, int timeout_ms, std::string& error) {
-  addrinfo hints{};
-  hints.ai_family = AF_INET;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0 || !res) {
-    error = "cannot resolve " + host;
-    return -1;
-  }
-  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  int rc = connect(fd, res->ai_addr, res->ai_addrlen);
-  freeaddrinfo(res);
-  if (rc != 0 && errno != EINPROGRESS) {
-    error = std::string("connect: ") + strerror(errno);
-    close(fd);
-    return -1;
-  }
-  if (rc != 0) {
-    pollfd p{fd, POLLOUT, 0};
-    if (poll(&p, 1, timeout_ms) != 1) {
-      error = "connect timed out";
-      close(fd);
-      return -1;
-    }
-    int err = 0;
-    socklen_t len = sizeof err;
-    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) {
-      error = std::string("connect: ") + strerror(err);
-      close(fd);
-      return -1;
-    }
-  }
-  return fd;
-}
-
 ProbeOutcome HttpProbe(const ProbeSpec& spec, const std::string& host, int timeout_ms) {
   if (spec.scheme == "HTTPS") {
     // No TLS client here: a TCP connect stands in (documented in docs/localnode.md).
-    std::string err;
-    int fd = ConnectTimeout(host, spec.port, timeout_ms, err);
-    if (fd < 0) return {false, err};
-    close(fd);
+    const http::ConnectOutcome c =
+        http::TcpConnect(host, spec.port, std::chrono::milliseconds(timeout_ms));
+    if (!c.connected) return {false, c.error};
     return {true, "https probe: connected"};
   }
-  std::string err;
-  int fd = ConnectTimeout(host, spec.port, timeout_ms, err);
-  if (fd < 0) return {false, err};
-  std::string req = "GET " + spec.path + " HTTP/1.1\r\nHost: " + host + ":" +
-                    std::to_string(spec.port) +
-                    "\r\nUser-Agent: kube-probe/localnode\r\nAccept: */*\r\nConnection: close\r\n";
-  for (const auto& [k, v] : spec.headers) req += k + ": " + v + "\r\n";
-  req += "\r\n";
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  size_t sent = 0;
-  std::string resp;
-  while (true) {
-    int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    deadline - std::chrono::steady_clock::now())
-                                    .count());
-    if (left <= 0) {
-      close(fd);
-      return {false, "timeout after " + std::to_string(timeout_ms) + "ms"};
-    }
-    pollfd p{fd, static_cast<short>(sent < req.size() ? POLLOUT : POLLIN), 0};
-    if (poll(&p, 1, left) != 1) continue;
-    if (sent < req.size()) {
-      ssize_t n = send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) break;
-      sent += static_cast<size_t>(n);
-    } else {
-      char buf[512];
-      ssize_t n = recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      resp.append(buf, static_cast<size_t>(n));
-      if (resp.find("\r\n") != std::string::npos) break;
-    }
-  }
-  close(fd);
-  // "HTTP/1.1 200 OK"
-  auto sp = resp.find(' ');
-  if (resp.rfind("HTTP/", 0) != 0 || sp == std::string::npos) return {false, "no HTTP response"};
-  int status = std::atoi(resp.c_str() + sp + 1);
-  return {HttpProbeSuccess(status), "HTTP probe failed with statuscode: " + std::to_string(status)};
+  http::GetOptions options;
+  options.timeout = std::chrono::milliseconds(timeout_ms);
+  options.user_agent = "kube-probe/localnode";
+  options.headers = spec.headers;
+  // The kubelet reads at most 10 KiB of a probe's body; the status is what counts.
+  options.max_body_bytes = 10 * 1024;
+  options.truncate_body = true;
+  const std::string authority = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  const std::string path =
+      spec.path.empty() || spec.path.front() != '/' ? "/" + spec.path : spec.path;
+  const http::ClientResponse r =
+      http::Get("http://" + authority + ":" + std::to_string(spec.port) + path, options);
+  if (r.status == 0) return {false, r.timed_out ? "timeout: " + r.error : r.error};
+  return {HttpProbeSuccess(r.status),
+          "HTTP probe failed with statuscode: " + std::to_string(r.status)};
 }
 
 ProbeOutcome ExecProbe(const ProbeSpec& spec, int container_pid,
@@ -194,18 +123,18 @@ std::optional<ProbeSpec> ParseProbe(const Json& probe, const Json& container) {
     const Json& h = probe.at("httpGet");
     s.kind = ProbeSpec::Kind::kHttpGet;
     s.port = ResolvePort(h.has_field("port") ? h.at("port") : Json(), container);
-    if (!StrField(h, "path").empty()) s.path = StrField(h, "path");
-    if (!StrField(h, "scheme").empty()) s.scheme = StrField(h, "scheme");
-    s.host = StrField(h, "host");
+    if (!json::StringField(h, "path").empty()) s.path = json::StringField(h, "path");
+    if (!json::StringField(h, "scheme").empty()) s.scheme = json::StringField(h, "scheme");
+    s.host = json::StringField(h, "host");
     if (h.has_field("httpHeaders") && h.at("httpHeaders").is_array()) {
       for (const auto& hd : h.at("httpHeaders").as_array())
-        s.headers.emplace_back(StrField(hd, "name"), StrField(hd, "value"));
+        s.headers.emplace_back(json::StringField(hd, "name"), json::StringField(hd, "value"));
     }
   } else if (probe.has_field("tcpSocket")) {
     const Json& t = probe.at("tcpSocket");
     s.kind = ProbeSpec::Kind::kTcpSocket;
     s.port = ResolvePort(t.has_field("port") ? t.at("port") : Json(), container);
-    s.host = StrField(t, "host");
+    s.host = json::StringField(t, "host");
   } else if (probe.has_field("exec")) {
     s.kind = ProbeSpec::Kind::kExec;
     const Json& c = probe.at("exec");
@@ -214,15 +143,15 @@ std::optional<ProbeSpec> ParseProbe(const Json& probe, const Json& container) {
     }
   } else if (probe.has_field("grpc")) {
     s.kind = ProbeSpec::Kind::kGrpc;  // checked as a TCP connect
-    s.port = IntField(probe.at("grpc"), "port", 0);
+    s.port = json::IntOr(probe.at("grpc"), "port", 0);
   } else {
     return std::nullopt;
   }
-  s.initial_delay_seconds = IntField(probe, "initialDelaySeconds", 0);
-  s.period_seconds = std::max(1, IntField(probe, "periodSeconds", 10));
-  s.timeout_seconds = std::max(1, IntField(probe, "timeoutSeconds", 1));
-  s.success_threshold = std::max(1, IntField(probe, "successThreshold", 1));
-  s.failure_threshold = std::max(1, IntField(probe, "failureThreshold", 3));
+  s.initial_delay_seconds = json::IntOr(probe, "initialDelaySeconds", 0);
+  s.period_seconds = std::max(1, json::IntOr(probe, "periodSeconds", 10));
+  s.timeout_seconds = std::max(1, json::IntOr(probe, "timeoutSeconds", 1));
+  s.success_threshold = std::max(1, json::IntOr(probe, "successThreshold", 1));
+  s.failure_threshold = std::max(1, json::IntOr(probe, "failureThreshold", 3));
   return s;
 }
 
@@ -261,10 +190,9 @@ ProbeOutcome RunProbe(const ProbeSpec& spec, const std::string& pod_ip, int cont
       return ExecProbe(spec, container_pid, env, timeout_ms);
     case ProbeSpec::Kind::kTcpSocket:
     case ProbeSpec::Kind::kGrpc: {
-      std::string err;
-      int fd = ConnectTimeout(host, spec.port, timeout_ms, err);
-      if (fd < 0) return {false, "dial tcp " + host + ":" + std::to_string(spec.port) + ": " + err};
-      close(fd);
+      const http::ConnectOutcome c =
+          http::TcpConnect(host, spec.port, std::chrono::milliseconds(timeout_ms));
+      if (!c.connected) return {false, "dial tcp " + c.error};
       return {true, ""};
     }
   }
