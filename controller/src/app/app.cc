@@ -16,6 +16,7 @@
 #include "chaos/fault_engine.h"
 #include "chaos/reconciler.h"
 #include "core/cluster_reader.h"
+#include "core/io/pg.h"
 #include "poolguard/common/http_server.h"
 #include "poolguard/kube/client.h"
 #include "poolguard/kube/config.h"
@@ -26,7 +27,7 @@
 #include "poolguard/kube/workqueue.h"
 #include "remediation/cluster.h"
 #include "remediation/collector.h"
-#include "remediation/io.h"
+#include "remediation/probes.h"
 #include "remediation/reconciler.h"
 
 namespace poolguard::controller {
@@ -202,7 +203,7 @@ int RunController(const Options& options) {
   InformerStore rem_store(client, kRemediationGvr, &rem_informers);
   auto reader = NewClusterReader(client);
   auto engine = NewFaultEngine();
-  auto probe = NewDatabaseProbe();
+  auto pg_admin = NewPgAdmin();
   const std::string identity = Hostname() + "_" + std::to_string(getpid());
   kube::EventRecorderOptions ro;
   ro.component = "poolguard-controller";
@@ -212,16 +213,15 @@ int RunController(const Options& options) {
   rops.max_connections_per_experiment = options.max_connections_per_experiment;
   rops.capacity_margin = options.db_capacity_margin;
   rops.session_grace = options.session_grace;
-  ChaosReconciler reconciler(&store, reader.get(), engine.get(), probe.get(), &recorder, &metrics,
-                             rops);
+  ChaosReconciler reconciler(&store, reader.get(), engine.get(), pg_admin.get(), &recorder,
+                             &metrics, rops);
   engine->SetOnLost([queue](const std::string& key) { queue->Add(key); });
   auto rem_cluster = NewRemediationCluster(client);
-  auto diagnostic_db = NewDiagnosticDb();
   auto http_getter = NewHttpGetter();
-  Collector collector(rem_cluster.get(), reader.get(), diagnostic_db.get(), http_getter.get(),
+  Collector collector(rem_cluster.get(), reader.get(), pg_admin.get(), http_getter.get(),
                       CollectorOptions{});
   RemediationReconciler rem_reconciler(&rem_store, &collector, rem_cluster.get(), reader.get(),
-                                       diagnostic_db.get(), &recorder, &metrics,
+                                       pg_admin.get(), &recorder, &metrics,
                                        CollectorOptions{}.target_application_name);
   auto all_informers = [&](const std::function<void(kube::Informer&)>& f) {
     for (auto& [_, inf] : informers) f(*inf);

@@ -6,15 +6,10 @@
 #include <vector>
 
 #include "chaos/types.h"
+#include "core/database.h"
+#include "core/reconcile.h"
 
 namespace poolguard::controller {
-
-/// What PostgreSQL says about its connection slots.
-struct DbCapacity {
-  int max_connections = 0;
-  int reserved = 0;  // superuser_reserved_connections
-  int in_use = 0;    // client backends right now (our probe included)
-};
 
 /// Everything the decision needs, gathered by the reconciler (Kubernetes cache, the fault
 /// engine, PostgreSQL). Fields that were not gathered keep their defaults.
@@ -48,13 +43,6 @@ enum class ChaosEffect {
   kInject,    // make `Want()` sessions/clients live (terminating orphans first)
   kRollback,  // close everything; terminate orphan sessions
   kRemoveFinalizer,
-};
-
-struct EventNote {
-  std::string type;  // Normal | Warning
-  std::string reason;
-  std::string message;
-  bool operator==(const EventNote&) const = default;
 };
 
 struct ChaosDecision {

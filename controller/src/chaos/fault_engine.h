@@ -9,23 +9,9 @@
 
 #include "chaos/decide.h"
 #include "chaos/types.h"
+#include "core/database.h"
 
 namespace poolguard::controller {
-
-struct Endpoint {
-  std::string host;
-  int port = 0;
-  std::string ToString() const { return host + ":" + std::to_string(port); }
-};
-
-/// Where and as whom to connect. The password never leaves this struct: it is not logged
-/// and no error message built by the controller contains it.
-struct DbTarget {
-  Endpoint endpoint;
-  std::string user;
-  std::string password;
-  std::string database = "postgres";
-};
 
 /// What to inject for one experiment.
 struct FaultPlan {
@@ -68,20 +54,6 @@ class FaultEngine {
   virtual void SetOnLost(std::function<void(const std::string& key)> callback) = 0;
 };
 
-/// One-shot SQL against the database, each call on a fresh short-lived connection.
-class DatabaseProbe {
- public:
-  virtual ~DatabaseProbe() = default;
-  /// Throws InjectError when the database cannot be reached or queried.
-  virtual DbCapacity Capacity(const DbTarget& db) = 0;
-  virtual int CountSessions(const DbTarget& db, const std::string& application_name) = 0;
-  /// pg_terminate_backend on sessions carrying `application_name` whose pid is not in
-  /// `keep`; returns how many.
-  virtual int TerminateSessions(const DbTarget& db, const std::string& application_name,
-                                const std::vector<int>& keep) = 0;
-};
-
 std::unique_ptr<FaultEngine> NewFaultEngine();
-std::unique_ptr<DatabaseProbe> NewDatabaseProbe();
 
 }  // namespace poolguard::controller

@@ -45,12 +45,12 @@ std::string TargetOf(const kube::Json& o) {
 }  // namespace
 
 ChaosReconciler::ChaosReconciler(ObjectStore* store, ClusterReader* reader, FaultEngine* engine,
-                                 DatabaseProbe* probe, kube::EventRecorder* recorder,
-                                 Metrics* metrics, ChaosReconcilerOptions options)
+                                 PgAdmin* admin, kube::EventRecorder* recorder, Metrics* metrics,
+                                 ChaosReconcilerOptions options)
     : store_(store),
       reader_(reader),
       engine_(engine),
-      probe_(probe),
+      admin_(admin),
       recorder_(recorder),
       metrics_(metrics),
       options_(options) {}
@@ -131,9 +131,9 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
       }
       o.database_endpoint = db->endpoint.ToString();
       try {
-        o.capacity = probe_->Capacity(*db);
-      } catch (const InjectError& e) {
-        o.resolve_error = "database " + db->endpoint.ToString() + ": " + e.what();
+        o.capacity = admin_->Capacity(*db, PgConnection::kFresh);
+      } catch (const DbError& e) {
+        o.resolve_error = e.what();  // names the database's endpoint
       }
     } else {
       try {
@@ -151,8 +151,8 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
     auto db = Database(key, object, spec, nullptr);
     if (db) {
       try {
-        o.db_sessions = probe_->CountSessions(*db, app);
-      } catch (const InjectError& e) {
+        o.db_sessions = admin_->CountSessions(*db, app);
+      } catch (const DbError& e) {
         spdlog::warn("{}: cannot count sessions in pg_stat_activity: {}", key, e.what());
       }
     }
@@ -184,8 +184,13 @@ void ChaosReconciler::RunInject(const std::string& key, const kube::Json& object
       // Sessions with our name that this process does not hold belong to a previous
       // controller (hung or not yet noticed dead): end them so the fault is never doubled.
       if (o.db_sessions.value_or(0) > o.held) {
-        const int n = probe_->TerminateSessions(plan.db, plan.application_name, engine_->Pids(key));
-        spdlog::info("{}: terminated {} orphan session(s) of a previous controller", key, n);
+        try {
+          const int n =
+              admin_->TerminateApplication(plan.db, plan.application_name, engine_->Pids(key));
+          spdlog::info("{}: terminated {} orphan session(s) of a previous controller", key, n);
+        } catch (const DbError& e) {
+          throw InjectError(e.what());
+        }
       }
       {
         std::lock_guard lock(mutex_);
@@ -223,17 +228,17 @@ void ChaosReconciler::RunRollback(const std::string& key, const kube::Json& obje
       // (orphans of a previous controller) is terminated.
       const auto deadline = Clock::now() + std::chrono::seconds(3);
       try {
-        while (probe_->CountSessions(*db, app) > 0) {
+        while (admin_->CountSessions(*db, app) > 0) {
           if (Clock::now() > deadline) {
-            probe_->TerminateSessions(*db, app, {});
+            admin_->TerminateApplication(*db, app, {});
             break;
           }
           if (Clock::now() > deadline - std::chrono::milliseconds(2500)) {
-            probe_->TerminateSessions(*db, app, {});
+            admin_->TerminateApplication(*db, app, {});
           }
           std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
-      } catch (const InjectError& e) {
+      } catch (const DbError& e) {
         spdlog::warn("{}: cannot check the rollback in pg_stat_activity: {}", key, e.what());
       }
     }

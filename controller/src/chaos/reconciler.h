@@ -12,23 +12,13 @@
 #include "chaos/decide.h"
 #include "chaos/fault_engine.h"
 #include "core/cluster_reader.h"
+#include "core/object_store.h"
+#include "core/pg_admin.h"
+#include "core/reconcile.h"
 #include "poolguard/kube/client.h"
 #include "poolguard/kube/events.h"
 
 namespace poolguard::controller {
-
-/// Reads and writes the objects of one custom resource (ChaosExperiment, Remediation): reads from
-/// the informer cache, writes (always compare-and-swap on resourceVersion) to the API server.
-/// Thread-safe.
-class ObjectStore {
- public:
-  virtual ~ObjectStore() = default;
-  virtual std::optional<kube::Json> Get(const std::string& key) = 0;
-  virtual std::vector<kube::Json> List() = 0;
-  /// PUT of the object (metadata changes such as finalizers); returns the server's copy.
-  virtual kube::Json Update(const kube::Json& object) = 0;
-  virtual kube::Json UpdateStatus(const kube::Json& object) = 0;
-};
 
 struct ChaosReconcilerOptions {
   int max_connections_per_experiment = 200;
@@ -37,19 +27,14 @@ struct ChaosReconcilerOptions {
   std::chrono::milliseconds session_grace{30000};
 };
 
-struct ReconcileResult {
-  std::optional<std::chrono::milliseconds> requeue_after;
-};
-
 /// Level-based ChaosExperiment reconciler: observe (cache, engine, PostgreSQL) → DecideChaos
 /// → write finalizer and status → run the one effect; repeat until nothing is left to do.
 /// Reconcile for one key never runs concurrently (the work queue's guarantee); different
 /// keys may. Throws on errors worth a rate-limited retry.
 class ChaosReconciler {
  public:
-  ChaosReconciler(ObjectStore* store, ClusterReader* reader, FaultEngine* engine,
-                  DatabaseProbe* probe, kube::EventRecorder* recorder, Metrics* metrics,
-                  ChaosReconcilerOptions options);
+  ChaosReconciler(ObjectStore* store, ClusterReader* reader, FaultEngine* engine, PgAdmin* admin,
+                  kube::EventRecorder* recorder, Metrics* metrics, ChaosReconcilerOptions options);
 
   ReconcileResult Reconcile(const std::string& key);
   /// SIGTERM path: roll back the fault of `key` and record it in status.
@@ -66,7 +51,7 @@ class ChaosReconciler {
   ObjectStore* store_;
   ClusterReader* reader_;
   FaultEngine* engine_;
-  DatabaseProbe* probe_;
+  PgAdmin* admin_;
   kube::EventRecorder* recorder_;
   Metrics* metrics_;
   ChaosReconcilerOptions options_;

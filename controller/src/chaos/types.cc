@@ -7,65 +7,6 @@
 
 namespace poolguard::controller {
 
-std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text) {
-  if (text.empty()) return std::nullopt;
-  double total_ms = 0;
-  size_t i = 0;
-  while (i < text.size()) {
-    size_t start = i;
-    while (i < text.size() &&
-           (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
-      ++i;
-    }
-    if (i == start) return std::nullopt;
-    double value = 0;
-    try {
-      size_t used = 0;
-      value = std::stod(std::string(text.substr(start, i - start)), &used);
-      if (used != i - start) return std::nullopt;
-    } catch (...) {
-      return std::nullopt;
-    }
-    double unit_ms = 0;
-    if (text.substr(i, 2) == "ms") {
-      unit_ms = 1;
-      i += 2;
-    } else if (i < text.size() && text[i] == 's') {
-      unit_ms = 1000;
-      ++i;
-    } else if (i < text.size() && text[i] == 'm') {
-      unit_ms = 60'000;
-      ++i;
-    } else if (i < text.size() && text[i] == 'h') {
-      unit_ms = 3'600'000;
-      ++i;
-    } else {
-      return std::nullopt;
-    }
-    total_ms += value * unit_ms;
-  }
-  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(total_ms)));
-}
-
-std::string FormatDuration(std::chrono::milliseconds d) {
-  int64_t ms = d.count();
-  std::string out;
-  if (ms >= 3'600'000) {
-    out += std::to_string(ms / 3'600'000) + "h";
-    ms %= 3'600'000;
-  }
-  if (ms >= 60'000) {
-    out += std::to_string(ms / 60'000) + "m";
-    ms %= 60'000;
-  }
-  if (ms >= 1000 || (out.empty() && ms % 1000 == 0)) {
-    out += std::to_string(ms / 1000) + "s";
-    ms %= 1000;
-  }
-  if (ms > 0) out += std::to_string(ms) + "ms";
-  return out;
-}
-
 SpecParse ParseChaosSpec(const Json& object) {
   SpecParse result;
   auto fail = [&](std::string message) {
@@ -221,63 +162,6 @@ bool IsTerminal(Phase phase) {
 
 bool HoldsTarget(Phase phase) {
   return phase == Phase::kInjecting || phase == Phase::kActive || phase == Phase::kRollingBack;
-}
-
-void SetCondition(std::vector<Condition>* conditions, Condition condition, WallTime now) {
-  for (auto& c : *conditions) {
-    if (c.type != condition.type) continue;
-    if (c.status != condition.status || !c.last_transition_time) {
-      condition.last_transition_time = TruncateToSeconds(now);
-    } else {
-      condition.last_transition_time = c.last_transition_time;
-    }
-    c = std::move(condition);
-    return;
-  }
-  condition.last_transition_time = TruncateToSeconds(now);
-  conditions->push_back(std::move(condition));
-}
-
-const Condition* FindCondition(const std::vector<Condition>& conditions, std::string_view type) {
-  for (const auto& c : conditions) {
-    if (c.type == type) return &c;
-  }
-  return nullptr;
-}
-
-std::vector<Condition> ParseConditions(
-    const Json& status, std::optional<WallTime> (*time_field)(const Json&, const std::string&),
-    std::optional<int64_t> (*int_field)(const Json&, const std::string&)) {
-  std::vector<Condition> conditions;
-  const Json* conds = Field(status, "conditions");
-  if (conds == nullptr || !conds->is_array()) return conditions;
-  for (const auto& c : conds->as_array()) {
-    Condition cond;
-    cond.type = StringField(c, "type");
-    cond.status = StringField(c, "status");
-    cond.reason = StringField(c, "reason");
-    cond.message = StringField(c, "message");
-    cond.last_transition_time = time_field(c, "lastTransitionTime");
-    cond.observed_generation = int_field(c, "observedGeneration").value_or(0);
-    conditions.push_back(cond);
-  }
-  return conditions;
-}
-
-Json ConditionsToJson(const std::vector<Condition>& conditions) {
-  Json conds = Json::array();
-  size_t i = 0;
-  for (const auto& c : conditions) {
-    Json j = Json::object();
-    j["type"] = Json::string(c.type);
-    j["status"] = Json::string(c.status);
-    j["reason"] = Json::string(c.reason);
-    j["message"] = Json::string(c.message);
-    j["lastTransitionTime"] = Json::string(FormatTime(c.last_transition_time.value_or(WallTime{})));
-    j["observedGeneration"] = Json::number(c.observed_generation);
-    conds[i++] = j;
-  }
-  return conds;
 }
 
 ChaosStatus ParseChaosStatus(const Json& object) {

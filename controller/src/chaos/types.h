@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/condition.h"
+#include "core/duration.h"
 #include "core/json.h"
 
 namespace poolguard::controller {
@@ -50,10 +52,6 @@ struct SpecParse {
 };
 SpecParse ParseChaosSpec(const Json& object);
 
-/// Go-style durations as the CRD accepts them: "1h30m", "90s", "250ms", "1.5s".
-std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text);
-std::string FormatDuration(std::chrono::milliseconds d);
-
 enum class Phase {
   kNone,  // no status yet
   kPending,
@@ -70,28 +68,6 @@ Phase ParsePhase(std::string_view name);
 bool IsTerminal(Phase phase);
 /// Phases in which the fault may be in place (the experiment claims its target).
 bool HoldsTarget(Phase phase);
-
-/// metav1.Condition.
-struct Condition {
-  std::string type;
-  std::string status;  // "True", "False", "Unknown"
-  std::string reason;
-  std::string message;
-  std::optional<WallTime> last_transition_time;
-  int64_t observed_generation = 0;
-  bool operator==(const Condition&) const = default;
-};
-
-/// Sets or adds a condition; lastTransitionTime changes only when status flips.
-void SetCondition(std::vector<Condition>* conditions, Condition condition, WallTime now);
-const Condition* FindCondition(const std::vector<Condition>& conditions, std::string_view type);
-/// A status object's `conditions`, read with the given field readers (json_fields.h):
-/// `time_field` for lastTransitionTime, `int_field` for observedGeneration.
-std::vector<Condition> ParseConditions(
-    const Json& status, std::optional<WallTime> (*time_field)(const Json&, const std::string&),
-    std::optional<int64_t> (*int_field)(const Json&, const std::string&));
-/// `conditions` as status stores them, lastTransitionTime in whole seconds (metav1.Time).
-Json ConditionsToJson(const std::vector<Condition>& conditions);
 
 struct ChaosStatus {
   Phase phase = Phase::kNone;

@@ -74,41 +74,6 @@ std::optional<WallTime> ParseTimeMs(std::string_view text) {
   return t;
 }
 
-const Json* Field(const Json& object, const std::string& name) {
-  if (!object.is_object() || !object.has_field(name)) return nullptr;
-  const Json& v = object.at(name);
-  return v.is_null() ? nullptr : &v;
-}
-
-std::string StringField(const Json& object, const std::string& name) {
-  const Json* v = Field(object, name);
-  return v != nullptr && v->is_string() ? v->as_string() : "";
-}
-
-std::optional<int64_t> IntField(const Json& object, const std::string& name) {
-  const Json* v = Field(object, name);
-  if (v == nullptr || !v->is_number()) return std::nullopt;
-  return v->as_number().to_int64();
-}
-
-std::optional<int64_t> RoundedIntField(const Json& object, const std::string& name) {
-  const Json* v = Field(object, name);
-  if (v == nullptr || !v->is_number()) return std::nullopt;
-  return v->is_integer() ? v->as_number().to_int64()
-                         : static_cast<int64_t>(std::llround(v->as_double()));
-}
-
-std::optional<double> NumberField(const Json& object, const std::string& name) {
-  const Json* v = Field(object, name);
-  if (v == nullptr || !v->is_number()) return std::nullopt;
-  return v->as_double();
-}
-
-bool BoolField(const Json& object, const std::string& name) {
-  const Json* v = Field(object, name);
-  return v != nullptr && v->is_boolean() && v->as_bool();
-}
-
 std::optional<WallTime> TimeField(const Json& object, const std::string& name) {
   const std::string s = StringField(object, name);
   if (s.empty()) return std::nullopt;

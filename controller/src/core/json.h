@@ -1,7 +1,7 @@
 #pragma once
 
-// Reading the Kubernetes objects the controller handles: optional fields of JSON objects,
-// and RFC 3339 times. Shared by the ChaosExperiment and Remediation types.
+// Reading the Kubernetes objects the controller handles: optional fields of JSON objects
+// (the shared readers of common/) and RFC 3339 times as status writes them.
 
 #include <chrono>
 #include <cstdint>
@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "poolguard/common/json_util.h"
 #include "poolguard/kube/object.h"
 
 namespace poolguard::controller {
@@ -31,20 +32,14 @@ std::string FormatTimeMs(WallTime t);
 std::optional<WallTime> ParseTimeMs(std::string_view text);
 WallTime TruncateToMillis(WallTime t);
 
-/// `object[name]`, or nullptr when `object` is not an object, lacks `name` or holds null.
-const Json* Field(const Json& object, const std::string& name);
-/// The string at `name`; "" when absent or not a string.
-std::string StringField(const Json& object, const std::string& name);
-/// The number at `name`, a non-integer truncated toward zero; nullopt when absent or not a
-/// number.
-std::optional<int64_t> IntField(const Json& object, const std::string& name);
-/// The number at `name`, a non-integer rounded to the nearest integer; nullopt when absent
-/// or not a number.
-std::optional<int64_t> RoundedIntField(const Json& object, const std::string& name);
-/// The number at `name`; nullopt when absent or not a number.
-std::optional<double> NumberField(const Json& object, const std::string& name);
-/// True only when `name` holds the boolean true.
-bool BoolField(const Json& object, const std::string& name);
+// The field readers every PoolGuard program shares (common/json_util.h).
+using json::BoolField;
+using json::Field;
+using json::IntField;
+using json::NumberField;
+using json::RoundedIntField;
+using json::StringField;
+
 /// The time at `name`, read with ParseTime; nullopt when absent, empty or unreadable.
 std::optional<WallTime> TimeField(const Json& object, const std::string& name);
 /// The time at `name`, read with ParseTimeMs; nullopt when absent, empty or unreadable.

@@ -130,7 +130,7 @@ std::optional<double> HistogramQuantile(double q, std::vector<std::pair<double, 
   return lower;
 }
 
-Collector::Collector(RemediationCluster* cluster, ClusterReader* reader, DiagnosticDb* db,
+Collector::Collector(RemediationCluster* cluster, ClusterReader* reader, PgAdmin* db,
                      HttpGetter* http, CollectorOptions options)
     : cluster_(cluster), reader_(reader), db_(db), http_(http), options_(std::move(options)) {}
 
@@ -298,7 +298,7 @@ Observations Collector::Collect(const CollectInput& in, const RemediationSpec& s
     filter.target_application_name = options_.target_application_name;
     for (const auto& ep : endpoints) filter.target_addresses.push_back(ep.ip);
     try {
-      d.capacity = db_->Capacity(target);
+      d.capacity = db_->Capacity(target, PgConnection::kKept);
       if (in.deep) d.sessions = db_->Sessions(target, filter);
     } catch (const std::exception& e) {
       spdlog::debug("{}: diagnostic queries: {}", in.key, e.what());

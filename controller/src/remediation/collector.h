@@ -13,7 +13,7 @@
 
 #include "core/cluster_reader.h"
 #include "remediation/cluster.h"
-#include "remediation/io.h"
+#include "remediation/probes.h"
 #include "remediation/types.h"
 
 namespace poolguard::controller {
@@ -51,7 +51,7 @@ struct CollectInput {
 
 class Collector {
  public:
-  Collector(RemediationCluster* cluster, ClusterReader* reader, DiagnosticDb* db, HttpGetter* http,
+  Collector(RemediationCluster* cluster, ClusterReader* reader, PgAdmin* db, HttpGetter* http,
             CollectorOptions options);
 
   /// Observations with `signals` filled and `detection` left for the caller (Detect).
@@ -72,13 +72,13 @@ class Collector {
   struct State {
     Baseline baseline;
     std::optional<WallTime> baseline_at;
-    std::optional<DbTarget> db;  // the database last read, for DiagnosticDb::Retain
+    std::optional<DbTarget> db;  // the database last read, for PgAdmin::Retain
     std::map<std::string, std::map<std::string, Window>> counters;  // pod → counter → window
   };
 
   RemediationCluster* cluster_;
   ClusterReader* reader_;
-  DiagnosticDb* db_;
+  PgAdmin* db_;
   HttpGetter* http_;
   CollectorOptions options_;
   std::mutex mutex_;

@@ -8,7 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "chaos/decide.h"  // DbCapacity
+#include "core/database.h"
+#include "core/pg_admin.h"  // SessionRow, LoginResult
 #include "remediation/signals.h"
 #include "remediation/types.h"
 
@@ -33,30 +34,6 @@ struct PodState {
 struct ProbeResult {
   Outcome outcome = Outcome::kInconclusive;
   std::string detail;
-};
-
-/// A login to the database with the target's credentials.
-enum class LoginResult {
-  kNotTried,
-  kOk,
-  kAuthRejected,    // password authentication failed / role does not exist
-  kTooManyClients,  // SQLSTATE 53300: the server has no slot for the target's role
-  kRefused,         // nothing listens / unreachable
-  kOtherError,
-};
-
-/// One pg_stat_activity row, joined with pg_blocking_pids(pid) and the strongest
-/// granted relation lock from pg_locks. The controller's own diagnostic session is left
-/// out by the collector.
-struct SessionRow {
-  int pid = 0;
-  std::string application_name;
-  std::string state;         // active | idle | idle in transaction | ...
-  double state_seconds = 0;  // now - state_change
-  std::vector<int> blocked_by;
-  std::string lock_mode;      // e.g. AccessExclusiveLock (granted, strongest)
-  std::string lock_relation;  // e.g. items
-  bool is_target = false;     // the target's own session (its role / pod addresses)
 };
 
 /// A Deployment's or StatefulSet's rollout, as its status reports it.

@@ -37,7 +37,7 @@ const ActionRecord* FindRecord(const Incident& in, const ActionRecord& r) {
 
 RemediationReconciler::RemediationReconciler(ObjectStore* store, Collector* collector,
                                              RemediationCluster* cluster, ClusterReader* reader,
-                                             DiagnosticDb* db, kube::EventRecorder* recorder,
+                                             PgAdmin* db, kube::EventRecorder* recorder,
                                              Metrics* metrics, std::string target_application_name)
     : store_(store),
       collector_(collector),
@@ -185,7 +185,7 @@ void RemediationReconciler::RunEffect(const std::string& ns, const RemediationSp
       db.endpoint = reader_->ResolveService(ns, spec.db_service, spec.db_port).front();
       SessionFilter filter;
       filter.target_application_name = target_application_name_;
-      const auto done = db_->Terminate(db, effect.pids, filter);
+      const auto done = db_->TerminateBlockers(db, effect.pids, filter);
       spdlog::info("{}/{}: terminated {} of {} blocking sessions", ns, spec.target_deployment,
                    done.size(), effect.pids.size());
       return;

@@ -20,7 +20,7 @@ namespace poolguard::controller {
 class RemediationReconciler {
  public:
   RemediationReconciler(ObjectStore* store, Collector* collector, RemediationCluster* cluster,
-                        ClusterReader* reader, DiagnosticDb* db, kube::EventRecorder* recorder,
+                        ClusterReader* reader, PgAdmin* db, kube::EventRecorder* recorder,
                         Metrics* metrics, std::string target_application_name);
 
   ReconcileResult Reconcile(const std::string& key);
@@ -33,7 +33,7 @@ class RemediationReconciler {
   Collector* collector_;
   RemediationCluster* cluster_;
   ClusterReader* reader_;
-  DiagnosticDb* db_;
+  PgAdmin* db_;
   kube::EventRecorder* recorder_;
   Metrics* metrics_;
   std::string target_application_name_;

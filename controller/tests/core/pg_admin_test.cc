@@ -1,7 +1,7 @@
-// DiagnosticDb against a real PostgreSQL (scripts/pg, started once for the RemediationDb
-// suite), TcpConnect and HttpGetter against real sockets on loopback.
+// The PostgreSQL admin port (PgAdmin) against a real PostgreSQL (scripts/pg, started once
+// for the suite), and the collector's TCP probe against its port.
 
-#include "remediation/io.h"
+#include "core/pg_admin.h"
 
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
@@ -19,8 +19,9 @@
 #include <stdexcept>
 #include <thread>
 
+#include "core/io/pg.h"
 #include "net.h"  // tests/support
-#include "poolguard/common/http_server.h"
+#include "remediation/probes.h"
 #include "scratch_pg.h"  // tests/support
 
 namespace poolguard::controller {
@@ -29,11 +30,6 @@ namespace {
 using namespace std::chrono_literals;
 
 // ---- helpers ------------------------------------------------------------------------
-
-struct PgDeleter {
-  void operator()(PGconn* c) const { PQfinish(c); }
-};
-using PgPtr = std::unique_ptr<PGconn, PgDeleter>;
 
 PgPtr Connect(const DbTarget& db, const std::string& application_name) {
   const std::string port = std::to_string(db.endpoint.port);
@@ -96,7 +92,7 @@ bool FinishQuery(PGconn* conn, std::chrono::seconds limit) {
 // A port nothing listens on (bound, then released).
 int ClosedPort() { return ::poolguard::testing::FreePort(); }
 
-// One PostgreSQL for the RemediationDb suite, torn down at exit. A small max_connections
+// One PostgreSQL for the PgAdmin suite, torn down at exit. A small max_connections
 // so that the slots can be filled; `app` is an ordinary role with a password.
 class Pg {
  public:
@@ -112,7 +108,7 @@ class Pg {
   DbTarget App() const { return DbTarget{Endpoint{server_.host(), port()}, "app", "app-secret"}; }
 
  private:
-  Pg() : server_("poolguard-remediation-io", kMaxConnections) {
+  Pg() : server_("poolguard-pg-admin", kMaxConnections) {
     PgPtr admin = Connect(Superuser(), "setup");
     Query(admin.get(), "CREATE ROLE app LOGIN PASSWORD 'app-secret'");
     Query(admin.get(), "CREATE TABLE t (id int)");
@@ -166,12 +162,12 @@ struct LockScene {
   }
 };
 
-// ---- DiagnosticDb ---------------------------------------------------------------------
+// ---- PgAdmin ---------------------------------------------------------------------
 
-TEST(RemediationDb, SessionsShowTheHolderAndTheWaiters) {
+TEST(PgAdmin, SessionsShowTheHolderAndTheWaiters) {
   Pg& pg = Pg::Shared();
   LockScene scene(pg);
-  auto db = NewDiagnosticDb();
+  auto db = NewPgAdmin();
   const std::vector<SessionRow> rows = db->Sessions(pg.Superuser(), SessionFilter{});
 
   const SessionRow* holder = FindPid(rows, scene.holder_pid);
@@ -197,10 +193,10 @@ TEST(RemediationDb, SessionsShowTheHolderAndTheWaiters) {
   }
 }
 
-TEST(RemediationDb, SessionsMarkTheTargetByItsAddresses) {
+TEST(PgAdmin, SessionsMarkTheTargetByItsAddresses) {
   Pg& pg = Pg::Shared();
   PgPtr other = Connect(pg.App(), "someone-else");
-  auto db = NewDiagnosticDb();
+  auto db = NewPgAdmin();
 
   SessionFilter by_address;
   by_address.target_application_name = "";
@@ -218,10 +214,10 @@ TEST(RemediationDb, SessionsMarkTheTargetByItsAddresses) {
   EXPECT_FALSE(row->is_target);
 }
 
-TEST(RemediationDb, CapacityMatchesTheServer) {
+TEST(PgAdmin, CapacityMatchesTheServer) {
   Pg& pg = Pg::Shared();
   PgPtr admin = Connect(pg.Superuser(), "test-admin");
-  auto db = NewDiagnosticDb();
+  auto db = NewPgAdmin();
   // Both counts include the admin session and the kept diagnostic one. They are read one
   // after the other, and a backend of an earlier test may still be exiting (its client
   // has gone): read both again until no such exit falls between them.
@@ -229,7 +225,7 @@ TEST(RemediationDb, CapacityMatchesTheServer) {
   int counted = -1;
   EXPECT_TRUE(WaitUntil(
       [&] {
-        capacity = db->Capacity(pg.Superuser());
+        capacity = db->Capacity(pg.Superuser(), PgConnection::kKept);
         counted = std::stoi(Query(admin.get(),
                                   "SELECT count(*) FROM pg_stat_activity "
                                   "WHERE backend_type = 'client backend'"));
@@ -244,9 +240,9 @@ TEST(RemediationDb, CapacityMatchesTheServer) {
   EXPECT_GE(capacity.in_use, 2);
 }
 
-TEST(RemediationDb, LoginClassifiesWhatTheTargetWouldSee) {
+TEST(PgAdmin, LoginClassifiesWhatTheTargetWouldSee) {
   Pg& pg = Pg::Shared();
-  auto db = NewDiagnosticDb();
+  auto db = NewPgAdmin();
 
   LoginAttempt ok = db->Login(pg.App());
   EXPECT_EQ(ok.result, LoginResult::kOk) << ok.detail;
@@ -277,14 +273,15 @@ TEST(RemediationDb, LoginClassifiesWhatTheTargetWouldSee) {
   EXPECT_NE(other.detail.find("no_such_database"), std::string::npos) << other.detail;
 }
 
-TEST(RemediationDb, KeptConnectionStillAnswersWhenTheSlotsRunOut) {
+TEST(PgAdmin, KeptConnectionStillAnswersWhenTheSlotsRunOut) {
   Pg& pg = Pg::Shared();
-  auto db = NewDiagnosticDb();
+  auto db = NewPgAdmin();
   db->Sessions(pg.Superuser(), SessionFilter{});  // the kept connection is in first
   // Backends of earlier tests may still be exiting: one that left after the slots below
   // were filled would free a slot for the login that must be refused.
-  ASSERT_TRUE(WaitUntil([&] { return db->Capacity(pg.Superuser()).in_use == 1; }))
-      << db->Capacity(pg.Superuser()).in_use
+  ASSERT_TRUE(WaitUntil([&] {
+    return db->Capacity(pg.Superuser(), PgConnection::kKept).in_use == 1;
+  })) << db->Capacity(pg.Superuser(), PgConnection::kKept).in_use
       << " client backends: only the kept one should be left";
 
   // Every slot an ordinary role may use, taken.
@@ -320,23 +317,24 @@ TEST(RemediationDb, KeptConnectionStillAnswersWhenTheSlotsRunOut) {
   for (const auto& filler : fillers) {
     EXPECT_NE(FindPid(rows, PQbackendPID(filler.get())), nullptr);
   }
-  const DbCapacity capacity = db->Capacity(pg.Superuser());
+  const DbCapacity capacity = db->Capacity(pg.Superuser(), PgConnection::kKept);
   EXPECT_EQ(capacity.in_use, capacity.max_connections);
 
   // The slots back for the next tests (backends exit after their client has gone).
   fillers.clear();
-  EXPECT_TRUE(WaitUntil([&] { return db->Capacity(pg.Superuser()).in_use <= 2; }));
+  EXPECT_TRUE(
+      WaitUntil([&] { return db->Capacity(pg.Superuser(), PgConnection::kKept).in_use <= 2; }));
 }
 
-TEST(RemediationDb, TerminateEndsTheHolderAndSparesTheTarget) {
+TEST(PgAdmin, TerminateEndsTheHolderAndSparesTheTarget) {
   Pg& pg = Pg::Shared();
   LockScene scene(pg);
-  auto db = NewDiagnosticDb();
+  auto db = NewPgAdmin();
 
   std::vector<int> asked = scene.waiter_pids;
   asked.push_back(scene.holder_pid);
   asked.push_back(999999);  // gone already
-  const std::vector<int> terminated = db->Terminate(pg.Superuser(), asked, SessionFilter{});
+  const std::vector<int> terminated = db->TerminateBlockers(pg.Superuser(), asked, SessionFilter{});
   EXPECT_EQ(terminated, std::vector<int>{scene.holder_pid});
 
   // The lock is released: the target's queries complete.
@@ -347,28 +345,28 @@ TEST(RemediationDb, TerminateEndsTheHolderAndSparesTheTarget) {
   }));
   const auto rows = db->Sessions(pg.Superuser(), SessionFilter{});
   for (const int pid : scene.waiter_pids) EXPECT_NE(FindPid(rows, pid), nullptr);
-  EXPECT_TRUE(db->Terminate(pg.Superuser(), {}, SessionFilter{}).empty());
+  EXPECT_TRUE(db->TerminateBlockers(pg.Superuser(), {}, SessionFilter{}).empty());
 }
 
-TEST(RemediationDb, TerminateSparesTheTargetsAddresses) {
+TEST(PgAdmin, TerminateSparesTheTargetsAddresses) {
   Pg& pg = Pg::Shared();
   PgPtr session = Connect(pg.App(), "anything");
   const int pid = PQbackendPID(session.get());
-  auto db = NewDiagnosticDb();
+  auto db = NewPgAdmin();
   SessionFilter filter;
   filter.target_application_name = "";
   filter.target_addresses = {"127.0.0.1", "with \"quote\\"};
-  EXPECT_TRUE(db->Terminate(pg.Superuser(), {pid}, filter).empty());
+  EXPECT_TRUE(db->TerminateBlockers(pg.Superuser(), {pid}, filter).empty());
   EXPECT_EQ(Query(session.get(), "SELECT 1"), "1");
 }
 
-TEST(RemediationDb, BrokenKeptConnectionIsReopenedOnce) {
+TEST(PgAdmin, BrokenKeptConnectionIsReopenedOnce) {
   Pg& pg = Pg::Shared();
   PgPtr admin = Connect(pg.Superuser(), "test-admin");
   // An earlier test's kept connection may still be exiting.
   ASSERT_TRUE(WaitUntil([&] { return CountDiagnostics(admin.get()) == 0; }));
-  auto db = NewDiagnosticDb();
-  db->Capacity(pg.Superuser());
+  auto db = NewPgAdmin();
+  db->Capacity(pg.Superuser(), PgConnection::kKept);
   ASSERT_EQ(CountDiagnostics(admin.get()), 1);
   Query(admin.get(),
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -379,17 +377,17 @@ TEST(RemediationDb, BrokenKeptConnectionIsReopenedOnce) {
   EXPECT_EQ(CountDiagnostics(admin.get()), 1);
 }
 
-TEST(RemediationDb, ConnectionsAreKeptPerDatabaseUntilRetainDropsThem) {
+TEST(PgAdmin, ConnectionsAreKeptPerDatabaseUntilRetainDropsThem) {
   Pg& pg = Pg::Shared();
   PgPtr admin = Connect(pg.Superuser(), "test-admin");
   // An earlier test's kept connection may still be exiting.
   ASSERT_TRUE(WaitUntil([&] { return CountDiagnostics(admin.get()) == 0; }));
-  auto db = NewDiagnosticDb();
-  db->Capacity(pg.Superuser());
-  db->Capacity(pg.Superuser());
+  auto db = NewPgAdmin();
+  db->Capacity(pg.Superuser(), PgConnection::kKept);
+  db->Capacity(pg.Superuser(), PgConnection::kKept);
   db->Sessions(pg.Superuser(), SessionFilter{});
   EXPECT_EQ(CountDiagnostics(admin.get()), 1);
-  db->Capacity(pg.Superuser("other"));
+  db->Capacity(pg.Superuser("other"), PgConnection::kKept);
   EXPECT_EQ(CountDiagnostics(admin.get()), 2);
 
   db->Retain({pg.Superuser()});
@@ -398,16 +396,16 @@ TEST(RemediationDb, ConnectionsAreKeptPerDatabaseUntilRetainDropsThem) {
   EXPECT_TRUE(WaitUntil([&] { return CountDiagnostics(admin.get()) == 0; }));
 }
 
-TEST(RemediationDb, ErrorsNameTheEndpointButNotThePassword) {
+TEST(PgAdmin, ErrorsNameTheEndpointButNotThePassword) {
   Pg& pg = Pg::Shared();
-  auto db = NewDiagnosticDb();
+  auto db = NewPgAdmin();
   DbTarget closed = pg.Superuser();
   closed.password = "very-secret-password";
   closed.endpoint.port = ClosedPort();
   try {
     db->Sessions(closed, SessionFilter{});
     FAIL() << "no error";
-  } catch (const DiagnosticError& e) {
+  } catch (const DbError& e) {
     const std::string message = e.what();
     EXPECT_EQ(message.rfind("PostgreSQL at " + closed.endpoint.ToString() + ": ", 0), 0u)
         << message;
@@ -417,243 +415,79 @@ TEST(RemediationDb, ErrorsNameTheEndpointButNotThePassword) {
   DbTarget wrong = pg.Superuser();
   wrong.password = "very-secret-password";
   try {
-    db->Capacity(wrong);
+    db->Capacity(wrong, PgConnection::kKept);
     FAIL() << "no error";
-  } catch (const DiagnosticError& e) {
+  } catch (const DbError& e) {
     const std::string message = e.what();
     EXPECT_NE(message.find("password authentication failed"), std::string::npos) << message;
     EXPECT_EQ(message.find("very-secret-password"), std::string::npos) << message;
   }
 }
 
-TEST(RemediationDb, TcpConnectToThePostgresPort) {
+TEST(PgAdmin, KeptConnectionsAreKeyedByTheirPassword) {
+  Pg& pg = Pg::Shared();
+  auto db = NewPgAdmin();
+  ASSERT_NO_THROW(db->Sessions(pg.Superuser(), SessionFilter{}));
+  // Same server, role and database, wrong password: no reading through the session that
+  // the right password opened.
+  DbTarget wrong = pg.Superuser();
+  wrong.password = "wrong-password";
+  EXPECT_THROW(db->Sessions(wrong, SessionFilter{}), DbError);
+  EXPECT_THROW(db->TerminateBlockers(wrong, {1}, SessionFilter{}), DbError);
+}
+
+TEST(PgAdmin, FreshCapacityCountsItselfAndLeavesNoSession) {
+  Pg& pg = Pg::Shared();
+  PgPtr admin = Connect(pg.Superuser(), "test-admin");
+  auto db = NewPgAdmin();
+  auto admins = [&] {
+    return std::stoi(Query(admin.get(),
+                           "SELECT count(*) FROM pg_stat_activity "
+                           "WHERE application_name = 'poolguard-controller'"));
+  };
+  ASSERT_TRUE(WaitUntil([&] { return admins() == 0; }));
+  DbCapacity capacity;
+  int counted = -1;
+  // An earlier test's backends may still be exiting between the two reads: read again.
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        counted = std::stoi(Query(admin.get(),
+                                  "SELECT count(*) FROM pg_stat_activity "
+                                  "WHERE backend_type = 'client backend'"));
+        capacity = db->Capacity(pg.Superuser(), PgConnection::kFresh);
+        return capacity.in_use == counted + 1;  // the fresh connection itself
+      },
+      10s))
+      << capacity.in_use << " in use, " << counted << " before the call";
+  EXPECT_EQ(capacity.max_connections, Pg::kMaxConnections);
+  EXPECT_TRUE(WaitUntil([&] { return admins() == 0; }));
+  EXPECT_EQ(CountDiagnostics(admin.get()), 0);  // nothing kept either
+}
+
+TEST(PgAdmin, CountsAndTerminatesAnApplicationsSessionsButTheKeptOnes) {
+  Pg& pg = Pg::Shared();
+  std::vector<PgPtr> leak;
+  for (int i = 0; i < 3; ++i) leak.push_back(Connect(pg.App(), "poolguard-chaos/ns/x"));
+  PgPtr bystander = Connect(pg.App(), "poolguard-chaos/ns/y");
+  auto db = NewPgAdmin();
+  EXPECT_EQ(db->CountSessions(pg.Superuser(), "poolguard-chaos/ns/x"), 3);
+
+  const int kept = PQbackendPID(leak.front().get());
+  EXPECT_EQ(db->TerminateApplication(pg.Superuser(), "poolguard-chaos/ns/x", {kept}), 2);
+  EXPECT_TRUE(
+      WaitUntil([&] { return db->CountSessions(pg.Superuser(), "poolguard-chaos/ns/x") == 1; }));
+  EXPECT_EQ(Query(leak.front().get(), "SELECT 1"), "1");
+  EXPECT_EQ(db->CountSessions(pg.Superuser(), "poolguard-chaos/ns/y"), 1);
+  EXPECT_EQ(db->TerminateApplication(pg.Superuser(), "poolguard-chaos/ns/none", {}), 0);
+}
+
+TEST(PgAdmin, TcpConnectToThePostgresPort) {
   Pg& pg = Pg::Shared();
   const ProbeResult open = TcpConnect(Endpoint{"127.0.0.1", pg.port()}, 5s);
   EXPECT_EQ(open.outcome, Outcome::kPass) << open.detail;
   EXPECT_NE(open.detail.find("connected to 127.0.0.1:" + std::to_string(pg.port())),
             std::string::npos)
       << open.detail;
-}
-
-// ---- TcpConnect and HttpGetter ------------------------------------------------------
-
-// A server on a loopback socket that answers one connection with raw bytes, sent in
-// `pieces`, then keeps the connection open (keep_open) or closes it.
-class RawServer {
- public:
-  RawServer(std::vector<std::string> pieces, bool keep_open)
-      : pieces_(std::move(pieces)), keep_open_(keep_open) {
-    listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        listen(listen_fd_, 4) != 0) {
-      throw std::runtime_error("cannot listen");
-    }
-    socklen_t len = sizeof addr;
-    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] { Serve(); });
-  }
-  ~RawServer() {
-    stop_ = true;
-    thread_.join();
-    close(listen_fd_);
-  }
-  int port() const { return port_; }
-  std::string request() {
-    std::lock_guard lock(mutex_);
-    return request_;
-  }
-
- private:
-  bool WaitReadable(int fd) {
-    while (!stop_) {
-      pollfd p{fd, POLLIN, 0};
-      if (poll(&p, 1, 50) > 0) return true;
-    }
-    return false;
-  }
-  void Serve() {
-    if (!WaitReadable(listen_fd_)) return;
-    const int fd = accept(listen_fd_, nullptr, nullptr);
-    if (fd < 0) return;
-    std::string got;
-    char buffer[4096];
-    while (got.find("\r\n\r\n") == std::string::npos && WaitReadable(fd)) {
-      const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
-      if (n <= 0) break;
-      got.append(buffer, static_cast<size_t>(n));
-    }
-    {
-      std::lock_guard lock(mutex_);
-      request_ = got;
-    }
-    for (const auto& piece : pieces_) {
-      if (send(fd, piece.data(), piece.size(), MSG_NOSIGNAL) < 0) break;
-      std::this_thread::sleep_for(5ms);  // separate segments, so the client parses partial data
-    }
-    if (keep_open_) {
-      while (!stop_) std::this_thread::sleep_for(20ms);
-    }
-    close(fd);
-  }
-
-  std::vector<std::string> pieces_;
-  bool keep_open_;
-  int listen_fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::mutex mutex_;
-  std::string request_;
-  std::thread thread_;
-};
-
-class RemediationHttp : public ::testing::Test {
- protected:
-  void SetUp() override {
-    http::Router router;
-    router.Add("GET", "/ok", [](const http::Request& request) {
-      auto it = request.query.find("x");
-      return http::Response::Text(200, "hello " + (it == request.query.end() ? "" : it->second));
-    });
-    router.Add("GET", "/down",
-               [](const http::Request&) { return http::Response::Text(503, "unavailable"); });
-    router.Add("GET", "/slow", [](const http::Request&) {
-      std::this_thread::sleep_for(1500ms);
-      return http::Response::Text(200, "late");
-    });
-    http::ServerOptions options;
-    options.address = "127.0.0.1";
-    options.port = 0;
-    server_ = std::make_unique<http::Server>(options, std::move(router), nullptr);
-    server_->Start();
-    base_ = "http://127.0.0.1:" + std::to_string(server_->port());
-  }
-  void TearDown() override { server_->Shutdown(5s); }
-
-  std::unique_ptr<http::Server> server_;
-  std::string base_;
-  std::unique_ptr<HttpGetter> getter_ = NewHttpGetter();
-};
-
-TEST_F(RemediationHttp, TcpConnectPassesOnAListenerAndFailsOnAClosedPort) {
-  const ProbeResult open = TcpConnect(Endpoint{"127.0.0.1", server_->port()}, 5s);
-  EXPECT_EQ(open.outcome, Outcome::kPass) << open.detail;
-
-  const auto start = std::chrono::steady_clock::now();
-  const ProbeResult closed = TcpConnect(Endpoint{"127.0.0.1", ClosedPort()}, 5s);
-  EXPECT_EQ(closed.outcome, Outcome::kFail);
-  EXPECT_NE(closed.detail.find("connection refused"), std::string::npos) << closed.detail;
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);  // refused, not timed out
-
-  EXPECT_EQ(TcpConnect(Endpoint{"", 80}, 1s).outcome, Outcome::kError);
-}
-
-TEST_F(RemediationHttp, GetReturnsStatusAndBody) {
-  HttpResult ok = getter_->Get(base_ + "/ok?x=world", 10s);
-  EXPECT_EQ(ok.status, 200) << ok.error;
-  EXPECT_EQ(ok.body, "hello world");
-  EXPECT_FALSE(ok.timed_out);
-  EXPECT_TRUE(ok.error.empty()) << ok.error;
-
-  HttpResult down = getter_->Get(base_ + "/down", 10s);
-  EXPECT_EQ(down.status, 503) << down.error;
-  EXPECT_EQ(down.body, "unavailable");
-
-  HttpResult missing = getter_->Get(base_ + "/nothing", 10s);
-  EXPECT_EQ(missing.status, 404) << missing.error;
-
-  const std::string by_name = "http://localhost:" + std::to_string(server_->port()) + "/ok";
-  HttpResult named = getter_->Get(by_name, 10s);
-  EXPECT_EQ(named.status, 200) << named.error;
-}
-
-TEST_F(RemediationHttp, GetTimesOutOnAStuckHandler) {
-  HttpResult slow = getter_->Get(base_ + "/slow", 200ms);
-  EXPECT_EQ(slow.status, 0);
-  EXPECT_TRUE(slow.timed_out);
-  EXPECT_FALSE(slow.error.empty());
-}
-
-TEST_F(RemediationHttp, GetReportsARefusedConnection) {
-  HttpResult refused =
-      getter_->Get("http://127.0.0.1:" + std::to_string(ClosedPort()) + "/health", 5s);
-  EXPECT_EQ(refused.status, 0);
-  EXPECT_FALSE(refused.timed_out);
-  EXPECT_NE(refused.error.find("connection refused"), std::string::npos) << refused.error;
-}
-
-TEST_F(RemediationHttp, GetRejectsMalformedUrls) {
-  for (const std::string url :
-       {"", "https://127.0.0.1/", "ftp://x/", "http://", "http:///path", "http://host:0/",
-        "http://host:99999/", "http://host:port/", "http://user:pw@host/", "http://[::1/",
-        "http://host/a b", "http://host/a\r\nX: y"}) {
-    HttpResult r = getter_->Get(url, 1s);
-    EXPECT_EQ(r.status, 0) << url;
-    EXPECT_FALSE(r.timed_out) << url;
-    EXPECT_NE(r.error.find("malformed URL"), std::string::npos) << url << ": " << r.error;
-  }
-}
-
-TEST_F(RemediationHttp, GetSendsAnHttp10RequestWithTheHost) {
-  RawServer raw({"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"}, false);
-  const std::string host = "127.0.0.1:" + std::to_string(raw.port());
-  HttpResult r = getter_->Get("http://" + host + "?a=1&b=2#fragment", 10s);
-  EXPECT_EQ(r.status, 200) << r.error;
-  const std::string request = raw.request();
-  EXPECT_EQ(request.rfind("GET /?a=1&b=2 HTTP/1.0\r\n", 0), 0u) << request;
-  EXPECT_NE(request.find("\r\nHost: " + host + "\r\n"), std::string::npos) << request;
-  EXPECT_NE(request.find("\r\nConnection: close\r\n"), std::string::npos) << request;
-}
-
-TEST_F(RemediationHttp, GetDecodesAChunkedBodyWithoutWaitingForTheClose) {
-  RawServer raw({"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n",
-                 "\r\n5\r\nhel", "lo\r\n6;name=value\r\n world\r\n", "A\r\n0123456789\r\n0\r\n",
-                 "X-Trailer: 1\r\n\r\n"},
-                true);
-  HttpResult r = getter_->Get("http://127.0.0.1:" + std::to_string(raw.port()) + "/", 30s);
-  EXPECT_EQ(r.status, 200) << r.error;
-  EXPECT_EQ(r.body, "hello world0123456789");
-  EXPECT_FALSE(r.timed_out);
-}
-
-TEST_F(RemediationHttp, GetUsesContentLengthWithoutWaitingForTheClose) {
-  RawServer raw({"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 11\r\n\r\nnot ", "ready",
-                 "!!extra bytes"},
-                true);
-  HttpResult r = getter_->Get("http://127.0.0.1:" + std::to_string(raw.port()) + "/", 30s);
-  EXPECT_EQ(r.status, 503) << r.error;
-  EXPECT_EQ(r.body, "not ready!!");
-}
-
-TEST_F(RemediationHttp, GetReadsABodyDelimitedByTheClose) {
-  RawServer raw({"HTTP/1.0 200 OK\r\n\r\nall ", "of it"}, false);
-  HttpResult r = getter_->Get("http://127.0.0.1:" + std::to_string(raw.port()) + "/", 30s);
-  EXPECT_EQ(r.status, 200) << r.error;
-  EXPECT_EQ(r.body, "all of it");
-}
-
-TEST_F(RemediationHttp, GetTimesOutOnAnIncompleteResponse) {
-  RawServer raw({"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort"}, true);
-  HttpResult r = getter_->Get("http://127.0.0.1:" + std::to_string(raw.port()) + "/", 300ms);
-  EXPECT_EQ(r.status, 0);
-  EXPECT_TRUE(r.timed_out);
-}
-
-TEST_F(RemediationHttp, GetReportsMalformedResponses) {
-  for (const std::vector<std::string>& pieces : std::vector<std::vector<std::string>>{
-           {"SSH-2.0-OpenSSH_9.2\r\n\r\n"},
-           {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"},
-           {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"},  // then closed
-           {"HTTP/1.1 200 OK\r\n"}}) {
-    RawServer raw(pieces, false);
-    HttpResult r = getter_->Get("http://127.0.0.1:" + std::to_string(raw.port()) + "/", 30s);
-    EXPECT_EQ(r.status, 0) << pieces.front();
-    EXPECT_FALSE(r.timed_out) << pieces.front();
-    EXPECT_NE(r.error.find("response"), std::string::npos) << r.error;
-  }
 }
 
 }  // namespace

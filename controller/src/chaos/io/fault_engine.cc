@@ -1,59 +1,35 @@
 #include "chaos/fault_engine.h"
 
-#include <libpq-fe.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <condition_variable>
 #include <map>
 #include <mutex>
 #include <thread>
 
+#include "core/io/pg.h"
+#include "poolguard/common/http_client.h"
+
 namespace poolguard::controller {
 namespace {
-
-struct PgDeleter {
-  void operator()(PGconn* c) const { PQfinish(c); }
-};
-using PgPtr = std::unique_ptr<PGconn, PgDeleter>;
 
 std::string Trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
 }
 
-// Opens a session with keyword arrays, so no value ever needs quoting and the password is
-// never part of a string we build. Throws InjectError.
+// A leak session; throws InjectError.
 PgPtr Connect(const DbTarget& db, const std::string& application_name,
               std::chrono::milliseconds session_timeout) {
-  const std::string port = std::to_string(db.endpoint.port);
-  std::string options;
-  if (session_timeout.count() > 0) {
-    const std::string ms = std::to_string(session_timeout.count());
-    options = "-c idle_session_timeout=" + ms + " -c idle_in_transaction_session_timeout=" + ms;
-  }
-  std::vector<const char*> keys = {
-      "host", "port", "user", "password", "dbname", "application_name", "connect_timeout"};
-  std::vector<const char*> values = {db.endpoint.host.c_str(),
-                                     port.c_str(),
-                                     db.user.c_str(),
-                                     db.password.c_str(),
-                                     db.database.c_str(),
-                                     application_name.c_str(),
-                                     "10"};
-  if (!options.empty()) {
-    keys.push_back("options");
-    values.push_back(options.c_str());
-  }
-  keys.push_back(nullptr);
-  values.push_back(nullptr);
-  PgPtr conn(PQconnectdbParams(keys.data(), values.data(), 0));
+  PgOpenOptions options;
+  options.application_name = application_name;
+  options.connect_timeout_seconds = 10;
+  options.session_timeout = session_timeout;
+  options.keepalives = false;
+  PgPtr conn = PgOpen(db, options);
   if (conn == nullptr) throw InjectError("cannot allocate a PostgreSQL connection");
   if (PQstatus(conn.get()) != CONNECTION_OK) {
     throw InjectError("cannot connect to " + db.endpoint.ToString() + ": " +
@@ -89,7 +65,9 @@ std::string QuoteTable(PGconn* conn, const std::string& table) {
   return out;
 }
 
-// One TrafficSurge client: GET path in a loop over keep-alive connections.
+// One TrafficSurge client: GET path in a loop over a keep-alive connection, moving to the
+// next endpoint after 1,000 requests or a failure. Every request has a deadline; Stop
+// shuts the connection down, which wakes a request in flight at once.
 class SurgeClient {
  public:
   SurgeClient(std::vector<Endpoint> endpoints, std::string path, size_t index)
@@ -98,59 +76,48 @@ class SurgeClient {
   }
   ~SurgeClient() { Stop(); }
   void Stop() {
-    stop_ = true;
     {
       std::lock_guard lock(mutex_);
-      if (stream_ != nullptr) {
-        boost::system::error_code ec;
-        stream_->socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
-      }
+      stop_ = true;
+      if (connection_ != nullptr) connection_->Shutdown();
     }
     if (thread_.joinable()) thread_.join();
   }
 
  private:
+  bool Stopping() {
+    std::lock_guard lock(mutex_);
+    return stop_;
+  }
+
   void Loop() {
-    namespace beast = boost::beast;
-    namespace http = beast::http;
-    boost::asio::io_context ioc;
     size_t next = index_;
-    while (!stop_) {
+    while (true) {
       const Endpoint& ep = endpoints_[next++ % endpoints_.size()];
-      try {
-        beast::tcp_stream stream(ioc);
-        {
-          std::lock_guard lock(mutex_);
-          stream_ = &stream;
-        }
-        stream.expires_after(std::chrono::seconds(5));
-        stream.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address(ep.host),
-                                                      static_cast<unsigned short>(ep.port)));
-        for (int i = 0; i < 1000 && !stop_; ++i) {
-          http::request<http::empty_body> req{http::verb::get, path_, 11};
-          req.set(http::field::host, ep.host);
-          req.keep_alive(true);
-          stream.expires_after(std::chrono::seconds(30));
-          http::write(stream, req);
-          beast::flat_buffer buffer;
-          http::response<http::string_body> res;
-          http::read(stream, buffer, res);
-          if (!res.keep_alive()) break;
-        }
-      } catch (const std::exception&) {
-        if (!stop_) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      auto connection = std::make_shared<http::Connection>(ep.host, ep.port);
+      {
+        std::lock_guard lock(mutex_);
+        if (stop_) return;
+        connection_ = connection;
       }
-      std::lock_guard lock(mutex_);
-      stream_ = nullptr;
+      bool failed = false;
+      for (int i = 0; i < 1000 && !failed; ++i) {
+        failed = connection->Get(path_, std::chrono::seconds(30)).status == 0;
+      }
+      {
+        std::lock_guard lock(mutex_);
+        connection_.reset();
+      }
+      if (failed && !Stopping()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
 
   std::vector<Endpoint> endpoints_;
   std::string path_;
   size_t index_;
-  std::atomic<bool> stop_{false};
-  std::mutex mutex_;
-  boost::beast::tcp_stream* stream_ = nullptr;
+  std::mutex mutex_;  // guards stop_ and connection_
+  bool stop_ = false;
+  std::shared_ptr<http::Connection> connection_;
   std::thread thread_;
 };
 
@@ -365,60 +332,8 @@ class Engine final : public FaultEngine {
   std::thread monitor_;
 };
 
-class Probe final : public DatabaseProbe {
- public:
-  DbCapacity Capacity(const DbTarget& db) override {
-    PgPtr c = Connect(db, "poolguard-controller", std::chrono::milliseconds(0));
-    DbCapacity cap;
-    cap.max_connections = std::stoi(Scalar(c.get(), "SHOW max_connections", {}));
-    cap.reserved = std::stoi(Scalar(c.get(), "SHOW superuser_reserved_connections", {}));
-    cap.in_use = std::stoi(
-        Scalar(c.get(),
-               "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'", {}));
-    return cap;
-  }
-
-  int CountSessions(const DbTarget& db, const std::string& application_name) override {
-    PgPtr c = Connect(db, "poolguard-controller", std::chrono::milliseconds(0));
-    return std::stoi(Scalar(c.get(),
-                            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
-                            {application_name}));
-  }
-
-  int TerminateSessions(const DbTarget& db, const std::string& application_name,
-                        const std::vector<int>& keep) override {
-    PgPtr c = Connect(db, "poolguard-controller", std::chrono::milliseconds(0));
-    std::string keep_list = "{";
-    for (size_t i = 0; i < keep.size(); ++i) {
-      keep_list += (i ? "," : "") + std::to_string(keep[i]);
-    }
-    keep_list += "}";
-    return std::stoi(Scalar(c.get(),
-                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                            "WHERE application_name = $1 AND NOT (pid = ANY($2::int[]))",
-                            {application_name, keep_list}));
-  }
-
- private:
-  static std::string Scalar(PGconn* c, const char* sql, const std::vector<std::string>& params) {
-    std::vector<const char*> values;
-    for (const auto& p : params) values.push_back(p.c_str());
-    PGresult* r = PQexecParams(c, sql, static_cast<int>(values.size()), nullptr, values.data(),
-                               nullptr, nullptr, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) < 1) {
-      const std::string error = Trim(PQresultErrorMessage(r));
-      PQclear(r);
-      throw InjectError(std::string("query failed: ") + error);
-    }
-    std::string v = PQgetvalue(r, 0, 0);
-    PQclear(r);
-    return v;
-  }
-};
-
 }  // namespace
 
 std::unique_ptr<FaultEngine> NewFaultEngine() { return std::make_unique<Engine>(); }
-std::unique_ptr<DatabaseProbe> NewDatabaseProbe() { return std::make_unique<Probe>(); }
 
 }  // namespace poolguard::controller

@@ -1,8 +1,7 @@
-// DiagnosticDb on libpq: one connection kept per (host, port, user, database), so the
-// diagnosis can still read pg_stat_activity once the server has no slot left for a new
-// login; a fresh connection per Login, since that is what the target experiences.
-
-#include <libpq-fe.h>
+// PgAdmin on libpq: one connection kept per database and credentials, so the diagnosis can
+// still read pg_stat_activity once the server has no slot left for a new login; a fresh
+// connection per Login, since that is what the target experiences, and for the chaos
+// guardrail's checks, which must leave no slot taken.
 
 #include <algorithm>
 #include <charconv>
@@ -13,71 +12,14 @@
 #include <string_view>
 #include <tuple>
 
-#include "remediation/io.h"
+#include "core/io/pg.h"
 
 namespace poolguard::controller {
 namespace {
 
+constexpr char kAdminApplicationName[] = "poolguard-controller";
 constexpr char kDiagnosticsApplicationName[] = "poolguard-controller-diagnostics";
 constexpr char kLoginApplicationName[] = "poolguard-controller-login";
-
-struct PgDeleter {
-  void operator()(PGconn* c) const { PQfinish(c); }
-};
-using PgPtr = std::unique_ptr<PGconn, PgDeleter>;
-
-struct ResultDeleter {
-  void operator()(PGresult* r) const { PQclear(r); }
-};
-using ResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
-
-// libpq messages span lines ("...failed: FATAL:  password...\n\tIs the server running...");
-// one line with single spaces reads better in a status field.
-std::string OneLine(std::string_view text) {
-  std::string out;
-  bool space = false;
-  for (const char c : text) {
-    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
-      space = !out.empty();
-      continue;
-    }
-    if (space) out += ' ';
-    space = false;
-    out += c;
-  }
-  return out;
-}
-
-std::string Where(const DbTarget& db) { return "PostgreSQL at " + db.endpoint.ToString(); }
-
-// Opens a connection from keyword arrays, so no value needs quoting and the password never
-// becomes part of a string we build. Returns null only when libpq cannot allocate.
-PgPtr Open(const DbTarget& db, const char* application_name) {
-  const std::string port = std::to_string(db.endpoint.port);
-  const char* keys[] = {"host",
-                        "port",
-                        "user",
-                        "password",
-                        "dbname",
-                        "application_name",
-                        "connect_timeout",
-                        "keepalives_idle",
-                        "keepalives_interval",
-                        "keepalives_count",
-                        nullptr};
-  const char* values[] = {db.endpoint.host.c_str(),
-                          port.c_str(),
-                          db.user.c_str(),
-                          db.password.c_str(),
-                          db.database.c_str(),
-                          application_name,
-                          "3",
-                          "10",
-                          "5",
-                          "3",
-                          nullptr};
-  return PgPtr(PQconnectdbParams(keys, values, 0));
-}
 
 bool Contains(std::string_view text, std::string_view part) {
   return text.find(part) != std::string_view::npos;
@@ -130,7 +72,7 @@ int ToInt(const DbTarget& db, const char* text, const char* what) {
   const std::string_view s(text);
   const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
   if (ec != std::errc() || end != s.data() + s.size() || s.empty()) {
-    throw DiagnosticError(Where(db) + ": unexpected " + what + " value '" + s.data() + "'");
+    throw DbError(PgWhere(db) + ": unexpected " + what + " value '" + s.data() + "'");
   }
   return value;
 }
@@ -180,6 +122,16 @@ SELECT current_setting('max_connections'),
        (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::text
 )sql";
 
+constexpr char kCountApplicationSql[] = R"sql(
+SELECT count(*)::text FROM pg_stat_activity WHERE application_name = $1
+)sql";
+
+constexpr char kTerminateApplicationSql[] = R"sql(
+SELECT count(pg_terminate_backend(pid))::text
+FROM pg_stat_activity
+WHERE application_name = $1 AND NOT (pid = ANY($2::int[])) AND pid <> pg_backend_pid()
+)sql";
+
 constexpr char kTerminateSql[] = R"sql(
 SELECT pid, pg_terminate_backend(pid)
 FROM pg_stat_activity
@@ -190,10 +142,95 @@ WHERE pid = ANY($1::int[])
   AND NOT (coalesce(host(client_addr), '') = ANY($3::text[]))
 )sql";
 
-class Db final : public DiagnosticDb {
+// Runs `sql` on `conn`; throws DbError unless it returned rows.
+PgResultPtr Run(PGconn* conn, const DbTarget& db, const char* sql,
+                const std::vector<std::string>& params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p.c_str());
+  PgResultPtr r(PQexecParams(conn, sql, static_cast<int>(values.size()), nullptr, values.data(),
+                             nullptr, nullptr, 0));
+  if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
+    const std::string error =
+        PgOneLine(r != nullptr ? PQresultErrorMessage(r.get()) : PQerrorMessage(conn));
+    throw DbError(PgWhere(db) + ": " + (error.empty() ? "query failed" : error));
+  }
+  return r;
+}
+
+// Opens a connection that must succeed; throws DbError naming the server's answer.
+PgPtr OpenOrThrow(const DbTarget& db, const char* application_name) {
+  PgOpenOptions options;
+  options.application_name = application_name;
+  PgPtr conn = PgOpen(db, options);
+  if (conn == nullptr) throw DbError(PgWhere(db) + ": cannot allocate a connection");
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    throw DbError(PgWhere(db) + ": " + PgOneLine(PQerrorMessage(conn.get())));
+  }
+  return conn;
+}
+
+// The first column of the only row, as an integer.
+int ScalarInt(const PgResultPtr& r, const DbTarget& db, const char* what) {
+  if (PQntuples(r.get()) != 1) throw DbError(PgWhere(db) + ": " + what + " query gave no row");
+  return ToInt(db, PQgetvalue(r.get(), 0, 0), what);
+}
+
+LoginResult ClassifyLogin(std::string_view message) {
+  // libpq keeps the server's SQLSTATE of a failed connection to itself; the messages
+  // are stable (and the server's own are English unless lc_messages says otherwise).
+  if (Contains(message, "authentication failed") ||
+      (Contains(message, "role \"") && Contains(message, "\" does not exist")) ||
+      Contains(message, "no pg_hba.conf entry") || Contains(message, "no password supplied")) {
+    return LoginResult::kAuthRejected;
+  }
+  if (Contains(message, "too many clients already") ||
+      Contains(message, "remaining connection slots are reserved")) {
+    return LoginResult::kTooManyClients;
+  }
+  if (Contains(message, "Connection refused") || Contains(message, "could not connect") ||
+      Contains(message, "timeout expired") || Contains(message, "No route to host") ||
+      Contains(message, "Network is unreachable") || Contains(message, "Connection timed out") ||
+      Contains(message, "could not translate host name")) {
+    return LoginResult::kRefused;
+  }
+  return LoginResult::kOtherError;
+}
+
+class Admin final : public PgAdmin {
  public:
+  DbCapacity Capacity(const DbTarget& db, PgConnection connection) override {
+    PgResultPtr r;
+    if (connection == PgConnection::kKept) {
+      r = Query(db, kCapacitySql, {});
+    } else {
+      PgPtr conn = OpenOrThrow(db, kAdminApplicationName);
+      r = Run(conn.get(), db, kCapacitySql, {});
+    }
+    if (PQntuples(r.get()) != 1) throw DbError(PgWhere(db) + ": capacity query gave no row");
+    DbCapacity capacity;
+    capacity.max_connections = ToInt(db, PQgetvalue(r.get(), 0, 0), "max_connections");
+    capacity.reserved = ToInt(db, PQgetvalue(r.get(), 0, 1), "superuser_reserved_connections");
+    capacity.in_use = ToInt(db, PQgetvalue(r.get(), 0, 2), "client backend count");
+    return capacity;
+  }
+
+  int CountSessions(const DbTarget& db, const std::string& application_name) override {
+    PgPtr conn = OpenOrThrow(db, kAdminApplicationName);
+    return ScalarInt(Run(conn.get(), db, kCountApplicationSql, {application_name}), db,
+                     "session count");
+  }
+
+  int TerminateApplication(const DbTarget& db, const std::string& application_name,
+                           const std::vector<int>& keep) override {
+    PgPtr conn = OpenOrThrow(db, kAdminApplicationName);
+    return ScalarInt(
+        Run(conn.get(), db, kTerminateApplicationSql, {application_name, IntArrayLiteral(keep)}),
+        db, "terminated session count");
+  }
+
   std::vector<SessionRow> Sessions(const DbTarget& db, const SessionFilter& filter) override {
-    ResultPtr r = Query(db, kSessionsSql, {});
+    PgResultPtr r = Query(db, kSessionsSql, {});
     std::vector<SessionRow> rows;
     const int n = PQntuples(r.get());
     rows.reserve(static_cast<size_t>(n));
@@ -205,8 +242,8 @@ class Db final : public DiagnosticDb {
       row.state_seconds = std::strtod(PQgetvalue(r.get(), i, 3), nullptr);
       const std::string_view blocking = PQgetvalue(r.get(), i, 4);
       if (!ParseIntArray(blocking, row.blocked_by)) {
-        throw DiagnosticError(Where(db) + ": unexpected pg_blocking_pids value '" +
-                              std::string(blocking) + "'");
+        throw DbError(PgWhere(db) + ": unexpected pg_blocking_pids value '" +
+                      std::string(blocking) + "'");
       }
       const std::string address = PQgetvalue(r.get(), i, 5);
       row.lock_mode = PQgetvalue(r.get(), i, 6);
@@ -221,19 +258,27 @@ class Db final : public DiagnosticDb {
     return rows;
   }
 
-  DbCapacity Capacity(const DbTarget& db) override {
-    ResultPtr r = Query(db, kCapacitySql, {});
-    if (PQntuples(r.get()) != 1) throw DiagnosticError(Where(db) + ": capacity query gave no row");
-    DbCapacity capacity;
-    capacity.max_connections = ToInt(db, PQgetvalue(r.get(), 0, 0), "max_connections");
-    capacity.reserved = ToInt(db, PQgetvalue(r.get(), 0, 1), "superuser_reserved_connections");
-    capacity.in_use = ToInt(db, PQgetvalue(r.get(), 0, 2), "client backend count");
-    return capacity;
+  std::vector<int> TerminateBlockers(const DbTarget& db, const std::vector<int>& pids,
+                                     const SessionFilter& spare) override {
+    std::vector<int> terminated;
+    if (pids.empty()) return terminated;
+    PgResultPtr r = Query(db, kTerminateSql,
+                          {IntArrayLiteral(pids), spare.target_application_name,
+                           TextArrayLiteral(spare.target_addresses)});
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      if (std::string_view(PQgetvalue(r.get(), i, 1)) == "t") {
+        terminated.push_back(ToInt(db, PQgetvalue(r.get(), i, 0), "pid"));
+      }
+    }
+    std::sort(terminated.begin(), terminated.end());
+    return terminated;
   }
 
   LoginAttempt Login(const DbTarget& db) override {
     LoginAttempt attempt;
-    PgPtr conn = Open(db, kLoginApplicationName);
+    PgOpenOptions options;
+    options.application_name = kLoginApplicationName;
+    PgPtr conn = PgOpen(db, options);
     if (conn == nullptr) {
       attempt.result = LoginResult::kOtherError;
       attempt.detail = "cannot allocate a PostgreSQL connection";
@@ -244,25 +289,9 @@ class Db final : public DiagnosticDb {
       attempt.detail = "logged in as " + db.user;
       return attempt;
     }
-    attempt.detail = OneLine(PQerrorMessage(conn.get()));
+    attempt.detail = PgOneLine(PQerrorMessage(conn.get()));
     attempt.result = ClassifyLogin(attempt.detail);
     return attempt;
-  }
-
-  std::vector<int> Terminate(const DbTarget& db, const std::vector<int>& pids,
-                             const SessionFilter& filter) override {
-    std::vector<int> terminated;
-    if (pids.empty()) return terminated;
-    ResultPtr r = Query(db, kTerminateSql,
-                        {IntArrayLiteral(pids), filter.target_application_name,
-                         TextArrayLiteral(filter.target_addresses)});
-    for (int i = 0; i < PQntuples(r.get()); ++i) {
-      if (std::string_view(PQgetvalue(r.get(), i, 1)) == "t") {
-        terminated.push_back(ToInt(db, PQgetvalue(r.get(), i, 0), "pid"));
-      }
-    }
-    std::sort(terminated.begin(), terminated.end());
-    return terminated;
   }
 
   void Retain(const std::vector<DbTarget>& keep) override {
@@ -283,35 +312,16 @@ class Db final : public DiagnosticDb {
   }
 
  private:
-  using Key = std::tuple<std::string, int, std::string, std::string>;
+  // The password is part of the key: a Remediation whose credentials are wrong must not
+  // read (or terminate) through a session another one opened with the right ones.
+  using Key = std::tuple<std::string, int, std::string, std::string, std::string>;
   struct Kept {
     std::mutex mutex;  // one query at a time on a connection
     PgPtr conn;
   };
 
   static Key KeyOf(const DbTarget& db) {
-    return {db.endpoint.host, db.endpoint.port, db.user, db.database};
-  }
-
-  static LoginResult ClassifyLogin(std::string_view message) {
-    // libpq keeps the server's SQLSTATE of a failed connection to itself; the messages
-    // are stable (and the server's own are English unless lc_messages says otherwise).
-    if (Contains(message, "authentication failed") ||
-        (Contains(message, "role \"") && Contains(message, "\" does not exist")) ||
-        Contains(message, "no pg_hba.conf entry") || Contains(message, "no password supplied")) {
-      return LoginResult::kAuthRejected;
-    }
-    if (Contains(message, "too many clients already") ||
-        Contains(message, "remaining connection slots are reserved")) {
-      return LoginResult::kTooManyClients;
-    }
-    if (Contains(message, "Connection refused") || Contains(message, "could not connect") ||
-        Contains(message, "timeout expired") || Contains(message, "No route to host") ||
-        Contains(message, "Network is unreachable") || Contains(message, "Connection timed out") ||
-        Contains(message, "could not translate host name")) {
-      return LoginResult::kRefused;
-    }
-    return LoginResult::kOtherError;
+    return {db.endpoint.host, db.endpoint.port, db.user, db.database, db.password};
   }
 
   std::shared_ptr<Kept> Entry(const DbTarget& db) {
@@ -321,26 +331,18 @@ class Db final : public DiagnosticDb {
     return entry;
   }
 
-  // Opens the kept connection; throws DiagnosticError.
+  // Opens the kept connection; throws DbError.
   static PgPtr OpenKept(const DbTarget& db) {
-    PgPtr conn = Open(db, kDiagnosticsApplicationName);
-    if (conn == nullptr) throw DiagnosticError(Where(db) + ": cannot allocate a connection");
-    if (PQstatus(conn.get()) != CONNECTION_OK) {
-      throw DiagnosticError(Where(db) + ": " + OneLine(PQerrorMessage(conn.get())));
-    }
-    ResultPtr r(PQexec(conn.get(), "SET statement_timeout = '2s'"));
+    PgPtr conn = OpenOrThrow(db, kDiagnosticsApplicationName);
+    PgResultPtr r(PQexec(conn.get(), "SET statement_timeout = '2s'"));
     if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
-      throw DiagnosticError(Where(db) + ": " + OneLine(PQresultErrorMessage(r.get())));
+      throw DbError(PgWhere(db) + ": " + PgOneLine(PQresultErrorMessage(r.get())));
     }
     return conn;
   }
 
   // Runs `sql` on the kept connection; a connection found broken is reopened once.
-  ResultPtr Query(const DbTarget& db, const char* sql, const std::vector<std::string>& params) {
-    std::vector<const char*> values;
-    values.reserve(params.size());
-    for (const auto& p : params) values.push_back(p.c_str());
-
+  PgResultPtr Query(const DbTarget& db, const char* sql, const std::vector<std::string>& params) {
     const std::shared_ptr<Kept> kept = Entry(db);
     std::lock_guard lock(kept->mutex);
     bool fresh = false;
@@ -350,14 +352,13 @@ class Db final : public DiagnosticDb {
       fresh = true;
     }
     while (true) {
-      ResultPtr r(PQexecParams(kept->conn.get(), sql, static_cast<int>(values.size()), nullptr,
-                               values.data(), nullptr, nullptr, 0));
-      if (PQresultStatus(r.get()) == PGRES_TUPLES_OK) return r;
-      const std::string error =
-          OneLine(r != nullptr ? PQresultErrorMessage(r.get()) : PQerrorMessage(kept->conn.get()));
-      if (PQstatus(kept->conn.get()) == CONNECTION_OK || fresh) {
-        if (PQstatus(kept->conn.get()) != CONNECTION_OK) kept->conn.reset();
-        throw DiagnosticError(Where(db) + ": " + (error.empty() ? "query failed" : error));
+      try {
+        return Run(kept->conn.get(), db, sql, params);
+      } catch (const DbError&) {
+        if (PQstatus(kept->conn.get()) == CONNECTION_OK || fresh) {
+          if (PQstatus(kept->conn.get()) != CONNECTION_OK) kept->conn.reset();
+          throw;
+        }
       }
       // The server ended the session (restart, pg_terminate_backend, network): once more on
       // a new one.
@@ -373,6 +374,53 @@ class Db final : public DiagnosticDb {
 
 }  // namespace
 
-std::unique_ptr<DiagnosticDb> NewDiagnosticDb() { return std::make_unique<Db>(); }
+PgPtr PgOpen(const DbTarget& db, const PgOpenOptions& options) {
+  const std::string port = std::to_string(db.endpoint.port);
+  const std::string connect_timeout = std::to_string(options.connect_timeout_seconds);
+  std::vector<const char*> keys = {
+      "host", "port", "user", "password", "dbname", "application_name", "connect_timeout"};
+  std::vector<const char*> values = {db.endpoint.host.c_str(), port.c_str(),
+                                     db.user.c_str(),          db.password.c_str(),
+                                     db.database.c_str(),      options.application_name.c_str(),
+                                     connect_timeout.c_str()};
+  if (options.keepalives) {
+    for (const auto& [k, v] :
+         {std::pair{"keepalives_idle", "10"}, std::pair{"keepalives_interval", "5"},
+          std::pair{"keepalives_count", "3"}}) {
+      keys.push_back(k);
+      values.push_back(v);
+    }
+  }
+  std::string session_options;
+  if (options.session_timeout.count() > 0) {
+    const std::string ms = std::to_string(options.session_timeout.count());
+    session_options =
+        "-c idle_session_timeout=" + ms + " -c idle_in_transaction_session_timeout=" + ms;
+    keys.push_back("options");
+    values.push_back(session_options.c_str());
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  return PgPtr(PQconnectdbParams(keys.data(), values.data(), 0));
+}
+
+std::string PgOneLine(std::string_view text) {
+  std::string out;
+  bool space = false;
+  for (const char c : text) {
+    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += c;
+  }
+  return out;
+}
+
+std::string PgWhere(const DbTarget& db) { return "PostgreSQL at " + db.endpoint.ToString(); }
+
+std::unique_ptr<PgAdmin> NewPgAdmin() { return std::make_unique<Admin>(); }
 
 }  // namespace poolguard::controller

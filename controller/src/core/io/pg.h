@@ -1,0 +1,55 @@
+#pragma once
+
+// libpq, as every PostgreSQL adapter of the controller opens and reads it: the admin port
+// (pg_admin.cc) and the fault engine's leak sessions (chaos/io/fault_engine.cc).
+
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/database.h"
+#include "core/pg_admin.h"
+
+namespace poolguard::controller {
+
+struct PgDeleter {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+using PgPtr = std::unique_ptr<PGconn, PgDeleter>;
+
+struct PgResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using PgResultPtr = std::unique_ptr<PGresult, PgResultDeleter>;
+
+struct PgOpenOptions {
+  std::string application_name;
+  int connect_timeout_seconds = 3;
+  /// idle_session_timeout and idle_in_transaction_session_timeout for the session (0: the
+  /// server's): a session that outlives them is ended by the server itself.
+  std::chrono::milliseconds session_timeout{0};
+  /// TCP keepalives (idle 10 s, every 5 s, 3 probes): a session whose peer vanished (a
+  /// partitioned or frozen controller) is noticed by the kernel, not only by the server's
+  /// timeouts.
+  bool keepalives = true;
+};
+
+/// Opens a connection from keyword arrays, so that no value needs quoting and the password
+/// never becomes part of a string we build. Returns null only when libpq cannot allocate;
+/// check PQstatus.
+PgPtr PgOpen(const DbTarget& db, const PgOpenOptions& options);
+
+/// libpq's messages span lines ("...failed: FATAL:  password...\n\tIs the server running...");
+/// one line with single spaces reads better in a status field.
+std::string PgOneLine(std::string_view text);
+
+/// "PostgreSQL at host:port", the prefix of every DbError.
+std::string PgWhere(const DbTarget& db);
+
+/// The admin port on libpq.
+std::unique_ptr<PgAdmin> NewPgAdmin();
+
+}  // namespace poolguard::controller

@@ -1,0 +1,26 @@
+#pragma once
+
+// The port through which a reconciler reads and writes its own kind.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/json.h"
+
+namespace poolguard::controller {
+
+/// Reads and writes the objects of one custom resource (ChaosExperiment, Remediation): reads from
+/// the informer cache, writes (always compare-and-swap on resourceVersion) to the API server.
+/// Thread-safe.
+class ObjectStore {
+ public:
+  virtual ~ObjectStore() = default;
+  virtual std::optional<kube::Json> Get(const std::string& key) = 0;
+  virtual std::vector<kube::Json> List() = 0;
+  /// PUT of the object (metadata changes such as finalizers); returns the server's copy.
+  virtual kube::Json Update(const kube::Json& object) = 0;
+  virtual kube::Json UpdateStatus(const kube::Json& object) = 0;
+};
+
+}  // namespace poolguard::controller

@@ -1,0 +1,97 @@
+#pragma once
+
+// The controller's one port to PostgreSQL as an administrator sees it: the server's slots,
+// its sessions (pg_stat_activity with pg_blocking_pids and pg_locks), a login as the target,
+// and the two ways of ending sessions (an experiment's own, a diagnosis's lock holders).
+// Leak sessions themselves are the fault engine's (chaos/fault_engine.h).
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/database.h"
+
+namespace poolguard::controller {
+
+/// A query that could not run: the message names the database endpoint ("PostgreSQL at
+/// host:port: ...") and never contains the password.
+class DbError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// How to tell the target's own sessions from the rest.
+struct SessionFilter {
+  std::string target_application_name = "poolguard-target";
+  std::vector<std::string> target_addresses;  // the target pods' IPs (client_addr)
+};
+
+/// One pg_stat_activity row, joined with pg_blocking_pids(pid) and the strongest
+/// granted relation lock from pg_locks. The controller's own diagnostic session is left
+/// out.
+struct SessionRow {
+  int pid = 0;
+  std::string application_name;
+  std::string state;         // active | idle | idle in transaction | ...
+  double state_seconds = 0;  // now - state_change
+  std::vector<int> blocked_by;
+  std::string lock_mode;      // e.g. AccessExclusiveLock (granted, strongest)
+  std::string lock_relation;  // e.g. items
+  bool is_target = false;     // the target's own session (SessionFilter)
+};
+
+/// A login to the database with the target's credentials.
+enum class LoginResult {
+  kNotTried,
+  kOk,
+  kAuthRejected,    // password authentication failed / role does not exist
+  kTooManyClients,  // SQLSTATE 53300: the server has no slot for the target's role
+  kRefused,         // nothing listens / unreachable
+  kOtherError,
+};
+
+/// The result of a fresh login with the target's credentials.
+struct LoginAttempt {
+  LoginResult result = LoginResult::kNotTried;
+  std::string detail;  // the server's message (no password)
+};
+
+/// Which connection a call runs on.
+enum class PgConnection {
+  /// One kept open per database and credentials across calls, so that it is already in
+  /// when the server's slots run out; a broken one is reopened once.
+  kKept,
+  /// Opened for the call and closed at once: it holds no slot afterwards (the chaos
+  /// guardrail's capacity check counts itself in and must leave that slot free).
+  kFresh,
+};
+
+/// Thread-safe. Every method but Login and Retain throws DbError.
+class PgAdmin {
+ public:
+  virtual ~PgAdmin() = default;
+  /// max_connections, superuser_reserved_connections and client backends in use.
+  virtual DbCapacity Capacity(const DbTarget& db, PgConnection connection) = 0;
+  /// Sessions carrying `application_name` (fresh connection).
+  virtual int CountSessions(const DbTarget& db, const std::string& application_name) = 0;
+  /// pg_terminate_backend on the sessions carrying `application_name` whose pid is not in
+  /// `keep` (fresh connection); returns how many.
+  virtual int TerminateApplication(const DbTarget& db, const std::string& application_name,
+                                   const std::vector<int>& keep) = 0;
+  /// pg_stat_activity (client backends of every database; this connection left out) joined
+  /// with pg_blocking_pids(pid) and the strongest granted relation lock of each session
+  /// (kept connection).
+  virtual std::vector<SessionRow> Sessions(const DbTarget& db, const SessionFilter& filter) = 0;
+  /// pg_terminate_backend for each of `pids` that is still a client backend and not one of
+  /// the target's own sessions (kept connection); returns the pids actually terminated.
+  virtual std::vector<int> TerminateBlockers(const DbTarget& db, const std::vector<int>& pids,
+                                             const SessionFilter& spare) = 0;
+  /// A fresh connection with the credentials, closed at once: Ok, AuthRejected (28P01,
+  /// 28000), TooManyClients (53300), Refused (nothing listens / unreachable), OtherError.
+  virtual LoginAttempt Login(const DbTarget& db) = 0;
+  /// Closes kept connections to databases not in `keep` (objects deleted or retargeted).
+  virtual void Retain(const std::vector<DbTarget>& keep) = 0;
+};
+
+}  // namespace poolguard::controller
