@@ -5,6 +5,8 @@
 #include <functional>
 #include <regex>
 
+#include "core/enum_names.h"
+
 namespace poolguard::controller {
 
 SpecParse ParseChaosSpec(const Json& object) {
@@ -123,36 +125,24 @@ SpecParse ParseChaosSpec(const Json& object) {
   return result;
 }
 
-std::string_view PhaseName(Phase phase) {
-  switch (phase) {
-    case Phase::kNone:
-      return "";
-    case Phase::kPending:
-      return "Pending";
-    case Phase::kInjecting:
-      return "Injecting";
-    case Phase::kActive:
-      return "Active";
-    case Phase::kRollingBack:
-      return "RollingBack";
-    case Phase::kCompleted:
-      return "Completed";
-    case Phase::kAborted:
-      return "Aborted";
-    case Phase::kFailed:
-      return "Failed";
-    case Phase::kRejected:
-      return "Rejected";
-  }
-  return "";
-}
+namespace {
+constexpr EnumName<Phase> kPhaseNames[] = {
+    {Phase::kNone, ""},
+    {Phase::kPending, "Pending"},
+    {Phase::kInjecting, "Injecting"},
+    {Phase::kActive, "Active"},
+    {Phase::kRollingBack, "RollingBack"},
+    {Phase::kCompleted, "Completed"},
+    {Phase::kAborted, "Aborted"},
+    {Phase::kFailed, "Failed"},
+    {Phase::kRejected, "Rejected"},
+};
+}  // namespace
+
+std::string_view PhaseName(Phase phase) { return NameOf(kPhaseNames, phase); }
 
 Phase ParsePhase(std::string_view name) {
-  for (Phase p : {Phase::kPending, Phase::kInjecting, Phase::kActive, Phase::kRollingBack,
-                  Phase::kCompleted, Phase::kAborted, Phase::kFailed, Phase::kRejected}) {
-    if (PhaseName(p) == name) return p;
-  }
-  return Phase::kNone;
+  return ValueOf(kPhaseNames, name).value_or(Phase::kNone);
 }
 
 bool IsTerminal(Phase phase) {

@@ -7,6 +7,7 @@
 #include <functional>
 #include <future>
 
+#include "core/duration.h"
 #include "core/text.h"
 
 namespace poolguard::controller {

@@ -14,7 +14,7 @@
 #include "core/cluster_reader.h"
 #include "remediation/cluster.h"
 #include "remediation/probes.h"
-#include "remediation/types.h"
+#include "remediation/status.h"
 
 namespace poolguard::controller {
 

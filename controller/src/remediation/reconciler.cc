@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "remediation/ownership.h"
 #include "remediation/signals.h"
 
 namespace poolguard::controller {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <limits>
 
+#include "core/duration.h"
 #include "core/text.h"
 
 namespace poolguard::controller {

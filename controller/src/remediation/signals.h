@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "remediation/types.h"
+#include "remediation/status.h"
 
 namespace poolguard::controller {
 

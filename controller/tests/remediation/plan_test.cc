@@ -4,6 +4,8 @@
 
 #include <functional>
 
+#include "remediation/ownership.h"
+
 namespace poolguard::controller {
 namespace {
 

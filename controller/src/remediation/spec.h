@@ -1,0 +1,132 @@
+#pragma once
+
+// The Remediation resource's spec (crds/remediations.poolguard.dev.yaml, docs/remediation.md),
+// validated, with the CRD's defaults (checked against the CRD by crd_defaults_test.cc).
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/json.h"
+
+namespace poolguard::controller {
+
+/// Annotation a person sets to the incident id to approve actions named in
+/// spec.safety.requireApproval.
+inline constexpr char kApproveAnnotation[] = "poolguard.dev/approve";
+/// The pod-template annotation `kubectl rollout restart` sets; RestartDeployment and
+/// RestartDatabase set it to the action's key so that re-applying it is a no-op.
+inline constexpr char kRestartedAtAnnotation[] = "kubectl.kubernetes.io/restartedAt";
+
+enum class RemediationAction {
+  kRestartDeployment,
+  kRestartDatabase,
+  kIncreasePoolSize,
+  kTerminateBlockingSessions,
+};
+std::string_view ActionName(RemediationAction action);
+std::optional<RemediationAction> ParseAction(std::string_view name);
+
+enum class Strategy { kLadder, kDiagnosisDriven };
+std::string_view StrategyName(Strategy strategy);
+
+/// PromQL from spec.detection.prometheus.queries, as written (placeholders not yet
+/// substituted). An unset query is the collector's default for the target's own metrics.
+struct PromQueryOverrides {
+  std::optional<std::string> error_ratio, p99_latency_seconds, pool_timeouts, request_rate,
+      auth_errors;
+  bool operator==(const PromQueryOverrides&) const = default;
+};
+
+struct DetectionSpec {
+  std::chrono::milliseconds interval{1000};
+  std::chrono::milliseconds for_window{3000};
+  std::string prometheus_url;  // empty: detection from health probes, scrapes and logs only
+  PromQueryOverrides queries;
+  double error_ratio = 0.2;
+  double p99_latency_seconds = 2;
+  bool operator==(const DetectionSpec&) const = default;
+};
+
+/// What the placeholders of a spec query stand for.
+struct QueryPlaceholders {
+  std::string ns;          // $namespace: the Remediation's (and the target's) namespace
+  std::string deployment;  // $deployment: spec.target.deployment
+  std::string range;       // $range: the PromQL range of the look-back signals, e.g. 30s
+};
+/// A spec query with its placeholders substituted, or why it cannot be: every `$` starts
+/// `$namespace`, `$deployment`, `$range` (also written `${namespace}` and so on, when a
+/// name character follows) or `$$`, a literal `$`. `error` names the first other one.
+struct ExpandedQuery {
+  std::string text;
+  std::string error;
+};
+ExpandedQuery ExpandQuery(std::string_view query, const QueryPlaceholders& values);
+
+struct PoolSizeSpec {
+  std::string env = "DB_POOL_SIZE";
+  std::string container;  // empty: the first container
+  int step = 5;
+  int max = 20;
+  bool operator==(const PoolSizeSpec&) const = default;
+};
+
+struct VerificationSpec {
+  int consecutive_healthy = 3;
+  std::chrono::milliseconds window{10'000};
+  std::chrono::milliseconds timeout{60'000};
+  double max_error_ratio = 0.01;
+  double latency_factor = 2.0;
+  bool operator==(const VerificationSpec&) const = default;
+};
+
+struct SafetySpec {
+  int max_actions_per_hour = 3;
+  std::chrono::milliseconds cooldown{60'000};
+  bool dry_run = false;
+  std::vector<RemediationAction> require_approval;
+  // The loop breaker (spec.safety.loopBreaker): a target degraded again within
+  // `relapse_window` of a verified fix counts as a relapse; `max_relapses` relapses in a
+  // row mean NeedsHuman instead of another action.
+  std::chrono::milliseconds relapse_window{5 * 60'000};
+  int max_relapses = 2;
+  bool operator==(const SafetySpec&) const = default;
+};
+
+/// A Remediation's spec, validated. The API server enforces the CRD schema (defaults
+/// included); the controller validates again so objects written before a schema change,
+/// or by a client that bypassed it, get a message naming the field instead of misbehaving.
+struct RemediationSpec {
+  std::string target_deployment;
+  std::string target_service;  // default: the Deployment's name
+  int target_port = 8000;
+  std::string health_path = "/health";
+  std::string db_service;
+  int db_port = 5432;
+  std::string credentials_secret;
+  std::string db_statefulset;  // default: the Service's name
+  DetectionSpec detection;
+  Strategy strategy = Strategy::kLadder;
+  std::vector<RemediationAction> actions = {RemediationAction::kRestartDeployment,
+                                            RemediationAction::kRestartDatabase,
+                                            RemediationAction::kIncreasePoolSize};
+  PoolSizeSpec increase_pool_size;
+  VerificationSpec verification;
+  SafetySpec safety;
+
+  bool Allows(RemediationAction action) const;
+  bool NeedsApproval(RemediationAction action) const;
+  bool operator==(const RemediationSpec&) const = default;
+};
+
+/// Either a spec or a message naming the offending field ("spec.detection.for: ...").
+struct RemediationSpecParse {
+  std::optional<RemediationSpec> spec;
+  std::string error;
+};
+RemediationSpecParse ParseRemediationSpec(const Json& object);  // from the whole object
+
+}  // namespace poolguard::controller
