@@ -422,8 +422,8 @@ class Agent::Impl {
                      {"kernelVersion", S("linux")},
                      {"osImage", S("localnode (processes on the host)")},
                      {"containerRuntimeVersion", S("localnode://0.1")},
-                     {"kubeletVersion", S("v1.37.2-localnode")},
-                     {"kubeProxyVersion", S("v1.37.2-localnode")},
+                     {"kubeletVersion", S(POOLGUARD_KUBERNETES_VERSION "-localnode")},
+                     {"kubeProxyVersion", S(POOLGUARD_KUBERNETES_VERSION "-localnode")},
                      {"operatingSystem", S("linux")},
                      {"architecture", S("amd64")}});
     return Obj({{"capacity", res},
