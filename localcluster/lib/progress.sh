@@ -10,6 +10,13 @@ fmt_duration() {
   if (($1 >= 60)); then printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); else printf '%ds' "$1"; fi
 }
 
+# a b c -> "a, b, c"
+join_commas() {
+  local out
+  printf -v out '%s, ' "$@"
+  printf '%s' "${out%, }"
+}
+
 # with_progress TAG WHAT EXPECTED DETAIL_FN COMMAND...
 #   TAG       prefix of the lines ("localcluster" gives "[localcluster] ...")
 #   WHAT      what COMMAND builds ("kube-apiserver kubectl")
