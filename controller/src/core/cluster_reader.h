@@ -1,12 +1,14 @@
 #pragma once
 
+// The Kubernetes reads both kinds need besides their own resource: namespaces, Services
+// through their EndpointSlices, Secrets.
+
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "chaos/fault_engine.h"
-#include "poolguard/kube/client.h"
+#include "core/database.h"
 
 namespace poolguard::controller {
 
@@ -25,11 +27,6 @@ struct PodEndpoint {
   bool ready = false;
 };
 
-/// The endpoints of `service`'s port `port` (a Service port), through its EndpointSlices,
-/// ready or not. Throws ResolveError (no such Service or port), kube::ApiError.
-std::vector<PodEndpoint> ServiceEndpoints(kube::Client& client, const std::string& ns,
-                                          const std::string& service, int port);
-
 /// The Kubernetes reads the reconciler needs besides its own resource. Thread-safe.
 class ClusterReader {
  public:
@@ -43,10 +40,5 @@ class ClusterReader {
   /// Keys username, password, database (optional, default "postgres") of a Secret.
   virtual DbTarget ReadCredentials(const std::string& ns, const std::string& secret) = 0;
 };
-
-std::unique_ptr<ClusterReader> NewClusterReader(std::shared_ptr<kube::Client> client);
-
-/// Decodes standard base64 (Secret data). Throws ResolveError on bad input.
-std::string DecodeBase64(const std::string& text);
 
 }  // namespace poolguard::controller

@@ -10,10 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "core/cluster_reader.h"  // PodEndpoint, ServiceEndpoints
+#include "core/cluster_reader.h"  // PodEndpoint
 #include "core/json.h"
-#include "poolguard/kube/client.h"
-#include "remediation/diagnose.h"
+#include "remediation/observations.h"
 
 namespace poolguard::controller {
 
@@ -59,14 +58,5 @@ class RemediationCluster {
   virtual void SetEnv(const std::string& ns, const std::string& deployment,
                       const std::string& container, const std::string& env, int value) = 0;
 };
-
-std::unique_ptr<RemediationCluster> NewRemediationCluster(std::shared_ptr<kube::Client> client);
-
-/// The rollout fields of a Deployment or StatefulSet object (pure; exposed for tests).
-RolloutObservation ReadRollout(const Json& workload);
-/// The integer value of env `env` in `container` (empty: the first) of a pod template
-/// holder (Deployment); nullopt when absent or not a number.
-std::optional<int> ReadEnvInt(const Json& workload, const std::string& container,
-                              const std::string& env);
 
 }  // namespace poolguard::controller
