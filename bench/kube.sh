@@ -34,7 +34,9 @@ cmake --build "$build" --target kube_informer_bench -j2 >/dev/null
 cpp_bin=$build/bench/kube_informer_bench
 (
   # Same Go environment as localcluster's builds (localcluster/lib/goenv.sh).
+  # shellcheck source=../localcluster/lib/common.sh
   source localcluster/lib/common.sh
+  # shellcheck source=../localcluster/lib/goenv.sh
   source localcluster/lib/goenv.sh
   setup_go_env
   export CGO_ENABLED=0

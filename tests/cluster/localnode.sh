@@ -10,6 +10,7 @@ source "$(dirname "$0")/lib.sh"
 cluster_up
 kubectl get node localnode >/dev/null 2>&1 ||
   fail "no Node 'localnode': the agent is not running (build poolguard-localnode into <repo>/build, or set LOCALNODE_BINARY; see docs/localnode.md)"
+# shellcheck source=/dev/null  # written at run time by localcluster/components.d/localnode.sh
 source "$LOCALCLUSTER_STATE_DIR/localnode.env"  # POD_NETWORK, PROXY_NETWORK
 NETNS="poolguard-${POD_NETWORK##*.}"
 new_namespace ln

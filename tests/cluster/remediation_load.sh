@@ -4,6 +4,7 @@
 # raises the pool size and puts it back after the surge; a controller SIGKILLed during a
 # rollout wait finishes that rung without restarting again.
 source "$(dirname "$0")/lib.sh"
+# shellcheck source=remediation_lib.sh
 source "$TESTS_CLUSTER_DIR/remediation_lib.sh"
 stack_up rem-load
 start_controller

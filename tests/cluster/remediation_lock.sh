@@ -3,6 +3,7 @@
 # (one session holds ACCESS EXCLUSIVE on items; the api's pool fills with blocked
 # requests) against a Remediation, in one demo stack shared by the scenarios.
 source "$(dirname "$0")/lib.sh"
+# shellcheck source=remediation_lib.sh
 source "$TESTS_CLUSTER_DIR/remediation_lib.sh"
 stack_up rem-lock
 start_controller
