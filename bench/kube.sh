@@ -49,7 +49,7 @@ go_bin=$build/clientgo-bench
 work=$(mktemp -d /tmp/kube-bench.XXXXXX)
 client_pid=""
 cleanup() {
-  [ -n "$client_pid" ] && kill "$client_pid" 2>/dev/null || true
+  if [ -n "$client_pid" ]; then kill "$client_pid" 2>/dev/null || true; fi
   localcluster/down --purge >/dev/null 2>&1 || true
   rm -rf "$work"
 }

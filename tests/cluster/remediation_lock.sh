@@ -101,8 +101,8 @@ wait_for "lock-ladder to end (the database restart severed its session)" 60 eval
 severed="$(kubectl get chaosexperiment lock-ladder -n "$NS" -o jsonpath='{.status.severedAt}')"
 rung1_end="$(rq '.status.incident.actions[0].finishedAt')"
 rung2_start="$(rq '.status.incident.actions[1].startedAt')"
-[[ -n "$severed" ]] && (($(date -d "$severed" +%s) >= $(date -d "$rung1_end" +%s))) &&
-  (($(date -d "$severed" +%s) >= $(date -d "$rung2_start" +%s))) ||
+{ [[ -n "$severed" ]] && (($(date -d "$severed" +%s) >= $(date -d "$rung1_end" +%s))) &&
+  (($(date -d "$severed" +%s) >= $(date -d "$rung2_start" +%s))); } ||
   fail "lock-ladder severed at '$severed', rung 1 finished $rung1_end, rung 2 started $rung2_start: the lock should outlive rung 1"
 verdict="$(rq .status.incident.verdict)"
 [[ "$verdict" == *"rung 2"*RestartDatabase* ]] || fail "verdict: $verdict"
