@@ -209,6 +209,7 @@ spec:
   reinject: ${4:-Never}
 YAML
 }
+# shellcheck disable=SC2034  # the fault the remediation_*.sh tests inject
 LOCK_TABLE='{type: ConnectionLeak, connectionLeak: {connections: 1, mode: LockTable, table: items}}'
 chaos_phase() { kubectl get chaosexperiment "$1" -n "$NS" -o jsonpath='{.status.phase}'; }
 wait_chaos_active() {
