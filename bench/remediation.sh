@@ -178,11 +178,11 @@ done
 echo
 printf '%-10s %18s %18s %18s\n' scenario "detection med/p90" "recovery med/p90" "rung med/p90"
 for s in ${BENCH_SCENARIOS:-ladder terminate}; do
-  # shellcheck disable=SC2086
+  # shellcheck disable=SC2086  # the samples, space-separated: one argument each
   read -r dm dp <<<"$(stats ${DET[$s]})"
-  # shellcheck disable=SC2086
+  # shellcheck disable=SC2086  # (as above)
   read -r rm rp <<<"$(stats ${REC[$s]})"
-  # shellcheck disable=SC2086
+  # shellcheck disable=SC2086  # (as above)
   read -r gm gp <<<"$(stats ${RUNG[$s]})"
   printf '%-10s %8s / %-7s %8s / %-7s %8s / %-7s\n' "$s" "$dm" "$dp" "$rm" "$rp" "$gm" "$gp"
 done
