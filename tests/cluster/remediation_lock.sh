@@ -43,17 +43,17 @@ rem_is '.status.incident.actions[0].name == "TerminateBlockingSessions" and ([.s
   fail "the plan for LockContention: $(rq '[.status.incident.actions[].name]')"
 rem_is '.status.conditions[] | select(.type == "DryRun") | .status == "True"' ||
   fail "condition DryRun: $(rq '.status.conditions')"
-plan="$(rq '[.status.incident.actions[] | "\(.name)/\(.result)"] | join(",")')"
+plan="$(rq 'incident | action_results')"
 # Nothing may happen while the fault stays: 10 s of ticks (interval 1s) with the plan
 # unchanged, the workloads as they were and the lock session still held.
 unchanged() {
   [[ "$(workload_state)" == "$before" ]] && [[ "$(chaos_phase lock-dry)" == Active ]] &&
-    [[ "$(rq '[.status.incident.actions[] | "\(.name)/\(.result)"] | join(",")')" == "$plan" ]] &&
+    [[ "$(rq 'incident | action_results')" == "$plan" ]] &&
     [[ "$(kubectl get chaosexperiment lock-dry -n "$NS" -o jsonpath='{.status.leakedConnections}')" == 1 ]]
 }
 hold_until=$((SECONDS + 10))
 while ((SECONDS < hold_until)); do
-  unchanged || fail "dry run changed something: plan '$plan' -> '$(rq '[.status.incident.actions[] | "\(.name)/\(.result)"] | join(",")')'; workloads '$before' -> '$(workload_state)'; experiment $(chaos_phase lock-dry)"
+  unchanged || fail "dry run changed something: plan '$plan' -> '$(rq 'incident | action_results')'; workloads '$before' -> '$(workload_state)'; experiment $(chaos_phase lock-dry)"
   sleep 1
 done
 ok "phase $(rq .status.phase), plan $plan, DryRun=True; after 10 s: workloads '$before', lock-dry Active with 1 session"
