@@ -115,7 +115,6 @@ sleep 1  # the watch is established before the first experiment
 
 # One superuser session for counting: a query is one round trip, no new connection.
 coproc PSQL { psql -X -A -t -q "$SUPER_URL" 2>&1; }
-PSQL_PID=$PSQL_PID
 count_sessions() { # application_name -> COUNT (no subshell: the coprocess is ours only)
   printf "SELECT count(*) FROM pg_stat_activity WHERE application_name = '%s';\n" "$1" >&"${PSQL[1]}"
   IFS= read -r -u "${PSQL[0]}" COUNT
