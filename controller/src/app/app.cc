@@ -198,8 +198,8 @@ int RunController(const Options& options) {
   InformerSet rem_cache("remediation", client, kRemediationGvr, options.namespaces, rem_queue,
                         SpecOrMetadataChanged);
   auto rem_cluster = NewRemediationCluster(client);
-  auto http_getter = NewHttpGetter();
-  Collector collector(rem_cluster.get(), reader.get(), pg_admin.get(), http_getter.get(),
+  auto probes = NewProbes();
+  Collector collector(rem_cluster.get(), reader.get(), pg_admin.get(), probes.get(),
                       CollectorOptions{});
   RemediationReconciler remediation(&rem_cache, &collector, rem_cluster.get(), reader.get(),
                                     pg_admin.get(), &events, &metrics, clock,

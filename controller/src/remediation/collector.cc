@@ -35,8 +35,8 @@ std::string HostPort(const std::string& ip, int port) {
 }  // namespace
 
 Collector::Collector(RemediationCluster* cluster, ClusterReader* reader, PgAdmin* db,
-                     HttpGetter* http, CollectorOptions options)
-    : cluster_(cluster), reader_(reader), db_(db), http_(http), options_(std::move(options)) {}
+                     Probes* probes, CollectorOptions options)
+    : cluster_(cluster), reader_(reader), db_(db), probes_(probes), options_(std::move(options)) {}
 
 void Collector::Forget(const std::string& key) {
   std::vector<DbTarget> still_used;
@@ -80,9 +80,9 @@ Gathered Collector::Gather(const CollectInput& in, const RemediationSpec& spec) 
       p.endpoint = ep;
       const std::string base = "http://" + HostPort(ep.ip, ep.port);
       auto metrics = std::async(std::launch::async, [&] {
-        return http_->Get(base + "/metrics", std::max(health_timeout, milliseconds(1000)));
+        return probes_->Get(base + "/metrics", std::max(health_timeout, milliseconds(1000)));
       });
-      p.health = http_->Get(base + spec.health_path, health_timeout);
+      p.health = probes_->Get(base + spec.health_path, health_timeout);
       p.metrics = metrics.get();
       return p;
     }));
@@ -163,7 +163,7 @@ PromProbe Collector::GatherPrometheus(const CollectInput& in, const RemediationS
   auto query = [&](const std::string& promql) -> std::optional<double> {
     if (!p.error.empty()) return std::nullopt;  // one failure is enough for this tick
     const HttpResult r =
-        http_->Get(base + "/api/v1/query?query=" + UrlEncode(promql), milliseconds(1000));
+        probes_->Get(base + "/api/v1/query?query=" + UrlEncode(promql), milliseconds(1000));
     if (r.status == 0) {
       p.error = "Prometheus at " + base + ": " + (r.timed_out ? "timed out" : r.error);
       return std::nullopt;
@@ -220,7 +220,7 @@ DbProbe Collector::GatherDatabase(const CollectInput& in, const RemediationSpec&
     d.tcp = {Outcome::kError, e.what()};
     return d;
   }
-  d.tcp = TcpConnect(target.endpoint, milliseconds(1000));
+  d.tcp = probes_->TcpConnect(target.endpoint, milliseconds(1000));
   if (d.tcp.outcome != Outcome::kPass) return d;
   SessionFilter filter;
   filter.target_application_name = options_.target_application_name;
@@ -241,8 +241,8 @@ ProbeResult Collector::TestRequest(const std::vector<PodEndpoint>& endpoints) {
     if (pick == nullptr || (ep.ready && !pick->ready)) pick = &ep;
   }
   if (pick == nullptr) return {Outcome::kError, "no endpoint to send the test request to"};
-  const HttpResult r = http_->Get("http://" + HostPort(pick->ip, pick->port) + options_.test_path,
-                                  milliseconds(1000));
+  const HttpResult r = probes_->Get("http://" + HostPort(pick->ip, pick->port) + options_.test_path,
+                                    milliseconds(1000));
   const std::string what = "GET " + options_.test_path + " on " + pick->pod + ": ";
   if (r.status >= 200 && r.status < 300) return {Outcome::kPass, what + std::to_string(r.status)};
   if (r.status != 0 || r.timed_out) {

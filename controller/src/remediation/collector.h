@@ -21,7 +21,7 @@ namespace poolguard::controller {
 /// Thread-safe: ticks of different Remediations may gather at once.
 class Collector {
  public:
-  Collector(RemediationCluster* cluster, ClusterReader* reader, PgAdmin* db, HttpGetter* http,
+  Collector(RemediationCluster* cluster, ClusterReader* reader, PgAdmin* db, Probes* probes,
             CollectorOptions options);
 
   /// Gathers the tick's answers (Gather) and assembles them with the counters kept for
@@ -44,7 +44,7 @@ class Collector {
   RemediationCluster* cluster_;
   ClusterReader* reader_;
   PgAdmin* db_;
-  HttpGetter* http_;
+  Probes* probes_;
   CollectorOptions options_;
   std::mutex mutex_;
   std::map<std::string, CollectState> state_;

@@ -10,7 +10,7 @@
 
 #include "core/database.h"
 #include "poolguard/common/http_client.h"
-#include "remediation/diagnose.h"
+#include "remediation/observations.h"
 
 namespace poolguard::controller {
 
@@ -18,17 +18,18 @@ namespace poolguard::controller {
 /// deadline passed).
 using HttpResult = http::ClientResponse;
 
-/// Plain-HTTP GETs with a deadline (the target's pods, Prometheus). Thread-safe.
-class HttpGetter {
+/// Thread-safe. Neither call throws on network errors: they are the answer.
+class Probes {
  public:
-  virtual ~HttpGetter() = default;
-  /// `url` is http://host[:port]/path?query. Never throws on transport errors.
+  virtual ~Probes() = default;
+  /// A GET of `url` (http://host[:port]/path?query) within `timeout`.
   virtual HttpResult Get(const std::string& url, std::chrono::milliseconds timeout) = 0;
+  /// A TCP connect within `timeout`: Pass, Fail (refused, unreachable, timed out), Error
+  /// (not an address).
+  virtual ProbeResult TcpConnect(const Endpoint& endpoint, std::chrono::milliseconds timeout) = 0;
 };
-std::unique_ptr<HttpGetter> NewHttpGetter();
 
-/// TCP connect within `timeout`: Pass, Fail (refused, unreachable, timed out), Error (not
-/// an address).
-ProbeResult TcpConnect(const Endpoint& endpoint, std::chrono::milliseconds timeout);
+/// The probes on the shared deadline-bounded HTTP client (common/http_client.h).
+std::unique_ptr<Probes> NewProbes();
 
 }  // namespace poolguard::controller

@@ -483,7 +483,7 @@ TEST(PgAdmin, CountsAndTerminatesAnApplicationsSessionsButTheKeptOnes) {
 
 TEST(PgAdmin, TcpConnectToThePostgresPort) {
   Pg& pg = Pg::Shared();
-  const ProbeResult open = TcpConnect(Endpoint{"127.0.0.1", pg.port()}, 5s);
+  const ProbeResult open = NewProbes()->TcpConnect(Endpoint{"127.0.0.1", pg.port()}, 5s);
   EXPECT_EQ(open.outcome, Outcome::kPass) << open.detail;
   EXPECT_NE(open.detail.find("connected to 127.0.0.1:" + std::to_string(pg.port())),
             std::string::npos)
