@@ -123,61 +123,54 @@ Defaulted Default(const YAML::Node& schema, const std::string& spec) {
   return d;
 }
 
-TEST(CrdDefaults, RemediationTheCrdsDefaultsAreTheControllers) {
-  const YAML::Node schema = SpecSchema("remediations.poolguard.dev.yaml");
+// Defaults `specs` with `crd_file`'s schema and compares what `parse` reads with and
+// without them; every default of the schema must have been compared by one of `specs`.
+template <typename Parse>
+void ExpectSameDefaults(const std::string& crd_file, const std::vector<std::string>& specs,
+                        Parse parse) {
+  const YAML::Node schema = SpecSchema(crd_file);
   std::set<std::string> all;
   DefaultPaths(schema, "spec", &all);
-  ASSERT_GT(all.size(), 15u);  // the schema was found and walked
-
-  // The required fields only; and again with the objects whose own fields' defaults a
-  // minimal object never reaches: prometheus (its url is required) and increasePoolSize
-  // (defaulted as a whole; given as {}, its fields are defaulted one by one).
+  ASSERT_GT(all.size(), 3u) << crd_file;  // the schema was found and walked
   std::set<std::string> applied;
-  for (const std::string spec :
-       {R"({"target":{"deployment":"api"},"database":{"service":"db","credentialsSecret":"c"}})",
-        R"({"target":{"deployment":"api"},"database":{"service":"db","credentialsSecret":"c"},
-            "detection":{"prometheus":{"url":"http://prometheus:9090"}},
-            "increasePoolSize":{}})"}) {
+  for (const std::string& spec : specs) {
     const Defaulted d = Default(schema, spec);
     applied.insert(d.applied.begin(), d.applied.end());
-    const RemediationSpecParse bare = ParseRemediationSpec(d.minimal);
-    const RemediationSpecParse full = ParseRemediationSpec(d.defaulted);
-    ASSERT_TRUE(bare.spec) << bare.error;
-    ASSERT_TRUE(full.spec) << full.error << " in " << d.defaulted.serialize();
-    EXPECT_EQ(*bare.spec, *full.spec) << "the CRD's defaults and the controller's differ at: "
-                                      << ::testing::PrintToString(Disagreeing(
-                                             schema, d.minimal, d.applied, ParseRemediationSpec));
-  }
-  // Every default of the CRD was compared.
-  for (const auto& path : all) EXPECT_EQ(applied.count(path), 1u) << path << " never applied";
-}
-
-TEST(CrdDefaults, ChaosExperimentTheCrdsDefaultsAreTheControllers) {
-  const YAML::Node schema = SpecSchema("chaosexperiments.poolguard.dev.yaml");
-  std::set<std::string> all;
-  DefaultPaths(schema, "spec", &all);
-  ASSERT_GT(all.size(), 3u);
-
-  std::set<std::string> applied;
-  for (const std::string spec : {
-           R"({"target":{"deployment":"api"},"database":{"service":"db","credentialsSecret":"c"},
-               "fault":{"type":"ConnectionLeak","connectionLeak":{"connections":3}},
-               "duration":"2m"})",
-           R"({"target":{"deployment":"api","service":"api"},
-               "database":{"service":"db","credentialsSecret":"c"},
-               "fault":{"type":"TrafficSurge","trafficSurge":{"concurrency":10}},
-               "duration":"2m"})"}) {
-    const Defaulted d = Default(schema, spec);
-    applied.insert(d.applied.begin(), d.applied.end());
-    const SpecParse bare = ParseChaosSpec(d.minimal);
-    const SpecParse full = ParseChaosSpec(d.defaulted);
+    const auto bare = parse(d.minimal);
+    const auto full = parse(d.defaulted);
     ASSERT_TRUE(bare.spec) << bare.error;
     ASSERT_TRUE(full.spec) << full.error << " in " << d.defaulted.serialize();
     EXPECT_EQ(*bare.spec, *full.spec)
-        << "the CRD's defaults and the controller's differ at: "
-        << ::testing::PrintToString(Disagreeing(schema, d.minimal, d.applied, ParseChaosSpec));
+        << crd_file << ": the CRD's defaults and the controller's differ at: "
+        << ::testing::PrintToString(Disagreeing(schema, d.minimal, d.applied, parse));
   }
   for (const auto& path : all) EXPECT_EQ(applied.count(path), 1u) << path << " never applied";
+}
+
+TEST(CrdDefaults, RemediationTheCrdsDefaultsAreTheControllers) {
+  // The required fields only; and again with the objects whose own fields' defaults a
+  // minimal object never reaches: prometheus (its url is required) and increasePoolSize
+  // (defaulted as a whole; given as {}, its fields are defaulted one by one).
+  ExpectSameDefaults(
+      "remediations.poolguard.dev.yaml",
+      {R"({"target":{"deployment":"api"},"database":{"service":"db","credentialsSecret":"c"}})",
+       R"({"target":{"deployment":"api"},"database":{"service":"db","credentialsSecret":"c"},
+           "detection":{"prometheus":{"url":"http://prometheus:9090"}},
+           "increasePoolSize":{}})"},
+      ParseRemediationSpec);
+}
+
+TEST(CrdDefaults, ChaosExperimentTheCrdsDefaultsAreTheControllers) {
+  ExpectSameDefaults(
+      "chaosexperiments.poolguard.dev.yaml",
+      {R"({"target":{"deployment":"api"},"database":{"service":"db","credentialsSecret":"c"},
+           "fault":{"type":"ConnectionLeak","connectionLeak":{"connections":3}},
+           "duration":"2m"})",
+       R"({"target":{"deployment":"api","service":"api"},
+           "database":{"service":"db","credentialsSecret":"c"},
+           "fault":{"type":"TrafficSurge","trafficSurge":{"concurrency":10}},
+           "duration":"2m"})"},
+      ParseChaosSpec);
 }
 
 // The check itself can fail: a default the controller does not share is caught.

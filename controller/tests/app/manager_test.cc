@@ -92,57 +92,52 @@ TEST(Manager, WithoutElectionStartsAllInOrderAndStopsInReverse) {
                                "stop remediation", "stop chaos", "stop cache", "stop health"}));
 }
 
-TEST(Manager, TheLeadersWorkWaitsForTheLeaseAndStopsBeforeItIsReleased) {
-  ActionLog log;
-  auto election = std::make_unique<FakeElection>(&log);
-  FakeElection* lease = election.get();
-  FakeRunnable cache(&log, "cache", false), chaos(&log, "chaos", true);
-  Manager manager(std::move(election));
-  manager.Add(&cache);
-  manager.Add(&chaos);
-  auto run = std::async(std::launch::async, [&] { return manager.Run(); });
-  ASSERT_TRUE(Eventually([&] { return lease->Campaigning(); }));
-  EXPECT_EQ(log.Lines(), (Lines{"start cache", "campaign"}));  // not leading: no workers
-  lease->Win();
-  ASSERT_TRUE(Eventually([&] { return manager.Leading(); }));
-  manager.RequestStop();
-  EXPECT_EQ(run.get(), Manager::kStopped);
-  EXPECT_EQ(log.Take(), (Lines{"start cache", "campaign", "start chaos", "stop chaos",
-                               "release lease", "stop cache"}));
+// A cache on every replica and a controller on the leader, under a lease the test holds.
+class ManagerWithLease : public ::testing::Test {
+ protected:
+  ManagerWithLease() {
+    auto election = std::make_unique<FakeElection>(&log_);
+    lease_ = election.get();
+    manager_ = std::make_unique<Manager>(std::move(election));
+    manager_->Add(&cache_);
+    manager_->Add(&chaos_);
+    run_ = std::async(std::launch::async, [this] { return manager_->Run(); });
+    EXPECT_TRUE(Eventually([this] { return lease_->Campaigning(); }));
+  }
+  void Lead() {
+    lease_->Win();
+    ASSERT_TRUE(Eventually([this] { return manager_->Leading(); }));
+  }
+
+  ActionLog log_;
+  FakeRunnable cache_{&log_, "cache", false}, chaos_{&log_, "chaos", true};
+  FakeElection* lease_ = nullptr;
+  std::unique_ptr<Manager> manager_;
+  std::future<Manager::ExitCode> run_;
+};
+
+TEST_F(ManagerWithLease, TheLeadersWorkWaitsForTheLeaseAndStopsBeforeItIsReleased) {
+  EXPECT_EQ(log_.Lines(), (Lines{"start cache", "campaign"}));  // not leading: no workers
+  Lead();
+  manager_->RequestStop();
+  EXPECT_EQ(run_.get(), Manager::kStopped);
+  EXPECT_EQ(log_.Take(), (Lines{"start cache", "campaign", "start chaos", "stop chaos",
+                                "release lease", "stop cache"}));
 }
 
-TEST(Manager, ALostLeaseStopsEverythingWithExitCode1) {
-  ActionLog log;
-  auto election = std::make_unique<FakeElection>(&log);
-  FakeElection* lease = election.get();
-  FakeRunnable cache(&log, "cache", false), chaos(&log, "chaos", true);
-  Manager manager(std::move(election));
-  manager.Add(&cache);
-  manager.Add(&chaos);
-  auto run = std::async(std::launch::async, [&] { return manager.Run(); });
-  ASSERT_TRUE(Eventually([&] { return lease->Campaigning(); }));
-  lease->Win();
-  ASSERT_TRUE(Eventually([&] { return manager.Leading(); }));
-  lease->Lose();
-  EXPECT_EQ(run.get(), Manager::kLostLease);
-  EXPECT_EQ(log.Take(), (Lines{"start cache", "campaign", "start chaos", "stop chaos",
-                               "release lease", "stop cache"}));
+TEST_F(ManagerWithLease, ALostLeaseStopsEverythingWithExitCode1) {
+  Lead();
+  lease_->Lose();
+  EXPECT_EQ(run_.get(), Manager::kLostLease);
+  EXPECT_EQ(log_.Take(), (Lines{"start cache", "campaign", "start chaos", "stop chaos",
+                                "release lease", "stop cache"}));
 }
 
-TEST(Manager, AStopBeforeTheLeaseIsWonStartsNoLeaderWork) {
-  ActionLog log;
-  auto election = std::make_unique<FakeElection>(&log);
-  FakeElection* lease = election.get();
-  FakeRunnable cache(&log, "cache", false), chaos(&log, "chaos", true);
-  Manager manager(std::move(election));
-  manager.Add(&cache);
-  manager.Add(&chaos);
-  auto run = std::async(std::launch::async, [&] { return manager.Run(); });
-  ASSERT_TRUE(Eventually([&] { return lease->Campaigning(); }));
-  manager.RequestStop();
-  EXPECT_EQ(run.get(), Manager::kStopped);
-  lease->Win();  // too late: nothing may start now
-  EXPECT_EQ(log.Take(), (Lines{"start cache", "campaign", "release lease", "stop cache"}));
+TEST_F(ManagerWithLease, AStopBeforeTheLeaseIsWonStartsNoLeaderWork) {
+  manager_->RequestStop();
+  EXPECT_EQ(run_.get(), Manager::kStopped);
+  lease_->Win();  // too late: nothing may start now
+  EXPECT_EQ(log_.Take(), (Lines{"start cache", "campaign", "release lease", "stop cache"}));
 }
 
 TEST(Manager, ARunnableThatCannotStartFailsTheRunAndStopsWhatStarted) {
