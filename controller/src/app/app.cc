@@ -214,31 +214,39 @@ int RunController(const Options& options) {
 
   // ---- health and metrics, on every replica ----
   http::Router health;
-  health.Add("GET", "/healthz",
-             [](const http::Request&) { return http::Response::Text(200, "ok\n"); });
-  health.Add("GET", "/readyz", [&](const http::Request&) {
-    return chaos_cache.HasSynced() && rem_cache.HasSynced()
-               ? http::Response::Text(200, "ok\n")
-               : http::Response::Text(503, "informers not synced\n");
-  });
+  // All three answer on the server's I/O thread: they never block.
+  health.Add(
+      "GET", "/healthz", [](const http::Request&) { return http::Response::Text(200, "ok\n"); },
+      http::Dispatch::kInline);
+  health.Add(
+      "GET", "/readyz",
+      [&](const http::Request&) {
+        return chaos_cache.HasSynced() && rem_cache.HasSynced()
+                   ? http::Response::Text(200, "ok\n")
+                   : http::Response::Text(503, "informers not synced\n");
+      },
+      http::Dispatch::kInline);
   http::Router metrics_router;
-  metrics_router.Add("GET", "/metrics", [&](const http::Request&) {
-    std::map<std::string, int> by_phase;
-    for (const auto& o : chaos_cache.List()) {
-      const Phase p = ParseChaosStatus(o).phase;
-      by_phase[std::string(p == Phase::kNone ? "Pending" : PhaseName(p))]++;
-    }
-    metrics.SetPhaseCounts(by_phase);
-    metrics.SetHeld(engine->TotalSessions(), engine->TotalClients());
-    std::map<std::string, int> rem_by_phase;
-    for (const auto& o : rem_cache.List()) {
-      const RemediationPhase p = ParseRemediationStatus(o).phase;
-      rem_by_phase[std::string(p == RemediationPhase::kNone ? "Watching"
-                                                            : RemediationPhaseName(p))]++;
-    }
-    metrics.SetRemediationPhaseCounts(rem_by_phase);
-    return http::MetricsResponse(metrics.registry());
-  });
+  metrics_router.Add(
+      "GET", "/metrics",
+      [&](const http::Request&) {
+        std::map<std::string, int> by_phase;
+        for (const auto& o : chaos_cache.List()) {
+          const Phase p = ParseChaosStatus(o).phase;
+          by_phase[std::string(p == Phase::kNone ? "Pending" : PhaseName(p))]++;
+        }
+        metrics.SetPhaseCounts(by_phase);
+        metrics.SetHeld(engine->TotalSessions(), engine->TotalClients());
+        std::map<std::string, int> rem_by_phase;
+        for (const auto& o : rem_cache.List()) {
+          const RemediationPhase p = ParseRemediationStatus(o).phase;
+          rem_by_phase[std::string(p == RemediationPhase::kNone ? "Watching"
+                                                                : RemediationPhaseName(p))]++;
+        }
+        metrics.SetRemediationPhaseCounts(rem_by_phase);
+        return http::MetricsResponse(metrics.registry());
+      },
+      http::Dispatch::kInline);
   ServerRunnable health_server("health probes", options.health_probe_bind_address,
                                std::move(health));
   ServerRunnable metrics_server("metrics", options.metrics_bind_address, std::move(metrics_router));
