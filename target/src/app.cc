@@ -150,11 +150,15 @@ void App::RecordDbError(DbErrorKind kind, const std::string& message) {
 }
 
 Response App::DatabaseFailure(DbErrorKind kind, const std::string& message) {
-  RecordDbError(kind, message);
+  RecordDbError(kind, message);  // the whole text, for operators
+  // Clients get the kind in words: libpq's own text names the database's host, port and
+  // role, which are not theirs to know.
   web::json::value error = web::json::value::object();
   error["code"] = web::json::value::string("DatabaseUnavailable");
   error["kind"] = web::json::value::string(std::string(KindName(kind)));
-  error["message"] = web::json::value::string(OneLine(message));
+  // The pool's own timeout text (SQLAlchemy's wording) says nothing of the server.
+  error["message"] = web::json::value::string(
+      kind == DbErrorKind::kPoolTimeout ? OneLine(message) : std::string(KindDescription(kind)));
   web::json::value body = web::json::value::object();
   body["error"] = error;
   return Response::Json(503, body);
@@ -171,6 +175,15 @@ Response App::WithConnection(Work&& work) {
       return response;
     } catch (const pqxx::sql_error& e) {
       if (!pg.raw().is_open()) lease.Invalidate();
+      if (IsInputError(e.sqlstate())) {
+        // The client's data, not an outage: a 503 here would let any client fail a
+        // Remediation's verification.
+        pg.MarkUsed();
+        spdlog::warn("the database rejected a request's input (SQLSTATE {}): {}", e.sqlstate(),
+                     OneLine(e.what()));
+        return Response::Error(400, "InvalidInput",
+                               "the database rejected the input (SQLSTATE " + e.sqlstate() + ")");
+      }
       const DbErrorKind kind = ClassifyStatementError(e.sqlstate(), e.what());
       if (kind == DbErrorKind::kConnectionLost) lease.Invalidate();
       return DatabaseFailure(kind, e.what());
