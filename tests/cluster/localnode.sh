@@ -86,6 +86,15 @@ grep -q "api at $POD_NETWORK.1:" <<<"$logs" || fail "KUBERNETES_SERVICE_HOST is 
 [[ "$(grep -c '"gitVersion"' <<<"$logs")" == 2 ]] || fail "no /version from the API server: $logs"
 ok "$(head -n1 <<<"$logs"), /version by address and by name"
 
+check "the pod's service-account token is readable by its owner alone"
+uid="$(jp pod/apicheck '{.metadata.uid}' -n "$NS")"
+token="$(find "$LOCALCLUSTER_STATE_DIR/localnode/pods/$uid/volumes" -name token -type f | head -n1)"
+[[ -n "$token" ]] || fail "no token file under $LOCALCLUSTER_STATE_DIR/localnode/pods/$uid/volumes"
+[[ "$(stat -c %a "$token")" == 600 ]] || fail "$token has mode $(stat -c %a "$token"), want 600"
+[[ "$(stat -c %a "$(dirname "$token")")" == 700 ]] ||
+  fail "$(dirname "$token") has mode $(stat -c %a "$(dirname "$token")"), want 700"
+ok "$token 600 in a 700 folder"
+
 check "the target reaches db by Service name (GET /health through the api Service)"
 for _ in 1 2 3 4 5; do out="$(curl -s --max-time 5 "$(svc_url api 80 /health)")" && [[ "$out" == *'"database":"ok"'* ]] && break; sleep 1; done
 [[ "$out" == *'"database":"ok"'* ]] || fail "/health through Service api: '$out'"
