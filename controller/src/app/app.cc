@@ -169,6 +169,7 @@ int RunController(const Options& options) {
   ChaosReconcilerOptions rops;
   rops.max_connections_per_experiment = options.max_connections_per_experiment;
   rops.capacity_margin = options.db_capacity_margin;
+  rops.max_surge_clients = options.max_surge_clients;
   rops.session_grace = options.session_grace;
   ChaosReconciler chaos(&chaos_cache, reader.get(), engine.get(), pg_admin.get(), &events, &metrics,
                         clock, rops);

@@ -99,6 +99,7 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
   o.shutting_down = shutting_down;
   o.max_connections_per_experiment = options_.max_connections_per_experiment;
   o.capacity_margin = options_.capacity_margin;
+  o.max_surge_clients = options_.max_surge_clients;
   o.held = engine_->Held(key);
   {
     std::lock_guard lock(mutex_);
@@ -116,6 +117,9 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
       !shutting_down) {
     o.namespace_opted_in = reader_->NamespaceOptedIn(o.ns);
     if (!*o.namespace_opted_in) return o;
+    o.target_exists = reader_->DeploymentExists(o.ns, spec.target_deployment);
+    if (!*o.target_exists) return o;
+    if (!leak) o.surge_clients_in_use = engine_->TotalClients();
     if (leak && spec.connections > o.max_connections_per_experiment) return o;
     const std::string target = o.ns + "/" + spec.target_deployment;
     for (const auto& other : store_->List()) {

@@ -31,6 +31,7 @@ class ChaosMetrics {
 struct ChaosReconcilerOptions {
   int max_connections_per_experiment = 200;
   int capacity_margin = 5;
+  int max_surge_clients = 2000;
   /// Added to the remaining duration for the server-side session timeouts.
   std::chrono::milliseconds session_grace{30000};
 };

@@ -33,6 +33,8 @@ class ClusterReader {
   virtual ~ClusterReader() = default;
   /// True when the namespace carries poolguard.dev/chaos=enabled.
   virtual bool NamespaceOptedIn(const std::string& ns) = 0;
+  /// Whether the Deployment exists. Throws kube::ApiError on anything but NotFound.
+  virtual bool DeploymentExists(const std::string& ns, const std::string& name) = 0;
   /// Ready endpoints of `service`'s port `port` (a Service port), through its EndpointSlices.
   /// Throws ResolveError (no such Service/port, no ready endpoints), kube::ApiError.
   virtual std::vector<Endpoint> ResolveService(const std::string& ns, const std::string& service,

@@ -29,6 +29,9 @@ struct ChaosLink {
   std::optional<WallTime> started_at;
 };
 
+/// The most of a pod's log one tick reads.
+inline constexpr int kMaxLogBytes = 1 << 20;
+
 class RemediationCluster {
  public:
   virtual ~RemediationCluster() = default;
@@ -45,7 +48,8 @@ class RemediationCluster {
                                                         const std::string& name) = 0;
   /// The StatefulSet's pods (by its selector) with readiness; empty when it has none.
   virtual std::vector<PodState> StatefulSetPods(const std::string& ns, const std::string& name) = 0;
-  /// The pod's log lines of the last `since_seconds`, with Kubernetes timestamps.
+  /// The pod's log lines of the last `since_seconds`, with Kubernetes timestamps, at most
+  /// kMaxLogBytes of them (a pod that logs a flood is not read whole every tick).
   virtual std::string PodLogs(const std::string& ns, const std::string& pod, int since_seconds) = 0;
   /// The ChaosExperiment in `ns` whose target is `deployment` and which holds its fault.
   virtual std::optional<ChaosLink> ActiveChaos(const std::string& ns,

@@ -165,11 +165,19 @@ Observations Assemble(const Gathered& g, const CollectInput& in, const Remediati
     o.signals.push_back(PoolSaturationSignal(p.endpoint.pod, gauges, metrics_error, now));
     if (samples.empty()) continue;
 
-    auto& windows = kept[p.endpoint.pod] = std::move(st.counters[p.endpoint.pod]);
+    // This tick's windows of the pod: the counters it still exports, with their history; a
+    // series it no longer exports (a histogram's buckets changed) is dropped, not kept.
+    auto& last = st.counters[p.endpoint.pod];
+    auto& windows = kept[p.endpoint.pod];
+    auto window = [&](const std::string& name) -> CounterWindow& {
+      if (auto it = windows.find(name); it != windows.end()) return it->second;
+      auto before = last.find(name);
+      return windows[name] = before != last.end() ? std::move(before->second) : CounterWindow{};
+    };
     auto track = [&](const char* name, std::optional<double> v) -> std::optional<double> {
       if (!v) return std::nullopt;
-      windows[name].Add(now, *v, keep);
-      return windows[name].Increase();
+      window(name).Add(now, *v, keep);
+      return window(name).Increase();
     };
     AddTo(timeouts, track("timeouts", SumSamples(samples, "db_pool_timeouts_total")));
     AddTo(auth,
@@ -196,12 +204,12 @@ Observations Assemble(const Gathered& g, const CollectInput& in, const Remediati
       }
     }
     AddTo(requests, track("requests", served));
-    AddTo(rate, windows["requests"].RecentRate(kRateSpan));
-    windows["errors"].Add(now, failed, keep);
-    AddTo(errors, windows["errors"].Increase(in.since));
-    if (in.since) AddTo(recent_requests, windows["requests"].Increase(in.since));
+    AddTo(rate, window("requests").RecentRate(kRateSpan));
+    window("errors").Add(now, failed, keep);
+    AddTo(errors, window("errors").Increase(in.since));
+    if (in.since) AddTo(recent_requests, window("requests").Increase(in.since));
     for (const auto& [bound, count] : le_counts) {
-      CounterWindow& w = windows["le:" + FormatSignificant(bound, 6)];
+      CounterWindow& w = window("le:" + FormatSignificant(bound, 6));
       w.Add(now, count, keep);
       if (auto inc = w.Increase(in.since)) buckets[bound] += *inc;
     }

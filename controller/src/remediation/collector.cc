@@ -80,9 +80,10 @@ Gathered Collector::Gather(const CollectInput& in, const RemediationSpec& spec) 
       p.endpoint = ep;
       const std::string base = "http://" + HostPort(ep.ip, ep.port);
       auto metrics = std::async(std::launch::async, [&] {
-        return probes_->Get(base + "/metrics", std::max(health_timeout, milliseconds(1000)));
+        return probes_->Get(base + "/metrics", std::max(health_timeout, milliseconds(1000)),
+                            kMaxMetricsBytes);
       });
-      p.health = probes_->Get(base + spec.health_path, health_timeout);
+      p.health = probes_->Get(base + spec.health_path, health_timeout, kMaxHealthBytes);
       p.metrics = metrics.get();
       return p;
     }));
@@ -162,8 +163,8 @@ PromProbe Collector::GatherPrometheus(const CollectInput& in, const RemediationS
   while (!base.empty() && base.back() == '/') base.pop_back();
   auto query = [&](const std::string& promql) -> std::optional<double> {
     if (!p.error.empty()) return std::nullopt;  // one failure is enough for this tick
-    const HttpResult r =
-        probes_->Get(base + "/api/v1/query?query=" + UrlEncode(promql), milliseconds(1000));
+    const HttpResult r = probes_->Get(base + "/api/v1/query?query=" + UrlEncode(promql),
+                                      milliseconds(1000), kMaxPrometheusBytes);
     if (r.status == 0) {
       p.error = "Prometheus at " + base + ": " + (r.timed_out ? "timed out" : r.error);
       return std::nullopt;
@@ -242,7 +243,7 @@ ProbeResult Collector::TestRequest(const std::vector<PodEndpoint>& endpoints) {
   }
   if (pick == nullptr) return {Outcome::kError, "no endpoint to send the test request to"};
   const HttpResult r = probes_->Get("http://" + HostPort(pick->ip, pick->port) + options_.test_path,
-                                    milliseconds(1000));
+                                    milliseconds(1000), kMaxMetricsBytes);
   const std::string what = "GET " + options_.test_path + " on " + pick->pod + ": ";
   if (r.status >= 200 && r.status < 300) return {Outcome::kPass, what + std::to_string(r.status)};
   if (r.status != 0 || r.timed_out) {

@@ -185,9 +185,17 @@ void RemediationReconciler::RunEffect(const std::string& ns, const RemediationSp
       if (effect.pids.empty()) return;
       DbTarget db = reader_->ReadCredentials(ns, spec.credentials_secret);
       db.endpoint = reader_->ResolveService(ns, spec.db_service, spec.db_port).front();
+      // Never the target's own sessions (by name or by its pods' addresses) ...
       SessionFilter filter;
       filter.target_application_name = target_application_name_;
-      const auto done = db_->TerminateBlockers(db, effect.pids, filter);
+      for (const auto& ep : cluster_->TargetEndpoints(ns, spec.target_service, spec.target_port)) {
+        filter.target_addresses.push_back(ep.ip);
+      }
+      // ... and only within the scope the spec allows.
+      TerminateScope scope;
+      if (spec.terminate_scope != BlockerScope::kServer) scope.database = db.database;
+      if (spec.terminate_scope == BlockerScope::kRole) scope.role = db.user;
+      const auto done = db_->TerminateBlockers(db, effect.pids, filter, scope);
       spdlog::info("{}/{}: terminated {} of {} blocking sessions", ns, spec.target_deployment,
                    done.size(), effect.pids.size());
       return;

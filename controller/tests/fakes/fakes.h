@@ -197,10 +197,14 @@ class FakeEvents final : public Events {
 class FakeClusterReader final : public ClusterReader {
  public:
   std::set<std::string> opted_in;                         // namespaces
+  std::set<std::string> deployments = {"demo/api"};       // "ns/name" that exist
   std::map<std::string, std::vector<Endpoint>> services;  // "ns/name:port" → ready endpoints
   std::map<std::string, DbTarget> secrets;                // "ns/name"
 
   bool NamespaceOptedIn(const std::string& ns) override { return opted_in.count(ns) > 0; }
+  bool DeploymentExists(const std::string& ns, const std::string& name) override {
+    return deployments.count(ns + "/" + name) > 0;
+  }
   std::vector<Endpoint> ResolveService(const std::string& ns, const std::string& service,
                                        int port) override {
     auto it = services.find(ns + "/" + service + ":" + std::to_string(port));
@@ -308,11 +312,15 @@ class FakePgAdmin final : public PgAdmin {
     return sessions;
   }
   std::vector<int> TerminateBlockers(const DbTarget&, const std::vector<int>& pids,
-                                     const SessionFilter&) override {
+                                     const SessionFilter& spare,
+                                     const TerminateScope& scope) override {
     std::lock_guard lock(mutex_);
     std::string list;
     for (int p : pids) list += (list.empty() ? "" : ",") + std::to_string(p);
-    log_->Add("terminate-sessions " + list);
+    std::string spared;
+    for (const auto& a : spare.target_addresses) spared += (spared.empty() ? "" : ",") + a;
+    log_->Add("terminate-sessions " + list + " in database=" + scope.database +
+              " role=" + scope.role + " sparing " + spare.target_application_name + "," + spared);
     return pids;
   }
   LoginAttempt Login(const DbTarget&) override { return login; }
@@ -398,7 +406,7 @@ class FakeProbes final : public Probes {
     r.body = std::move(body);
     answers_[url_prefix] = r;
   }
-  HttpResult Get(const std::string& url, std::chrono::milliseconds) override {
+  HttpResult Get(const std::string& url, std::chrono::milliseconds, std::size_t) override {
     std::lock_guard lock(mutex_);
     const HttpResult* best = nullptr;
     size_t best_len = 0;

@@ -205,6 +205,19 @@ TEST(Assemble, WhileVerifyingRatesAreTakenSinceTheAction) {
   EXPECT_DOUBLE_EQ(*o.error_ratio, 0);  // the outage's errors are before `since`
 }
 
+TEST(Assemble, SeriesAPodNoLongerExportsAreNotKept) {
+  RemediationSpec spec;
+  CollectState st;
+  std::string metrics = PodMetrics(100, 0, 0, 0);
+  for (int i = 0; i < 50; ++i) {  // a histogram whose bucket bounds change every scrape
+    metrics += "http_request_duration_seconds_bucket{route=\"/items\",le=\"" +
+               std::to_string(10 + i) + "\"} 1\n";
+    Assemble(OnePod(200, metrics), {}, spec, CollectorOptions{}, st, kT0 + std::chrono::seconds(i));
+    metrics = PodMetrics(100 + i, 0, 0, 0);
+  }
+  EXPECT_LE(st.counters["api-1"].size(), 8u);  // requests, errors, timeouts, 3 buckets, one le
+}
+
 TEST(Assemble, APodThatGoesTakesItsCountersWithIt) {
   RemediationSpec spec;
   CollectState st;

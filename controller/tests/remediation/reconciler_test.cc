@@ -312,5 +312,41 @@ TEST_F(RemediationReconcilerTest, AConflictingStatusWriteThrowsBeforeAnyEffect) 
   EXPECT_TRUE(restarted) << "the loop did not get past the conflicts";
 }
 
+// A lock holder of the target's own role blocks its sessions: TerminateBlockingSessions
+// ends the holder, within the target's database and role, sparing the target's sessions
+// (by name and by its pods' addresses); a widened scope reaches further.
+TEST_F(RemediationReconcilerTest, TerminateBlockingSessionsStaysInTheTargetsScope) {
+  for (const std::string& scope : {std::string(""), std::string("Server")}) {
+    Json remediation =
+        Remediation("api", "2027-01-15T07:00:00Z", R"(["TerminateBlockingSessions"])");
+    remediation["spec"]["strategy"] = Json::string("DiagnosisDriven");
+    if (!scope.empty()) {
+      remediation["spec"]["terminateBlockingSessions"]["scope"] = Json::string(scope);
+    }
+    store_.Remove("demo/api");
+    store_.Put(remediation);
+    SessionRow holder{700,     "psql", "idle in transaction", 30, {}, "AccessExclusiveLock",
+                      "items", false};
+    SessionRow waiter{801, "poolguard-target", "active", 5, {700}, "", "", true};
+    admin_.sessions = {holder, waiter, waiter};
+    admin_.sessions[2].pid = 802;
+    cluster_.logs =
+        "2027-01-15T08:00:00.000Z error target: DB_ERROR: pool_timeout: QueuePool limit of "
+        "size 5 overflow 0 reached, connection timed out, timeout 3.00\n";
+    Healthy(false);
+    const Lines lines = TickUntil("demo/api", "terminate-sessions ");
+    const size_t terminate = Find(lines, "terminate-sessions ");
+    ASSERT_LT(terminate, lines.size()) << ::testing::PrintToString(lines);
+    EXPECT_EQ(
+        lines[terminate],
+        scope.empty()
+            ? "terminate-sessions 700 in database=app role=app sparing poolguard-target,10.0.0.7"
+            : "terminate-sessions 700 in database= role= sparing poolguard-target,10.0.0.7");
+    admin_.sessions.clear();
+    cluster_.logs.clear();
+    Healthy(true);
+  }
+}
+
 }  // namespace
 }  // namespace poolguard::controller

@@ -18,6 +18,16 @@ class KubeClusterReader final : public ClusterReader {
     return StringField(meta.at("labels"), kChaosOptInLabel) == kChaosOptInValue;
   }
 
+  bool DeploymentExists(const std::string& ns, const std::string& name) override {
+    try {
+      client_->Resource({"apps", "v1", "deployments"}, ns).Get(name);
+      return true;
+    } catch (const kube::ApiError& e) {
+      if (kube::IsNotFound(e)) return false;
+      throw;
+    }
+  }
+
   std::vector<Endpoint> ResolveService(const std::string& ns, const std::string& service,
                                        int port) override {
     std::vector<Endpoint> out;

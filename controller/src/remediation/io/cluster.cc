@@ -96,9 +96,10 @@ class KubeRemediationCluster final : public RemediationCluster {
   }
 
   std::string PodLogs(const std::string& ns, const std::string& pod, int since_seconds) override {
-    const auto r =
-        client_->Raw("GET", client_->Resource(kPods, ns).Path(ns, pod, "log"),
-                     {{"sinceSeconds", std::to_string(since_seconds)}, {"timestamps", "true"}});
+    const auto r = client_->Raw("GET", client_->Resource(kPods, ns).Path(ns, pod, "log"),
+                                {{"sinceSeconds", std::to_string(since_seconds)},
+                                 {"limitBytes", std::to_string(kMaxLogBytes)},
+                                 {"timestamps", "true"}});
     if (r.status / 100 != 2) {
       throw std::runtime_error("logs of pod " + ns + "/" + pod + ": HTTP " +
                                std::to_string(r.status) + " " + r.body.substr(0, 200));

@@ -7,9 +7,11 @@ namespace {
 
 class NetProbes final : public Probes {
  public:
-  HttpResult Get(const std::string& url, std::chrono::milliseconds timeout) override {
+  HttpResult Get(const std::string& url, std::chrono::milliseconds timeout,
+                 std::size_t max_bytes) override {
     http::GetOptions options;
     options.timeout = timeout;
+    options.max_body_bytes = max_bytes;
     options.user_agent = "poolguard-controller";
     return http::Get(url, options);
   }
