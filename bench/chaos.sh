@@ -61,7 +61,7 @@ PG_PORT=$("$ROOT/scripts/pg" port "$PG_DIR")
 SUPER_URL=$("$ROOT/scripts/pg" url "$PG_DIR")
 psql -X -q "$SUPER_URL" -c "CREATE ROLE app LOGIN PASSWORD 'app'" -c "CREATE DATABASE app OWNER app"
 
-log "CRDs, namespace $NS, Service/EndpointSlice/Secret db"
+log "CRDs, namespace $NS, Service/EndpointSlice/Secret db, the target Deployment api (no pods)"
 kubectl apply --server-side --force-conflicts -f "$ROOT/crds/" >/dev/null
 kubectl wait --for=condition=Established --timeout=30s crd/chaosexperiments.poolguard.dev >/dev/null
 kubectl apply -f - >/dev/null <<EOF
@@ -88,6 +88,17 @@ apiVersion: v1
 kind: Secret
 metadata: {name: db-credentials, namespace: $NS}
 stringData: {username: app, password: app, database: app}
+---
+# The experiments' target: it must exist (a guardrail), its pods are not needed here.
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: $NS}
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec: {containers: [{name: api, image: poolguard/target:dev}]}
 EOF
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -115,7 +126,6 @@ sleep 1  # the watch is established before the first experiment
 
 # One superuser session for counting: a query is one round trip, no new connection.
 coproc PSQL { psql -X -A -t -q "$SUPER_URL" 2>&1; }
-PSQL_PID=$PSQL_PID
 count_sessions() { # application_name -> COUNT (no subshell: the coprocess is ours only)
   printf "SELECT count(*) FROM pg_stat_activity WHERE application_name = '%s';\n" "$1" >&"${PSQL[1]}"
   IFS= read -r -u "${PSQL[0]}" COUNT

@@ -34,7 +34,9 @@ cmake --build "$build" --target kube_informer_bench -j2 >/dev/null
 cpp_bin=$build/bench/kube_informer_bench
 (
   # Same Go environment as localcluster's builds (localcluster/lib/goenv.sh).
+  # shellcheck source=../localcluster/lib/common.sh
   source localcluster/lib/common.sh
+  # shellcheck source=../localcluster/lib/goenv.sh
   source localcluster/lib/goenv.sh
   setup_go_env
   export CGO_ENABLED=0
@@ -47,7 +49,7 @@ go_bin=$build/clientgo-bench
 work=$(mktemp -d /tmp/kube-bench.XXXXXX)
 client_pid=""
 cleanup() {
-  [ -n "$client_pid" ] && kill "$client_pid" 2>/dev/null || true
+  if [ -n "$client_pid" ]; then kill "$client_pid" 2>/dev/null || true; fi
   localcluster/down --purge >/dev/null 2>&1 || true
   rm -rf "$work"
 }

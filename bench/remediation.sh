@@ -24,6 +24,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=../scripts/lib/status.sh
+source "$ROOT/scripts/lib/status.sh"  # status_jq: jq with scripts/lib/status.jq
 RUNS=${1:-5}
 CTL=${POOLGUARD_CONTROLLER:-$ROOT/${BUILD_DIR:-build}/controller/poolguard-controller}
 NS=poolguard-demo
@@ -131,8 +133,7 @@ run_one() { # scenario run strategy actions
   chaos "$name" | kubectl apply -n $NS -f - >/dev/null
   local inc=""
   for _ in $(seq 1 240); do
-    inc=$(kubectl get rem -n $NS "$name" -o json |
-      jq -c '[.status.incident // empty, (.status.history // [])[]] | map(select(.outcome != null and .outcome != "")) | .[0] // empty')
+    inc=$(kubectl get rem -n $NS "$name" -o json | status_jq -c closed_incident)
     [ -n "$inc" ] && break
     sleep 0.5
   done
@@ -141,10 +142,7 @@ run_one() { # scenario run strategy actions
   outcome=$(jq -r '.outcome' <<<"$inc")
   det=$(jq -r '.detectionSeconds // "-"' <<<"$inc")
   rec=$(jq -r '.recoverySeconds // "-"' <<<"$inc")
-  rung=$(jq -r '[.actions[] | select(.result == "Verified")][0] | if . then
-      (((.finishedAt | sub("\\.[0-9]+Z$"; "Z") | fromdate) + ((.finishedAt | capture("\\.(?<ms>[0-9]+)Z$").ms // "0") | ("0." + .) | tonumber))
-     - ((.startedAt | sub("\\.[0-9]+Z$"; "Z") | fromdate) + ((.startedAt | capture("\\.(?<ms>[0-9]+)Z$").ms // "0") | ("0." + .) | tonumber)))
-     * 1000 | round / 1000 else "-" end' <<<"$inc")
+  rung=$(status_jq -r healing_rung_seconds <<<"$inc")
   verdict=$(jq -r '.verdict' <<<"$inc")
   printf '%-10s %3d  %-22s %9s %9s %9s  %s\n' "$scenario" "$run" "$outcome" "$det" "$rec" "$rung" "$verdict"
   DET[$scenario]+="$det "
@@ -178,11 +176,11 @@ done
 echo
 printf '%-10s %18s %18s %18s\n' scenario "detection med/p90" "recovery med/p90" "rung med/p90"
 for s in ${BENCH_SCENARIOS:-ladder terminate}; do
-  # shellcheck disable=SC2086
+  # shellcheck disable=SC2086  # the samples, space-separated: one argument each
   read -r dm dp <<<"$(stats ${DET[$s]})"
-  # shellcheck disable=SC2086
+  # shellcheck disable=SC2086  # (as above)
   read -r rm rp <<<"$(stats ${REC[$s]})"
-  # shellcheck disable=SC2086
+  # shellcheck disable=SC2086  # (as above)
   read -r gm gp <<<"$(stats ${RUNG[$s]})"
   printf '%-10s %8s / %-7s %8s / %-7s %8s / %-7s\n' "$s" "$dm" "$dp" "$rm" "$rp" "$gm" "$gp"
 done

@@ -2,8 +2,13 @@
 
 #include <cpprest/http_client.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <prometheus/registry.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <fstream>
 #include <future>
 #include <thread>
 
@@ -135,6 +140,207 @@ TEST_F(ServerTest, CountsRequestsByRouteTemplate) {
   EXPECT_NE(text.find(R"(http_requests_total{code="404",method="GET",route="unmatched"} 1)"),
             std::string::npos)
       << text;
+}
+
+// ---- hostile clients --------------------------------------------------------------------
+
+// A raw TCP client: sends exactly what a test says and reads whatever comes back.
+class Raw {
+ public:
+  explicit Raw(std::uint16_t port) : fd_(socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  }
+  ~Raw() { close(fd_); }
+  Raw(const Raw&) = delete;
+  Raw& operator=(const Raw&) = delete;
+  bool connected() const { return connected_; }
+  bool Send(const std::string& bytes) {
+    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(bytes.size());
+  }
+  // Everything until the peer closes or `limit` passes; `closed` says which.
+  std::string ReadAll(std::chrono::milliseconds limit, bool* closed = nullptr) {
+    std::string out;
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (true) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+      char buf[4096];
+      const ssize_t n = recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) {
+        if (closed) *closed = true;
+        return out;
+      }
+      out.append(buf, static_cast<size_t>(n));
+    }
+    if (closed) *closed = false;
+    return out;
+  }
+
+ private:
+  int fd_;
+  bool connected_ = false;
+};
+
+int ThreadCount() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+  }
+  return -1;
+}
+
+TEST_F(ServerTest, MalformedPercentEncodingIsA400NotACrash) {
+  for (const char* target : {"/echo/%", "/echo/%zz", "/echo/%0", "/echo/a%2", "/echo/x?q=%",
+                             "/echo/x?q=%g1", "/echo/x?%zz=1"}) {
+    Raw raw(server_->port());
+    ASSERT_TRUE(raw.Send(std::string("GET ") + target + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    const std::string reply = raw.ReadAll(5s);
+    EXPECT_EQ(reply.rfind("HTTP/1.1 400", 0), 0u) << target << ": " << reply;
+    EXPECT_NE(reply.find("\"code\":\"Bad"), std::string::npos) << target << ": " << reply;
+  }
+  EXPECT_EQ(Call(server_->port(), "GET", "/fast").status, 200);  // still serving
+}
+
+TEST_F(ServerTest, GarbageGetsA400AndTheServerGoesOn) {
+  for (const std::string& garbage :
+       {std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) + "\r\n\r\n",
+        std::string("GET / HTTP/9.9\r\n\r\n"), std::string("GET\r\n\r\n"),
+        std::string("POST /echo/w HTTP/1.1\r\nContent-Length: zz\r\n\r\n")}) {
+    Raw raw(server_->port());
+    raw.Send(garbage);
+    const std::string reply = raw.ReadAll(5s);
+    EXPECT_EQ(reply.rfind("HTTP/1.1 400", 0), 0u) << reply;
+  }
+  EXPECT_EQ(Call(server_->port(), "GET", "/fast").status, 200);
+}
+
+// A server with short deadlines, one worker and few connections, for the tests below.
+class TightServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Router router;
+    router.Add("GET", "/work", [](const Request&) { return Response::Text(200, "worked"); });
+    router.Add("GET", "/block", [this](const Request&) {
+      release_.wait();
+      return Response::Text(200, "released");
+    });
+    router.Add(
+        "GET", "/livez", [](const Request&) { return Response::Text(200, "ok"); },
+        Dispatch::kInline);
+    router.Add("POST", "/body", [](const Request& r) { return Response::Text(200, r.body); });
+    ServerOptions options;
+    options.address = "127.0.0.1";
+    options.port = 0;
+    options.max_connections = 20;
+    options.header_timeout = 300ms;
+    options.body_timeout = 300ms;
+    options.idle_timeout = 500ms;
+    options.workers = 1;
+    options.max_queued = 1;
+    server_ = std::make_unique<Server>(options, std::move(router), nullptr);
+    server_->Start();
+  }
+  void TearDown() override {
+    released_.set_value();
+    server_->Shutdown(5s);
+  }
+
+  std::promise<void> released_;
+  std::shared_future<void> release_ = released_.get_future().share();
+  std::unique_ptr<Server> server_;
+};
+
+TEST_F(TightServerTest, ASocketThatSendsNothingIsClosedAtTheHeaderDeadline) {
+  Raw idle(server_->port());
+  bool closed = false;
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(idle.ReadAll(5s, &closed), "");
+  EXPECT_TRUE(closed);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+}
+
+TEST_F(TightServerTest, AHeadTrickledByteByByteIsCutAtTheDeadline) {
+  Raw slow(server_->port());
+  const std::string head = "GET /work HTTP/1.1\r\nHost: x\r\nX-Padding: ";
+  const auto start = std::chrono::steady_clock::now();
+  bool closed = false;
+  for (char c : head + std::string(200, 'a')) {
+    if (!slow.Send(std::string(1, c))) break;
+    if (!slow.ReadAll(20ms, &closed).empty() || closed) break;
+  }
+  EXPECT_TRUE(closed) << "still open after trickling for "
+                      << std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - start)
+                             .count()
+                      << " ms";
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+}
+
+TEST_F(TightServerTest, ABodyThatNeverArrivesIsCutAtTheBodyDeadline) {
+  Raw raw(server_->port());
+  raw.Send("POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly ten b");
+  const auto start = std::chrono::steady_clock::now();
+  bool closed = false;
+  EXPECT_EQ(raw.ReadAll(5s, &closed), "");
+  EXPECT_TRUE(closed);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  EXPECT_EQ(server_->in_flight(), 0u);
+}
+
+TEST_F(TightServerTest, AtTheBoundTheLongestIdleConnectionMakesRoom) {
+  std::vector<std::unique_ptr<Raw>> idle;
+  for (int i = 0; i < 20; ++i) {
+    idle.push_back(std::make_unique<Raw>(server_->port()));
+    ASSERT_TRUE(idle.back()->connected());
+  }
+  // The 21st connection is served: the oldest idle socket is shed for it.
+  Raw fresh(server_->port());
+  fresh.Send("GET /livez HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(fresh.ReadAll(2s).rfind("HTTP/1.1 200", 0), 0u);
+  bool closed = false;
+  idle.front()->ReadAll(200ms, &closed);
+  EXPECT_TRUE(closed) << "the longest-idle connection was not the one shed";
+  EXPECT_LE(server_->connections(), 20u);
+}
+
+TEST_F(TightServerTest, InlineRoutesAnswerWhenEveryWorkerIsBusy) {
+  auto blocked =
+      std::async(std::launch::async, [this] { return Call(server_->port(), "GET", "/block"); });
+  for (int i = 0; i < 500 && server_->in_flight() == 0; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(server_->in_flight(), 1u);
+  // The one worker is stuck; /livez still answers at once.
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(Call(server_->port(), "GET", "/livez").status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  // One request may wait for the worker; one more is refused at once, not queued forever.
+  auto queued =
+      std::async(std::launch::async, [this] { return Call(server_->port(), "GET", "/work"); });
+  for (int i = 0; i < 500 && server_->in_flight() < 2; ++i) std::this_thread::sleep_for(10ms);
+  const Answer refused = Call(server_->port(), "GET", "/work");
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_NE(refused.body.find("\"code\":\"Overloaded\""), std::string::npos) << refused.body;
+  released_.set_value();
+  released_ = std::promise<void>();  // TearDown's set_value goes to a fresh promise
+  EXPECT_EQ(blocked.get().body, "released");
+  EXPECT_EQ(queued.get().body, "worked");
+}
+
+TEST_F(ServerTest, ConnectionsDoNotCostAThreadEach) {
+  EXPECT_EQ(Call(server_->port(), "GET", "/fast").status, 200);  // the client's own threads
+  const int before = ThreadCount();
+  std::vector<std::unique_ptr<Raw>> idle;
+  for (int i = 0; i < 300; ++i) idle.push_back(std::make_unique<Raw>(server_->port()));
+  EXPECT_EQ(Call(server_->port(), "GET", "/fast").status, 200);
+  EXPECT_LT(ThreadCount() - before, 20) << "threads grew with connections";
 }
 
 }  // namespace

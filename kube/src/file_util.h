@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -8,16 +9,32 @@
 
 namespace poolguard::kube::file_util {
 
-/// Reads a whole file; on failure fills `err` with the reason and returns false.
+/// The most ReadFile reads: kubeconfigs, certificates, keys and tokens are kilobytes; a
+/// path naming a device or a huge file fails instead of hanging or filling memory.
+inline constexpr std::size_t kMaxFileBytes = 4 << 20;
+
+/// Reads a whole file of at most kMaxFileBytes; on failure fills `err` with the reason and
+/// returns false.
 inline bool ReadFile(const std::string& path, std::string* out, std::string* err) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     *err = std::strerror(errno);
     return false;
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  *out = ss.str();
+  out->clear();
+  char buffer[64 * 1024];
+  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    out->append(buffer, static_cast<std::size_t>(in.gcount()));
+    if (out->size() > kMaxFileBytes) {
+      *err = "larger than " + std::to_string(kMaxFileBytes >> 20) + " MiB";
+      out->clear();
+      return false;
+    }
+  }
+  if (in.bad()) {
+    *err = std::strerror(errno);
+    return false;
+  }
   return true;
 }
 

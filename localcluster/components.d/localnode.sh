@@ -27,6 +27,7 @@ if [[ -x "$LOCALNODE_BINARY" || -f "$STATE_DIR/run/poolguard-localnode.pid" ]]; 
   COMPONENTS+=(poolguard-localnode)
   # Pods (in the pod network's namespace) reach the API server at the gateway, an
   # address of the host's veth: kube-apiserver takes one --bind-address, so all of them.
+  # shellcheck disable=SC2034  # read by comp_args_kube_apiserver (lib/components.sh)
   APISERVER_BIND_ADDRESS=0.0.0.0
   APISERVER_SAN_HOOKS+=(localnode_apiserver_sans)
 fi
@@ -78,6 +79,7 @@ comp_args_poolguard_localnode() {
     "DNS:localhost,IP:127.0.0.1"
   # Credentials: the admin kubeconfig. The agent also binds pods (the scheduler's
   # job), which the Node authorizer does not allow a system:node identity.
+  # shellcheck disable=SC2034  # ARGS is read by lc's start_component
   ARGS=("$LOCALNODE_BINARY"
     --kubeconfig="$KUBECONFIG_FILE"
     --node-name=localnode
@@ -113,8 +115,8 @@ comp_cleanup_poolguard_localnode() {
     for ((i = 0; i < 50; i++)); do
       pids="$(ip netns pids "$ns" 2>/dev/null || true)"
       [[ -n "$pids" ]] || break
-      ((i > 0)) || log "killing leftover processes in network namespace $ns: $(echo $pids)"
-      # shellcheck disable=SC2086
+      ((i > 0)) || log "killing leftover processes in network namespace $ns: ${pids//$'\n'/ }"
+      # shellcheck disable=SC2086  # one argument per PID
       kill -KILL $pids 2>/dev/null || true
       sleep 0.1
     done

@@ -12,10 +12,13 @@
 # agent of issue 5, ...) are added by files localcluster/components.d/*.sh that
 # define these functions and append to COMPONENTS.
 
-COMPONENTS=(etcd kube-apiserver kube-controller-manager)
-
 SERVICE_CIDR=10.0.0.0/24
+# shellcheck disable=SC2034  # read by pki.sh (the apiserver certificate)
 SERVICE_IP=10.0.0.1
+
+# (Not first in the file: a shellcheck directive on the first command covers the whole file.)
+# shellcheck disable=SC2034  # read by lc, extended by components.d/*.sh
+COMPONENTS=(etcd kube-apiserver kube-controller-manager)
 
 # curl against a local TLS endpoint with the admin client certificate.
 admin_curl() { # path
@@ -25,6 +28,7 @@ admin_curl() { # path
 
 # --- etcd -------------------------------------------------------------------
 comp_args_etcd() {
+  # shellcheck disable=SC2034  # ARGS is read by lc's start_component
   ARGS=("$BIN_DIR/etcd"
     --name=localcluster
     --data-dir="$STATE_DIR/etcd"
@@ -47,6 +51,7 @@ comp_waits_etcd() { echo "etcd /health at https://127.0.0.1:$ETCD_CLIENT_PORT"; 
 
 # --- kube-apiserver -----------------------------------------------------------
 comp_args_kube_apiserver() {
+  # shellcheck disable=SC2034  # ARGS is read by lc's start_component
   ARGS=("$BIN_DIR/kube-apiserver"
     # 127.0.0.1 unless a hook needs more (the node agent: its pods reach it at the
     # pod network's gateway; the port is still the chosen one).
@@ -60,7 +65,7 @@ comp_args_kube_apiserver() {
     --etcd-servers="https://127.0.0.1:$ETCD_CLIENT_PORT"
     --etcd-cafile="$PKI/ca.crt"
     --etcd-certfile="$PKI/apiserver-etcd-client.crt" --etcd-keyfile="$PKI/apiserver-etcd-client.key"
-    --authorization-mode=Node,RBAC
+    --authorization-mode="Node,RBAC"
     --anonymous-auth=true   # as on real clusters: /healthz, /readyz, /version for everyone, the rest RBAC
     --service-account-issuer=https://kubernetes.default.svc.cluster.local
     --service-account-key-file="$PKI/sa.pub"
@@ -90,6 +95,7 @@ comp_progress_kube_apiserver() { admin_curl '/readyz?verbose' 2>/dev/null | grep
 
 # --- kube-controller-manager ----------------------------------------------------
 comp_args_kube_controller_manager() {
+  # shellcheck disable=SC2034  # ARGS is read by lc's start_component
   ARGS=("$BIN_DIR/kube-controller-manager"
     --kubeconfig="$STATE_DIR/controller-manager.kubeconfig"
     --authentication-kubeconfig="$STATE_DIR/controller-manager.kubeconfig"

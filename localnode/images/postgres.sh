@@ -8,7 +8,7 @@
 # SIGTERM is turned into a fast shutdown (the official image's STOPSIGNAL is SIGINT).
 set -euo pipefail
 
-bindir=${POOLGUARD_PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
+bindir=${POOLGUARD_PG_BINDIR:-$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)}
 [[ -x "$bindir/postgres" ]] || { echo "postgres.sh: no PostgreSQL under /usr/lib/postgresql" >&2; exit 1; }
 : "${LOCALNODE_POD_DATA_DIR:?postgres.sh runs under poolguard-localnode, which sets LOCALNODE_POD_DATA_DIR}"
 user=${POSTGRES_USER:-postgres}

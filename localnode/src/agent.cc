@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -140,7 +141,14 @@ int RunQuiet(const std::vector<std::string>& argv) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-void WriteFile(const fs::path& path, const std::string& content, bool in_place = false) {
+// Files of Secrets and service-account tokens: the owner's alone. Pods here share one
+// filesystem, so what a kubelet keeps in a pod's own tmpfs must not be readable by every
+// local user; the containers that read them run as root.
+constexpr fs::perms kSecretFile = fs::perms(0600);
+constexpr fs::perms kSecretDir = fs::perms(0700);
+
+void WriteFile(const fs::path& path, const std::string& content, bool in_place = false,
+               fs::perms mode = fs::perms(0644)) {
   if (in_place) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out << content;
@@ -149,10 +157,15 @@ void WriteFile(const fs::path& path, const std::string& content, bool in_place =
   fs::path tmp = path;
   tmp += ".tmp";
   {
+    // Created with the final mode, so a secret is never readable even for a moment.
+    const int fd =
+        open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, static_cast<mode_t>(mode));
+    if (fd < 0) throw std::runtime_error("cannot write " + tmp.string() + ": " + strerror(errno));
+    close(fd);
+    fs::permissions(tmp, mode);
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out << content;
   }
-  fs::permissions(tmp, fs::perms(0644));
   fs::rename(tmp, path);
 }
 
@@ -1025,7 +1038,7 @@ class Agent::Impl {
   }
 
   void WriteItems(const fs::path& dir, const std::map<std::string, std::string>& data,
-                  const Json& items, const std::string& what) {
+                  const Json& items, const std::string& what, fs::perms mode) {
     if (items.is_array() && items.size() > 0) {
       for (const auto& it : items.as_array()) {
         auto d = data.find(json::StringField(it, "key"));
@@ -1033,11 +1046,11 @@ class Agent::Impl {
           throw std::runtime_error("key " + json::StringField(it, "key") + " not found in " + what);
         fs::path p = dir / json::StringField(it, "path");
         fs::create_directories(p.parent_path());
-        WriteFile(p, d->second);
+        WriteFile(p, d->second, false, mode);
       }
       return;
     }
-    for (const auto& [k, v] : data) WriteFile(dir / k, v);
+    for (const auto& [k, v] : data) WriteFile(dir / k, v, false, mode);
   }
 
   void Projection(PodRt& rt, const fs::path& dir, const Json& src) {
@@ -1063,8 +1076,9 @@ class Agent::Impl {
       Json resp =
           client_->Do("POST", "/api/v1/namespaces/" + rt.ns + "/serviceaccounts/" + sa + "/token",
                       {}, req.serialize());
+      fs::permissions(dir, kSecretDir);
       WriteFile(dir / json::StringField(t, "path"),
-                json::StringField(json::At(resp, "status"), "token"));
+                json::StringField(json::At(resp, "status"), "token"), false, kSecretFile);
     } else if (src.has_field("configMap") || src.has_field("secret")) {
       bool secret = src.has_field("secret");
       const Json& ref = secret ? src.at("secret") : src.at("configMap");
@@ -1078,7 +1092,8 @@ class Agent::Impl {
         throw std::runtime_error(std::string(secret ? "secret" : "configmap") + " \"" + name +
                                  "\" not found");
       }
-      WriteItems(dir, *data, json::At(ref, "items"), name);
+      if (secret) fs::permissions(dir, kSecretDir);
+      WriteItems(dir, *data, json::At(ref, "items"), name, secret ? kSecretFile : fs::perms(0644));
     } else if (src.has_field("downwardAPI")) {
       const Json& items = json::At(src.at("downwardAPI"), "items");
       if (!items.is_array()) return;

@@ -127,10 +127,16 @@ App::App(const Config& config, std::shared_ptr<PgConnectionFactory> factory)
 
 http::Router App::MakeRouter() {
   http::Router router;
-  router.Add("GET", "/livez", [](const Request&) {
-    return Response::Json(200, web::json::value::parse(R"({"status":"ok"})"));
-  });
-  router.Add("GET", "/metrics", [this](const Request&) { return Metrics(); });
+  // Liveness and metrics answer on the I/O thread: even with every worker waiting on the
+  // database, a probe sees a live process and a scrape sees why.
+  router.Add(
+      "GET", "/livez",
+      [](const Request&) {
+        return Response::Json(200, web::json::value::parse(R"({"status":"ok"})"));
+      },
+      http::Dispatch::kInline);
+  router.Add(
+      "GET", "/metrics", [this](const Request&) { return Metrics(); }, http::Dispatch::kInline);
   router.Add("GET", "/health", [this](const Request&) { return Health(); });
   router.Add("GET", "/items", [this](const Request& r) { return ListItems(r); });
   router.Add("POST", "/items", [this](const Request& r) { return CreateItem(r); });
@@ -144,11 +150,15 @@ void App::RecordDbError(DbErrorKind kind, const std::string& message) {
 }
 
 Response App::DatabaseFailure(DbErrorKind kind, const std::string& message) {
-  RecordDbError(kind, message);
+  RecordDbError(kind, message);  // the whole text, for operators
+  // Clients get the kind in words: libpq's own text names the database's host, port and
+  // role, which are not theirs to know.
   web::json::value error = web::json::value::object();
   error["code"] = web::json::value::string("DatabaseUnavailable");
   error["kind"] = web::json::value::string(std::string(KindName(kind)));
-  error["message"] = web::json::value::string(OneLine(message));
+  // The pool's own timeout text (SQLAlchemy's wording) says nothing of the server.
+  error["message"] = web::json::value::string(
+      kind == DbErrorKind::kPoolTimeout ? OneLine(message) : std::string(KindDescription(kind)));
   web::json::value body = web::json::value::object();
   body["error"] = error;
   return Response::Json(503, body);
@@ -165,6 +175,15 @@ Response App::WithConnection(Work&& work) {
       return response;
     } catch (const pqxx::sql_error& e) {
       if (!pg.raw().is_open()) lease.Invalidate();
+      if (IsInputError(e.sqlstate())) {
+        // The client's data, not an outage: a 503 here would let any client fail a
+        // Remediation's verification.
+        pg.MarkUsed();
+        spdlog::warn("the database rejected a request's input (SQLSTATE {}): {}", e.sqlstate(),
+                     OneLine(e.what()));
+        return Response::Error(400, "InvalidInput",
+                               "the database rejected the input (SQLSTATE " + e.sqlstate() + ")");
+      }
       const DbErrorKind kind = ClassifyStatementError(e.sqlstate(), e.what());
       if (kind == DbErrorKind::kConnectionLost) lease.Invalidate();
       return DatabaseFailure(kind, e.what());

@@ -27,6 +27,28 @@ std::string_view KindName(DbErrorKind kind) {
   return "query";
 }
 
+std::string_view KindDescription(DbErrorKind kind) {
+  switch (kind) {
+    case DbErrorKind::kPoolTimeout:
+      return "no database connection became free in time";
+    case DbErrorKind::kTooManyClients:
+      return "the database has no connection slot left";
+    case DbErrorKind::kAuthentication:
+      return "the database refused the service's credentials";
+    case DbErrorKind::kConnectionRefused:
+      return "the database cannot be reached";
+    case DbErrorKind::kConnectionLost:
+      return "the connection to the database broke";
+    case DbErrorKind::kQuery:
+      return "the database could not run the request";
+  }
+  return "the database could not run the request";
+}
+
+bool IsInputError(std::string_view sqlstate) {
+  return sqlstate.size() == 5 && (sqlstate.substr(0, 2) == "22" || sqlstate.substr(0, 2) == "23");
+}
+
 DbErrorKind ClassifyConnectError(std::string_view message) {
   if (Contains(message, "too many clients already") ||
       Contains(message, "remaining connection slots are reserved") ||

@@ -20,6 +20,14 @@ enum class DbErrorKind {
 /// The label value used in metrics and logs: pool_timeout, too_many_clients, ...
 std::string_view KindName(DbErrorKind kind);
 
+/// A sentence for clients: what failed, without the server's own text (which names its
+/// host, port and role).
+std::string_view KindDescription(DbErrorKind kind);
+
+/// Whether a SQLSTATE is the request's fault, not the database's: class 22 (data
+/// exception: invalid UTF-8, value out of range) and 23 (integrity constraint violation).
+bool IsInputError(std::string_view sqlstate);
+
 /// Classifies a failure to connect. libpq reports connect-time failures without a
 /// SQLSTATE, so this reads the message.
 DbErrorKind ClassifyConnectError(std::string_view message);

@@ -38,4 +38,25 @@ TEST(DbError, KindNamesAreStableLabels) {
 }
 
 }  // namespace
+// The request's fault, answered 400 and never counted as an outage (a 503 would let any
+// client fail a Remediation's verification).
+TEST(DbError, DataExceptionsAndConstraintViolationsAreInputErrors) {
+  for (const char* state : {"22021", "22003", "22P02", "23505", "23514"}) {
+    EXPECT_TRUE(IsInputError(state)) << state;
+  }
+  for (const char* state : {"53300", "57P01", "08006", "40001", "42P01", "", "2"}) {
+    EXPECT_FALSE(IsInputError(state)) << state;
+  }
+}
+
+TEST(DbError, ClientsGetTheKindInWordsNotTheServersText) {
+  for (auto kind : {DbErrorKind::kTooManyClients, DbErrorKind::kAuthentication,
+                    DbErrorKind::kConnectionRefused, DbErrorKind::kConnectionLost,
+                    DbErrorKind::kQuery}) {
+    const std::string_view text = KindDescription(kind);
+    EXPECT_FALSE(text.empty());
+    EXPECT_EQ(text.find("host"), std::string_view::npos) << text;
+  }
+}
+
 }  // namespace poolguard::target

@@ -16,6 +16,8 @@
 set -euo pipefail
 
 source "$(dirname "$0")/lib.sh"
+# shellcheck source=../../scripts/lib/status.sh
+source "$REPO_DIR/scripts/lib/status.sh"
 use_test_cluster helm jq curl
 
 NS=poolguard-demo
@@ -73,7 +75,7 @@ kubectl get deployment poolguard-controller -n "$SYSTEM_NS" -o json | jq -e '
   and (.spec.template.spec.containers[0].image | startswith("poolguard/controller:"))
   and (.spec.template.spec.containers[0].args | index("--leader-elect"))' >/dev/null ||
   fail "deployment poolguard-controller is not the chart's (managed-by Helm, image poolguard/controller, --leader-elect)"
-kubectl get remediation api -n "$NS" -o json | jq -e '[.status.incident // {}] + .status.history
+kubectl get remediation api -n "$NS" -o json | status_jq -e 'incidents
   | map(.verdict // "") | any(test("healed at rung 1 \\(TerminateBlockingSessions\\)"))' >/dev/null ||
   fail "Remediation api's status has no verdict for the fix"
 ok "release deployed, Deployment managed by Helm with --leader-elect; the verdict is in Remediation api's status"

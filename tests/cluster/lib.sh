@@ -77,8 +77,7 @@ cleanup_namespaces() {
 
 # jsonpath of one object: jp KIND/NAME EXPR [kubectl args]
 jp() { # (three tries: one failed GET on a loaded machine is not the answer)
-  local try
-  for try in 1 2 3; do
+  for _ in 1 2 3; do
     kubectl get "$1" -o "jsonpath=$2" "${@:3}" && return
     sleep 1
   done

@@ -4,6 +4,7 @@
 # clear error naming the port and starts nothing, and kubectl/the API server
 # report the pinned Kubernetes version.
 source "$(dirname "$0")/lib.sh"
+# shellcheck source=../../localcluster/versions.env
 source "$REPO_DIR/localcluster/versions.env"
 cluster_up
 

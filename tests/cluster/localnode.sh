@@ -10,6 +10,7 @@ source "$(dirname "$0")/lib.sh"
 cluster_up
 kubectl get node localnode >/dev/null 2>&1 ||
   fail "no Node 'localnode': the agent is not running (build poolguard-localnode into <repo>/build, or set LOCALNODE_BINARY; see docs/localnode.md)"
+# shellcheck source=/dev/null  # written at run time by localcluster/components.d/localnode.sh
 source "$LOCALCLUSTER_STATE_DIR/localnode.env"  # POD_NETWORK, PROXY_NETWORK
 NETNS="poolguard-${POD_NETWORK##*.}"
 new_namespace ln
@@ -37,11 +38,11 @@ ip netns list | grep "^$NETNS\b" >/dev/null || fail "no network namespace $NETNS
 root="$(ip -4 -o addr show | awk '{print $2, $4}')"
 grep -qxF "$NETNS $POD_NETWORK.1/24" <<<"$root" || fail "no gateway $POD_NETWORK.1/24 on veth $NETNS: $root"
 stray="$(awk '{print $2}' <<<"$root" | grep -E "^(${POD_NETWORK//./\\.}|${PROXY_NETWORK//./\\.})\." | grep -vxF "$POD_NETWORK.1/24" || true)"
-[[ -z "$stray" ]] || fail "pod/proxy addresses in the root namespace: $(echo $stray)"
+[[ -z "$stray" ]] || fail "pod/proxy addresses in the root namespace: ${stray//$'\n'/ }"
 # Only this cluster's networks must be clean: other clusters on this machine each have
 # their gateway here (and an agent from before the namespace put its pod IPs on lo).
 other="$(awk '{print $2}' <<<"$root" | grep -E '^10\.24[45]\.' | grep -Ev '^10\.244\.[0-9]+\.1/24$' || true)"
-[[ -z "$other" ]] || echo "[$TEST_NAME]   note: other clusters' 10.244/10.245 addresses here: $(echo $other)"
+[[ -z "$other" ]] || echo "[$TEST_NAME]   note: other clusters' 10.244/10.245 addresses here: ${other//$'\n'/ }"
 ok "root namespace: $POD_NETWORK.1/24 on $NETNS only; in $NETNS: $(ip -n "$NETNS" -4 -o addr show dev eth0 | awk '{print $4}' | tr '\n' ' ')"
 
 check "a pod's IP answers from the host through the namespace's veth"
@@ -85,6 +86,15 @@ grep -q "api at $POD_NETWORK.1:" <<<"$logs" || fail "KUBERNETES_SERVICE_HOST is 
 [[ "$(grep -c '"gitVersion"' <<<"$logs")" == 2 ]] || fail "no /version from the API server: $logs"
 ok "$(head -n1 <<<"$logs"), /version by address and by name"
 
+check "the pod's service-account token is readable by its owner alone"
+uid="$(jp pod/apicheck '{.metadata.uid}' -n "$NS")"
+token="$(find "$LOCALCLUSTER_STATE_DIR/localnode/pods/$uid/volumes" -name token -type f | head -n1)"
+[[ -n "$token" ]] || fail "no token file under $LOCALCLUSTER_STATE_DIR/localnode/pods/$uid/volumes"
+[[ "$(stat -c %a "$token")" == 600 ]] || fail "$token has mode $(stat -c %a "$token"), want 600"
+[[ "$(stat -c %a "$(dirname "$token")")" == 700 ]] ||
+  fail "$(dirname "$token") has mode $(stat -c %a "$(dirname "$token")"), want 700"
+ok "$token 600 in a 700 folder"
+
 check "the target reaches db by Service name (GET /health through the api Service)"
 for _ in 1 2 3 4 5; do out="$(curl -s --max-time 5 "$(svc_url api 80 /health)")" && [[ "$out" == *'"database":"ok"'* ]] && break; sleep 1; done
 [[ "$out" == *'"database":"ok"'* ]] || fail "/health through Service api: '$out'"
@@ -105,7 +115,7 @@ new="$(pids_of app=api)"
 [[ -n "$new" && -z "$(comm -12 <(echo "$old") <(echo "$new"))" ]] || fail "PIDs before '$old' after '$new'"
 # (by its command line: a bare PID may already be reused)
 for p in $old; do ! grep -q poolguard-target "/proc/$p/cmdline" 2>/dev/null || fail "old process $p still runs"; done
-ok "PIDs $(echo $old) -> $(echo $new) in $((SECONDS - start))s"
+ok "PIDs ${old//$'\n'/ } -> ${new//$'\n'/ } in $((SECONDS - start))s"
 
 check "deleting the db pod restarts PostgreSQL with its data intact"
 # (retried: right after the rollout the Service may have no ready endpoint for a moment)

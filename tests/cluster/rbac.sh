@@ -42,6 +42,7 @@ check "without a Role, PATCH of the Deployment is forbidden (403)"
 code="$(patch_as_deployer 3)"
 [[ "$code" == 403 ]] || fail "expected HTTP 403 for PATCH without a Role, got $code: $(cat "$PATCH_OUT")"
 grep -q 'cannot patch resource \\"deployments\\"' "$PATCH_OUT" || fail "403 does not name the verb and resource: $(cat "$PATCH_OUT")"
+# shellcheck disable=SC1003  # tr -d '\\' deletes the JSON escapes' backslashes; no quote is escaped
 ok "403: $(grep -o 'User [^,]*cannot patch resource[^,]*' "$PATCH_OUT" | head -n1 | tr -d '\\')"
 
 check "with a Role allowing get/patch on deployments and a RoleBinding, the same PATCH succeeds"

@@ -23,11 +23,14 @@ NS=""
 PROM_IP=""
 
 # ---------------------------------------------------------------- status and dumps
+# shellcheck source=../../scripts/lib/status.sh
+source "$REPO_DIR/scripts/lib/status.sh"
 rem_json() { kubectl get remediation "$REM" -n "$NS" -o json; }
-# rq JQ: a jq expression over the Remediation (raw output).
-rq() { rem_json | jq -r "$1"; }
-# rem_is JQ: succeeds when the jq expression is true for the Remediation.
-rem_is() { rem_json | jq -e "$1" >/dev/null; }
+# rq JQ: a jq expression over the Remediation (raw output), with the definitions of
+# scripts/lib/status.jq (incident, incidents, action_results, ...).
+rq() { rem_json | status_jq -r "$1"; }
+# rem_is JQ: succeeds when the jq expression is true for the Remediation (as rq).
+rem_is() { rem_json | status_jq -e "$1" >/dev/null; }
 # wait_rem DESCRIPTION TIMEOUT JQ: waits until the Remediation satisfies JQ.
 wait_rem() { wait_for "remediation $REM: $1" "$2" rem_is "$3"; }
 
@@ -209,6 +212,7 @@ spec:
   reinject: ${4:-Never}
 YAML
 }
+# shellcheck disable=SC2034  # the fault the remediation_*.sh tests inject
 LOCK_TABLE='{type: ConnectionLeak, connectionLeak: {connections: 1, mode: LockTable, table: items}}'
 chaos_phase() { kubectl get chaosexperiment "$1" -n "$NS" -o jsonpath='{.status.phase}'; }
 wait_chaos_active() {
@@ -242,6 +246,4 @@ workload_state() {
 }
 
 # The incident's figures for the log: detection and recovery seconds, the verdict.
-incident_summary() {
-  rq '"id=\(.status.incident.id) detection=\(.status.incident.detectionSeconds)s recovery=\(.status.incident.recoverySeconds)s actions=\([.status.incident.actions[]? | "\(.name)/\(.result)"] | join(",")) verdict=\(.status.incident.verdict)"'
-}
+incident_summary() { rq 'incident | figures'; }

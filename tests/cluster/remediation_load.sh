@@ -4,6 +4,7 @@
 # raises the pool size and puts it back after the surge; a controller SIGKILLed during a
 # rollout wait finishes that rung without restarting again.
 source "$(dirname "$0")/lib.sh"
+# shellcheck source=remediation_lib.sh
 source "$TESTS_CLUSTER_DIR/remediation_lib.sh"
 stack_up rem-load
 start_controller
@@ -66,7 +67,7 @@ ok "$(incident_summary); env DB_POOL_SIZE=$env; $(rq '.status.incident.actions[0
 wait_for "the surge to end" 90 eval "[[ \$(chaos_phase surge) == Completed ]]"
 env_is_5() { [[ "$(jp deployment/api '{.spec.template.spec.containers[0].env[?(@.name=="DB_POOL_SIZE")].value}' -n "$NS")" == 5 ]]; }
 wait_for "the Deployment's DB_POOL_SIZE back to 5" 120 env_is_5
-revert='[.status.incident, .status.history[]?] | map(select(. != null and .poolSizeRevert != null)) | .[0].poolSizeRevert'
+revert='incidents | map(select(.poolSizeRevert != null)) | .[0].poolSizeRevert'
 wait_rem "the pool size revert recorded as finished" 90 "$revert | .finishedAt != null"
 ok "reverted: $(rq "$revert | tostring"); phase $(rq .status.phase)"
 wait_for "the api Ready on the old size" 120 stack_healthy

@@ -3,6 +3,7 @@
 # (one session holds ACCESS EXCLUSIVE on items; the api's pool fills with blocked
 # requests) against a Remediation, in one demo stack shared by the scenarios.
 source "$(dirname "$0")/lib.sh"
+# shellcheck source=remediation_lib.sh
 source "$TESTS_CLUSTER_DIR/remediation_lib.sh"
 stack_up rem-lock
 start_controller
@@ -42,17 +43,17 @@ rem_is '.status.incident.actions[0].name == "TerminateBlockingSessions" and ([.s
   fail "the plan for LockContention: $(rq '[.status.incident.actions[].name]')"
 rem_is '.status.conditions[] | select(.type == "DryRun") | .status == "True"' ||
   fail "condition DryRun: $(rq '.status.conditions')"
-plan="$(rq '[.status.incident.actions[] | "\(.name)/\(.result)"] | join(",")')"
+plan="$(rq 'incident | action_results')"
 # Nothing may happen while the fault stays: 10 s of ticks (interval 1s) with the plan
 # unchanged, the workloads as they were and the lock session still held.
 unchanged() {
   [[ "$(workload_state)" == "$before" ]] && [[ "$(chaos_phase lock-dry)" == Active ]] &&
-    [[ "$(rq '[.status.incident.actions[] | "\(.name)/\(.result)"] | join(",")')" == "$plan" ]] &&
+    [[ "$(rq 'incident | action_results')" == "$plan" ]] &&
     [[ "$(kubectl get chaosexperiment lock-dry -n "$NS" -o jsonpath='{.status.leakedConnections}')" == 1 ]]
 }
 hold_until=$((SECONDS + 10))
 while ((SECONDS < hold_until)); do
-  unchanged || fail "dry run changed something: plan '$plan' -> '$(rq '[.status.incident.actions[] | "\(.name)/\(.result)"] | join(",")')'; workloads '$before' -> '$(workload_state)'; experiment $(chaos_phase lock-dry)"
+  unchanged || fail "dry run changed something: plan '$plan' -> '$(rq 'incident | action_results')'; workloads '$before' -> '$(workload_state)'; experiment $(chaos_phase lock-dry)"
   sleep 1
 done
 ok "phase $(rq .status.phase), plan $plan, DryRun=True; after 10 s: workloads '$before', lock-dry Active with 1 session"
@@ -100,8 +101,8 @@ wait_for "lock-ladder to end (the database restart severed its session)" 60 eval
 severed="$(kubectl get chaosexperiment lock-ladder -n "$NS" -o jsonpath='{.status.severedAt}')"
 rung1_end="$(rq '.status.incident.actions[0].finishedAt')"
 rung2_start="$(rq '.status.incident.actions[1].startedAt')"
-[[ -n "$severed" ]] && (($(date -d "$severed" +%s) >= $(date -d "$rung1_end" +%s))) &&
-  (($(date -d "$severed" +%s) >= $(date -d "$rung2_start" +%s))) ||
+{ [[ -n "$severed" ]] && (($(date -d "$severed" +%s) >= $(date -d "$rung1_end" +%s))) &&
+  (($(date -d "$severed" +%s) >= $(date -d "$rung2_start" +%s))); } ||
   fail "lock-ladder severed at '$severed', rung 1 finished $rung1_end, rung 2 started $rung2_start: the lock should outlive rung 1"
 verdict="$(rq .status.incident.verdict)"
 [[ "$verdict" == *"rung 2"*RestartDatabase* ]] || fail "verdict: $verdict"

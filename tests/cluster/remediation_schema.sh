@@ -50,6 +50,10 @@ cases=(
   "{$MIN, safety: {loopBreaker: {relapseWindow: 0s}}}" 'spec.safety.loopBreaker.relapseWindow: Invalid value: "0s": must be at least 1s'
   "{$MIN, detection: {prometheus: {url: 'http://p:9090', queries: {errorRatio: 'rate(x{ns=\"\$ns\"}[1m])'}}}}" 'spec.detection.prometheus.queries.errorRatio'
   "{database: {service: db, credentialsSecret: db-credentials}}" 'spec.target'
+  "{$MIN, detection: {prometheus: {url: 'https://p:9090'}}}" 'https:// is not supported'
+  "{$MIN, increasePoolSize: {env: DATABASE_URL}}" 'spec.increasePoolSize.env'
+  "{target: {deployment: 'api/../x'}, database: {service: db, credentialsSecret: db-credentials}}" 'spec.target.deployment'
+  "{$MIN, target: {deployment: api, service: 'API'}}" 'spec.target.service'
 )
 check "$((${#cases[@]} / 2)) kinds of bad spec are rejected at apply, naming the field"
 for ((i = 0; i < ${#cases[@]}; i += 2)); do

@@ -9,31 +9,35 @@
 #include <memory>
 #include <string>
 
+#include "app/controller.h"
+#include "chaos/reconciler.h"
 #include "poolguard/kube/workqueue.h"
+#include "remediation/reconciler.h"
 
 namespace poolguard::controller {
 
 /// The controller's Prometheus metrics (names follow controller-runtime where it has them).
 /// Thread-safe (prometheus-cpp's types are).
-class Metrics {
+class Metrics final : public ReconcileMetrics, public ChaosMetrics, public RemediationMetrics {
  public:
   Metrics();
   prometheus::Registry& registry() { return *registry_; }
 
   /// result: success | error | requeue_after
-  void Reconciled(const std::string& controller, const std::string& result, double seconds);
+  void Reconciled(const std::string& controller, const std::string& result,
+                  double seconds) override;
   void SetPhaseCounts(const std::map<std::string, int>& by_phase);
   void SetHeld(int sessions, int clients);
-  void Injected(double seconds);
-  void RolledBack(double seconds);
+  void Injected(double seconds) override;
+  void RolledBack(double seconds) override;
   void SetLeader(bool leader);
   // The Remediation reconciler.
   void SetRemediationPhaseCounts(const std::map<std::string, int>& by_phase);
   /// A new incident and its detection time.
-  void IncidentOpened(double detection_seconds);
-  void IncidentResolved(double recovery_seconds);
+  void IncidentOpened(double detection_seconds) override;
+  void IncidentResolved(double recovery_seconds) override;
   /// An action that finished: result Verified | VerificationFailed | Failed.
-  void ActionFinished(const std::string& action, const std::string& result);
+  void ActionFinished(const std::string& action, const std::string& result) override;
   /// Work-queue hooks for the queue named `name`.
   std::shared_ptr<kube::WorkQueueMetrics> QueueMetrics(const std::string& name);
 

@@ -113,6 +113,11 @@ const std::vector<Flag>& Flags() {
        [](Options& o, const std::string& v) {
          return SetInt(&o.max_connections_per_experiment, v, 1, 10000);
        }},
+      {"max-surge-clients", "POOLGUARD_MAX_SURGE_CLIENTS",
+       "TrafficSurge clients this controller runs at most, over every experiment; one that "
+       "would exceed it is Rejected. Default 2000.",
+       false,
+       [](Options& o, const std::string& v) { return SetInt(&o.max_surge_clients, v, 1, 100000); }},
       {"db-capacity-margin", "POOLGUARD_DB_CAPACITY_MARGIN",
        "Connection slots always left free for others when sizing a leak. Default 5.", false,
        [](Options& o, const std::string& v) { return SetInt(&o.db_capacity_margin, v, 0, 10000); }},

@@ -21,6 +21,7 @@ struct Options {
   std::string log_level = "info";
   std::string log_format = "text";
   int max_connections_per_experiment = 200;
+  int max_surge_clients = 2000;
   int db_capacity_margin = 5;
   std::chrono::milliseconds session_grace{30000};
   int workers = 4;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/text.h"
+
 namespace poolguard::controller {
 namespace {
 
@@ -25,16 +27,18 @@ class Builder {
     d_.status.observed_generation = o.generation;
   }
 
-  void Phase(controller::Phase p, std::string reason, std::string message) {
+  // Messages are cut to kMaxStatusMessage: a database's error text is the outside's to
+  // choose, the object's size is ours to bound.
+  void Phase(controller::Phase p, std::string reason, const std::string& message) {
     d_.status.phase = p;
     d_.status.reason = std::move(reason);
-    d_.status.message = std::move(message);
+    d_.status.message = Truncated(message, kMaxStatusMessage);
   }
-  void Cond(const char* type, const char* status, std::string reason, std::string message) {
-    SetCondition(
-        &d_.status.conditions,
-        Condition{type, status, std::move(reason), std::move(message), std::nullopt, o_.generation},
-        o_.now);
+  void Cond(const char* type, const char* status, std::string reason, const std::string& message) {
+    SetCondition(&d_.status.conditions,
+                 Condition{type, status, std::move(reason), Truncated(message, kMaxStatusMessage),
+                           std::nullopt, o_.generation},
+                 o_.now);
   }
   void Event(const char* type, std::string reason, std::string message) {
     d_.events.push_back({type, std::move(reason), std::move(message)});
@@ -102,6 +106,21 @@ void DecidePending(const ChaosObserved& o, Builder* b) {
     Reject(b, reasons::kNamespaceNotOptedIn,
            "namespace " + o.ns + " does not carry the label " + kChaosOptInLabel + "=" +
                kChaosOptInValue);
+    return;
+  }
+  if (o.target_exists.has_value() && !*o.target_exists) {
+    Reject(b, reasons::kTargetNotFound,
+           "spec.target.deployment: Deployment " + o.ns + "/" + spec.target_deployment +
+               " not found; an experiment names the target it breaks");
+    return;
+  }
+  if (spec.type == FaultType::kTrafficSurge &&
+      o.surge_clients_in_use + spec.concurrency > o.max_surge_clients) {
+    Reject(b, reasons::kSurgeCapExceeded,
+           "concurrency " + std::to_string(spec.concurrency) + " with the " +
+               std::to_string(o.surge_clients_in_use) +
+               " surge clients already running exceeds the controller's cap of " +
+               std::to_string(o.max_surge_clients) + " (--max-surge-clients)");
     return;
   }
   if (spec.type == FaultType::kConnectionLeak &&

@@ -25,9 +25,13 @@ struct ChaosObserved {
 
   // Guardrails (gathered only before injection).
   std::optional<bool> namespace_opted_in;
+  std::optional<bool> target_exists;               // the Deployment spec.target.deployment names
   std::vector<std::string> active_on_same_target;  // "ns/name" of other experiments
   int max_connections_per_experiment = 200;
   int capacity_margin = 5;
+  /// TrafficSurge: clients of every experiment this controller holds, and its cap on them.
+  int surge_clients_in_use = 0;
+  int max_surge_clients = 2000;
   std::optional<DbCapacity> capacity;
   std::string resolve_error;  // the database or target could not be resolved
   std::string database_endpoint;
@@ -61,6 +65,8 @@ inline constexpr char kFaultActive[] = "FaultActive";
 inline constexpr char kInvalidSpec[] = "InvalidSpec";
 inline constexpr char kNamespaceNotOptedIn[] = "NamespaceNotOptedIn";
 inline constexpr char kConnectionCapExceeded[] = "ConnectionCapExceeded";
+inline constexpr char kSurgeCapExceeded[] = "SurgeCapExceeded";
+inline constexpr char kTargetNotFound[] = "TargetNotFound";
 inline constexpr char kTargetBusy[] = "TargetBusy";
 inline constexpr char kDatabaseCapacity[] = "DatabaseCapacity";
 inline constexpr char kResolutionFailed[] = "ResolutionFailed";
@@ -77,6 +83,9 @@ inline constexpr char kControllerShutdown[] = "ControllerShutdown";
 inline constexpr char kRolledBack[] = "RolledBack";
 inline constexpr char kNotInjected[] = "NotInjected";
 }  // namespace reasons
+
+/// The most a status message keeps (longer ones, such as a database's error text, are cut).
+inline constexpr size_t kMaxStatusMessage = 1024;
 
 /// The ChaosExperiment state machine as a pure function of what was observed. Level-based:
 /// calling it again with the same observation gives the same answer.

@@ -2,14 +2,21 @@
 
 #include <spdlog/spdlog.h>
 
-#include <thread>
+#include <condition_variable>
 
 #include "poolguard/kube/errors.h"
 
 namespace poolguard::controller {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+// Waits `d` on `clock` (a test's clock decides what waiting means).
+void SleepFor(kube::Clock& clock, kube::Clock::Duration d) {
+  std::mutex mutex;
+  std::condition_variable never;
+  std::unique_lock lock(mutex);
+  const auto deadline = clock.Now() + d;
+  while (clock.Now() < deadline) clock.WaitUntil(lock, never, deadline);
+}
 
 bool HasFinalizer(const kube::Json& o) {
   const auto& meta = o.at("metadata");
@@ -45,14 +52,15 @@ std::string TargetOf(const kube::Json& o) {
 }  // namespace
 
 ChaosReconciler::ChaosReconciler(ObjectStore* store, ClusterReader* reader, FaultEngine* engine,
-                                 PgAdmin* admin, kube::EventRecorder* recorder, Metrics* metrics,
-                                 ChaosReconcilerOptions options)
+                                 PgAdmin* admin, Events* events, ChaosMetrics* metrics,
+                                 std::shared_ptr<kube::Clock> clock, ChaosReconcilerOptions options)
     : store_(store),
       reader_(reader),
       engine_(engine),
       admin_(admin),
-      recorder_(recorder),
+      events_(events),
       metrics_(metrics),
+      clock_(std::move(clock)),
       options_(options) {}
 
 std::optional<DbTarget> ChaosReconciler::Database(const std::string& key, const kube::Json& object,
@@ -87,10 +95,11 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
   o.has_finalizer = HasFinalizer(object);
   o.status = ParseChaosStatus(object);
   o.spec = ParseChaosSpec(object);
-  o.now = std::chrono::system_clock::now();
+  o.now = clock_->WallNow();
   o.shutting_down = shutting_down;
   o.max_connections_per_experiment = options_.max_connections_per_experiment;
   o.capacity_margin = options_.capacity_margin;
+  o.max_surge_clients = options_.max_surge_clients;
   o.held = engine_->Held(key);
   {
     std::lock_guard lock(mutex_);
@@ -108,6 +117,9 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
       !shutting_down) {
     o.namespace_opted_in = reader_->NamespaceOptedIn(o.ns);
     if (!*o.namespace_opted_in) return o;
+    o.target_exists = reader_->DeploymentExists(o.ns, spec.target_deployment);
+    if (!*o.target_exists) return o;
+    if (!leak) o.surge_clients_in_use = engine_->TotalClients();
     if (leak && spec.connections > o.max_connections_per_experiment) return o;
     const std::string target = o.ns + "/" + spec.target_deployment;
     for (const auto& other : store_->List()) {
@@ -169,12 +181,11 @@ void ChaosReconciler::RunInject(const std::string& key, const kube::Json& object
   plan.count = spec.Want();
   plan.table = spec.table;
   plan.application_name = ApplicationName(o.ns, o.name);
-  const auto remaining = o.status.ends_at
-                             ? std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   *o.status.ends_at - std::chrono::system_clock::now())
-                             : spec.duration;
+  const auto remaining = o.status.ends_at ? std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                *o.status.ends_at - clock_->WallNow())
+                                          : spec.duration;
   plan.session_timeout = std::max(remaining, std::chrono::milliseconds(0)) + options_.session_grace;
-  const auto start = Clock::now();
+  const auto start = clock_->Now();
   try {
     if (spec.type == FaultType::kConnectionLeak) {
       std::string error;
@@ -206,7 +217,9 @@ void ChaosReconciler::RunInject(const std::string& key, const kube::Json& object
       plan.surge_path = spec.path;
       engine_->Inject(key, plan);
     }
-    metrics_->Injected(std::chrono::duration<double>(Clock::now() - start).count());
+    if (metrics_ != nullptr) {
+      metrics_->Injected(std::chrono::duration<double>(clock_->Now() - start).count());
+    }
   } catch (const InjectError& e) {
     spdlog::warn("{}: injection failed: {}", key, e.what());
     std::lock_guard lock(mutex_);
@@ -216,7 +229,7 @@ void ChaosReconciler::RunInject(const std::string& key, const kube::Json& object
 
 void ChaosReconciler::RunRollback(const std::string& key, const kube::Json& object,
                                   const ChaosObserved& o) {
-  const auto start = Clock::now();
+  const auto start = clock_->Now();
   spdlog::info("{}: rolling back (phase {}, held {}, in pg_stat_activity {})", key,
                PhaseName(o.status.phase), o.held, o.db_sessions.value_or(-1));
   engine_->Rollback(key);
@@ -226,17 +239,17 @@ void ChaosReconciler::RunRollback(const std::string& key, const kube::Json& obje
     if (db) {
       // Our own closed sessions leave pg_stat_activity within milliseconds; anything left
       // (orphans of a previous controller) is terminated.
-      const auto deadline = Clock::now() + std::chrono::seconds(3);
+      const auto deadline = clock_->Now() + std::chrono::seconds(3);
       try {
         while (admin_->CountSessions(*db, app) > 0) {
-          if (Clock::now() > deadline) {
+          if (clock_->Now() > deadline) {
             admin_->TerminateApplication(*db, app, {});
             break;
           }
-          if (Clock::now() > deadline - std::chrono::milliseconds(2500)) {
+          if (clock_->Now() > deadline - std::chrono::milliseconds(2500)) {
             admin_->TerminateApplication(*db, app, {});
           }
-          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          SleepFor(*clock_, std::chrono::milliseconds(20));
         }
       } catch (const DbError& e) {
         spdlog::warn("{}: cannot check the rollback in pg_stat_activity: {}", key, e.what());
@@ -247,7 +260,9 @@ void ChaosReconciler::RunRollback(const std::string& key, const kube::Json& obje
     std::lock_guard lock(mutex_);
     db_cache_.erase(key);
   }
-  metrics_->RolledBack(std::chrono::duration<double>(Clock::now() - start).count());
+  if (metrics_ != nullptr) {
+    metrics_->RolledBack(std::chrono::duration<double>(clock_->Now() - start).count());
+  }
 }
 
 ReconcileResult ChaosReconciler::Reconcile(const std::string& key) { return Run(key, false); }
@@ -297,8 +312,8 @@ ReconcileResult ChaosReconciler::Run(const std::string& key, bool shutting_down)
       }
     }
     if (admission.owns_lock()) admission.unlock();
-    if (recorder_ != nullptr) {
-      for (const auto& e : d.events) recorder_->Record(object, e.type, e.reason, e.message);
+    if (events_ != nullptr) {
+      for (const auto& e : d.events) events_->Record(object, e.type, e.reason, e.message);
     }
 
     switch (d.effect) {

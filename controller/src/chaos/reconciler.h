@@ -8,21 +8,30 @@
 #include <string>
 #include <vector>
 
-#include "app/metrics.h"
 #include "chaos/decide.h"
 #include "chaos/fault_engine.h"
 #include "core/cluster_reader.h"
+#include "core/events.h"
 #include "core/object_store.h"
 #include "core/pg_admin.h"
 #include "core/reconcile.h"
-#include "poolguard/kube/client.h"
-#include "poolguard/kube/events.h"
+#include "poolguard/kube/clock.h"
 
 namespace poolguard::controller {
+
+/// What the reconciler counts (app/metrics.h implements it).
+class ChaosMetrics {
+ public:
+  virtual ~ChaosMetrics() = default;
+  virtual void Injected(double seconds) = 0;
+  /// Until pg_stat_activity no longer shows the sessions.
+  virtual void RolledBack(double seconds) = 0;
+};
 
 struct ChaosReconcilerOptions {
   int max_connections_per_experiment = 200;
   int capacity_margin = 5;
+  int max_surge_clients = 2000;
   /// Added to the remaining duration for the server-side session timeouts.
   std::chrono::milliseconds session_grace{30000};
 };
@@ -33,8 +42,11 @@ struct ChaosReconcilerOptions {
 /// keys may. Throws on errors worth a rate-limited retry.
 class ChaosReconciler {
  public:
+  /// `events` and `metrics` may be null. Time (now, durations, the rollback's waits)
+  /// comes from `clock`.
   ChaosReconciler(ObjectStore* store, ClusterReader* reader, FaultEngine* engine, PgAdmin* admin,
-                  kube::EventRecorder* recorder, Metrics* metrics, ChaosReconcilerOptions options);
+                  Events* events, ChaosMetrics* metrics, std::shared_ptr<kube::Clock> clock,
+                  ChaosReconcilerOptions options);
 
   ReconcileResult Reconcile(const std::string& key);
   /// SIGTERM path: roll back the fault of `key` and record it in status.
@@ -52,8 +64,9 @@ class ChaosReconciler {
   ClusterReader* reader_;
   FaultEngine* engine_;
   PgAdmin* admin_;
-  kube::EventRecorder* recorder_;
-  Metrics* metrics_;
+  Events* events_;
+  ChaosMetrics* metrics_;
+  std::shared_ptr<kube::Clock> clock_;
   ChaosReconcilerOptions options_;
 
   std::mutex admission_mutex_;                 // guardrail checks + claiming a target are one step

@@ -1,11 +1,13 @@
 #include "chaos/types.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <functional>
 #include <regex>
 
 #include "core/enum_names.h"
+#include "core/names.h"
 
 namespace poolguard::controller {
 
@@ -23,7 +25,19 @@ SpecParse ParseChaosSpec(const Json& object) {
   if (target == nullptr) return fail("spec.target: Required value");
   spec.target_deployment = StringField(*target, "deployment");
   if (spec.target_deployment.empty()) return fail("spec.target.deployment: Required value");
+  // Names go into URL paths: each must be what Kubernetes allows, nothing more.
+  auto bad_name = [&](const char* path, const std::string& name, const std::string& why) {
+    return fail(std::string(path) + ": Invalid value \"" + name.substr(0, 64) + "\": " + why);
+  };
+  if (auto why = CheckDnsSubdomain(spec.target_deployment); !why.empty()) {
+    return bad_name("spec.target.deployment", spec.target_deployment, why);
+  }
   spec.target_service = StringField(*target, "service");
+  if (!spec.target_service.empty()) {
+    if (auto why = CheckDnsLabel(spec.target_service); !why.empty()) {
+      return bad_name("spec.target.service", spec.target_service, why);
+    }
+  }
   spec.target_port = static_cast<int>(IntField(*target, "port").value_or(8000));
   if (spec.target_port < 1 || spec.target_port > 65535) {
     return fail("spec.target.port: must be 1-65535, got " + std::to_string(spec.target_port));
@@ -33,6 +47,9 @@ SpecParse ParseChaosSpec(const Json& object) {
   if (db == nullptr) return fail("spec.database: Required value");
   spec.db_service = StringField(*db, "service");
   if (spec.db_service.empty()) return fail("spec.database.service: Required value");
+  if (auto why = CheckDnsLabel(spec.db_service); !why.empty()) {
+    return bad_name("spec.database.service", spec.db_service, why);
+  }
   spec.db_port = static_cast<int>(IntField(*db, "port").value_or(5432));
   if (spec.db_port < 1 || spec.db_port > 65535) {
     return fail("spec.database.port: must be 1-65535, got " + std::to_string(spec.db_port));
@@ -40,6 +57,9 @@ SpecParse ParseChaosSpec(const Json& object) {
   spec.credentials_secret = StringField(*db, "credentialsSecret");
   if (spec.credentials_secret.empty())
     return fail("spec.database.credentialsSecret: Required value");
+  if (auto why = CheckDnsSubdomain(spec.credentials_secret); !why.empty()) {
+    return bad_name("spec.database.credentialsSecret", spec.credentials_secret, why);
+  }
 
   const Json* fault = Field(*spec_json, "fault");
   if (fault == nullptr) return fail("spec.fault: Required value");
@@ -77,6 +97,14 @@ SpecParse ParseChaosSpec(const Json& object) {
       if (!std::regex_match(spec.table, kTable)) {
         return fail("spec.fault.connectionLeak.table: Invalid value \"" + spec.table +
                     "\": expected table or schema.table");
+      }
+      // The system catalogs: locking one stops every session on the server, not the
+      // target's (an unqualified pg_* name resolves to pg_catalog first).
+      std::string lower = spec.table;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (lower.rfind("pg_", 0) == 0 || lower.rfind("information_schema.", 0) == 0) {
+        return fail("spec.fault.connectionLeak.table: Invalid value \"" + spec.table +
+                    "\": a system catalog (pg_*, information_schema.*) may not be locked");
       }
     }
   } else if (type == "TrafficSurge") {

@@ -43,6 +43,7 @@ struct ChaosSpec {
 
   /// Sessions (ConnectionLeak) or clients (TrafficSurge) the fault holds.
   int Want() const { return type == FaultType::kConnectionLeak ? connections : concurrency; }
+  bool operator==(const ChaosSpec&) const = default;
 };
 
 /// Either a spec or a message naming the offending field ("spec.fault.connectionLeak: ...").

@@ -1,12 +1,14 @@
 #pragma once
 
+// The Kubernetes reads both kinds need besides their own resource: namespaces, Services
+// through their EndpointSlices, Secrets.
+
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "chaos/fault_engine.h"
-#include "poolguard/kube/client.h"
+#include "core/database.h"
 
 namespace poolguard::controller {
 
@@ -25,17 +27,14 @@ struct PodEndpoint {
   bool ready = false;
 };
 
-/// The endpoints of `service`'s port `port` (a Service port), through its EndpointSlices,
-/// ready or not. Throws ResolveError (no such Service or port), kube::ApiError.
-std::vector<PodEndpoint> ServiceEndpoints(kube::Client& client, const std::string& ns,
-                                          const std::string& service, int port);
-
 /// The Kubernetes reads the reconciler needs besides its own resource. Thread-safe.
 class ClusterReader {
  public:
   virtual ~ClusterReader() = default;
   /// True when the namespace carries poolguard.dev/chaos=enabled.
   virtual bool NamespaceOptedIn(const std::string& ns) = 0;
+  /// Whether the Deployment exists. Throws kube::ApiError on anything but NotFound.
+  virtual bool DeploymentExists(const std::string& ns, const std::string& name) = 0;
   /// Ready endpoints of `service`'s port `port` (a Service port), through its EndpointSlices.
   /// Throws ResolveError (no such Service/port, no ready endpoints), kube::ApiError.
   virtual std::vector<Endpoint> ResolveService(const std::string& ns, const std::string& service,
@@ -43,10 +42,5 @@ class ClusterReader {
   /// Keys username, password, database (optional, default "postgres") of a Secret.
   virtual DbTarget ReadCredentials(const std::string& ns, const std::string& secret) = 0;
 };
-
-std::unique_ptr<ClusterReader> NewClusterReader(std::shared_ptr<kube::Client> client);
-
-/// Decodes standard base64 (Secret data). Throws ResolveError on bad input.
-std::string DecodeBase64(const std::string& text);
 
 }  // namespace poolguard::controller

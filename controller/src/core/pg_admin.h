@@ -27,6 +27,15 @@ struct SessionFilter {
   std::vector<std::string> target_addresses;  // the target pods' IPs (client_addr)
 };
 
+/// Which sessions TerminateBlockers may end at all: those connected to `database` (empty:
+/// any) as `role` (empty: any). A Remediation scopes it to its target's database and role
+/// unless its spec widens it: on a shared server, other applications' sessions are not its
+/// to end.
+struct TerminateScope {
+  std::string database;
+  std::string role;
+};
+
 /// One pg_stat_activity row, joined with pg_blocking_pids(pid) and the strongest
 /// granted relation lock from pg_locks. The controller's own diagnostic session is left
 /// out.
@@ -83,10 +92,12 @@ class PgAdmin {
   /// with pg_blocking_pids(pid) and the strongest granted relation lock of each session
   /// (kept connection).
   virtual std::vector<SessionRow> Sessions(const DbTarget& db, const SessionFilter& filter) = 0;
-  /// pg_terminate_backend for each of `pids` that is still a client backend and not one of
-  /// the target's own sessions (kept connection); returns the pids actually terminated.
+  /// pg_terminate_backend for each of `pids` that is still a client backend within `scope`
+  /// and not one of the target's own sessions (kept connection); returns the pids actually
+  /// terminated.
   virtual std::vector<int> TerminateBlockers(const DbTarget& db, const std::vector<int>& pids,
-                                             const SessionFilter& spare) = 0;
+                                             const SessionFilter& spare,
+                                             const TerminateScope& scope) = 0;
   /// A fresh connection with the credentials, closed at once: Ok, AuthRejected (28P01,
   /// 28000), TooManyClients (53300), Refused (nothing listens / unreachable), OtherError.
   virtual LoginAttempt Login(const DbTarget& db) = 0;

@@ -10,10 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "core/cluster_reader.h"  // PodEndpoint, ServiceEndpoints
+#include "core/cluster_reader.h"  // PodEndpoint
 #include "core/json.h"
-#include "poolguard/kube/client.h"
-#include "remediation/diagnose.h"
+#include "remediation/observations.h"
 
 namespace poolguard::controller {
 
@@ -29,6 +28,9 @@ struct ChaosLink {
   std::string key;  // ns/name
   std::optional<WallTime> started_at;
 };
+
+/// The most of a pod's log one tick reads.
+inline constexpr int kMaxLogBytes = 1 << 20;
 
 class RemediationCluster {
  public:
@@ -46,7 +48,8 @@ class RemediationCluster {
                                                         const std::string& name) = 0;
   /// The StatefulSet's pods (by its selector) with readiness; empty when it has none.
   virtual std::vector<PodState> StatefulSetPods(const std::string& ns, const std::string& name) = 0;
-  /// The pod's log lines of the last `since_seconds`, with Kubernetes timestamps.
+  /// The pod's log lines of the last `since_seconds`, with Kubernetes timestamps, at most
+  /// kMaxLogBytes of them (a pod that logs a flood is not read whole every tick).
   virtual std::string PodLogs(const std::string& ns, const std::string& pod, int since_seconds) = 0;
   /// The ChaosExperiment in `ns` whose target is `deployment` and which holds its fault.
   virtual std::optional<ChaosLink> ActiveChaos(const std::string& ns,
@@ -59,14 +62,5 @@ class RemediationCluster {
   virtual void SetEnv(const std::string& ns, const std::string& deployment,
                       const std::string& container, const std::string& env, int value) = 0;
 };
-
-std::unique_ptr<RemediationCluster> NewRemediationCluster(std::shared_ptr<kube::Client> client);
-
-/// The rollout fields of a Deployment or StatefulSet object (pure; exposed for tests).
-RolloutObservation ReadRollout(const Json& workload);
-/// The integer value of env `env` in `container` (empty: the first) of a pod template
-/// holder (Deployment); nullopt when absent or not a number.
-std::optional<int> ReadEnvInt(const Json& workload, const std::string& container,
-                              const std::string& env);
 
 }  // namespace poolguard::controller

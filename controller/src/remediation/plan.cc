@@ -928,7 +928,9 @@ int ActionsInLastHour(const RemediationStatus& status, WallTime now) {
 
 Step Next(const RemediationSpec& spec, const RemediationStatus& status,
           const Observations& observations, WallTime now) {
-  return Planner(spec, status, observations, now).Run();
+  Step step = Planner(spec, status, observations, now).Run();
+  BoundTexts(&step.status);
+  return step;
 }
 
 namespace {
@@ -940,7 +942,8 @@ Step Refuse(const RemediationStatus& status, const char* reason, const std::stri
   step.status.observed_generation = generation;
   const Condition* before = FindCondition(status.conditions, rem::kSpecValid);
   if (status.phase != RemediationPhase::kInvalid || before == nullptr ||
-      before->status != "False" || before->reason != reason || before->message != error) {
+      before->status != "False" || before->reason != reason ||
+      before->message != Truncated(error, kMaxStatusText)) {
     step.events.push_back({"Warning", reason, error});
   }
   SetCondition(&step.status.conditions,
@@ -948,6 +951,7 @@ Step Refuse(const RemediationStatus& status, const char* reason, const std::stri
   step.status.phase = RemediationPhase::kInvalid;
   step.status.message = message;
   step.kind = StepKind::kStop;
+  BoundTexts(&step.status);
   return step;
 }
 }  // namespace
@@ -977,6 +981,7 @@ Step TargetClaimed(const RemediationStatus& status, const std::string& owner,
     if (st.history.size() > kMaxHistory) st.history.resize(kMaxHistory);
   }
   step.requeue_after = std::chrono::seconds(5);  // to take over when the owner goes
+  BoundTexts(&step.status);
   return step;
 }
 

@@ -38,15 +38,18 @@ const ActionRecord* FindRecord(const Incident& in, const ActionRecord& r) {
 
 RemediationReconciler::RemediationReconciler(ObjectStore* store, Collector* collector,
                                              RemediationCluster* cluster, ClusterReader* reader,
-                                             PgAdmin* db, kube::EventRecorder* recorder,
-                                             Metrics* metrics, std::string target_application_name)
+                                             PgAdmin* db, Events* events,
+                                             RemediationMetrics* metrics,
+                                             std::shared_ptr<kube::Clock> clock,
+                                             std::string target_application_name)
     : store_(store),
       collector_(collector),
       cluster_(cluster),
       reader_(reader),
       db_(db),
-      recorder_(recorder),
+      events_(events),
       metrics_(metrics),
+      clock_(std::move(clock)),
       target_application_name_(std::move(target_application_name)) {}
 
 ReconcileResult RemediationReconciler::Reconcile(const std::string& key) {
@@ -61,7 +64,7 @@ ReconcileResult RemediationReconciler::Reconcile(const std::string& key) {
     return {};
   }
   const std::string ns = kube::NamespaceOf(object);
-  const WallTime now = TruncateToMillis(std::chrono::system_clock::now());
+  const WallTime now = TruncateToMillis(clock_->WallNow());
   const RemediationStatus current = ParseRemediationStatus(object);
   const int64_t generation = IntField(object["metadata"], "generation").value_or(0);
 
@@ -118,11 +121,10 @@ ReconcileResult RemediationReconciler::Reconcile(const std::string& key) {
         }
       }
     }
-    const auto t0 = std::chrono::steady_clock::now();
+    const auto t0 = clock_->Now();
     Observations o = collector_->Collect(in, spec, now);
-    spdlog::debug(
-        "{}: collected in {} ms", key,
-        std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0).count());
+    spdlog::debug("{}: collected in {} ms", key,
+                  std::chrono::duration_cast<milliseconds>(clock_->Now() - t0).count());
     o.detection = Detect(spec.detection, current.detection, o.signals, now);
     if (o.detection.health == Health::kHealthy && !IncidentOpenPhase(phase) &&
         o.detection.failing.empty()) {
@@ -146,22 +148,21 @@ ReconcileResult RemediationReconciler::Reconcile(const std::string& key) {
         // The record stays InProgress: the next tick applies it again with the same key,
         // and the rung fails at verification.timeout if it never lands.
         spdlog::warn("{}: {} failed: {}", key, EffectKindName(step.effect.kind), e.what());
-        if (recorder_ != nullptr) {
-          recorder_->Record(object, "Warning", "ActionError",
-                            std::string(EffectKindName(step.effect.kind)) + ": " + e.what());
+        if (events_ != nullptr) {
+          events_->Record(object, "Warning", "ActionError",
+                          std::string(EffectKindName(step.effect.kind)) + ": " + e.what());
         }
         step.requeue_after = spec.detection.interval;
       }
     }
   }
-  if (recorder_ != nullptr) {
-    for (const auto& e : step.events) recorder_->Record(object, e.type, e.reason, e.message);
+  if (events_ != nullptr) {
+    for (const auto& e : step.events) events_->Record(object, e.type, e.reason, e.message);
   }
-  spdlog::debug(
-      "{}: tick {} ({}) in {} ms, requeue {} ms", key, RemediationPhaseName(step.status.phase),
-      StepKindName(step.kind),
-      std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now() - now).count(),
-      step.requeue_after ? step.requeue_after->count() : -1);
+  spdlog::debug("{}: tick {} ({}) in {} ms, requeue {} ms", key,
+                RemediationPhaseName(step.status.phase), StepKindName(step.kind),
+                std::chrono::duration_cast<milliseconds>(clock_->WallNow() - now).count(),
+                step.requeue_after ? step.requeue_after->count() : -1);
   return {step.requeue_after};
 }
 
@@ -184,9 +185,17 @@ void RemediationReconciler::RunEffect(const std::string& ns, const RemediationSp
       if (effect.pids.empty()) return;
       DbTarget db = reader_->ReadCredentials(ns, spec.credentials_secret);
       db.endpoint = reader_->ResolveService(ns, spec.db_service, spec.db_port).front();
+      // Never the target's own sessions (by name or by its pods' addresses) ...
       SessionFilter filter;
       filter.target_application_name = target_application_name_;
-      const auto done = db_->TerminateBlockers(db, effect.pids, filter);
+      for (const auto& ep : cluster_->TargetEndpoints(ns, spec.target_service, spec.target_port)) {
+        filter.target_addresses.push_back(ep.ip);
+      }
+      // ... and only within the scope the spec allows.
+      TerminateScope scope;
+      if (spec.terminate_scope != BlockerScope::kServer) scope.database = db.database;
+      if (spec.terminate_scope == BlockerScope::kRole) scope.role = db.user;
+      const auto done = db_->TerminateBlockers(db, effect.pids, filter, scope);
       spdlog::info("{}/{}: terminated {} of {} blocking sessions", ns, spec.target_deployment,
                    done.size(), effect.pids.size());
       return;

@@ -4,13 +4,25 @@
 #include <mutex>
 #include <string>
 
-#include "app/metrics.h"
-#include "chaos/reconciler.h"  // ObjectStore, ReconcileResult
-#include "poolguard/kube/events.h"
+#include "core/events.h"
+#include "core/object_store.h"
+#include "core/reconcile.h"
+#include "poolguard/kube/clock.h"
 #include "remediation/collector.h"
 #include "remediation/plan.h"
 
 namespace poolguard::controller {
+
+/// What the reconciler counts (app/metrics.h implements it).
+class RemediationMetrics {
+ public:
+  virtual ~RemediationMetrics() = default;
+  /// A new incident and its detection time.
+  virtual void IncidentOpened(double detection_seconds) = 0;
+  virtual void IncidentResolved(double recovery_seconds) = 0;
+  /// An action that finished: result Verified | VerificationFailed | Failed.
+  virtual void ActionFinished(const std::string& action, const std::string& result) = 0;
+};
 
 /// Level-based Remediation reconciler, one tick per call: gather (Collector) → Detect →
 /// Next → write status when it changed (always before the effect it records) → run the one
@@ -19,9 +31,11 @@ namespace poolguard::controller {
 /// write that conflicted: the next call re-reads and decides again).
 class RemediationReconciler {
  public:
+  /// `events` and `metrics` may be null; `now` comes from `clock`.
   RemediationReconciler(ObjectStore* store, Collector* collector, RemediationCluster* cluster,
-                        ClusterReader* reader, PgAdmin* db, kube::EventRecorder* recorder,
-                        Metrics* metrics, std::string target_application_name);
+                        ClusterReader* reader, PgAdmin* db, Events* events,
+                        RemediationMetrics* metrics, std::shared_ptr<kube::Clock> clock,
+                        std::string target_application_name);
 
   ReconcileResult Reconcile(const std::string& key);
 
@@ -34,8 +48,9 @@ class RemediationReconciler {
   RemediationCluster* cluster_;
   ClusterReader* reader_;
   PgAdmin* db_;
-  kube::EventRecorder* recorder_;
-  Metrics* metrics_;
+  Events* events_;
+  RemediationMetrics* metrics_;
+  std::shared_ptr<kube::Clock> clock_;
   std::string target_application_name_;
 };
 

@@ -204,6 +204,10 @@ PromTextParse ParsePrometheusText(std::string_view text) {
     auto fail = [&](const std::string& why) {
       out.error = "line " + std::to_string(line_no) + ": " + why;
     };
+    if (out.samples.size() >= kMaxPromSamples) {
+      fail("more than " + std::to_string(kMaxPromSamples) + " samples; the rest is ignored");
+      break;
+    }
     PromSample sample;
     const size_t name_start = i;
     if (!NameStart(line[i])) {

@@ -99,6 +99,8 @@ struct PromSample {
   double value = 0;
   bool operator==(const PromSample&) const = default;
 };
+/// The most samples one exposition is read for (a target's /metrics is a few hundred).
+inline constexpr size_t kMaxPromSamples = 100'000;
 struct PromTextParse {
   std::vector<PromSample> samples;
   std::string error;  // the first malformed line ("line 7: ..."); samples before it are kept

@@ -4,9 +4,11 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <regex>
 
 #include "core/duration.h"
 #include "core/enum_names.h"
+#include "core/names.h"
 
 namespace poolguard::controller {
 namespace {
@@ -164,6 +166,14 @@ std::optional<RemediationAction> ParseAction(std::string_view name) {
   return ValueOf(kActionNames, name);
 }
 
+constexpr EnumName<BlockerScope> kBlockerScopeNames[] = {
+    {BlockerScope::kRole, "Role"},
+    {BlockerScope::kDatabase, "Database"},
+    {BlockerScope::kServer, "Server"},
+};
+
+std::string_view BlockerScopeName(BlockerScope scope) { return NameOf(kBlockerScopeNames, scope); }
+
 std::string_view StrategyName(Strategy strategy) { return NameOf(kStrategyNames, strategy); }
 
 ExpandedQuery ExpandQuery(std::string_view query, const QueryPlaceholders& values) {
@@ -238,13 +248,15 @@ RemediationSpecParse ParseRemediationSpec(const Json& object) {
   if (r.ok() && spec.target_deployment.empty()) {
     r.Fail("spec.target.deployment", "Required value");
   }
-  if (r.ok() && spec.target_deployment.size() > 253) {
-    r.Fail("spec.target.deployment", "Too long: must have at most 253 bytes");
-  }
+  // Names go into URL paths: each must be what Kubernetes allows, nothing more.
+  auto check_name = [&](const std::string& path, const std::string& value, bool label) {
+    if (!r.ok() || value.empty()) return;
+    const std::string why = label ? CheckDnsLabel(value) : CheckDnsSubdomain(value);
+    if (!why.empty()) r.Fail(path, "Invalid value " + Quote(value.substr(0, 64)) + ": " + why);
+  };
+  check_name("spec.target.deployment", spec.target_deployment, false);
   spec.target_service = r.String(target, "service", "spec.target.service");
-  if (r.ok() && spec.target_service.size() > 63) {
-    r.Fail("spec.target.service", "Too long: must have at most 63 bytes");
-  }
+  check_name("spec.target.service", spec.target_service, true);
   if (spec.target_service.empty()) spec.target_service = spec.target_deployment;
   spec.target_port =
       static_cast<int>(r.Integer(target, "port", "spec.target.port", 8000, 1, 65535));
@@ -258,12 +270,15 @@ RemediationSpecParse ParseRemediationSpec(const Json& object) {
   if (r.ok() && db == nullptr) r.Fail("spec.database", "Required value");
   spec.db_service = r.String(db, "service", "spec.database.service");
   if (r.ok() && spec.db_service.empty()) r.Fail("spec.database.service", "Required value");
+  check_name("spec.database.service", spec.db_service, true);
   spec.db_port = static_cast<int>(r.Integer(db, "port", "spec.database.port", 5432, 1, 65535));
   spec.credentials_secret = r.String(db, "credentialsSecret", "spec.database.credentialsSecret");
   if (r.ok() && spec.credentials_secret.empty()) {
     r.Fail("spec.database.credentialsSecret", "Required value");
   }
+  check_name("spec.database.credentialsSecret", spec.credentials_secret, false);
   spec.db_statefulset = r.String(db, "statefulSet", "spec.database.statefulSet");
+  check_name("spec.database.statefulSet", spec.db_statefulset, false);
   if (spec.db_statefulset.empty()) spec.db_statefulset = spec.db_service;
 
   const Json* detection = r.Object(spec_json, "detection", "spec.detection");
@@ -276,9 +291,14 @@ RemediationSpecParse ParseRemediationSpec(const Json& object) {
     spec.detection.prometheus_url = r.String(prometheus, "url", "spec.detection.prometheus.url");
     const auto& url = spec.detection.prometheus_url;
     if (r.ok() && url.empty()) r.Fail("spec.detection.prometheus.url", "Required value");
-    if (r.ok() && url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+    if (r.ok() && url.rfind("https://", 0) == 0) {
       r.Fail("spec.detection.prometheus.url",
-             "Invalid value " + Quote(url) + ": must start with http:// or https://");
+             "Invalid value " + Quote(url.substr(0, 128)) +
+                 ": https:// is not supported; give Prometheus's plain http:// address "
+                 "(its in-cluster Service)");
+    } else if (r.ok() && url.rfind("http://", 0) != 0) {
+      r.Fail("spec.detection.prometheus.url",
+             "Invalid value " + Quote(url.substr(0, 128)) + ": must start with http://");
     }
     while (!spec.detection.prometheus_url.empty() && spec.detection.prometheus_url.back() == '/') {
       spec.detection.prometheus_url.pop_back();
@@ -331,8 +351,18 @@ RemediationSpecParse ParseRemediationSpec(const Json& object) {
   if (r.ok() && spec.increase_pool_size.env.empty()) {
     r.Fail("spec.increasePoolSize.env", "Required value");
   }
+  // Only a pool-size variable may be raised: not DATABASE_URL, PORT or any other setting.
+  static const std::regex kPoolEnv(kPoolSizeEnvPattern);
+  if (r.ok() && (!std::regex_match(spec.increase_pool_size.env, kPoolEnv) ||
+                 spec.increase_pool_size.env.find("POOL") == std::string::npos)) {
+    r.Fail("spec.increasePoolSize.env",
+           "Invalid value " + Quote(spec.increase_pool_size.env.substr(0, 64)) +
+               ": must be an upper-case variable name containing POOL (DB_POOL_SIZE, "
+               "SPRING_DATASOURCE_HIKARI_MAXIMUMPOOLSIZE, ...)");
+  }
   spec.increase_pool_size.container =
       r.String(pool, "container", "spec.increasePoolSize.container");
+  check_name("spec.increasePoolSize.container", spec.increase_pool_size.container, true);
   spec.increase_pool_size.step =
       static_cast<int>(r.Integer(pool, "step", "spec.increasePoolSize.step", 5, 1, 1000));
   spec.increase_pool_size.max =
@@ -341,6 +371,19 @@ RemediationSpecParse ParseRemediationSpec(const Json& object) {
     r.Fail("spec.increasePoolSize.max", "Invalid value " +
                                             std::to_string(spec.increase_pool_size.max) +
                                             ": max must be at least step");
+  }
+
+  const Json* terminate =
+      r.Object(spec_json, "terminateBlockingSessions", "spec.terminateBlockingSessions");
+  const std::string scope = r.String(terminate, "scope", "spec.terminateBlockingSessions.scope");
+  if (!scope.empty()) {
+    if (auto parsed = ValueOf(kBlockerScopeNames, scope)) {
+      spec.terminate_scope = *parsed;
+    } else {
+      r.Fail("spec.terminateBlockingSessions.scope",
+             "Unsupported value " + Quote(scope.substr(0, 64)) +
+                 ": supported values: Role, Database, Server");
+    }
   }
 
   const Json* verification = r.Object(spec_json, "verification", "spec.verification");

@@ -66,6 +66,10 @@ struct ExpandedQuery {
 };
 ExpandedQuery ExpandQuery(std::string_view query, const QueryPlaceholders& values);
 
+/// What spec.increasePoolSize.env may name (the CRD has the same rules): an upper-case
+/// variable name that contains POOL, a pool-size setting, never an arbitrary variable.
+inline constexpr char kPoolSizeEnvPattern[] = "^[A-Z][A-Z0-9_]*$";
+
 struct PoolSizeSpec {
   std::string env = "DB_POOL_SIZE";
   std::string container;  // empty: the first container
@@ -73,6 +77,14 @@ struct PoolSizeSpec {
   int max = 20;
   bool operator==(const PoolSizeSpec&) const = default;
 };
+
+/// Which lock holders TerminateBlockingSessions may end (spec.terminateBlockingSessions.scope).
+enum class BlockerScope {
+  kRole,      // sessions of the target's role in the target's database (the default)
+  kDatabase,  // any role's sessions in the target's database
+  kServer,    // any session on the server
+};
+std::string_view BlockerScopeName(BlockerScope scope);
 
 struct VerificationSpec {
   int consecutive_healthy = 3;
@@ -114,6 +126,7 @@ struct RemediationSpec {
                                             RemediationAction::kRestartDatabase,
                                             RemediationAction::kIncreasePoolSize};
   PoolSizeSpec increase_pool_size;
+  BlockerScope terminate_scope = BlockerScope::kRole;
   VerificationSpec verification;
   SafetySpec safety;
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/enum_names.h"
+#include "core/text.h"
 
 namespace poolguard::controller {
 
@@ -100,6 +101,47 @@ ActionResult ParseActionResult(std::string_view name) {
 std::string_view RemediationPhaseName(RemediationPhase phase) { return NameOf(kPhaseNames, phase); }
 RemediationPhase ParseRemediationPhase(std::string_view name) {
   return ValueOf(kPhaseNames, name).value_or(RemediationPhase::kNone);
+}
+
+namespace {
+
+void Bound(std::string& text, size_t max = kMaxStatusText) { text = Truncated(text, max); }
+template <typename T>
+void BoundList(std::vector<T>& list) {
+  if (list.size() > kMaxStatusList) list.resize(kMaxStatusList);
+}
+
+void Bound(Incident& in) {
+  Bound(in.chaos_experiment, 256);
+  Bound(in.signals.health);
+  Bound(in.signals.log_sample, kMaxLogSample);
+  BoundList(in.signals.failing);
+  for (auto& name : in.signals.failing) Bound(name, 256);
+  if (in.diagnosis) {
+    for (auto& c : in.diagnosis->checks) Bound(c.evidence);
+    Bound(in.diagnosis->summary);
+    BoundList(in.diagnosis->blocking_pids);
+  }
+  for (auto& a : in.actions) {
+    Bound(a.detail);
+    Bound(a.verification);
+    BoundList(a.pids);
+  }
+  Bound(in.outcome);
+  Bound(in.verdict);
+}
+
+}  // namespace
+
+void BoundTexts(RemediationStatus* status) {
+  Bound(status->message);
+  Bound(status->detection.reason);
+  BoundList(status->detection.failing);
+  for (auto& name : status->detection.failing) Bound(name, 256);
+  if (status->incident) Bound(*status->incident);
+  if (status->history.size() > kMaxHistory) status->history.resize(kMaxHistory);
+  for (auto& in : status->history) Bound(in);
+  for (auto& c : status->conditions) Bound(c.message);
 }
 
 std::string IncidentId(WallTime t) { return FormatUtc(t, "%Y%m%dT%H%M%SZ"); }

@@ -178,6 +178,16 @@ Json ToJson(const RemediationStatus& status);
 Json ToJson(const Incident& incident);
 Incident ParseIncident(const Json& json);
 
+/// The most status keeps of one free text (messages, evidence, details) and of a log line,
+/// and of one list (pids, failing signals): whatever the target, the database or the API
+/// server said, the object stays far below etcd's size limit.
+inline constexpr size_t kMaxStatusText = 1024;
+inline constexpr size_t kMaxLogSample = 512;
+inline constexpr size_t kMaxStatusList = 64;
+/// Cuts every free text and list of `status` to those bounds (Next and the other steps
+/// return bounded statuses, so that what is written reads back the same).
+void BoundTexts(RemediationStatus* status);
+
 /// The incident id for one detected at `t`: "20270115T080000Z", short enough to type
 /// into the approve annotation.
 std::string IncidentId(WallTime t);

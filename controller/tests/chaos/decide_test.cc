@@ -20,6 +20,14 @@ ChaosSpec LeakSpec(int n = 5) {
   return s;
 }
 
+ChaosSpec SurgeSpec(int concurrency) {
+  ChaosSpec s = LeakSpec();
+  s.type = FaultType::kTrafficSurge;
+  s.target_service = "api";
+  s.concurrency = concurrency;
+  return s;
+}
+
 ChaosObserved Obs(Phase phase, ChaosSpec spec = LeakSpec()) {
   ChaosObserved o;
   o.ns = "chaos";
@@ -74,6 +82,25 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"AcceptedAddsFinalizerAndInjects",
              With(Obs(Phase::kNone), [](auto& o) { o.has_finalizer = false; }), Phase::kInjecting,
              ChaosEffect::kInject, reasons::kInjecting, "5 connections idle", true},
+        Case{"TargetDeploymentMissing",
+             With(Obs(Phase::kNone), [](auto& o) { o.target_exists = false; }), Phase::kRejected,
+             ChaosEffect::kNone, reasons::kTargetNotFound, "Deployment chaos/api not found"},
+        Case{"SurgeOverTheGlobalCap",
+             With(Obs(Phase::kNone, SurgeSpec(600)),
+                  [](auto& o) {
+                    o.surge_clients_in_use = 1500;
+                    o.max_surge_clients = 2000;
+                  }),
+             Phase::kRejected, ChaosEffect::kNone, reasons::kSurgeCapExceeded,
+             "concurrency 600 with the 1500 surge clients already running exceeds the "
+             "controller's cap of 2000"},
+        Case{"SurgeUnderTheGlobalCap",
+             With(Obs(Phase::kNone, SurgeSpec(500)),
+                  [](auto& o) {
+                    o.surge_clients_in_use = 1500;
+                    o.max_surge_clients = 2000;
+                  }),
+             Phase::kInjecting, ChaosEffect::kInject, reasons::kInjecting, "500 clients"},
         Case{"NamespaceNotOptedIn",
              With(Obs(Phase::kNone), [](auto& o) { o.namespace_opted_in = false; }),
              Phase::kRejected, ChaosEffect::kNone, reasons::kNamespaceNotOptedIn,

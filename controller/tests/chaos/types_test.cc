@@ -78,7 +78,36 @@ INSTANTIATE_TEST_SUITE_P(
         SpecCase{
             "NoSecret",
             R"({"target":{"deployment":"api"},"database":{"service":"db"},"duration":"1m","fault":{"type":"ConnectionLeak","connectionLeak":{"connections":3}}})",
-            "spec.database.credentialsSecret"}),
+            "spec.database.credentialsSecret"},
+        // A system catalog: locking it stops every session on the server.
+        SpecCase{
+            "CatalogTable",
+            "{" + kBase +
+                R"(,"fault":{"type":"ConnectionLeak","connectionLeak":{"connections":1,"mode":"LockTable","table":"pg_catalog.pg_class"}}})",
+            "a system catalog"},
+        SpecCase{
+            "UnqualifiedCatalogTable",
+            "{" + kBase +
+                R"(,"fault":{"type":"ConnectionLeak","connectionLeak":{"connections":1,"mode":"LockTable","table":"PG_CLASS"}}})",
+            "a system catalog"},
+        SpecCase{
+            "InformationSchema",
+            "{" + kBase +
+                R"(,"fault":{"type":"ConnectionLeak","connectionLeak":{"connections":1,"mode":"LockTable","table":"information_schema.tables"}}})",
+            "a system catalog"},
+        // Names reach URL paths: only what Kubernetes allows.
+        SpecCase{
+            "DeploymentNotADnsName",
+            R"({"target":{"deployment":"api/../x"},"database":{"service":"db","credentialsSecret":"c"},"duration":"1m","fault":{"type":"ConnectionLeak","connectionLeak":{"connections":3}}})",
+            "spec.target.deployment: Invalid value \"api/../x\""},
+        SpecCase{
+            "ServiceNotADnsLabel",
+            R"({"target":{"deployment":"api"},"database":{"service":"db.x","credentialsSecret":"c"},"duration":"1m","fault":{"type":"ConnectionLeak","connectionLeak":{"connections":3}}})",
+            "spec.database.service: Invalid value"},
+        SpecCase{
+            "SecretWithAQuery",
+            R"({"target":{"deployment":"api"},"database":{"service":"db","credentialsSecret":"c?x=1"},"duration":"1m","fault":{"type":"ConnectionLeak","connectionLeak":{"connections":3}}})",
+            "spec.database.credentialsSecret: Invalid value"}),
     [](const auto& tc) { return tc.param.name; });
 
 TEST(Status, RoundTrips) {

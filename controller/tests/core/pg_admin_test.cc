@@ -334,7 +334,8 @@ TEST(PgAdmin, TerminateEndsTheHolderAndSparesTheTarget) {
   std::vector<int> asked = scene.waiter_pids;
   asked.push_back(scene.holder_pid);
   asked.push_back(999999);  // gone already
-  const std::vector<int> terminated = db->TerminateBlockers(pg.Superuser(), asked, SessionFilter{});
+  const std::vector<int> terminated =
+      db->TerminateBlockers(pg.Superuser(), asked, SessionFilter{}, TerminateScope{});
   EXPECT_EQ(terminated, std::vector<int>{scene.holder_pid});
 
   // The lock is released: the target's queries complete.
@@ -345,7 +346,7 @@ TEST(PgAdmin, TerminateEndsTheHolderAndSparesTheTarget) {
   }));
   const auto rows = db->Sessions(pg.Superuser(), SessionFilter{});
   for (const int pid : scene.waiter_pids) EXPECT_NE(FindPid(rows, pid), nullptr);
-  EXPECT_TRUE(db->TerminateBlockers(pg.Superuser(), {}, SessionFilter{}).empty());
+  EXPECT_TRUE(db->TerminateBlockers(pg.Superuser(), {}, SessionFilter{}, TerminateScope{}).empty());
 }
 
 TEST(PgAdmin, TerminateSparesTheTargetsAddresses) {
@@ -356,7 +357,7 @@ TEST(PgAdmin, TerminateSparesTheTargetsAddresses) {
   SessionFilter filter;
   filter.target_application_name = "";
   filter.target_addresses = {"127.0.0.1", "with \"quote\\"};
-  EXPECT_TRUE(db->TerminateBlockers(pg.Superuser(), {pid}, filter).empty());
+  EXPECT_TRUE(db->TerminateBlockers(pg.Superuser(), {pid}, filter, TerminateScope{}).empty());
   EXPECT_EQ(Query(session.get(), "SELECT 1"), "1");
 }
 
@@ -424,6 +425,44 @@ TEST(PgAdmin, ErrorsNameTheEndpointButNotThePassword) {
   }
 }
 
+TEST(PgAdmin, SessionsAskTheServerForKeepalives) {
+  Pg& pg = Pg::Shared();
+  PgOpenOptions options;
+  options.application_name = "keepalive-check";
+  options.session_timeout = std::chrono::minutes(5);
+  PgPtr conn = PgOpen(pg.Superuser(), options);
+  ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK) << PQerrorMessage(conn.get());
+  // Over TCP the server probes a silent peer and ends the session with the connection.
+  EXPECT_EQ(Query(conn.get(), "SHOW tcp_keepalives_idle"), "10");
+  EXPECT_EQ(Query(conn.get(), "SHOW tcp_keepalives_count"), "3");
+  EXPECT_EQ(Query(conn.get(), "SHOW idle_session_timeout"), "5min");
+}
+
+TEST(PgAdmin, TerminateStaysInItsScope) {
+  Pg& pg = Pg::Shared();
+  // A lock holder of another role, and one in another database.
+  PgPtr other_role = Connect(pg.Superuser(), "someone");
+  PgPtr other_database = Connect(pg.Superuser("other"), "someone");
+  const int role_pid = PQbackendPID(other_role.get());
+  const int database_pid = PQbackendPID(other_database.get());
+  auto db = NewPgAdmin();
+  SessionFilter spare;
+  spare.target_application_name = "";
+  // Scoped to app's sessions in postgres: neither may be ended.
+  EXPECT_TRUE(db->TerminateBlockers(pg.Superuser(), {role_pid, database_pid}, spare,
+                                    TerminateScope{"postgres", "app"})
+                  .empty());
+  EXPECT_EQ(Query(other_role.get(), "SELECT 1"), "1");
+  // Any role in postgres: the other database's session is still spared.
+  EXPECT_EQ(db->TerminateBlockers(pg.Superuser(), {role_pid, database_pid}, spare,
+                                  TerminateScope{"postgres", ""}),
+            std::vector<int>{role_pid});
+  EXPECT_EQ(Query(other_database.get(), "SELECT 1"), "1");
+  // The whole server.
+  EXPECT_EQ(db->TerminateBlockers(pg.Superuser(), {database_pid}, spare, TerminateScope{}),
+            std::vector<int>{database_pid});
+}
+
 TEST(PgAdmin, KeptConnectionsAreKeyedByTheirPassword) {
   Pg& pg = Pg::Shared();
   auto db = NewPgAdmin();
@@ -433,7 +472,7 @@ TEST(PgAdmin, KeptConnectionsAreKeyedByTheirPassword) {
   DbTarget wrong = pg.Superuser();
   wrong.password = "wrong-password";
   EXPECT_THROW(db->Sessions(wrong, SessionFilter{}), DbError);
-  EXPECT_THROW(db->TerminateBlockers(wrong, {1}, SessionFilter{}), DbError);
+  EXPECT_THROW(db->TerminateBlockers(wrong, {1}, SessionFilter{}, TerminateScope{}), DbError);
 }
 
 TEST(PgAdmin, FreshCapacityCountsItselfAndLeavesNoSession) {
@@ -483,7 +522,7 @@ TEST(PgAdmin, CountsAndTerminatesAnApplicationsSessionsButTheKeptOnes) {
 
 TEST(PgAdmin, TcpConnectToThePostgresPort) {
   Pg& pg = Pg::Shared();
-  const ProbeResult open = TcpConnect(Endpoint{"127.0.0.1", pg.port()}, 5s);
+  const ProbeResult open = NewProbes()->TcpConnect(Endpoint{"127.0.0.1", pg.port()}, 5s);
   EXPECT_EQ(open.outcome, Outcome::kPass) << open.detail;
   EXPECT_NE(open.detail.find("connected to 127.0.0.1:" + std::to_string(pg.port())),
             std::string::npos)

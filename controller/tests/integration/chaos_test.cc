@@ -203,6 +203,9 @@ TEST_F(ChaosTest, ApiServerRejectsInvalidManifestsNamingTheField) {
       {kIdle5, "30h", "spec.duration"},
       {kIdle5, "soon", "spec.duration"},
       {R"({"type":"Meteor"})", "1m", "spec.fault.type"},
+      {R"({"type":"ConnectionLeak","connectionLeak":{"connections":1,"mode":"LockTable",)"
+       R"("table":"pg_catalog.pg_class"}})",
+       "1m", "a system catalog (pg_*, information_schema.*) may not be locked"},
   };
   int i = 0;
   for (const auto& c : cases) {

@@ -163,6 +163,14 @@ std::string ChaosClusterTest::MakeNamespace(bool opted_in) {
   client_->Resource({"", "v1", "secrets"}, ns)
       .Create(J(R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"db-credentials"},
         "stringData":{"username":"app","password":"app","database":"app"}})"));
+  // The targets the tests' experiments name: they must exist (a guardrail); no pods.
+  for (const std::string name : {"api", "other"}) {
+    client_->Resource({"apps", "v1", "deployments"}, ns)
+        .Create(J(R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":")" + name +
+                  R"("},"spec":{"replicas":0,"selector":{"matchLabels":{"app":"x"}},
+          "template":{"metadata":{"labels":{"app":"x"}},
+                      "spec":{"containers":[{"name":"x","image":"poolguard/target:dev"}]}}}})"));
+  }
   return ns;
 }
 

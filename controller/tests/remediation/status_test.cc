@@ -1,6 +1,7 @@
-#include "remediation/status.h"
-
 #include <gtest/gtest.h>
+
+#include "core/text.h"
+#include "remediation/status.h"
 
 namespace poolguard::controller {
 namespace {
@@ -168,6 +169,38 @@ TEST(RemediationStatus, EnumNamesRoundTrip) {
   EXPECT_EQ(ParseAction("Reboot"), std::nullopt);
   EXPECT_EQ(StrategyName(Strategy::kLadder), "Ladder");
   EXPECT_EQ(StrategyName(Strategy::kDiagnosisDriven), "DiagnosisDriven");
+}
+
+TEST(Truncated, CutsAtACharacterBoundaryAndSaysSo) {
+  EXPECT_EQ(Truncated("short", 10), "short");
+  EXPECT_EQ(Truncated("0123456789abc", 10), "0123456\xE2\x80\xA6");
+  // "é" is two bytes: the cut never splits it.
+  const std::string accents = "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9";
+  EXPECT_EQ(Truncated(accents, 6), "\xC3\xA9\xE2\x80\xA6");
+  EXPECT_LE(Truncated(std::string(5000, 'x'), 1024).size(), 1024u);
+}
+
+// Whatever the database, the target's logs or an error said, a status stays far below
+// etcd's object size limit, and what is written reads back the same.
+TEST(RemediationStatus, TextsFromOutsideAreBounded) {
+  RemediationStatus s = FullStatus();
+  const std::string flood(200'000, 'e');
+  s.message = flood;
+  s.detection.reason = flood;
+  s.incident->signals.log_sample = flood;
+  s.incident->diagnosis->checks[0].evidence = flood;
+  s.incident->actions[0].detail = flood;
+  s.incident->actions[2].pids.assign(10'000, 42);
+  for (int i = 0; i < 10; ++i) s.history.push_back(*s.incident);
+  BoundTexts(&s);
+  Json object = Json::object();
+  object["status"] = ToJson(s);
+  const std::string text = object.serialize();
+  EXPECT_LT(text.size(), 200'000u);  // etcd takes 1.5 MiB
+  EXPECT_LE(s.message.size(), kMaxStatusText);
+  EXPECT_LE(s.incident->signals.log_sample.size(), kMaxLogSample);
+  EXPECT_LE(s.incident->actions[2].pids.size(), kMaxStatusList);
+  EXPECT_EQ(ParseRemediationStatus(Json::parse(text)), s);
 }
 
 }  // namespace

@@ -120,6 +120,9 @@ TEST_F(TargetTest, AnswersBadInputWithJsonErrorsAndWritesNothing) {
       {"GET", "/nowhere", "", "", 404, "no route"},
       {"DELETE", "/items", "", "", 405, "allowed: GET, POST"},
       {"PUT", "/health", "", "", 405, "allowed: GET"},
+      // Bytes PostgreSQL would refuse (SQLSTATE 22021) are refused before it.
+      {"POST", "/items", R"({"name": "a lone surrogate \ud800", "quantity": 1})",
+       "application/json", 400, "not valid JSON"},
   };
   const auto before = Call("GET", "/items?limit=1000");
   for (const auto& c : cases) {
@@ -234,6 +237,9 @@ TEST_F(TargetTest, ServerSlotsExhaustedGiveTooManyClients) {
   auto r = Call("GET", "/items/1");
   EXPECT_EQ(r.status, 503);
   EXPECT_NE(r.body.find("\"kind\":\"too_many_clients\""), std::string::npos) << r.body;
+  // What the client learns is the kind, not libpq's text (the server's address and role).
+  EXPECT_EQ(r.body.find("FATAL"), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find(std::to_string(PgServer::Shared().port())), std::string::npos) << r.body;
   EXPECT_NE(target_->Log().find("DB_ERROR: too_many_clients"), std::string::npos);
   auto metrics = Call("GET", "/metrics");
   EXPECT_GE(MetricValue(metrics.body, R"(db_errors_total{kind="too_many_clients"})"), 1);

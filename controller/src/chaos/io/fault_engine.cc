@@ -28,7 +28,6 @@ PgPtr Connect(const DbTarget& db, const std::string& application_name,
   options.application_name = application_name;
   options.connect_timeout_seconds = 10;
   options.session_timeout = session_timeout;
-  options.keepalives = false;
   PgPtr conn = PgOpen(db, options);
   if (conn == nullptr) throw InjectError("cannot allocate a PostgreSQL connection");
   if (PQstatus(conn.get()) != CONNECTION_OK) {

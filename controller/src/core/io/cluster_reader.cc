@@ -1,14 +1,11 @@
-#include "core/cluster_reader.h"
+#include "core/io/cluster_reader.h"
 
+#include "chaos/types.h"  // the opt-in label
 #include "core/json.h"
 #include "poolguard/kube/errors.h"
 
 namespace poolguard::controller {
 namespace {
-
-std::string Str(const kube::Json& o, const std::string& k) {
-  return o.is_object() && o.has_field(k) && o.at(k).is_string() ? o.at(k).as_string() : "";
-}
 
 class KubeClusterReader final : public ClusterReader {
  public:
@@ -18,7 +15,17 @@ class KubeClusterReader final : public ClusterReader {
     const kube::Json obj = client_->Resource({"", "v1", "namespaces", false}).Get(ns);
     const auto& meta = obj.at("metadata");
     if (!meta.has_field("labels")) return false;
-    return Str(meta.at("labels"), kChaosOptInLabel) == kChaosOptInValue;
+    return StringField(meta.at("labels"), kChaosOptInLabel) == kChaosOptInValue;
+  }
+
+  bool DeploymentExists(const std::string& ns, const std::string& name) override {
+    try {
+      client_->Resource({"apps", "v1", "deployments"}, ns).Get(name);
+      return true;
+    } catch (const kube::ApiError& e) {
+      if (kube::IsNotFound(e)) return false;
+      throw;
+    }
   }
 
   std::vector<Endpoint> ResolveService(const std::string& ns, const std::string& service,

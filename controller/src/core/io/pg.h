@@ -31,9 +31,9 @@ struct PgOpenOptions {
   /// idle_session_timeout and idle_in_transaction_session_timeout for the session (0: the
   /// server's): a session that outlives them is ended by the server itself.
   std::chrono::milliseconds session_timeout{0};
-  /// TCP keepalives (idle 10 s, every 5 s, 3 probes): a session whose peer vanished (a
-  /// partitioned or frozen controller) is noticed by the kernel, not only by the server's
-  /// timeouts.
+  /// TCP keepalives (idle 10 s, every 5 s, 3 probes) on both ends: the server's side ends a
+  /// session whose controller vanished (partitioned, powered off) with its connection, not
+  /// only by the idle timeouts; the client's side notices a server that vanished.
   bool keepalives = true;
 };
 

@@ -140,6 +140,8 @@ WHERE pid = ANY($1::int[])
   AND pid <> pg_backend_pid()
   AND ($2::text = '' OR coalesce(application_name, '') <> $2::text)
   AND NOT (coalesce(host(client_addr), '') = ANY($3::text[]))
+  AND ($4::text = '' OR datname = $4::text)
+  AND ($5::text = '' OR usename = $5::text)
 )sql";
 
 // Runs `sql` on `conn`; throws DbError unless it returned rows.
@@ -259,12 +261,13 @@ class Admin final : public PgAdmin {
   }
 
   std::vector<int> TerminateBlockers(const DbTarget& db, const std::vector<int>& pids,
-                                     const SessionFilter& spare) override {
+                                     const SessionFilter& spare,
+                                     const TerminateScope& scope) override {
     std::vector<int> terminated;
     if (pids.empty()) return terminated;
     PgResultPtr r = Query(db, kTerminateSql,
                           {IntArrayLiteral(pids), spare.target_application_name,
-                           TextArrayLiteral(spare.target_addresses)});
+                           TextArrayLiteral(spare.target_addresses), scope.database, scope.role});
     for (int i = 0; i < PQntuples(r.get()); ++i) {
       if (std::string_view(PQgetvalue(r.get(), i, 1)) == "t") {
         terminated.push_back(ToInt(db, PQgetvalue(r.get(), i, 0), "pid"));
@@ -396,6 +399,13 @@ PgPtr PgOpen(const DbTarget& db, const PgOpenOptions& options) {
     const std::string ms = std::to_string(options.session_timeout.count());
     session_options =
         "-c idle_session_timeout=" + ms + " -c idle_in_transaction_session_timeout=" + ms;
+  }
+  if (options.keepalives) {
+    if (!session_options.empty()) session_options += ' ';
+    session_options +=
+        "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3";
+  }
+  if (!session_options.empty()) {
     keys.push_back("options");
     values.push_back(session_options.c_str());
   }

@@ -1,10 +1,11 @@
-#include "remediation/cluster.h"
+#include "remediation/io/cluster.h"
 
 #include <charconv>
 
 #include "chaos/types.h"
-#include "core/cluster_reader.h"  // ResolveError
+#include "core/io/cluster_reader.h"
 #include "poolguard/kube/errors.h"
+#include "remediation/workload.h"
 
 namespace poolguard::controller {
 namespace {
@@ -14,27 +15,8 @@ const kube::GroupVersionResource kStatefulSets{"apps", "v1", "statefulsets"};
 const kube::GroupVersionResource kPods{"", "v1", "pods"};
 const kube::GroupVersionResource kChaos{"poolguard.dev", "v1alpha1", "chaosexperiments"};
 
-const Json* Path(const Json& o, std::initializer_list<const char*> path) {
-  const Json* cur = &o;
-  for (const char* p : path) {
-    cur = Field(*cur, p);
-    if (cur == nullptr) return nullptr;
-  }
-  return cur;
-}
-
-std::string PathString(const Json& o, std::initializer_list<const char*> path) {
-  const Json* v = Path(o, path);
-  return v != nullptr && v->is_string() ? v->as_string() : "";
-}
-
-int64_t PathInt(const Json& o, std::initializer_list<const char*> path, int64_t fallback = 0) {
-  const Json* v = Path(o, path);
-  return v != nullptr && v->is_number() ? v->as_number().to_int64() : fallback;
-}
-
 bool PodReady(const Json& pod, std::string* reason) {
-  const Json* conds = Path(pod, {"status", "conditions"});
+  const Json* conds = json::Find(pod, {"status", "conditions"});
   bool ready = false;
   if (conds != nullptr && conds->is_array()) {
     for (const auto& c : conds->as_array()) {
@@ -42,22 +24,22 @@ bool PodReady(const Json& pod, std::string* reason) {
     }
   }
   if (!ready) {
-    *reason = PathString(pod, {"status", "phase"});
-    const Json* cs = Path(pod, {"status", "containerStatuses"});
+    *reason = json::StringAt(pod, {"status", "phase"});
+    const Json* cs = json::Find(pod, {"status", "containerStatuses"});
     if (cs != nullptr && cs->is_array()) {
       for (const auto& c : cs->as_array()) {
-        const std::string waiting = PathString(c, {"state", "waiting", "reason"});
+        const std::string waiting = json::StringAt(c, {"state", "waiting", "reason"});
         if (!waiting.empty()) *reason = waiting;
       }
     }
-    if (Path(pod, {"metadata", "deletionTimestamp"}) != nullptr) *reason = "Terminating";
+    if (json::Find(pod, {"metadata", "deletionTimestamp"}) != nullptr) *reason = "Terminating";
   }
   return ready;
 }
 
 // The selector's matchLabels as a label selector string.
 std::string Selector(const Json& workload) {
-  const Json* labels = Path(workload, {"spec", "selector", "matchLabels"});
+  const Json* labels = json::Find(workload, {"spec", "selector", "matchLabels"});
   std::string out;
   if (labels == nullptr || !labels->is_object()) return out;
   for (const auto& [k, v] : labels->as_object()) {
@@ -85,7 +67,7 @@ class KubeRemediationCluster final : public RemediationCluster {
     if (!obj) return std::nullopt;
     DeploymentView v;
     v.rollout = ReadRollout(*obj);
-    v.replicas = static_cast<int>(PathInt(*obj, {"spec", "replicas"}, 1));
+    v.replicas = v.rollout.replicas;
     v.pool_size = ReadEnvInt(*obj, container, env);
     return v;
   }
@@ -114,9 +96,10 @@ class KubeRemediationCluster final : public RemediationCluster {
   }
 
   std::string PodLogs(const std::string& ns, const std::string& pod, int since_seconds) override {
-    const auto r =
-        client_->Raw("GET", client_->Resource(kPods, ns).Path(ns, pod, "log"),
-                     {{"sinceSeconds", std::to_string(since_seconds)}, {"timestamps", "true"}});
+    const auto r = client_->Raw("GET", client_->Resource(kPods, ns).Path(ns, pod, "log"),
+                                {{"sinceSeconds", std::to_string(since_seconds)},
+                                 {"limitBytes", std::to_string(kMaxLogBytes)},
+                                 {"timestamps", "true"}});
     if (r.status / 100 != 2) {
       throw std::runtime_error("logs of pod " + ns + "/" + pod + ": HTTP " +
                                std::to_string(r.status) + " " + r.body.substr(0, 200));
@@ -135,7 +118,7 @@ class KubeRemediationCluster final : public RemediationCluster {
     }
     std::optional<ChaosLink> best;
     for (const auto& o : list.items) {
-      if (PathString(o, {"spec", "target", "deployment"}) != deployment) continue;
+      if (json::StringAt(o, {"spec", "target", "deployment"}) != deployment) continue;
       const ChaosStatus st = ParseChaosStatus(o);
       if (st.phase != Phase::kActive && st.phase != Phase::kInjecting) continue;
       ChaosLink link{kube::KeyOf(o), st.started_at};
@@ -161,7 +144,7 @@ class KubeRemediationCluster final : public RemediationCluster {
     if (name.empty()) {
       auto obj = GetOrNull(kDeployments, ns, deployment);
       if (!obj) throw ResolveError("Deployment " + ns + "/" + deployment + " not found");
-      const Json* cs = Path(*obj, {"spec", "template", "spec", "containers"});
+      const Json* cs = json::Find(*obj, {"spec", "template", "spec", "containers"});
       if (cs == nullptr || !cs->is_array() || cs->as_array().size() == 0) {
         throw ResolveError("Deployment " + ns + "/" + deployment + " has no containers");
       }
@@ -198,61 +181,6 @@ class KubeRemediationCluster final : public RemediationCluster {
 };
 
 }  // namespace
-
-RolloutObservation ReadRollout(const Json& w) {
-  RolloutObservation r;
-  r.generation = PathInt(w, {"metadata", "generation"});
-  r.observed_generation = PathInt(w, {"status", "observedGeneration"});
-  r.replicas = static_cast<int>(PathInt(w, {"spec", "replicas"}, 1));
-  r.status_replicas = static_cast<int>(PathInt(w, {"status", "replicas"}));
-  r.updated_replicas = static_cast<int>(PathInt(w, {"status", "updatedReplicas"}));
-  const bool statefulset = StringField(w, "kind") == "StatefulSet" ||
-                           Path(w, {"status", "currentRevision"}) != nullptr ||
-                           Path(w, {"spec", "serviceName"}) != nullptr;
-  r.available_replicas =
-      static_cast<int>(statefulset ? PathInt(w, {"status", "readyReplicas"})
-                                   : PathInt(w, {"status", "availableReplicas"}));
-  if (statefulset) {
-    // A StatefulSet's rollout is done when currentRevision caught up with updateRevision.
-    const std::string current = PathString(w, {"status", "currentRevision"});
-    const std::string update = PathString(w, {"status", "updateRevision"});
-    if (!update.empty() && current != update) {
-      r.updated_replicas = std::min(r.updated_replicas, r.replicas - 1);
-    }
-  }
-  if (const Json* a = Path(w, {"spec", "template", "metadata", "annotations"})) {
-    r.restarted_at = StringField(*a, kRestartedAtAnnotation);
-  }
-  if (const Json* conds = Path(w, {"status", "conditions"}); conds && conds->is_array()) {
-    for (const auto& c : conds->as_array()) {
-      if (StringField(c, "type") == "Progressing" && StringField(c, "status") == "False" &&
-          StringField(c, "reason") == "ProgressDeadlineExceeded") {
-        r.progress_deadline_exceeded = true;
-      }
-    }
-  }
-  return r;
-}
-
-std::optional<int> ReadEnvInt(const Json& w, const std::string& container, const std::string& env) {
-  const Json* cs = Path(w, {"spec", "template", "spec", "containers"});
-  if (cs == nullptr || !cs->is_array()) return std::nullopt;
-  for (const auto& c : cs->as_array()) {
-    if (!container.empty() && StringField(c, "name") != container) continue;
-    if (const Json* envs = Field(c, "env"); envs && envs->is_array()) {
-      for (const auto& e : envs->as_array()) {
-        if (StringField(e, "name") != env) continue;
-        const std::string v = StringField(e, "value");
-        int out = 0;
-        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-        if (ec == std::errc() && p == v.data() + v.size()) return out;
-        return std::nullopt;
-      }
-    }
-    return std::nullopt;  // the first (or named) container only
-  }
-  return std::nullopt;
-}
 
 std::unique_ptr<RemediationCluster> NewRemediationCluster(std::shared_ptr<kube::Client> client) {
   return std::make_unique<KubeRemediationCluster>(std::move(client));

@@ -1,0 +1,58 @@
+#pragma once
+
+// One custom resource's informers (one per watched namespace, or one for all) as a
+// Runnable on every replica: they fill the cache that ObjectStore reads, feed keys into a
+// Controller's work queue, and tell it when they have synced.
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "app/controller.h"
+#include "app/manager.h"
+#include "core/object_store.h"
+#include "poolguard/kube/client.h"
+#include "poolguard/kube/informer.h"
+#include "poolguard/kube/workqueue.h"
+
+namespace poolguard::controller {
+
+class InformerSet final : public Runnable, public ObjectStore, public SyncSource {
+ public:
+  /// Which updates enqueue the object (adds and deletes always do); null: every update.
+  using UpdateFilter = bool (*)(const kube::Json& before, const kube::Json& after);
+
+  /// `namespaces` empty: one informer over all namespaces.
+  InformerSet(std::string name, std::shared_ptr<kube::Client> client,
+              kube::GroupVersionResource gvr, const std::vector<std::string>& namespaces,
+              std::shared_ptr<kube::WorkQueue> queue, UpdateFilter filter = nullptr);
+
+  // Runnable: on every replica, leader or not (/readyz reports their sync).
+  std::string Name() const override { return name_ + " informers"; }
+  bool NeedsLeaderElection() const override { return false; }
+  void Start() override;
+  void Stop() override;
+
+  // SyncSource
+  bool HasSynced() const override;
+
+  // ObjectStore: reads from the caches, writes to the API server.
+  std::optional<kube::Json> Get(const std::string& key) override;
+  std::vector<kube::Json> List() override;
+  kube::Json Update(const kube::Json& object) override;
+  kube::Json UpdateStatus(const kube::Json& object) override;
+
+ private:
+  std::string name_;
+  std::shared_ptr<kube::Client> client_;
+  kube::GroupVersionResource gvr_;
+  std::map<std::string, std::unique_ptr<kube::Informer>> informers_;  // by namespace ("" = all)
+};
+
+/// An update worth a reconcile now: the spec (generation) or the metadata (the approve
+/// annotation, deletion, labels) changed. Status-only updates are the reconciler's own
+/// writes; its requeue timer already paces the next tick.
+bool SpecOrMetadataChanged(const kube::Json& before, const kube::Json& after);
+
+}  // namespace poolguard::controller

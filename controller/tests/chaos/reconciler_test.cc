@@ -1,0 +1,247 @@
+// The ChaosExperiment reconciler with recording fakes of its ports (sample-controller's way):
+// each test sets up the cluster and the database as fixtures, calls Reconcile, and
+// compares the list of effects it produced, in order.
+
+#include "chaos/reconciler.h"
+
+#include <gtest/gtest.h>
+
+#include "fakes/fakes.h"
+
+namespace poolguard::controller {
+namespace {
+
+using namespace std::chrono_literals;
+using fakes::ActionLog;
+using Lines = std::vector<std::string>;
+
+std::string DescribeChaos(const Json& object) {
+  const ChaosStatus s = ParseChaosStatus(object);
+  std::string out = "phase=" + std::string(PhaseName(s.phase)) + " reason=" + s.reason;
+  if (s.leaked_connections) out += " held=" + std::to_string(*s.leaked_connections);
+  return out;
+}
+
+class ChaosReconcilerTest : public ::testing::Test {
+ protected:
+  ChaosReconcilerTest()
+      : store_(&log_, DescribeChaos),
+        engine_(&log_, [this](const std::string& app, int n) { admin_.Sessions(app, n); }),
+        admin_(&log_),
+        events_(&log_),
+        clock_(std::make_shared<fakes::JumpClock>()),
+        reconciler_(&store_, &reader_, &engine_, &admin_, &events_, nullptr, clock_, {}) {
+    reader_.opted_in = {"demo"};
+    reader_.services["demo/db:5432"] = {Endpoint{"10.0.0.5", 5432}};
+    reader_.services["demo/api:8000"] = {Endpoint{"10.0.0.7", 8000}};
+    reader_.secrets["demo/db-credentials"] = DbTarget{{}, "app", "secret", "app"};
+  }
+
+  // A LockTable experiment of `connections` sessions on demo/api for 2 minutes.
+  Json Experiment(const std::string& name, int connections = 3,
+                  const std::string& reinject = "Never") {
+    return Json::parse(R"({"apiVersion":"poolguard.dev/v1alpha1","kind":"ChaosExperiment",
+      "metadata":{"name":")" +
+                       name + R"(","namespace":"demo","generation":1,"uid":"u-)" + name + R"("},
+      "spec":{"target":{"deployment":"api"},
+              "database":{"service":"db","port":5432,"credentialsSecret":"db-credentials"},
+              "fault":{"type":"ConnectionLeak","connectionLeak":{"connections":)" +
+                       std::to_string(connections) + R"(,"mode":"Idle"}},
+              "duration":"2m","reinject":")" +
+                       reinject + R"("}})");
+  }
+
+  static void SettleWith(ChaosReconciler& reconciler, const std::string& key) {
+    for (int i = 0; i < 10; ++i) {
+      const ReconcileResult r = reconciler.Reconcile(key);
+      if (!r.requeue_after || *r.requeue_after > 1s) break;
+    }
+  }
+
+  // Reconciles `key` until it asks for no immediate look (a requeue of more than a second,
+  // or none); returns the last result.
+  ReconcileResult Settle(const std::string& key) {
+    ReconcileResult r;
+    for (int i = 0; i < 10; ++i) {
+      r = reconciler_.Reconcile(key);
+      if (!r.requeue_after || *r.requeue_after > 1s) break;
+    }
+    return r;
+  }
+
+  ActionLog log_;
+  fakes::FakeStore store_;
+  fakes::FakeClusterReader reader_;
+  fakes::FakeFaultEngine engine_;
+  fakes::FakePgAdmin admin_;
+  fakes::FakeEvents events_;
+  std::shared_ptr<fakes::JumpClock> clock_;
+  ChaosReconciler reconciler_;
+};
+
+TEST_F(ChaosReconcilerTest, TheFinalizerAndTheIntentAreWrittenBeforeTheFirstSession) {
+  store_.Put(Experiment("leak"));
+  const ReconcileResult r = reconciler_.Reconcile("demo/leak");
+  EXPECT_EQ(log_.Take(), (Lines{
+                             "update demo/leak finalizers=[poolguard.dev/chaos-rollback]",
+                             "update-status demo/leak phase=Injecting reason=Injecting",
+                             "inject demo/leak 3 as poolguard-chaos/demo/leak",
+                             "update-status demo/leak phase=Active reason=Injected held=3",
+                             "event demo/leak Normal Injected",
+                         }));
+  // Active until endsAt: the next look is at the end (with a little margin), not a poll.
+  ASSERT_TRUE(r.requeue_after);
+  EXPECT_GT(*r.requeue_after, 119s);
+  EXPECT_LE(*r.requeue_after, 121s);
+}
+
+TEST_F(ChaosReconcilerTest, ALevelBasedSecondLookChangesNothing) {
+  store_.Put(Experiment("leak"));
+  reconciler_.Reconcile("demo/leak");
+  log_.Take();
+  reconciler_.Reconcile("demo/leak");
+  reconciler_.Reconcile("demo/leak");
+  EXPECT_EQ(log_.Take(), Lines{});
+}
+
+TEST_F(ChaosReconcilerTest, ANamespaceWithoutTheOptInLabelIsRejectedWithoutASession) {
+  reader_.opted_in.clear();
+  store_.Put(Experiment("leak"));
+  Settle("demo/leak");
+  EXPECT_EQ(log_.Take(), (Lines{
+                             "update-status demo/leak phase=Rejected reason=NamespaceNotOptedIn",
+                             "event demo/leak Warning NamespaceNotOptedIn",
+                         }));
+}
+
+TEST_F(ChaosReconcilerTest, AFailedInjectionIsRecordedWithTheCauseAndNotRetried) {
+  store_.Put(Experiment("leak"));
+  engine_.fail_next_inject = "cannot connect to 10.0.0.5:5432: connection refused";
+  Settle("demo/leak");
+  const Lines lines = log_.Take();
+  EXPECT_EQ(
+      std::count(lines.begin(), lines.end(), "inject demo/leak 3 as poolguard-chaos/demo/leak"), 1)
+      << ::testing::PrintToString(lines);
+  const ChaosStatus s = ParseChaosStatus(*store_.Get("demo/leak"));
+  EXPECT_EQ(s.phase, Phase::kFailed) << ::testing::PrintToString(lines);
+  EXPECT_EQ(s.reason, reasons::kInjectionFailed);
+  EXPECT_NE(s.message.find("connection refused"), std::string::npos) << s.message;
+  EXPECT_EQ(engine_.Held("demo/leak"), 0);
+  Settle("demo/leak");  // a failed experiment stays failed
+  for (const auto& line : log_.Take()) EXPECT_EQ(line.rfind("inject", 0), std::string::npos);
+}
+
+TEST_F(ChaosReconcilerTest, AtEndsAtTheRollbackIsRecordedFirstThenDone) {
+  store_.Put(Experiment("leak"));
+  reconciler_.Reconcile("demo/leak");
+  log_.Take();
+  clock_->Advance(121s);
+  Settle("demo/leak");
+  EXPECT_EQ(log_.Take(), (Lines{
+                             "update-status demo/leak phase=RollingBack reason=Expired held=3",
+                             "rollback demo/leak",
+                             "update-status demo/leak phase=Completed reason=Expired held=0",
+                             "event demo/leak Normal RolledBack",
+                         }));
+  EXPECT_EQ(admin_.CountSessions({}, "poolguard-chaos/demo/leak"), 0);
+}
+
+TEST_F(ChaosReconcilerTest, SessionsThatLingerAfterTheRollbackAreTerminated) {
+  store_.Put(Experiment("leak"));
+  reconciler_.Reconcile("demo/leak");
+  log_.Take();
+  clock_->Advance(121s);
+  // Orphans of an earlier controller stay in pg_stat_activity after our own are closed.
+  admin_.Sessions("poolguard-chaos/demo/leak", 2);
+  Settle("demo/leak");
+  const Lines lines = log_.Take();
+  EXPECT_NE(std::find(lines.begin(), lines.end(),
+                      "terminate-application poolguard-chaos/demo/leak keeping 0"),
+            lines.end());
+  EXPECT_EQ(admin_.CountSessions({}, "poolguard-chaos/demo/leak"), 0);
+}
+
+TEST_F(ChaosReconcilerTest, OrphansOfAPreviousControllerAreEndedBeforeReinjecting) {
+  store_.Put(Experiment("leak", 3, "OnSever"));
+  reconciler_.Reconcile("demo/leak");
+  log_.Take();
+  // A new process: it holds nothing, while the server still shows the old (hung) one's
+  // sessions. Re-injecting on top of them would double the fault.
+  fakes::FakeFaultEngine fresh(&log_,
+                               [this](const std::string& app, int n) { admin_.Sessions(app, n); });
+  ChaosReconciler restarted(&store_, &reader_, &fresh, &admin_, &events_, nullptr, clock_, {});
+  SettleWith(restarted, "demo/leak");
+  const Lines lines = log_.Take();
+  const auto terminate = std::find(lines.begin(), lines.end(),
+                                   "terminate-application poolguard-chaos/demo/leak keeping 0");
+  const auto inject =
+      std::find(lines.begin(), lines.end(), "inject demo/leak 3 as poolguard-chaos/demo/leak");
+  ASSERT_NE(terminate, lines.end()) << ::testing::PrintToString(lines);
+  ASSERT_NE(inject, lines.end()) << ::testing::PrintToString(lines);
+  EXPECT_LT(terminate, inject);
+}
+
+TEST_F(ChaosReconcilerTest, DeletingAnActiveExperimentRollsBackBeforeTheFinalizerGoes) {
+  store_.Put(Experiment("leak"));
+  reconciler_.Reconcile("demo/leak");
+  log_.Take();
+  Json deleting = *store_.Get("demo/leak");
+  deleting["metadata"]["deletionTimestamp"] = Json::string("2027-01-15T08:00:00Z");
+  store_.Remove("demo/leak");
+  store_.Put(deleting);
+  Settle("demo/leak");
+  const Lines lines = log_.Take();
+  const auto rollback = std::find(lines.begin(), lines.end(), "rollback demo/leak");
+  const auto finalizer = std::find(lines.begin(), lines.end(), "update demo/leak finalizers=[]");
+  ASSERT_NE(rollback, lines.end()) << ::testing::PrintToString(lines);
+  ASSERT_NE(finalizer, lines.end()) << ::testing::PrintToString(lines);
+  EXPECT_LT(rollback, finalizer);
+  EXPECT_FALSE(store_.Get("demo/leak"));  // gone with its last finalizer
+}
+
+TEST_F(ChaosReconcilerTest, AGoneObjectLeavesNothingHeld) {
+  store_.Put(Experiment("leak"));
+  reconciler_.Reconcile("demo/leak");
+  log_.Take();
+  store_.Remove("demo/leak");  // deleted without our finalizer (forced)
+  EXPECT_FALSE(reconciler_.Reconcile("demo/leak").requeue_after);
+  EXPECT_EQ(log_.Take(), Lines{"rollback demo/leak"});
+}
+
+TEST_F(ChaosReconcilerTest, AStatusWriteThatConflictsThrowsAndNothingIsInjected) {
+  store_.Put(Experiment("leak"));
+  store_.FailNextStatusWrite();
+  EXPECT_THROW(reconciler_.Reconcile("demo/leak"), kube::ApiError);
+  const Lines lines = log_.Take();
+  for (const auto& line : lines) EXPECT_EQ(line.rfind("inject", 0), std::string::npos) << line;
+  // The retry (the queue's) reads again and goes on.
+  Settle("demo/leak");
+  EXPECT_EQ(engine_.Held("demo/leak"), 3);
+}
+
+TEST_F(ChaosReconcilerTest, OneExperimentPerTarget) {
+  store_.Put(Experiment("first"));
+  reconciler_.Reconcile("demo/first");
+  store_.Put(Experiment("second"));
+  log_.Take();
+  Settle("demo/second");
+  EXPECT_EQ(log_.Take(), (Lines{
+                             "update-status demo/second phase=Rejected reason=TargetBusy",
+                             "event demo/second Warning TargetBusy",
+                         }));
+}
+
+TEST_F(ChaosReconcilerTest, ShutdownRollsBackAndRecordsWhy) {
+  store_.Put(Experiment("leak"));
+  reconciler_.Reconcile("demo/leak");
+  log_.Take();
+  reconciler_.Shutdown("demo/leak");
+  const Lines lines = log_.Take();
+  ASSERT_FALSE(lines.empty());
+  EXPECT_NE(std::find(lines.begin(), lines.end(), "rollback demo/leak"), lines.end());
+  const ChaosStatus s = ParseChaosStatus(*store_.Get("demo/leak"));
+  EXPECT_EQ(s.reason, reasons::kControllerShutdown);
+}
+
+}  // namespace
+}  // namespace poolguard::controller

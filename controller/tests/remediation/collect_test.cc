@@ -1,0 +1,299 @@
+#include "remediation/collect.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace poolguard::controller {
+namespace {
+
+// The defaults, written out: a change to them shows here and must show in the docs.
+TEST(CollectorQueries, DefaultsForTheTargetsMetrics) {
+  const PromQueries q = DefaultQueries("shop", "api", "30s");
+  const std::string sel = R"(namespace="shop",pod=~"api-[a-z0-9]+-[a-z0-9]+")";
+  const std::string served = sel + R"(,route!="/metrics",route!="/livez")";
+  EXPECT_EQ(q.error_ratio, "sum(rate(http_requests_total{" + served +
+                               R"(,code=~"5.."}[30s])) / sum(rate(http_requests_total{)" + served +
+                               "}[30s]))");
+  EXPECT_EQ(q.p99_latency,
+            "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{" +
+                served + "}[30s])))");
+  EXPECT_EQ(q.pool_timeouts, "sum(increase(db_pool_timeouts_total{" + sel + "}[30s]))");
+  EXPECT_EQ(q.request_rate, "sum(rate(http_requests_total{" + served + "}[30s]))");
+  EXPECT_EQ(q.auth_errors,
+            "sum(increase(db_errors_total{" + sel + R"q(,kind="authentication"}[30s])))q");
+}
+
+TEST(CollectorQueries, NothingGivenKeepsTheDefaults) {
+  EXPECT_EQ(QueriesFor(DetectionSpec{}, "shop", "api", "30s"),
+            DefaultQueries("shop", "api", "30s"));
+}
+
+TEST(CollectorQueries, AGivenQueryReplacesOnlyItsDefault) {
+  DetectionSpec d;
+  d.queries.p99_latency_seconds =
+      R"(max(app_latency_p99_seconds{ns="$namespace",app="${deployment}"}))";
+  d.queries.pool_timeouts =
+      R"(sum(increase(hikaricp_connections_timeout_total{app=~"$deployment|$$x"}[$range])))";
+  const PromQueries q = QueriesFor(d, "shop", "api", "30s");
+  const PromQueries def = DefaultQueries("shop", "api", "30s");
+  EXPECT_EQ(q.p99_latency, R"(max(app_latency_p99_seconds{ns="shop",app="api"}))");
+  EXPECT_EQ(q.pool_timeouts,
+            R"(sum(increase(hikaricp_connections_timeout_total{app=~"api|$x"}[30s])))");
+  EXPECT_EQ(q.error_ratio, def.error_ratio);
+  EXPECT_EQ(q.request_rate, def.request_rate);
+  EXPECT_EQ(q.auth_errors, def.auth_errors);
+}
+
+TEST(CollectorQueries, EveryFieldIsUsed) {
+  DetectionSpec d;
+  d.queries = {"e[$range]", "p[$range]", "t[$range]", "r[$range]", "a[$range]"};
+  const PromQueries q = QueriesFor(d, "shop", "api", "1m");
+  EXPECT_EQ(q.error_ratio, "e[1m]");
+  EXPECT_EQ(q.p99_latency, "p[1m]");
+  EXPECT_EQ(q.pool_timeouts, "t[1m]");
+  EXPECT_EQ(q.request_rate, "r[1m]");
+  EXPECT_EQ(q.auth_errors, "a[1m]");
+}
+
+// ---- counter windows ------------------------------------------------------------------
+
+const WallTime kT0 = std::chrono::system_clock::from_time_t(1'800'000'000);
+using namespace std::chrono_literals;
+
+TEST(CounterWindow, IncreaseFromTheOldestOrFromSince) {
+  CounterWindow w;
+  EXPECT_EQ(w.Increase(), std::nullopt);
+  w.Add(kT0, 10, 60s);
+  EXPECT_EQ(w.Increase(), std::nullopt);  // one sample is no increase
+  w.Add(kT0 + 1s, 12, 60s);
+  w.Add(kT0 + 2s, 17, 60s);
+  EXPECT_EQ(w.Increase(), 7);
+  EXPECT_EQ(w.Increase(kT0 + 1s), 5);  // from the last sample at or before `since`
+  EXPECT_EQ(w.Increase(kT0 + 1500ms), 5);
+  EXPECT_EQ(w.Increase(kT0 + 2s), std::nullopt);  // nothing after it yet
+}
+
+TEST(CounterWindow, ACounterResetStartsAgainAndOldSamplesGo) {
+  CounterWindow w;
+  w.Add(kT0, 100, 5s);
+  w.Add(kT0 + 1s, 110, 5s);
+  w.Add(kT0 + 2s, 3, 5s);  // the pod restarted: its counter began again
+  EXPECT_EQ(w.Increase(), std::nullopt);
+  w.Add(kT0 + 3s, 8, 5s);
+  EXPECT_EQ(w.Increase(), 5);
+  for (int i = 4; i < 20; ++i) w.Add(kT0 + std::chrono::seconds(i), 8 + i, 5s);
+  EXPECT_LE(w.size(), 7u);  // only the last `keep` (plus the first outside it)
+}
+
+TEST(CounterWindow, RecentRateSpansAtLeastTheAskedTime) {
+  CounterWindow w;
+  for (int i = 0; i <= 10; ++i) w.Add(kT0 + std::chrono::seconds(i), 10.0 * i, 60s);
+  EXPECT_DOUBLE_EQ(*w.RecentRate(3s), 10.0);
+  CounterWindow burst;
+  burst.Add(kT0, 0, 60s);
+  burst.Add(kT0 + 9s, 0, 60s);
+  burst.Add(kT0 + 10s, 50, 60s);                 // 50 requests in the last second
+  EXPECT_DOUBLE_EQ(*burst.RecentRate(3s), 5.0);  // over the 10 s it takes to span 3 s
+  EXPECT_EQ(CounterWindow{}.RecentRate(3s), std::nullopt);
+}
+
+TEST(HistogramQuantile, InterpolatesInsideTheBucketAsPromQLDoes) {
+  // 100 observations: 50 under 0.1, 40 more under 0.5, 10 more under 1.
+  const std::vector<std::pair<double, double>> b = {
+      {0.1, 50}, {0.5, 90}, {1.0, 100}, {INFINITY, 100}};
+  EXPECT_DOUBLE_EQ(*HistogramQuantile(0.5, b), 0.1);
+  EXPECT_NEAR(*HistogramQuantile(0.99, b), 0.95, 1e-9);
+  EXPECT_NEAR(*HistogramQuantile(0.7, b), 0.3, 1e-9);
+  // In the +Inf bucket: the highest finite bound.
+  EXPECT_DOUBLE_EQ(*HistogramQuantile(0.99, {{0.1, 10}, {INFINITY, 100}}), 0.1);
+  EXPECT_EQ(HistogramQuantile(0.99, {{0.1, 0}, {INFINITY, 0}}), std::nullopt);
+  EXPECT_EQ(HistogramQuantile(0.99, {}), std::nullopt);
+}
+
+TEST(MoveBaseline, TheFirstSetsItThenItFollowsSlowly) {
+  CollectState st;
+  Observations o;
+  o.error_ratio = 0.1;
+  o.request_rate = 100;
+  MoveBaseline(st, o, kT0);
+  EXPECT_DOUBLE_EQ(*st.baseline.error_ratio, 0.1);
+  EXPECT_DOUBLE_EQ(*st.baseline.request_rate, 100);
+  EXPECT_FALSE(st.baseline.p99_latency_seconds);
+  o.request_rate = 400;  // a surge the target handles
+  MoveBaseline(st, o, kT0 + 3s);
+  EXPECT_GT(*st.baseline.request_rate, 100);
+  EXPECT_LT(*st.baseline.request_rate, 105);  // 3 s of a 5-minute time constant
+  o.request_rate = NAN;                       // no traffic: not a level to follow
+  MoveBaseline(st, o, kT0 + 6s);
+  EXPECT_LT(*st.baseline.request_rate, 110);
+}
+
+// ---- Assemble -------------------------------------------------------------------------
+
+// One pod's /metrics after `requests` requests of which `errors` were 5xx, with `slow`
+// of them over 0.5 s, and `timeouts` pool timeouts.
+std::string PodMetrics(int requests, int errors, int slow, int timeouts) {
+  const int ok = requests - errors;
+  return "http_requests_total{route=\"/items\",code=\"200\"} " + std::to_string(ok) +
+         "\nhttp_requests_total{route=\"/items\",code=\"503\"} " + std::to_string(errors) +
+         "\nhttp_requests_total{route=\"/metrics\",code=\"200\"} 999" +
+         "\nhttp_request_duration_seconds_bucket{route=\"/items\",le=\"0.5\"} " +
+         std::to_string(requests - slow) +
+         "\nhttp_request_duration_seconds_bucket{route=\"/items\",le=\"5\"} " +
+         std::to_string(requests) +
+         "\nhttp_request_duration_seconds_bucket{route=\"/items\",le=\"+Inf\"} " +
+         std::to_string(requests) + "\ndb_pool_timeouts_total " + std::to_string(timeouts) +
+         "\ndb_pool_size 5\n";
+}
+
+Gathered OnePod(int health, const std::string& metrics) {
+  Gathered g;
+  PodEndpoint ep{"api-1", "10.0.0.7", 8000, true};
+  g.endpoints = {ep};
+  PodProbe p;
+  p.endpoint = ep;
+  p.health.status = health;
+  p.metrics.status = 200;
+  p.metrics.body = metrics;
+  g.pods = {p};
+  g.log_window = 2s;
+  g.logs = DbErrorCounts{};
+  return g;
+}
+
+const Signal* FindSignal(const Observations& o, const std::string& name) {
+  for (const auto& s : o.signals) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+TEST(Assemble, RatesComeFromTheIncreaseOfThePodsCountersAcrossTicks) {
+  RemediationSpec spec;
+  CollectState st;
+  CollectInput in;
+  Observations first =
+      Assemble(OnePod(200, PodMetrics(100, 0, 0, 0)), in, spec, CollectorOptions{}, st, kT0);
+  EXPECT_FALSE(first.error_ratio);  // one sample: no increase yet
+  EXPECT_FALSE(first.pool_timeouts);
+  Observations second =
+      Assemble(OnePod(503, PodMetrics(300, 50, 20, 7)), in, spec, CollectorOptions{}, st, kT0 + 1s);
+  ASSERT_TRUE(second.error_ratio);
+  EXPECT_DOUBLE_EQ(*second.error_ratio, 50.0 / 200.0);  // /metrics's own requests left out
+  EXPECT_DOUBLE_EQ(*second.pool_timeouts, 7);
+  ASSERT_TRUE(second.p99_latency_seconds);
+  EXPECT_GT(*second.p99_latency_seconds, 0.5);  // 20 of 200 new requests were slow
+  EXPECT_DOUBLE_EQ(*second.request_rate, 200);
+  EXPECT_EQ(second.pool_size, 5);  // from the pod's gauge, the Deployment said nothing
+  const Signal* health = FindSignal(second, "health/api-1");
+  ASSERT_NE(health, nullptr);
+  EXPECT_EQ(health->outcome, Outcome::kFail);
+}
+
+TEST(Assemble, WhileVerifyingRatesAreTakenSinceTheAction) {
+  RemediationSpec spec;
+  CollectState st;
+  CollectInput in;
+  Assemble(OnePod(503, PodMetrics(100, 90, 0, 0)), in, spec, CollectorOptions{}, st, kT0);
+  Assemble(OnePod(503, PodMetrics(200, 180, 0, 0)), in, spec, CollectorOptions{}, st, kT0 + 1s);
+  in.since = kT0 + 1s;  // the fix was applied here
+  in.verifying = true;
+  const Observations o =
+      Assemble(OnePod(200, PodMetrics(300, 180, 0, 0)), in, spec, CollectorOptions{}, st, kT0 + 2s);
+  ASSERT_TRUE(o.error_ratio);
+  EXPECT_DOUBLE_EQ(*o.error_ratio, 0);  // the outage's errors are before `since`
+}
+
+TEST(Assemble, SeriesAPodNoLongerExportsAreNotKept) {
+  RemediationSpec spec;
+  CollectState st;
+  std::string metrics = PodMetrics(100, 0, 0, 0);
+  for (int i = 0; i < 50; ++i) {  // a histogram whose bucket bounds change every scrape
+    metrics += "http_request_duration_seconds_bucket{route=\"/items\",le=\"" +
+               std::to_string(10 + i) + "\"} 1\n";
+    Assemble(OnePod(200, metrics), {}, spec, CollectorOptions{}, st, kT0 + std::chrono::seconds(i));
+    metrics = PodMetrics(100 + i, 0, 0, 0);
+  }
+  EXPECT_LE(st.counters["api-1"].size(), 8u);  // requests, errors, timeouts, 3 buckets, one le
+}
+
+TEST(Assemble, APodThatGoesTakesItsCountersWithIt) {
+  RemediationSpec spec;
+  CollectState st;
+  Assemble(OnePod(200, PodMetrics(100, 0, 0, 0)), {}, spec, CollectorOptions{}, st, kT0);
+  EXPECT_EQ(st.counters.count("api-1"), 1u);
+  Gathered none;
+  none.endpoints_error = "Service api has no endpoints";
+  const Observations o = Assemble(none, {}, spec, CollectorOptions{}, st, kT0 + 1s);
+  EXPECT_EQ(st.counters.count("api-1"), 0u);
+  const Signal* health = FindSignal(o, "health");
+  ASSERT_NE(health, nullptr);
+  EXPECT_EQ(health->outcome, Outcome::kError);  // no pod is no evidence either way
+  EXPECT_EQ(health->detail, "Service api has no endpoints");
+}
+
+TEST(Assemble, SignalsWhoseWindowReachesBeforeTheActionAreInconclusive) {
+  RemediationSpec spec;
+  spec.detection.prometheus_url = "http://prometheus:9090";
+  CollectState st;
+  CollectInput in;
+  in.fresh_since = kT0 - 1s;
+  Gathered g = OnePod(200, PodMetrics(10, 0, 0, 0));
+  g.logs = DbErrorCounts{{{"pool_timeout", 3}}, "DB_ERROR: pool_timeout: ..."};
+  g.prometheus.answered = true;
+  g.prometheus.error_ratio = 0.9;
+  const Observations o = Assemble(g, in, spec, CollectorOptions{}, st, kT0);
+  EXPECT_EQ(FindSignal(o, signal::kDbErrorLogs)->outcome, Outcome::kInconclusive);
+  EXPECT_EQ(FindSignal(o, signal::kErrorRatio)->outcome, Outcome::kInconclusive);
+  // Once the windows have moved past the action, they count again.
+  const Observations later = Assemble(g, in, spec, CollectorOptions{}, st, kT0 + 31s);
+  EXPECT_EQ(FindSignal(later, signal::kDbErrorLogs)->outcome, Outcome::kFail);
+  EXPECT_EQ(FindSignal(later, signal::kErrorRatio)->outcome, Outcome::kFail);
+  EXPECT_DOUBLE_EQ(*later.error_ratio, 0.9);  // Prometheus's range wins outside verification
+}
+
+TEST(Assemble, PrometheusUnavailableIsAnErrorNotHealth) {
+  RemediationSpec spec;
+  spec.detection.prometheus_url = "http://prometheus:9090";
+  CollectState st;
+  Gathered g = OnePod(200, PodMetrics(10, 0, 0, 0));
+  g.prometheus.error = "Prometheus at http://prometheus:9090: connection refused";
+  const Observations o = Assemble(g, {}, spec, CollectorOptions{}, st, kT0);
+  EXPECT_TRUE(o.prometheus_configured);
+  EXPECT_EQ(o.prometheus.outcome, Outcome::kError);
+  EXPECT_EQ(FindSignal(o, signal::kErrorRatio)->outcome, Outcome::kError);
+  EXPECT_EQ(FindSignal(o, signal::kErrorRatio)->detail, g.prometheus.error);
+}
+
+TEST(Assemble, TheWorkloadsAndTheDatabasePassThrough) {
+  RemediationSpec spec;
+  CollectState st;
+  Gathered g;
+  g.pool_size = 10;
+  g.target_replicas = 3;
+  g.db.tcp = {Outcome::kFail, "10.0.0.5:5432: connection refused"};
+  g.db.login = {LoginResult::kRefused, "connection refused"};
+  g.chaos_experiment = "demo/lock-items";
+  g.test_request = {Outcome::kPass, "GET /items on api-1: 200"};
+  const Observations o = Assemble(g, {}, spec, CollectorOptions{}, st, kT0);
+  EXPECT_EQ(o.pool_size, 10);
+  EXPECT_EQ(o.target_replicas, 3);
+  EXPECT_EQ(o.tcp.outcome, Outcome::kFail);
+  EXPECT_EQ(o.login, LoginResult::kRefused);
+  EXPECT_EQ(o.chaos_experiment, "demo/lock-items");
+  EXPECT_EQ(o.test_request.outcome, Outcome::kPass);
+}
+
+TEST(LogWindow, TheIntervalRoundedUpPlusASecondAtLeastTwo) {
+  DetectionSpec d;
+  d.interval = 100ms;
+  EXPECT_EQ(LogWindow(d), 2s);
+  d.interval = 1s;
+  EXPECT_EQ(LogWindow(d), 2s);
+  d.interval = 2500ms;
+  EXPECT_EQ(LogWindow(d), 4s);
+}
+
+}  // namespace
+}  // namespace poolguard::controller

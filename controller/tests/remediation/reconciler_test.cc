@@ -1,0 +1,352 @@
+// The Remediation reconciler with recording fakes of its ports: the collector gathers from
+// fixtures (the pods' answers, the Deployment, the database), the reconciler decides and
+// acts, and the test compares what it wrote and did, in order, tick by tick.
+
+#include "remediation/reconciler.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "fakes/fakes.h"
+
+namespace poolguard::controller {
+namespace {
+
+using namespace std::chrono_literals;
+using fakes::ActionLog;
+using Lines = std::vector<std::string>;
+
+// "phase=Remediating actions=[RestartDeployment:InProgress:<key>]"
+std::string DescribeRemediation(const Json& object) {
+  const RemediationStatus s = ParseRemediationStatus(object);
+  std::string out = "phase=" + std::string(RemediationPhaseName(s.phase));
+  if (s.incident) {
+    out += " actions=[";
+    for (size_t i = 0; i < s.incident->actions.size(); ++i) {
+      const ActionRecord& a = s.incident->actions[i];
+      out += (i ? "," : "") + std::string(ActionName(a.action)) + ":" +
+             std::string(ActionResultName(a.result)) + ":" + a.key;
+    }
+    out += "]";
+  }
+  if (const Condition* c = FindCondition(s.conditions, rem::kSpecValid); c && c->status != "True") {
+    out += " " + c->reason;
+  }
+  return out;
+}
+
+class RecordingMetrics final : public RemediationMetrics {
+ public:
+  explicit RecordingMetrics(ActionLog* log) : log_(log) {}
+  void IncidentOpened(double) override { log_->Add("metric incident-opened"); }
+  void IncidentResolved(double) override { log_->Add("metric incident-resolved"); }
+  void ActionFinished(const std::string& action, const std::string& result) override {
+    log_->Add("metric action " + action + " " + result);
+  }
+
+ private:
+  ActionLog* log_;
+};
+
+constexpr char kPodUrl[] = "http://10.0.0.7:8000";
+
+class RemediationReconcilerTest : public ::testing::Test {
+ protected:
+  RemediationReconcilerTest()
+      : store_(&log_, DescribeRemediation),
+        cluster_(&log_),
+        admin_(&log_),
+        events_(&log_),
+        metrics_(&log_),
+        clock_(std::make_shared<fakes::JumpClock>()),
+        collector_(&cluster_, &reader_, &admin_, &probes_, CollectorOptions{}),
+        reconciler_(&store_, &collector_, &cluster_, &reader_, &admin_, &events_, &metrics_, clock_,
+                    CollectorOptions{}.target_application_name) {
+    reader_.services["demo/db:5432"] = {Endpoint{"10.0.0.5", 5432}};
+    reader_.secrets["demo/db-credentials"] = DbTarget{{}, "app", "secret", "app"};
+    cluster_.endpoints = {PodEndpoint{"api-5f7d-abcde", "10.0.0.7", 8000, true}};
+    DeploymentView api;
+    api.rollout = Rollout();
+    api.pool_size = 5;
+    cluster_.deployment = api;
+    cluster_.statefulset = Rollout();
+    cluster_.db_pods = {PodState{"db-0", true, ""}};
+    probes_.Answer(std::string(kPodUrl) + "/metrics", 200, "");
+    probes_.Answer(std::string(kPodUrl) + "/items", 200, "[]");
+    Healthy(true);
+  }
+
+  static RolloutObservation Rollout() {
+    RolloutObservation r;
+    r.generation = r.observed_generation = 1;
+    r.replicas = r.status_replicas = r.updated_replicas = r.available_replicas = 1;
+    return r;
+  }
+
+  void Healthy(bool ok) {
+    probes_.Answer(std::string(kPodUrl) + "/health", ok ? 200 : 503,
+                   ok ? R"({"status":"ok"})" : R"({"status":"degraded"})");
+  }
+
+  // A Ladder Remediation of demo/api that acts at once (no `for`, no cooldown).
+  Json Remediation(const std::string& name, const std::string& created,
+                   const std::string& actions = R"(["RestartDeployment"])") {
+    return Json::parse(R"({"apiVersion":"poolguard.dev/v1alpha1","kind":"Remediation",
+      "metadata":{"name":")" +
+                       name + R"(","namespace":"demo","generation":1,
+                  "creationTimestamp":")" +
+                       created + R"("},
+      "spec":{"target":{"deployment":"api","port":8000},
+              "database":{"service":"db","port":5432,"credentialsSecret":"db-credentials"},
+              "detection":{"interval":"1s","for":"0s"},
+              "strategy":"Ladder","actions":)" +
+                       actions + R"(,
+              "verification":{"consecutiveHealthy":1,"window":"1s","timeout":"60s"},
+              "safety":{"cooldown":"0s","maxActionsPerHour":5}}})");
+  }
+
+  // One tick, as the work queue runs it: Reconcile, then the clock moves on by the requeue
+  // (at least a millisecond). Returns the lines the tick logged.
+  Lines Tick(const std::string& key, bool* threw = nullptr) {
+    ReconcileResult r;
+    try {
+      r = reconciler_.Reconcile(key);
+      if (threw) *threw = false;
+    } catch (const std::exception&) {
+      if (threw == nullptr) throw;
+      *threw = true;
+    }
+    clock_->Advance(std::max<std::chrono::milliseconds>(r.requeue_after.value_or(1s), 1ms));
+    return log_.Take();
+  }
+
+  // Ticks until a line starting with `prefix` shows (at most `ticks`); all lines so far.
+  Lines TickUntil(const std::string& key, const std::string& prefix, int ticks = 20) {
+    Lines all;
+    for (int i = 0; i < ticks; ++i) {
+      for (auto& line : Tick(key)) all.push_back(std::move(line));
+      if (std::any_of(all.begin(), all.end(),
+                      [&](const std::string& l) { return l.rfind(prefix, 0) == 0; })) {
+        break;
+      }
+    }
+    return all;
+  }
+
+  static size_t Find(const Lines& lines, const std::string& prefix) {
+    for (size_t i = 0; i < lines.size(); ++i) {
+      if (lines[i].rfind(prefix, 0) == 0) return i;
+    }
+    return lines.size();
+  }
+
+  static bool IsEffect(const std::string& line) {
+    return line.rfind("restart ", 0) == 0 || line.rfind("set-env ", 0) == 0 ||
+           line.rfind("terminate-sessions ", 0) == 0;
+  }
+
+  ActionLog log_;
+  fakes::FakeStore store_;
+  fakes::FakeClusterReader reader_;
+  fakes::FakeRemediationCluster cluster_;
+  fakes::FakePgAdmin admin_;
+  fakes::FakeProbes probes_;
+  fakes::FakeEvents events_;
+  RecordingMetrics metrics_;
+  std::shared_ptr<fakes::JumpClock> clock_;
+  Collector collector_;
+  RemediationReconciler reconciler_;
+};
+
+TEST_F(RemediationReconcilerTest, AHealthyTargetGetsStatusOnceAndNoAction) {
+  store_.Put(Remediation("api", "2027-01-15T07:00:00Z"));
+  const Lines first = Tick("demo/api");
+  ASSERT_FALSE(first.empty());
+  EXPECT_EQ(first.front(), "update-status demo/api phase=Watching");
+  for (int i = 0; i < 5; ++i) {
+    for (const auto& line : Tick("demo/api")) EXPECT_FALSE(IsEffect(line)) << line;
+  }
+}
+
+TEST_F(RemediationReconcilerTest, TheIntentIsInStatusBeforeTheEffectAndEachTickActsOnce) {
+  store_.Put(Remediation("api", "2027-01-15T07:00:00Z"));
+  Tick("demo/api");
+  Healthy(false);
+  std::vector<Lines> ticks;
+  for (int i = 0; i < 20; ++i) {
+    ticks.push_back(Tick("demo/api"));
+    if (Find(ticks.back(), "restart ") < ticks.back().size()) break;
+  }
+  for (const Lines& tick : ticks) {
+    EXPECT_LE(std::count_if(tick.begin(), tick.end(), IsEffect), 1)
+        << ::testing::PrintToString(tick);
+  }
+  const Lines& acting = ticks.back();
+  const size_t restart = Find(acting, "restart Deployment demo/api key=");
+  ASSERT_LT(restart, acting.size()) << "no restart in 20 ticks";
+  const std::string key = acting[restart].substr(acting[restart].find("key=") + 4);
+  // Written before, in an earlier tick or earlier in this one: the record, InProgress, with
+  // the key the patch carries.
+  const std::string intent = "RestartDeployment:InProgress:" + key;
+  bool recorded = false;
+  for (const Lines& tick : ticks) {
+    for (size_t i = 0; i < tick.size(); ++i) {
+      if (&tick == &acting && i >= restart) break;
+      if (tick[i].rfind("update-status demo/api", 0) == 0 &&
+          tick[i].find(intent) != std::string::npos) {
+        recorded = true;
+      }
+    }
+  }
+  EXPECT_TRUE(recorded) << "no status with " << intent << " before the restart";
+  EXPECT_EQ(
+      Find(acting, "metric incident-opened") < acting.size() ||
+          std::any_of(ticks.begin(), ticks.end(),
+                      [](const Lines& t) { return Find(t, "metric incident-opened") < t.size(); }),
+      true);
+}
+
+TEST_F(RemediationReconcilerTest, AFailedEffectStaysInProgressAndIsRetriedWithTheSameKey) {
+  store_.Put(Remediation("api", "2027-01-15T07:00:00Z"));
+  Tick("demo/api");
+  Healthy(false);
+  cluster_.fail_restarts = 1;
+  const Lines first = TickUntil("demo/api", "restart ");
+  const size_t failed = Find(first, "restart Deployment demo/api key=");
+  ASSERT_LT(failed, first.size());
+  const std::string key = first[failed].substr(first[failed].find("key=") + 4);
+  EXPECT_LT(Find(first, "event demo/api Warning ActionError"), first.size())
+      << ::testing::PrintToString(first);
+  // Still one record, still InProgress: nothing new was started.
+  const RemediationStatus after_failure = ParseRemediationStatus(*store_.Get("demo/api"));
+  ASSERT_TRUE(after_failure.incident);
+  ASSERT_EQ(after_failure.incident->actions.size(), 1u);
+  EXPECT_EQ(after_failure.incident->actions[0].result, ActionResult::kInProgress);
+
+  const Lines retry = TickUntil("demo/api", "restart ");
+  const size_t again = Find(retry, "restart ");
+  ASSERT_LT(again, retry.size()) << ::testing::PrintToString(retry);
+  EXPECT_EQ(retry[again], "restart Deployment demo/api key=" + key);
+  EXPECT_EQ(ParseRemediationStatus(*store_.Get("demo/api")).incident->actions.size(), 1u);
+}
+
+TEST_F(RemediationReconcilerTest, AVerifiedFixResolvesTheIncidentAndCountsItOnce) {
+  store_.Put(Remediation("api", "2027-01-15T07:00:00Z"));
+  Tick("demo/api");
+  Healthy(false);
+  cluster_.chaos = ChaosLink{"demo/break-it", clock_->WallNow()};  // a game day: a verdict
+  TickUntil("demo/api", "restart ");
+  Healthy(true);  // the restart healed it
+  Lines rest;
+  for (int i = 0; i < 20; ++i) {
+    for (auto& line : Tick("demo/api")) rest.push_back(std::move(line));
+    if (ParseRemediationStatus(*store_.Get("demo/api")).phase == RemediationPhase::kResolved) break;
+  }
+  const RemediationStatus s = ParseRemediationStatus(*store_.Get("demo/api"));
+  EXPECT_EQ(s.phase, RemediationPhase::kResolved) << ::testing::PrintToString(rest);
+  ASSERT_TRUE(s.incident);
+  EXPECT_EQ(s.incident->actions.at(0).result, ActionResult::kVerified);
+  EXPECT_EQ(s.incident->chaos_experiment, "demo/break-it");
+  EXPECT_NE(s.incident->verdict.find("healed at rung 1 (RestartDeployment)"), std::string::npos)
+      << s.incident->verdict;
+  for (const auto& line : rest) EXPECT_FALSE(IsEffect(line)) << line;  // no second restart
+  EXPECT_EQ(std::count(rest.begin(), rest.end(), "metric action RestartDeployment Verified"), 1);
+  EXPECT_EQ(std::count(rest.begin(), rest.end(), "metric incident-resolved"), 1);
+  // Further ticks on a healthy target write nothing and count nothing again.
+  for (int i = 0; i < 3; ++i) {
+    for (const auto& line : Tick("demo/api")) {
+      EXPECT_EQ(line.rfind("metric", 0), std::string::npos) << line;
+      EXPECT_FALSE(IsEffect(line)) << line;
+    }
+  }
+}
+
+TEST_F(RemediationReconcilerTest, ASecondRemediationOnTheSameTargetIsRefusedAndDoesNothing) {
+  store_.Put(Remediation("first", "2027-01-15T07:00:00Z"));
+  store_.Put(Remediation("second", "2027-01-15T07:05:00Z"));
+  Tick("demo/first");
+  Healthy(false);
+  const Lines lines = Tick("demo/second");
+  EXPECT_EQ(lines, (Lines{"update-status demo/second phase=Invalid TargetClaimed",
+                          "event demo/second Warning TargetClaimed"}));
+  for (int i = 0; i < 5; ++i) {
+    for (const auto& line : Tick("demo/second")) EXPECT_FALSE(IsEffect(line)) << line;
+  }
+}
+
+TEST_F(RemediationReconcilerTest, AnInvalidSpecIsMarkedAndNotRequeued) {
+  Json bad = Remediation("api", "2027-01-15T07:00:00Z");
+  bad["spec"]["detection"]["interval"] = Json::string("10ms");
+  store_.Put(bad);
+  const ReconcileResult r = reconciler_.Reconcile("demo/api");
+  EXPECT_FALSE(r.requeue_after);
+  EXPECT_EQ(log_.Take(), (Lines{"update-status demo/api phase=Invalid InvalidSpec",
+                                "event demo/api Warning InvalidSpec"}));
+}
+
+TEST_F(RemediationReconcilerTest, ADeletedRemediationWritesNothing) {
+  EXPECT_FALSE(reconciler_.Reconcile("demo/gone").requeue_after);
+  EXPECT_EQ(log_.Take(), Lines{});
+}
+
+TEST_F(RemediationReconcilerTest, AConflictingStatusWriteThrowsBeforeAnyEffect) {
+  store_.Put(Remediation("api", "2027-01-15T07:00:00Z"));
+  Tick("demo/api");
+  Healthy(false);
+  // Every other status write conflicts (another writer got there first): the tick throws
+  // (the queue retries it), and never after running an effect whose intent is not stored.
+  int conflicts = 0;
+  bool restarted = false;
+  for (int i = 0; i < 40 && !restarted; ++i) {
+    if (i % 2 == 0) store_.FailNextStatusWrite();
+    bool threw = false;
+    const Lines lines = Tick("demo/api", &threw);
+    if (threw) {
+      ++conflicts;
+      for (const auto& line : lines) EXPECT_FALSE(IsEffect(line)) << line;
+    }
+    restarted = Find(lines, "restart ") < lines.size();
+  }
+  EXPECT_GT(conflicts, 0);
+  EXPECT_TRUE(restarted) << "the loop did not get past the conflicts";
+}
+
+// A lock holder of the target's own role blocks its sessions: TerminateBlockingSessions
+// ends the holder, within the target's database and role, sparing the target's sessions
+// (by name and by its pods' addresses); a widened scope reaches further.
+TEST_F(RemediationReconcilerTest, TerminateBlockingSessionsStaysInTheTargetsScope) {
+  for (const std::string& scope : {std::string(""), std::string("Server")}) {
+    Json remediation =
+        Remediation("api", "2027-01-15T07:00:00Z", R"(["TerminateBlockingSessions"])");
+    remediation["spec"]["strategy"] = Json::string("DiagnosisDriven");
+    if (!scope.empty()) {
+      remediation["spec"]["terminateBlockingSessions"]["scope"] = Json::string(scope);
+    }
+    store_.Remove("demo/api");
+    store_.Put(remediation);
+    SessionRow holder{700,     "psql", "idle in transaction", 30, {}, "AccessExclusiveLock",
+                      "items", false};
+    SessionRow waiter{801, "poolguard-target", "active", 5, {700}, "", "", true};
+    admin_.sessions = {holder, waiter, waiter};
+    admin_.sessions[2].pid = 802;
+    cluster_.logs =
+        "2027-01-15T08:00:00.000Z error target: DB_ERROR: pool_timeout: QueuePool limit of "
+        "size 5 overflow 0 reached, connection timed out, timeout 3.00\n";
+    Healthy(false);
+    const Lines lines = TickUntil("demo/api", "terminate-sessions ");
+    const size_t terminate = Find(lines, "terminate-sessions ");
+    ASSERT_LT(terminate, lines.size()) << ::testing::PrintToString(lines);
+    EXPECT_EQ(
+        lines[terminate],
+        scope.empty()
+            ? "terminate-sessions 700 in database=app role=app sparing poolguard-target,10.0.0.7"
+            : "terminate-sessions 700 in database= role= sparing poolguard-target,10.0.0.7");
+    admin_.sessions.clear();
+    cluster_.logs.clear();
+    Healthy(true);
+  }
+}
+
+}  // namespace
+}  // namespace poolguard::controller
