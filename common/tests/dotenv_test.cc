@@ -63,4 +63,10 @@ TEST(Dotenv, RejectsMalformedLinesNamingTheLine) {
 TEST(Dotenv, MissingFileIsEmpty) { EXPECT_TRUE(ParseFile("/nonexistent/.env", nullptr).empty()); }
 
 }  // namespace
+// Found by the dotenv fuzzer: "export " at the very end read past the text.
+TEST(Dotenv, ExportAtTheEndIsAMissingName) {
+  EXPECT_THROW(Parse("A=1\nexport ", [](const std::string&) { return std::nullopt; }),
+               std::invalid_argument);
+}
+
 }  // namespace poolguard::dotenv

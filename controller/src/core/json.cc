@@ -7,11 +7,13 @@
 namespace poolguard::controller {
 namespace {
 
-// Reads "YYYY-MM-DDTHH:MM:SS" at the start of `s` as UTC; `*end` points past it.
+// Reads "YYYY-MM-DDTHH:MM:SS" at the start of `s` as UTC; `*end` points past it. Years
+// outside 1970-2261 are unreadable: system_clock counts nanoseconds in 64 bits, and a
+// far year (which anyone can write into an object) must not overflow it.
 std::optional<WallTime> ParseUtcSeconds(const std::string& s, const char** end) {
   std::tm tm{};
   *end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (*end == nullptr) return std::nullopt;
+  if (*end == nullptr || tm.tm_year < 70 || tm.tm_year > 2261 - 1900) return std::nullopt;
   return std::chrono::system_clock::from_time_t(timegm(&tm));
 }
 

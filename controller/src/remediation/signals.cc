@@ -432,6 +432,9 @@ DbErrorCounts ParseDbErrorLines(std::string_view logs) {
     while (!message.empty() && (message.back() == '\r' || message.back() == ' ')) {
       message.pop_back();
     }
+    // "DB_ERROR:" with nothing after it (its space trimmed): no kind to count (found by the
+    // log_lines fuzzer: substr threw).
+    if (message.size() <= kMarker.size()) continue;
     const std::string rest = message.substr(kMarker.size());
     const size_t colon = rest.find(':');
     if (colon == std::string::npos || colon == 0) continue;

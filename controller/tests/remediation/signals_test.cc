@@ -345,4 +345,9 @@ TEST(DbErrorLines, CountsTextAndJsonFormats) {
 }
 
 }  // namespace
+// Found by the log_lines fuzzer: a marker with nothing after it made substr throw.
+TEST(DbErrorLines, ABareMarkerCountsNothing) {
+  EXPECT_EQ(ParseDbErrorLines("DB_ERROR: \n{\"msg\":\"DB_ERROR:  \"}\nDB_ERROR:").Total(), 0);
+}
+
 }  // namespace poolguard::controller

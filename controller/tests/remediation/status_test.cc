@@ -1,7 +1,8 @@
+#include "remediation/status.h"
+
 #include <gtest/gtest.h>
 
 #include "core/text.h"
-#include "remediation/status.h"
 
 namespace poolguard::controller {
 namespace {
@@ -169,6 +170,15 @@ TEST(RemediationStatus, EnumNamesRoundTrip) {
   EXPECT_EQ(ParseAction("Reboot"), std::nullopt);
   EXPECT_EQ(StrategyName(Strategy::kLadder), "Ladder");
   EXPECT_EQ(StrategyName(Strategy::kDiagnosisDriven), "DiagnosisDriven");
+}
+
+// Found by the specs fuzzer: a far year overflowed system_clock's nanoseconds (UB).
+TEST(RemediationTime, FarYearsAreUnreadableNotAnOverflow) {
+  EXPECT_EQ(ParseTimeMs("1013-01-15T08:00:00Z"), std::nullopt);
+  EXPECT_EQ(ParseTimeMs("9999-12-31T23:59:59.999Z"), std::nullopt);
+  EXPECT_EQ(ParseTime("2262-05-01T00:00:00Z"), std::nullopt);
+  EXPECT_TRUE(ParseTime("2261-12-31T23:59:59Z"));
+  EXPECT_TRUE(ParseTime("1970-01-01T00:00:00Z"));
 }
 
 TEST(Truncated, CutsAtACharacterBoundaryAndSaysSo) {
