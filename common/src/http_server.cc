@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
@@ -202,9 +203,13 @@ class WorkerPool {
     std::lock_guard lock(state_->mutex);
     if (state_->stopping || state_->queue.size() >= max_queued_) return false;
     state_->queue.push_back(std::move(task));
+    state_->queued.store(state_->queue.size(), std::memory_order_relaxed);
     state_->wake.notify_one();
     return true;
   }
+
+  /// Tasks waiting for a thread (a hint: read without the lock).
+  std::size_t queued() const { return state_->queued.load(std::memory_order_relaxed); }
 
   /// Takes no more work, lets what is queued and running finish for up to `grace`, then
   /// joins the threads, or detaches those still busy (their handler is stuck).
@@ -235,6 +240,7 @@ class WorkerPool {
     std::deque<std::function<void()>> queue;
     bool stopping = false;
     int busy = 0;
+    std::atomic<std::size_t> queued{0};
   };
 
   static void Run(State& st) {
@@ -244,6 +250,7 @@ class WorkerPool {
       if (st.queue.empty()) return;  // stopping, and nothing left
       auto task = std::move(st.queue.front());
       st.queue.pop_front();
+      st.queued.store(st.queue.size(), std::memory_order_relaxed);
       ++st.busy;
       lock.unlock();
       try {
@@ -345,8 +352,27 @@ struct Session : std::enable_shared_from_this<Session> {
   // Under server->mutex:
   bool in_idle = false;
   std::list<Session*>::iterator idle_pos;
+  // A worker that ran a handler keeps the connection while its client keeps it busy: it
+  // writes the answer and reads the next request without blocking, in a loop, and hands the
+  // connection back to the strand when it goes quiet (see ServeOnWorker). Meanwhile only
+  // that worker touches the session; a Close() arriving then waits for the hand-back.
+  std::atomic<bool> on_worker{false};
+  std::atomic<bool> close_requested{false};
 
-  void Begin() { ReadHead(); }
+  // Requests one worker serves on a connection before handing it back (fairness).
+  static constexpr int kMaxServedOnWorker = 1000;
+
+  void Begin() {
+    beast::error_code ec;
+    stream.socket().non_blocking(true, ec);  // the worker's reads and writes never block
+    ReadHead();
+  }
+
+  void NewParser() {
+    parser.emplace();
+    parser->header_limit(16 * 1024);
+    parser->body_limit(server->options.max_body_bytes);
+  }
 
   void SetIdle(bool idle) {
     std::lock_guard lock(server->mutex);
@@ -360,11 +386,19 @@ struct Session : std::enable_shared_from_this<Session> {
   }
 
   void ReadHead() {
-    parser.emplace();
-    parser->header_limit(16 * 1024);
-    parser->body_limit(server->options.max_body_bytes);
+    NewParser();
     SetIdle(true);
     stream.expires_after(first ? server->options.header_timeout : server->options.idle_timeout);
+    bhttp::async_read_header(stream, buffer, *parser,
+                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                               self->Guarded([&] { self->OnHead(ec); });
+                             });
+  }
+
+  // The rest of a head the worker began to read.
+  void ContinueHead() {
+    if (closed) return;
+    stream.expires_after(server->options.header_timeout);
     bhttp::async_read_header(stream, buffer, *parser,
                              [self = shared_from_this()](beast::error_code ec, std::size_t) {
                                self->Guarded([&] { self->OnHead(ec); });
@@ -457,17 +491,95 @@ struct Session : std::enable_shared_from_this<Session> {
     if (handler->dispatch == Dispatch::kInline) {
       return Write(RunHandler(*handler, request), keep_alive);
     }
+    on_worker = true;
     const bool queued = server->pool->TryPost(
-        [self = shared_from_this(), handler, request = std::move(request), keep_alive] {
-          Response response = RunHandler(*handler, request);
-          asio::post(self->stream.get_executor(),
-                     [self, response = std::move(response), keep_alive]() mutable {
-                       self->Guarded([&] { self->Write(std::move(response), keep_alive); });
-                     });
+        [self = shared_from_this(), handler, request = std::move(request), keep_alive]() mutable {
+          self->ServeOnWorker(handler, std::move(request), keep_alive);
         });
     if (!queued) {
+      on_worker = false;
       Write(Response::Error(503, "Overloaded", "every worker is busy; try again later"), false);
     }
+  }
+
+  // On a worker thread, with on_worker set: runs the handler, writes the answer, and while
+  // the client sends its next request within `worker_linger` (and no other connection waits
+  // for a worker), reads and serves that one too, without a trip through the I/O threads.
+  // Anything else (a partial write or request, an error, a route that is not kWorker, the
+  // server draining, a quiet client) goes back to the strand, where the ordinary path
+  // takes it from the same point.
+  void ServeOnWorker(const Router::Route* handler, Request request, bool keep_alive) {
+    for (int served = 1;; ++served) {
+      Response response = RunHandler(*handler, request);
+      const int status = response.status;
+      auto reply = MakeReply(std::move(response), keep_alive);
+      auto serializer = std::make_shared<bhttp::response_serializer<bhttp::string_body>>(*reply);
+      beast::error_code ec;
+      if (!close_requested) bhttp::write(stream.socket(), *serializer, ec);
+      if (close_requested || ec == asio::error::would_block || ec == asio::error::try_again) {
+        return HandBack(
+            [reply, serializer, status](Session& s) { s.WriteRest(reply, serializer, status); });
+      }
+      server->Record(method, route, status, start);
+      const bool next = !ec && reply->keep_alive();
+      Done();
+      if (!next || linger || server->draining || served >= kMaxServedOnWorker ||
+          server->pool->queued() > 0 || server->options.worker_linger.count() <= 0) {
+        return HandBack([next](Session& s) { s.Next(next); });
+      }
+      first = false;
+      method = "OTHER";
+      route = "unmatched";
+      if (buffer.size() == 0) {
+        pollfd ready{stream.socket().native_handle(), POLLIN, 0};
+        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+            server->options.worker_linger + std::chrono::microseconds(999));
+        if (::poll(&ready, 1, static_cast<int>(wait.count())) <= 0 || close_requested) {
+          return HandBack([](Session& s) { s.Next(true); });
+        }
+      }
+      NewParser();
+      bhttp::read(stream.socket(), buffer, *parser, ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        if (!parser->is_header_done()) return HandBack([](Session& s) { s.ContinueHead(); });
+        return HandBack([](Session& s) { s.OnHead({}); });  // on to the body
+      }
+      if (ec) return HandBack([ec](Session& s) { s.OnHead(ec); });
+      const std::string next_method(parser->get().method_string());
+      const auto target = parser->get().target();
+      Request next_request;
+      std::optional<Response> early;
+      std::string label;
+      const Router::Route* next_handler =
+          server->Route(next_method, std::string_view(target.data(), target.size()), &next_request,
+                        &early, &label);
+      if (next_handler == nullptr || next_handler->dispatch != Dispatch::kWorker) {
+        return HandBack([](Session& s) { s.OnHead({}); });  // answered on the strand
+      }
+      start = std::chrono::steady_clock::now();
+      server->in_flight.fetch_add(1);
+      method = next_method;
+      route = label;
+      auto message = parser->release();
+      keep_alive = message.keep_alive();
+      next_request.content_type = std::string(message[bhttp::field::content_type]);
+      next_request.body = std::move(message.body());
+      request = std::move(next_request);
+      handler = next_handler;
+    }
+  }
+
+  // Gives the session back to its strand, where `step` continues (after a Close() that
+  // came while the worker had it).
+  template <typename F>
+  void HandBack(F step) {
+    on_worker = false;
+    asio::post(stream.get_executor(), [self = shared_from_this(), step = std::move(step)] {
+      self->Guarded([&] {
+        if (self->close_requested.exchange(false)) self->Close();
+        step(*self);
+      });
+    });
   }
 
   static Response RunHandler(const Router::Route& route, const Request& request) {
@@ -482,21 +594,35 @@ struct Session : std::enable_shared_from_this<Session> {
     return Response::Error(500, "InternalError", "internal error");
   }
 
-  void Write(Response response, bool keep_alive) {
-    if (closed) return Finish(false);
-    auto reply = std::make_shared<bhttp::response<bhttp::string_body>>(
-        static_cast<bhttp::status>(response.status), 11);
+  using Reply = bhttp::response<bhttp::string_body>;
+  using ReplySerializer = bhttp::response_serializer<bhttp::string_body>;
+
+  std::shared_ptr<Reply> MakeReply(Response response, bool keep_alive) {
+    auto reply = std::make_shared<Reply>(static_cast<bhttp::status>(response.status), 11);
     reply->set(bhttp::field::server, "poolguard");
     reply->set(bhttp::field::content_type, response.content_type);
     for (const auto& [name, value] : response.headers) reply->set(name, value);
     if (method != "HEAD") reply->body() = std::move(response.body);
     reply->keep_alive(keep_alive && !server->draining && !linger);
     reply->prepare_payload();
+    return reply;
+  }
+
+  void Write(Response response, bool keep_alive) {
+    if (closed) return Finish(false);
     const int status = response.status;
+    auto reply = MakeReply(std::move(response), keep_alive);
+    WriteRest(reply, std::make_shared<ReplySerializer>(*reply), status);
+  }
+
+  // Writes what `serializer` has not yet written of `reply`.
+  void WriteRest(std::shared_ptr<Reply> reply, std::shared_ptr<ReplySerializer> serializer,
+                 int status) {
+    if (closed) return Finish(false);
     stream.expires_after(server->options.write_timeout);
     bhttp::async_write(
-        stream, *reply,
-        [self = shared_from_this(), reply, status](beast::error_code ec, std::size_t) {
+        stream, *serializer,
+        [self = shared_from_this(), reply, serializer, status](beast::error_code ec, std::size_t) {
           self->Guarded([&] {
             self->server->Record(self->method, self->route, status, self->start);
             self->Finish(!ec && reply->keep_alive());
@@ -506,11 +632,17 @@ struct Session : std::enable_shared_from_this<Session> {
 
   // The request is answered (or abandoned): on to the next one, or close.
   void Finish(bool next) {
+    Done();
+    Next(next);
+  }
+
+  void Done() {
     server->in_flight.fetch_sub(1);
-    {
-      std::lock_guard lock(server->mutex);
-      server->changed.notify_all();
-    }
+    std::lock_guard lock(server->mutex);
+    server->changed.notify_all();
+  }
+
+  void Next(bool next) {
     if (linger) return Linger();
     if (!next || closed) return Close();
     first = false;
@@ -542,6 +674,10 @@ struct Session : std::enable_shared_from_this<Session> {
 
   void Close() {
     if (closed) return;
+    if (on_worker) {
+      close_requested = true;  // the worker hands the session back, then it closes
+      return;
+    }
     closed = true;
     beast::error_code ec;
     stream.socket().shutdown(tcp::socket::shutdown_both, ec);

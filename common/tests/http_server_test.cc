@@ -11,6 +11,8 @@
 #include <fstream>
 #include <future>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace poolguard::http {
 namespace {
@@ -162,6 +164,19 @@ class Raw {
     return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
            static_cast<ssize_t>(bytes.size());
   }
+  // What one read returns within `limit` (empty if nothing came); `closed` if the peer closed.
+  std::string ReadSome(std::chrono::milliseconds limit, bool* closed) {
+    *closed = false;
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(limit.count())) <= 0) return {};
+    char buf[4096];
+    const ssize_t n = recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) {
+      *closed = true;
+      return {};
+    }
+    return std::string(buf, static_cast<size_t>(n));
+  }
   // Everything until the peer closes or `limit` passes; `closed` says which.
   std::string ReadAll(std::chrono::milliseconds limit, bool* closed = nullptr) {
     std::string out;
@@ -202,7 +217,8 @@ TEST_F(ServerTest, MalformedPercentEncodingIsA400NotACrash) {
   for (const char* target : {"/echo/%", "/echo/%zz", "/echo/%0", "/echo/a%2", "/echo/x?q=%",
                              "/echo/x?q=%g1", "/echo/x?%zz=1"}) {
     Raw raw(server_->port());
-    ASSERT_TRUE(raw.Send(std::string("GET ") + target + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    ASSERT_TRUE(raw.Send(std::string("GET ") + target +
+                         " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
     const std::string reply = raw.ReadAll(5s);
     EXPECT_EQ(reply.rfind("HTTP/1.1 400", 0), 0u) << target << ": " << reply;
     EXPECT_NE(reply.find("\"code\":\"Bad"), std::string::npos) << target << ": " << reply;
@@ -221,6 +237,85 @@ TEST_F(ServerTest, GarbageGetsA400AndTheServerGoesOn) {
     EXPECT_EQ(reply.rfind("HTTP/1.1 400", 0), 0u) << reply;
   }
   EXPECT_EQ(Call(server_->port(), "GET", "/fast").status, 200);
+}
+
+// Reads from `raw` until `n` whole responses (each with a Content-Length) have come, and
+// returns their status lines' codes and bodies in order; fewer if the peer stops first.
+std::vector<std::pair<int, std::string>> ReadResponses(Raw& raw, std::size_t n) {
+  std::vector<std::pair<int, std::string>> out;
+  std::string buffer;
+  bool closed = false;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
+    const auto head_end = buffer.find("\r\n\r\n");
+    const auto length_at = buffer.find("Content-Length: ");
+    if (head_end != std::string::npos && length_at != std::string::npos && length_at < head_end) {
+      const std::size_t length = std::stoul(buffer.substr(length_at + 16));
+      if (buffer.size() >= head_end + 4 + length) {
+        out.emplace_back(std::stoi(buffer.substr(9, 3)), buffer.substr(head_end + 4, length));
+        buffer.erase(0, head_end + 4 + length);
+        continue;
+      }
+    }
+    if (closed) break;  // and what came before the close is parsed
+    buffer += raw.ReadSome(100ms, &closed);
+  }
+  return out;
+}
+
+// A keep-alive client is served in order whatever its pacing: requests pipelined in one
+// write, a head or a body split across writes with pauses longer than the worker waits,
+// worker and inline routes mixed, hundreds in a row on one socket, then garbage.
+TEST_F(ServerTest, AKeepAliveConnectionIsServedInOrderWhateverItsPacing) {
+  Raw raw(server_->port());
+  ASSERT_TRUE(raw.connected());
+  const std::string host = " HTTP/1.1\r\nHost: x\r\n";
+  ASSERT_TRUE(raw.Send("GET /echo/a" + host + "\r\nGET /fast" + host + "\r\nPOST /echo/b" + host +
+                       "Content-Length: 4\r\n\r\nbodyGET /echo/c?q=1" + host + "\r\n"));
+  const std::vector<std::pair<int, std::string>> pipelined{
+      {200, "a|"}, {200, "fast"}, {200, "body"}, {200, "c|1"}};
+  EXPECT_EQ(ReadResponses(raw, 4), pipelined);
+
+  ASSERT_TRUE(raw.Send("GET /echo/sp"));
+  std::this_thread::sleep_for(30ms);
+  ASSERT_TRUE(raw.Send("lit" + host + "\r\n"));
+  const std::vector<std::pair<int, std::string>> split_head{{200, "split|"}};
+  EXPECT_EQ(ReadResponses(raw, 1), split_head);
+
+  ASSERT_TRUE(raw.Send("POST /echo/x" + host + "Content-Length: 6\r\n\r\nhal"));
+  std::this_thread::sleep_for(30ms);
+  ASSERT_TRUE(raw.Send("ves"));
+  const std::vector<std::pair<int, std::string>> split_body{{200, "halves"}};
+  EXPECT_EQ(ReadResponses(raw, 1), split_body);
+
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(raw.Send("GET /echo/n" + std::to_string(i) + host + "\r\n"));
+    const auto answer = ReadResponses(raw, 1);
+    ASSERT_EQ(answer.size(), 1u) << "request " << i;
+    EXPECT_EQ(answer[0].second, "n" + std::to_string(i) + "|");
+  }
+
+  ASSERT_TRUE(raw.Send("GET /echo/%zz" + host + "\r\nNOT HTTP\r\n\r\n"));
+  const auto bad = ReadResponses(raw, 2);
+  ASSERT_EQ(bad.size(), 2u);
+  EXPECT_EQ(bad[0].first, 400);
+  EXPECT_EQ(bad[1].first, 400);
+  bool closed = false;
+  raw.ReadAll(5s, &closed);
+  EXPECT_TRUE(closed) << "a malformed request ends the connection";
+  EXPECT_EQ(server_->in_flight(), 0u);
+}
+
+// Shutdown closes a keep-alive connection a worker has just served and may still hold.
+TEST_F(ServerTest, ShutdownClosesAConnectionAWorkerJustServed) {
+  Raw raw(server_->port());
+  ASSERT_TRUE(raw.Send("GET /fast HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_EQ(ReadResponses(raw, 1).size(), 1u);
+  server_->Shutdown(5s);
+  bool closed = false;
+  raw.ReadAll(5s, &closed);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(server_->in_flight(), 0u);
 }
 
 // A server with short deadlines, one worker and few connections, for the tests below.

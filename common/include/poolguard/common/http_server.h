@@ -110,11 +110,15 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds write_timeout{30'000};
   /// Threads that read and write sockets (and run kInline handlers).
-  int io_threads = 1;
+  int io_threads = 2;
   /// Threads that run kWorker handlers, and the requests that may wait for one; a request
   /// beyond that is answered 503 at once.
   int workers = 64;
   std::size_t max_queued = 4096;
+  /// How long a worker that has just answered waits for the same connection's next request
+  /// before handing the connection back to the I/O threads. A busy keep-alive client is then
+  /// served by one thread without a hand-off per request; 0 hands back at once.
+  std::chrono::microseconds worker_linger{2'000};
 };
 
 /// An HTTP/1.1 server on Boost.Beast and Asio, event-driven: no thread per connection, a
