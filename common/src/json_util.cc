@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 namespace poolguard::json {
 namespace {
@@ -127,17 +128,36 @@ std::string StringAt(const Json& object, std::initializer_list<const char*> path
   return v != nullptr && v->is_string() ? v->as_string() : "";
 }
 
+namespace {
+
+// Whether a double converts to int64 without overflow (2^63 is exact as a double).
+bool FitsInt64(double d) { return d >= -9223372036854775808.0 && d < 9223372036854775808.0; }
+
+}  // namespace
+
+std::optional<int64_t> AsInt64(const Json& v) {
+  if (!v.is_number()) return std::nullopt;
+  const auto& number = v.as_number();
+  if (number.is_int64()) return number.to_int64();
+  if (v.is_integer()) return std::nullopt;  // an unsigned value above INT64_MAX
+  const double d = v.as_double();
+  if (!FitsInt64(d)) return std::nullopt;
+  return static_cast<int64_t>(d);
+}
+
 std::optional<int64_t> IntField(const Json& object, const std::string& name) {
   const Json* v = Field(object, name);
-  if (v == nullptr || !v->is_number()) return std::nullopt;
-  return v->as_number().to_int64();
+  return v == nullptr ? std::nullopt : AsInt64(*v);
 }
 
 std::optional<int64_t> RoundedIntField(const Json& object, const std::string& name) {
   const Json* v = Field(object, name);
-  if (v == nullptr || !v->is_number()) return std::nullopt;
-  return v->is_integer() ? v->as_number().to_int64()
-                         : static_cast<int64_t>(std::llround(v->as_double()));
+  if (v == nullptr || !v->is_number() || v->is_integer()) {
+    return v == nullptr ? std::nullopt : AsInt64(*v);
+  }
+  const double rounded = std::round(v->as_double());
+  if (!FitsInt64(rounded)) return std::nullopt;
+  return static_cast<int64_t>(rounded);
 }
 
 std::optional<double> NumberField(const Json& object, const std::string& name) {
@@ -153,7 +173,10 @@ bool BoolField(const Json& object, const std::string& name) {
 
 int IntOr(const Json& object, const std::string& name, int fallback) {
   const auto v = IntField(object, name);
-  return v ? static_cast<int>(*v) : fallback;
+  if (!v || *v < std::numeric_limits<int>::min() || *v > std::numeric_limits<int>::max()) {
+    return fallback;
+  }
+  return static_cast<int>(*v);
 }
 
 }  // namespace poolguard::json

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace poolguard::json {
 namespace {
 
@@ -24,6 +26,35 @@ TEST(ErrorBody, HasCodeAndMessage) {
   const auto body = ErrorBody("NotFound", "no item 7");
   EXPECT_EQ(body.at("error").at("code").as_string(), "NotFound");
   EXPECT_EQ(body.at("error").at("message").as_string(), "no item 7");
+}
+
+TEST(IntField, ReadsIntegersAndTruncatesFractions) {
+  const auto o = Json::parse(R"({"a": 42, "b": -7, "c": 2.9, "d": -2.9, "e": "3", "f": null})");
+  EXPECT_EQ(IntField(o, "a"), 42);
+  EXPECT_EQ(IntField(o, "b"), -7);
+  EXPECT_EQ(IntField(o, "c"), 2);
+  EXPECT_EQ(IntField(o, "d"), -2);
+  EXPECT_EQ(IntField(o, "e"), std::nullopt);
+  EXPECT_EQ(IntField(o, "f"), std::nullopt);
+  EXPECT_EQ(IntField(o, "missing"), std::nullopt);
+  EXPECT_EQ(RoundedIntField(o, "c"), 3);
+  EXPECT_EQ(RoundedIntField(o, "d"), -3);
+}
+
+// What a peer sends may not fit: the answer is "not an integer", never undefined behaviour
+// (the fuzzer found 1.1e27 in a ChaosExperiment's status).
+TEST(IntField, ValuesOutsideInt64AreNotIntegers) {
+  const auto o = Json::parse(R"({"huge": 1.11111e27, "tiny": -1e300, "edge": 9223372036854775807,)"
+                             R"( "past": 18446744073709551615, "two63": 9223372036854775808.0})");
+  EXPECT_EQ(IntField(o, "huge"), std::nullopt);
+  EXPECT_EQ(IntField(o, "tiny"), std::nullopt);
+  EXPECT_EQ(IntField(o, "edge"), std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(IntField(o, "past"), std::nullopt);
+  EXPECT_EQ(IntField(o, "two63"), std::nullopt);
+  EXPECT_EQ(RoundedIntField(o, "huge"), std::nullopt);
+  EXPECT_EQ(RoundedIntField(o, "two63"), std::nullopt);
+  EXPECT_EQ(IntOr(o, "huge", 5), 5);
+  EXPECT_EQ(IntOr(o, "edge", 5), 5) << "outside int's range: the fallback, not a wrapped value";
 }
 
 }  // namespace

@@ -305,11 +305,7 @@ void AddListQuery(const ListOptions& o, std::map<std::string, std::string>* q) {
 }  // namespace
 
 ApiError ErrorFromStatus(const Json& status) {
-  int code = 0;
-  if (status.is_object() && status.has_field("code") && status.at("code").is_integer()) {
-    code = status.at("code").as_integer();
-  }
-  return ErrorFromResponse(code, status.serialize());
+  return ErrorFromResponse(json::IntOr(status, "code", 0), status.serialize());
 }
 
 std::shared_ptr<Client> Client::Create(const Config& config, ClientOptions options) {

@@ -123,9 +123,7 @@ ApiError ErrorFromResponse(int http_status, const std::string& body,
   if (parsed) {
     reason = json::StringField(status, "reason");
     message = json::StringField(status, "message");
-    if (status.has_field("code") && status.at("code").is_integer() && code == 0) {
-      code = status.at("code").as_integer();
-    }
+    if (code == 0) code = json::IntOr(status, "code", 0);
     if (status.has_field("details") && status.at("details").is_object()) {
       const auto& details = status.at("details");
       if (details.has_field("causes") && details.at("causes").is_array()) {
@@ -135,9 +133,8 @@ ApiError ErrorFromResponse(int http_status, const std::string& body,
                                        json::StringField(c, "field")});
         }
       }
-      if (details.has_field("retryAfterSeconds") && details.at("retryAfterSeconds").is_integer()) {
-        retry_after = std::chrono::seconds(details.at("retryAfterSeconds").as_integer());
-      }
+      const int retry = json::IntOr(details, "retryAfterSeconds", -1);  // -1: absent or unreadable
+      if (retry >= 0) retry_after = std::chrono::seconds(retry);
     }
   } else {
     // Not a Status (a proxy's HTML page, plain text): keep the body as the message.

@@ -100,10 +100,7 @@ class LeaderElector::Impl {
     int transitions = 0;
     std::string acquire = wall;
     if (old_spec) {
-      if (old_spec->has_field("leaseTransitions") &&
-          old_spec->at("leaseTransitions").is_integer()) {
-        transitions = old_spec->at("leaseTransitions").as_integer();
-      }
+      transitions = json::IntOr(*old_spec, "leaseTransitions", 0);
       if (json::StringField(*old_spec, "holderIdentity") == config_.identity) {
         std::string prev = json::StringField(*old_spec, "acquireTime");
         if (!prev.empty()) acquire = prev;

@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 
+#include "poolguard/common/json_util.h"
 #include "poolguard/kube/errors.h"
 
 namespace poolguard::controller {
@@ -90,7 +91,7 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
   o.ns = kube::NamespaceOf(object);
   o.name = kube::NameOf(object);
   const auto& meta = object.at("metadata");
-  o.generation = meta.has_field("generation") ? meta.at("generation").as_number().to_int64() : 0;
+  o.generation = json::IntField(meta, "generation").value_or(0);
   o.deleting = meta.has_field("deletionTimestamp") && !meta.at("deletionTimestamp").is_null();
   o.has_finalizer = HasFinalizer(object);
   o.status = ParseChaosStatus(object);

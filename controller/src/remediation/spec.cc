@@ -54,13 +54,13 @@ class SpecReader {
       Fail(path, "Invalid value: expected an integer");
       return fallback;
     }
-    const int64_t n = v->as_number().to_int64();
-    if (n < min || n > max) {
-      Fail(path, "Invalid value " + std::to_string(n) + ": must be between " + std::to_string(min) +
+    const auto n = json::AsInt64(*v);
+    if (!n || *n < min || *n > max) {
+      Fail(path, "Invalid value " + v->serialize() + ": must be between " + std::to_string(min) +
                      " and " + std::to_string(max));
       return fallback;
     }
-    return n;
+    return *n;
   }
 
   double Number(const Json* parent, const std::string& name, const std::string& path,

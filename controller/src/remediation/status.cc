@@ -1,9 +1,11 @@
 #include "remediation/status.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "core/enum_names.h"
 #include "core/text.h"
+#include "poolguard/common/json_util.h"
 
 namespace poolguard::controller {
 
@@ -183,7 +185,10 @@ std::vector<int> ReadInts(const Json& object, const std::string& name) {
   const Json* a = Field(object, name);
   if (a == nullptr || !a->is_array()) return out;
   for (const auto& v : a->as_array()) {
-    if (v.is_number()) out.push_back(static_cast<int>(v.as_number().to_int64()));
+    const auto n = json::AsInt64(v);
+    if (n && *n >= std::numeric_limits<int>::min() && *n <= std::numeric_limits<int>::max()) {
+      out.push_back(static_cast<int>(*n));
+    }
   }
   return out;
 }

@@ -8,7 +8,7 @@ namespace {
 
 int64_t IntAt(const Json& o, std::initializer_list<const char*> path, int64_t fallback = 0) {
   const Json* v = json::Find(o, path);
-  return v != nullptr && v->is_number() ? v->as_number().to_int64() : fallback;
+  return v == nullptr ? fallback : json::AsInt64(*v).value_or(fallback);
 }
 
 }  // namespace

@@ -34,17 +34,19 @@ const Json* Find(const Json& object, std::initializer_list<const char*> path);
 std::string StringField(const Json& object, const std::string& name);
 /// The string at a path; "" when any step is missing or the value is not a string.
 std::string StringAt(const Json& object, std::initializer_list<const char*> path);
-/// The number at `name`, a non-integer truncated toward zero; nullopt when absent or not a
-/// number.
+/// `v` as a 64-bit integer, a non-integer truncated toward zero; nullopt when `v` is not a
+/// number or lies outside int64's range (1e30, NaN: whatever a peer sends, never UB).
+std::optional<int64_t> AsInt64(const Json& v);
+/// The number at `name`, as AsInt64 reads it; nullopt when absent.
 std::optional<int64_t> IntField(const Json& object, const std::string& name);
-/// The number at `name`, a non-integer rounded to the nearest integer; nullopt when absent
-/// or not a number.
+/// The number at `name`, a non-integer rounded to the nearest integer; nullopt when absent,
+/// not a number or outside int64's range.
 std::optional<int64_t> RoundedIntField(const Json& object, const std::string& name);
 /// The number at `name`; nullopt when absent or not a number.
 std::optional<double> NumberField(const Json& object, const std::string& name);
 /// True only when `name` holds the boolean true.
 bool BoolField(const Json& object, const std::string& name);
-/// The integer at `name`, else `fallback` (absent, or not a number).
+/// The integer at `name`, else `fallback` (absent, not a number, or outside int's range).
 int IntOr(const Json& object, const std::string& name, int fallback);
 
 }  // namespace poolguard::json
