@@ -145,6 +145,8 @@ Observations Assemble(const Gathered& g, const CollectInput& in, const Remediati
     HealthProbe hp;
     hp.pod = p.endpoint.pod;
     if (p.health.status != 0) hp.status = p.health.status;
+    hp.body = p.health.body;
+    hp.read_body = spec.health_body == HealthBody::kAuto;
     hp.timed_out = p.health.timed_out;
     hp.process_alive = p.metrics.status != 0;
     hp.error = p.health.error;

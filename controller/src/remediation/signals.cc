@@ -91,12 +91,74 @@ DetectionState Detect(const DetectionSpec& spec, const DetectionState& previous,
   return state;
 }
 
+namespace {
+
+// A health word's meaning: true (up), false (down), nullopt (not in the table).
+std::optional<bool> HealthWord(const Json& value) {
+  if (value.is_boolean()) return value.as_bool();
+  if (!value.is_string()) return std::nullopt;
+  std::string word = value.as_string();
+  if (word.size() > 32) return std::nullopt;
+  std::transform(word.begin(), word.end(), word.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  static constexpr std::string_view kUp[] = {"ok",   "up",    "healthy",   "pass",      "passing",
+                                             "warn", "green", "available", "connected", "true"};
+  static constexpr std::string_view kDown[] = {
+      "down",  "out_of_service", "degraded", "unhealthy",   "fail",         "failing",     "failed",
+      "error", "critical",       "red",      "unavailable", "disconnected", "unreachable", "false"};
+  if (std::find(std::begin(kUp), std::end(kUp), word) != std::end(kUp)) return true;
+  if (std::find(std::begin(kDown), std::end(kDown), word) != std::end(kDown)) return false;
+  return std::nullopt;
+}
+
+}  // namespace
+
+HealthBodyVerdict ReadHealthBody(std::string_view body) {
+  HealthBodyVerdict verdict;
+  const auto first = body.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos || body[first] != '{') return verdict;
+  Json doc;
+  try {
+    doc = Json::parse(std::string(body));
+  } catch (const std::exception&) {
+    return verdict;
+  }
+  if (!doc.is_object()) return verdict;
+  // (label, value): the top-level status, the database field, Actuator's db component.
+  std::vector<std::pair<std::string, const Json*>> fields;
+  if (const Json* v = json::Field(doc, "status")) fields.emplace_back("status", v);
+  for (const char* name : {"database", "db"}) {
+    const Json* v = json::Field(doc, name);
+    if (v == nullptr) continue;
+    if (v->is_object()) v = json::Field(*v, "status");
+    if (v != nullptr) fields.emplace_back(name, v);
+  }
+  for (const char* name : {"db", "database"}) {
+    const Json* v = json::Find(doc, {"components", name, "status"});
+    if (v != nullptr) fields.emplace_back(std::string("components.") + name, v);
+  }
+  for (const auto& [label, value] : fields) {
+    const auto word = HealthWord(*value);
+    if (!word) continue;
+    const std::string shown =
+        value->is_string() ? "\"" + value->as_string() + "\"" : (*word ? "true" : "false");
+    verdict.detail += (verdict.detail.empty() ? "" : ", ") + label + " " + shown;
+    verdict.healthy = verdict.healthy.value_or(true) && *word;
+  }
+  return verdict;
+}
+
 Signal HealthSignal(const HealthProbe& probe, WallTime now) {
   Signal s{std::string(signal::kHealth) + "/" + probe.pod, Outcome::kError, std::nullopt, now, ""};
   if (probe.status) {
     s.value = *probe.status;
     s.outcome = *probe.status == 200 ? Outcome::kPass : Outcome::kFail;
     s.detail = "HTTP " + std::to_string(*probe.status);
+    if (probe.read_body) {
+      const HealthBodyVerdict verdict = ReadHealthBody(probe.body);
+      if (!verdict.detail.empty()) s.detail += ", body: " + verdict.detail;
+      if (verdict.healthy == false) s.outcome = Outcome::kFail;
+    }
   } else if (probe.timed_out && probe.process_alive) {
     s.outcome = Outcome::kFail;
     s.detail = "timed out while the process answers: the health check is stuck";

@@ -47,6 +47,24 @@ DetectionState Detect(const DetectionSpec& spec, const DetectionState& previous,
 
 // ---- building signals from raw observations ----
 
+/// What a health answer's body says, as ReadHealthBody reads it.
+struct HealthBodyVerdict {
+  std::optional<bool> healthy;  // nullopt: nothing in the body that says either way
+  std::string detail;           // the fields read, e.g. `status "degraded", database "unhealthy"`
+};
+/// Reads the fields health endpoints use across stacks, from a JSON object body: a
+/// top-level `status` (the reference design's "ok"/"degraded", Spring Boot Actuator's
+/// "UP"/"DOWN"/"OUT_OF_SERVICE", the IETF health-check draft's "pass"/"warn"/"fail"), a
+/// `database` or `db` field (a word, a boolean, or an object with its own `status`), and
+/// Actuator's `components.db` / `components.database` status. Any field that says down
+/// makes the body unhealthy; known words that all say up make it healthy; a body that is
+/// not a JSON object, or holds none of these fields or only words not in the table,
+/// says nothing. Words are compared case-insensitively:
+///   up:   ok, up, healthy, pass, passing, warn, green, available, connected, true
+///   down: down, out_of_service, degraded, unhealthy, fail, failing, failed, error,
+///         critical, red, unavailable, disconnected, unreachable, false
+HealthBodyVerdict ReadHealthBody(std::string_view body);
+
 /// One pod's /health probe. `status` is the HTTP status when one arrived.
 struct HealthProbe {
   std::string pod;
@@ -54,10 +72,13 @@ struct HealthProbe {
   bool timed_out = false;
   bool process_alive = false;  // /livez (or /metrics) answered in the same tick
   std::string error;           // transport error text
+  std::string body;            // the answer's body (bounded by the collector)
+  bool read_body = true;       // spec.target.healthBody: Auto (true) or Ignore (false)
 };
-/// 200: Pass. Another status: Fail. A timeout while the process answers /livez: Fail (the
-/// health check is stuck on the pool). No answer at all: Error — a pod that is starting or
-/// gone is not evidence.
+/// 200: Pass, unless `read_body` and ReadHealthBody says the body is unhealthy (a 200 with
+/// {"status": "degraded"}): Fail. Another status: Fail. A timeout while the process
+/// answers /livez: Fail (the health check is stuck on the pool). No answer at all: Error —
+/// a pod that is starting or gone is not evidence. The detail quotes the body's fields.
 Signal HealthSignal(const HealthProbe& probe, WallTime now);
 
 /// A value compared with a threshold (Fail above it). No value: Error when `error` says why

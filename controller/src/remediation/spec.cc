@@ -174,6 +174,13 @@ constexpr EnumName<BlockerScope> kBlockerScopeNames[] = {
 
 std::string_view BlockerScopeName(BlockerScope scope) { return NameOf(kBlockerScopeNames, scope); }
 
+constexpr EnumName<HealthBody> kHealthBodyNames[] = {
+    {HealthBody::kAuto, "Auto"},
+    {HealthBody::kIgnore, "Ignore"},
+};
+
+std::string_view HealthBodyName(HealthBody mode) { return NameOf(kHealthBodyNames, mode); }
+
 std::string_view StrategyName(Strategy strategy) { return NameOf(kStrategyNames, strategy); }
 
 ExpandedQuery ExpandQuery(std::string_view query, const QueryPlaceholders& values) {
@@ -264,6 +271,15 @@ RemediationSpecParse ParseRemediationSpec(const Json& object) {
   if (r.ok() && (spec.health_path.empty() || spec.health_path.front() != '/')) {
     r.Fail("spec.target.healthPath",
            "Invalid value " + Quote(spec.health_path) + ": must start with /");
+  }
+  const std::string health_body = r.String(target, "healthBody", "spec.target.healthBody");
+  if (!health_body.empty()) {
+    if (auto parsed = ValueOf(kHealthBodyNames, health_body)) {
+      spec.health_body = *parsed;
+    } else {
+      r.Fail("spec.target.healthBody", "Unsupported value " + Quote(health_body.substr(0, 64)) +
+                                           ": supported values: Auto, Ignore");
+    }
   }
 
   const Json* db = r.Object(spec_json, "database", "spec.database");

@@ -78,6 +78,13 @@ struct PoolSizeSpec {
   bool operator==(const PoolSizeSpec&) const = default;
 };
 
+/// What a health probe makes of the body of its answer (spec.target.healthBody).
+enum class HealthBody {
+  kAuto,    // a JSON body's status/database fields count too (see ReadHealthBody)
+  kIgnore,  // the HTTP status alone
+};
+std::string_view HealthBodyName(HealthBody mode);
+
 /// Which lock holders TerminateBlockingSessions may end (spec.terminateBlockingSessions.scope).
 enum class BlockerScope {
   kRole,      // sessions of the target's role in the target's database (the default)
@@ -116,6 +123,7 @@ struct RemediationSpec {
   std::string target_service;  // default: the Deployment's name
   int target_port = 8000;
   std::string health_path = "/health";
+  HealthBody health_body = HealthBody::kAuto;
   std::string db_service;
   int db_port = 5432;
   std::string credentials_secret;

@@ -191,6 +191,27 @@ TEST(Assemble, RatesComeFromTheIncreaseOfThePodsCountersAcrossTicks) {
   EXPECT_EQ(health->outcome, Outcome::kFail);
 }
 
+// The reference design's /health answers 200 and says in its body that the database is
+// gone: the spec's healthBody decides whether that body counts.
+TEST(Assemble, AHealthBodyThatSaysDegradedFailsUnlessTheSpecIgnoresIt) {
+  Gathered g = OnePod(200, PodMetrics(100, 0, 0, 0));
+  g.pods[0].health.body = R"({"status": "degraded", "database": "unhealthy"})";
+  RemediationSpec spec;
+  CollectState st;
+  const Observations read = Assemble(g, {}, spec, CollectorOptions{}, st, kT0);
+  const Signal* health = FindSignal(read, "health/api-1");
+  ASSERT_NE(health, nullptr);
+  EXPECT_EQ(health->outcome, Outcome::kFail);
+  EXPECT_EQ(health->detail, R"(HTTP 200, body: status "degraded", database "unhealthy")");
+
+  spec.health_body = HealthBody::kIgnore;
+  const Observations ignored = Assemble(g, {}, spec, CollectorOptions{}, st, kT0 + 1s);
+  health = FindSignal(ignored, "health/api-1");
+  ASSERT_NE(health, nullptr);
+  EXPECT_EQ(health->outcome, Outcome::kPass);
+  EXPECT_EQ(health->detail, "HTTP 200");
+}
+
 TEST(Assemble, WhileVerifyingRatesAreTakenSinceTheAction) {
   RemediationSpec spec;
   CollectState st;

@@ -181,14 +181,52 @@ DbErrorCounts Counts(std::map<std::string, int> m) {
 INSTANTIATE_TEST_SUITE_P(
     Table, SignalTable,
     ::testing::Values(
-        SignalCase{"Health200", HealthSignal({"api-1", 200, false, true, ""}, kT0), Outcome::kPass,
+        SignalCase{"Health200", HealthSignal({"api-1", 200, false, true, "", "", true}, kT0),
+                   Outcome::kPass, "HTTP 200"},
+        SignalCase{"Health503", HealthSignal({"api-1", 503, false, true, "", "", true}, kT0),
+                   Outcome::kFail, "HTTP 503"},
+        SignalCase{"HealthStuckWhileAlive",
+                   HealthSignal({"api-1", {}, true, true, "", "", true}, kT0), Outcome::kFail,
+                   "stuck"},
+        // The reference design's /health: 200 with the database check's failure in the body.
+        SignalCase{"Health200DegradedBody",
+                   HealthSignal({"api-1", 200, false, true, "",
+                                 R"({"status": "degraded", "database": "unhealthy"})", true},
+                                kT0),
+                   Outcome::kFail, R"(HTTP 200, body: status "degraded", database "unhealthy")"},
+        SignalCase{"Health200DegradedBodyIgnored",
+                   HealthSignal({"api-1", 200, false, true, "",
+                                 R"({"status": "degraded", "database": "unhealthy"})", false},
+                                kT0),
+                   Outcome::kPass, "HTTP 200"},
+        // Spring Boot Actuator: the aggregate and the db component.
+        SignalCase{"Health200ActuatorUp",
+                   HealthSignal({"api-1", 200, false, true, "",
+                                 R"({"status":"UP","components":{"db":{"status":"UP",)"
+                                 R"("details":{"database":"PostgreSQL"}},"ping":{"status":"UP"}}})",
+                                 true},
+                                kT0),
+                   Outcome::kPass, R"(HTTP 200, body: status "UP", components.db "UP")"},
+        SignalCase{
+            "Health503ActuatorOutOfService",
+            HealthSignal({"api-1", 503, false, true, "", R"({"status":"OUT_OF_SERVICE"})", true},
+                         kT0),
+            Outcome::kFail, R"(HTTP 503, body: status "OUT_OF_SERVICE")"},
+        SignalCase{"Health200DbComponentDown",
+                   HealthSignal({"api-1", 200, false, true, "",
+                                 R"({"status":"UP","components":{"db":{"status":"DOWN"}}})", true},
+                                kT0),
+                   Outcome::kFail, R"(components.db "DOWN")"},
+        SignalCase{
+            "Health200DbFalse",
+            HealthSignal({"api-1", 200, false, true, "", R"({"ok": true, "db": false})", true},
+                         kT0),
+            Outcome::kFail, "HTTP 200, body: db false"},
+        SignalCase{"Health200PlainText",
+                   HealthSignal({"api-1", 200, false, true, "", "OK", true}, kT0), Outcome::kPass,
                    "HTTP 200"},
-        SignalCase{"Health503", HealthSignal({"api-1", 503, false, true, ""}, kT0), Outcome::kFail,
-                   "HTTP 503"},
-        SignalCase{"HealthStuckWhileAlive", HealthSignal({"api-1", {}, true, true, ""}, kT0),
-                   Outcome::kFail, "stuck"},
         SignalCase{"HealthNoAnswer",
-                   HealthSignal({"api-1", {}, false, false, "connection refused"}, kT0),
+                   HealthSignal({"api-1", {}, false, false, "connection refused", "", true}, kT0),
                    Outcome::kError, "connection refused"},
         SignalCase{"RatioAbove", ThresholdSignal("errorRatio", 0.93, 0.2, "", kT0), Outcome::kFail,
                    "0.93 > 0.2"},
@@ -348,6 +386,31 @@ TEST(DbErrorLines, CountsTextAndJsonFormats) {
 // Found by the log_lines fuzzer: a marker with nothing after it made substr throw.
 TEST(DbErrorLines, ABareMarkerCountsNothing) {
   EXPECT_EQ(ParseDbErrorLines("DB_ERROR: \n{\"msg\":\"DB_ERROR:  \"}\nDB_ERROR:").Total(), 0);
+}
+
+TEST(HealthBody, ReadsTheFieldsHealthEndpointsUse) {
+  EXPECT_EQ(ReadHealthBody(R"({"status": "ok", "database": "healthy"})").healthy, true);
+  EXPECT_EQ(ReadHealthBody(R"({"status": "ok", "database": {"status": "down"}})").healthy, false);
+  EXPECT_EQ(ReadHealthBody(R"({"status": "pass"})").healthy, true);
+  EXPECT_EQ(ReadHealthBody(R"({"status": "warn"})").healthy, true) << "the IETF draft's warn is up";
+  EXPECT_EQ(ReadHealthBody(R"({"status": "fail"})").healthy, false);
+  EXPECT_EQ(ReadHealthBody(R"(  {"Status": "ok", "status": "Down"})").healthy, false)
+      << "field names are exact, words are not case-sensitive";
+  const auto mixed = ReadHealthBody(R"({"status": "UP", "db": "Disconnected"})");
+  EXPECT_EQ(mixed.healthy, false);
+  EXPECT_EQ(mixed.detail, R"(status "UP", db "Disconnected")");
+}
+
+TEST(HealthBody, SaysNothingWhenItCannotTell) {
+  for (const char* body :
+       {"", "OK", "healthy", "[\"down\"]", "{\"status\": ", "{}", R"({"status": "starting"})",
+        R"({"status": 1, "database": null})", R"({"uptime": "down"})"}) {
+    const auto verdict = ReadHealthBody(body);
+    EXPECT_EQ(verdict.healthy, std::nullopt) << body;
+    EXPECT_EQ(verdict.detail, "") << body;
+  }
+  // A word not in the table beside one that is: the known one decides.
+  EXPECT_EQ(ReadHealthBody(R"({"status": "starting", "db": "up"})").healthy, true);
 }
 
 }  // namespace poolguard::controller

@@ -25,7 +25,8 @@ TEST(RemediationSpec, DefaultsTakenFromOtherFields) {
 
 TEST(RemediationSpec, ReadsEveryField) {
   const auto r = ParseRemediationSpec(J(R"json({"spec":{
-    "target":{"deployment":"api","service":"api-svc","port":9000,"healthPath":"/healthz"},
+    "target":{"deployment":"api","service":"api-svc","port":9000,"healthPath":"/healthz",
+              "healthBody":"Ignore"},
     "database":{"service":"db","port":5433,"credentialsSecret":"c","statefulSet":"pg"},
     "detection":{"interval":"500ms","for":"2s",
                  "prometheus":{"url":"http://prom:9090/",
@@ -48,6 +49,7 @@ TEST(RemediationSpec, ReadsEveryField) {
   EXPECT_EQ(s.target_service, "api-svc");
   EXPECT_EQ(s.target_port, 9000);
   EXPECT_EQ(s.health_path, "/healthz");
+  EXPECT_EQ(s.health_body, HealthBody::kIgnore);
   EXPECT_EQ(s.db_statefulset, "pg");
   EXPECT_EQ(s.detection.interval, 500ms);
   EXPECT_EQ(s.detection.prometheus_url, "http://prom:9090");
@@ -128,6 +130,11 @@ INSTANTIATE_TEST_SUITE_P(
             "StatefulSetNotADnsName",
             R"("target":{"deployment":"a"},"database":{"service":"db","credentialsSecret":"c","statefulSet":"DB"})",
             "spec.database.statefulSet"},
+        SpecCase{"UnknownHealthBody",
+                 R"("target":{"deployment":"api","healthBody":"Strict"},)"
+                 R"("database":{"service":"db","credentialsSecret":"c"})",
+                 "spec.target.healthBody: Unsupported value \"Strict\": supported values: Auto, "
+                 "Ignore"},
         SpecCase{"UnknownScope", kMinimal + R"(,"terminateBlockingSessions":{"scope":"Planet"})",
                  "spec.terminateBlockingSessions.scope: Unsupported value \"Planet\""},
         SpecCase{
