@@ -347,11 +347,18 @@ class Planner {
     const Conclusion c = d.conclusion;
     switch (a) {
       case A::kRestartDeployment:
-        if (spec_.strategy == Strategy::kDiagnosisDriven &&
-            (c == Conclusion::kDatabaseDown || c == Conclusion::kServerSlotsExhausted ||
-             c == Conclusion::kLockContention)) {
-          return "not restarting the target under " + std::string(ConclusionName(c)) +
-                 ": it would strand more server slots";
+        // Under either strategy: new pods cannot connect to a database that is down or
+        // has no slot left, and the old pods' backends linger while they terminate.
+        if (c == Conclusion::kDatabaseDown) {
+          return "not restarting the target into a database that is down";
+        }
+        if (c == Conclusion::kServerSlotsExhausted) {
+          return "not restarting the target while the server has no free slot: its new pods "
+                 "could not connect";
+        }
+        if (spec_.strategy == Strategy::kDiagnosisDriven && c == Conclusion::kLockContention) {
+          return "not restarting the target under LockContention: it would strand more server "
+                 "slots";
         }
         return "";
       case A::kRestartDatabase:
@@ -386,6 +393,7 @@ class Planner {
     const Diagnosis d = Fresh();
     const Incident& in = *St().incident;
     std::vector<std::string> skipped;
+    std::size_t skipped_first = 0;  // how many were skipped before the one picked
     for (RemediationAction a : Preference(d)) {
       if (!spec_.Allows(a)) continue;
       const bool tried = std::any_of(in.actions.begin(), in.actions.end(),
@@ -396,6 +404,7 @@ class Planner {
         skipped.push_back(Name(a) + ": " + why);
         continue;
       }
+      if (pick.plan.empty()) skipped_first = skipped.size();
       pick.plan.push_back(a);
     }
     if (!pick.plan.empty()) {
@@ -403,6 +412,10 @@ class Planner {
       pick.why = spec_.strategy == Strategy::kLadder
                      ? "ladder rung " + std::to_string(ExecutedCount(in) + 1)
                      : "the fix for " + std::string(ConclusionName(d.conclusion));
+      if (skipped_first > 0) {
+        skipped.resize(skipped_first);
+        pick.why += "; skipped " + Join(skipped, "; ");
+      }
     } else {
       pick.why = ExecutedCount(in) > 0 ? "every rung tried" : "no applicable action";
       if (!skipped.empty()) pick.why += " (" + Join(skipped, "; ") + ")";

@@ -340,6 +340,36 @@ INSTANTIATE_TEST_SUITE_P(
                    },
                    nullptr, RemediationPhase::kRemediating, StepKind::kRecordIntent,
                    A::kRestartDatabase, "rung 2: RestartDatabase"},
+        // Issue 12: the ladder reads the diagnosis too, and never restarts the api into a
+        // database that is down or out of slots.
+        ChooseCase{"LadderSkipsTheApiRestartWhenTheDatabaseIsDown", nullptr, nullptr,
+                   [](Observations& o) {
+                     o.db_pods = std::vector<PodState>{{"db-0", false, "CrashLoopBackOff"}};
+                     o.tcp = {Outcome::kFail, "connection refused"};
+                     o.login = LoginResult::kRefused;
+                     o.sessions.reset();
+                   },
+                   RemediationPhase::kRemediating, StepKind::kRecordIntent, A::kRestartDatabase,
+                   "rung 1: RestartDatabase (ladder rung 1; skipped RestartDeployment: not "
+                   "restarting the target into a database that is down)"},
+        ChooseCase{"LadderSkipsTheApiRestartWhenSlotsAreGone", nullptr, nullptr,
+                   [](Observations& o) {
+                     o.sessions.reset();
+                     o.login = LoginResult::kTooManyClients;
+                     o.capacity = DbCapacity{100, 3, 97};
+                   },
+                   RemediationPhase::kRemediating, StepKind::kRecordIntent, A::kRestartDatabase,
+                   "skipped RestartDeployment: not restarting the target while the server has "
+                   "no free slot"},
+        ChooseCase{"LadderWithOnlyTheApiRestartWhenSlotsAreGoneNeedsAPerson",
+                   [](RemediationSpec& s) { s.actions = {A::kRestartDeployment}; }, nullptr,
+                   [](Observations& o) {
+                     o.sessions.reset();
+                     o.login = LoginResult::kTooManyClients;
+                     o.capacity = DbCapacity{100, 3, 97};
+                   },
+                   RemediationPhase::kExhausted, StepKind::kStop, std::nullopt,
+                   "no applicable action (RestartDeployment: not restarting the target while"},
         ChooseCase{"CooldownWaits", nullptr,
                    [](RemediationStatus& st) {
                      st.incident->actions = {Record(A::kRestartDeployment, kT0 - 3s,
