@@ -525,13 +525,14 @@ struct Session : std::enable_shared_from_this<Session> {
       const int status = response.status;
       auto reply = MakeReply(std::move(response), keep_alive);
       auto serializer = std::make_shared<bhttp::response_serializer<bhttp::string_body>>(*reply);
+      // Counted once the answer is ready, before it is written: a client that has read it
+      // and asks /metrics next finds it counted.
+      server->Record(method, route, status, start);
       beast::error_code ec;
       if (!close_requested) bhttp::write(stream.socket(), *serializer, ec);
       if (close_requested || ec == asio::error::would_block || ec == asio::error::try_again) {
-        return HandBack(
-            [reply, serializer, status](Session& s) { s.WriteRest(reply, serializer, status); });
+        return HandBack([reply, serializer](Session& s) { s.WriteRest(reply, serializer); });
       }
-      server->Record(method, route, status, start);
       const bool next = !ec && reply->keep_alive();
       Done();
       if (!next || linger || server->draining || served >= kMaxServedOnWorker ||
@@ -623,21 +624,18 @@ struct Session : std::enable_shared_from_this<Session> {
     if (closed) return Finish(false);
     const int status = response.status;
     auto reply = MakeReply(std::move(response), keep_alive);
-    WriteRest(reply, std::make_shared<ReplySerializer>(*reply), status);
+    server->Record(method, route, status, start);  // before the write, as on a worker
+    WriteRest(reply, std::make_shared<ReplySerializer>(*reply));
   }
 
   // Writes what `serializer` has not yet written of `reply`.
-  void WriteRest(std::shared_ptr<Reply> reply, std::shared_ptr<ReplySerializer> serializer,
-                 int status) {
+  void WriteRest(std::shared_ptr<Reply> reply, std::shared_ptr<ReplySerializer> serializer) {
     if (closed) return Finish(false);
     stream.expires_after(server->options.write_timeout);
     bhttp::async_write(
         stream, *serializer,
-        [self = shared_from_this(), reply, serializer, status](beast::error_code ec, std::size_t) {
-          self->Guarded([&] {
-            self->server->Record(self->method, self->route, status, self->start);
-            self->Finish(!ec && reply->keep_alive());
-          });
+        [self = shared_from_this(), reply, serializer](beast::error_code ec, std::size_t) {
+          self->Guarded([&] { self->Finish(!ec && reply->keep_alive()); });
         });
   }
 
