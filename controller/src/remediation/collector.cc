@@ -102,7 +102,8 @@ Gathered Collector::Gather(const CollectInput& in, const RemediationSpec& spec) 
     for (const auto& ep : g.endpoints) {
       try {
         DbErrorCounts c = ParseDbErrorLines(
-            cluster_->PodLogs(in.ns, ep.pod, static_cast<int>(g.log_window.count())));
+            cluster_->PodLogs(in.ns, ep.pod, static_cast<int>(g.log_window.count())),
+            spec.detection.log_patterns);
         ++read;
         for (const auto& [k, n] : c.by_kind) total.by_kind[k] += n;
         if (!c.sample.empty()) total.sample = c.sample;

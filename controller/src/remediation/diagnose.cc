@@ -71,7 +71,7 @@ Check AuthenticationErrors(const Observations& o) {
   if (o.logs) {
     const int n = o.logs->Count("authentication");
     if (n > 0) {
-      fail.push_back(Plural(n, "authentication DB_ERROR line", "authentication DB_ERROR lines"));
+      fail.push_back(Plural(n, "authentication error in logs", "authentication errors in logs"));
     } else {
       pass.push_back("no authentication errors in logs");
     }
@@ -104,9 +104,9 @@ Check PoolTimeouts(const Observations& o) {
   if (o.logs) {
     const int n = o.logs->Count("pool_timeout");
     if (n > 0) {
-      fail.push_back(Plural(n, "pool_timeout DB_ERROR line", "pool_timeout DB_ERROR lines"));
+      fail.push_back(Plural(n, "pool_timeout error in logs", "pool_timeout errors in logs"));
     } else {
-      pass.push_back("no pool_timeout lines in logs");
+      pass.push_back("no pool_timeout errors in logs");
     }
   }
   std::vector<std::string> saturated;
@@ -227,9 +227,10 @@ Check ServerSlots(const Observations& o) {
     // Logs alone report the past: they corroborate a full server, they do not prove one.
     if (!fail.empty()) {
       fail.push_back(
-          Plural(n, "too_many_clients DB_ERROR line", "too_many_clients DB_ERROR lines"));
+          Plural(n, "too_many_clients error in logs", "too_many_clients errors in logs"));
     } else if (!pass.empty()) {
-      pass += "; " + Plural(n, "too_many_clients line", "too_many_clients lines") + " earlier";
+      pass += "; " + Plural(n, "too_many_clients error", "too_many_clients errors") +
+              " in logs earlier";
     }
   }
   if (!fail.empty()) {

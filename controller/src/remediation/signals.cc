@@ -241,8 +241,8 @@ Signal LogSignal(const std::optional<DbErrorCounts>& counts, const std::string& 
   }
   s.value = outage;
   s.outcome = outage > 0 ? Outcome::kFail : Outcome::kPass;
-  s.detail = outage > 0 ? std::to_string(outage) + " DB_ERROR lines: " + Join(parts, ", ")
-                        : "no DB_ERROR lines";
+  s.detail = outage > 0 ? std::to_string(outage) + " database errors in logs: " + Join(parts, ", ")
+                        : "no database errors in logs";
   return s;
 }
 
@@ -462,58 +462,209 @@ std::optional<double> SingleValue(const PromQueryResult& result) {
   return best;
 }
 
-DbErrorCounts ParseDbErrorLines(std::string_view logs) {
-  static constexpr std::string_view kMarker = "DB_ERROR: ";
-  static constexpr size_t kMaxSample = 300;
+const std::vector<LogPattern>& DriverLogPatterns() {
+  // Substrings of what the libraries print, most specific first. The Python and Node.js
+  // ones are tested against recordings of the libraries (tests/remediation/driver_logs/).
+  static const std::vector<LogPattern> kPatterns = {
+      // The pool had no connection to give within its timeout.
+      {"QueuePool limit of size", "pool_timeout"},                               // SQLAlchemy
+      {"Connection is not available, request timed out after", "pool_timeout"},  // HikariCP
+      {"timeout exceeded when trying to connect", "pool_timeout"},               // pg-pool
+      // The server has no slot left (PostgreSQL's own FATAL texts, through any driver).
+      {"too many clients already", "too_many_clients"},
+      {"connection slots are reserved", "too_many_clients"},
+      // The server refused the credentials.
+      {"password authentication failed", "authentication"},
+      {"no pg_hba.conf entry", "authentication"},
+      {"no password supplied", "authentication"},
+      {"requested password-based authentication, but no password", "authentication"},
+      // A connection that was up broke.
+      {"server closed the connection unexpectedly", "connection_lost"},  // libpq
+      {"Connection terminated unexpectedly", "connection_lost"},         // node-postgres
+      {"Client has encountered a connection error and is not queryable", "connection_lost"},
+      {"terminating connection due to administrator command", "connection_lost"},
+      {"An I/O error occurred while sending to the backend", "connection_lost"},  // PgJDBC
+      {"the database system is shutting down", "connection_lost"},
+      {"the database system is starting up", "connection_lost"},
+      {"the database system is in recovery mode", "connection_lost"},
+      // The server cannot be reached.
+      {"Connection refused", "connection_refused"},  // libpq, PgJDBC's cause
+      {"ECONNREFUSED", "connection_refused"},        // node
+      {"refused. Check that the hostname and port are correct", "connection_refused"},  // PgJDBC
+      {"could not translate host name", "connection_refused"},                          // libpq
+      {"getaddrinfo ENOTFOUND", "connection_refused"},                                  // node
+      {"getaddrinfo EAI_AGAIN", "connection_refused"},                                  // node
+      {"java.net.UnknownHostException", "connection_refused"},
+      {"failed: timeout expired", "connection_refused"},  // libpq connect_timeout
+      {"Connection terminated due to connection timeout", "connection_refused"},  // node-postgres
+      {"The connection attempt failed", "connection_refused"},                    // PgJDBC
+  };
+  return kPatterns;
+}
+
+namespace {
+
+// Only the start of a very long line is searched (a driver's message comes early).
+constexpr size_t kMaxSearched = 16 << 10;
+constexpr size_t kMaxSample = 300;
+constexpr std::string_view kMarker = "DB_ERROR: ";
+
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+// The line without a leading RFC 3339 timestamp such as pods/log?timestamps=true writes
+// ("2027-01-15T08:00:03.000000001Z ") or a text log starts with.
+std::string_view WithoutTimestamp(std::string_view line) {
+  if (line.size() < 21 || line[4] != '-' || line[7] != '-' || line[10] != 'T') return line;
+  const size_t space = line.find(' ');
+  if (space == std::string_view::npos || space > 40) return line;
+  return line.substr(space + 1);
+}
+
+// The message of a JSON log line ("msg", "message" or "event"), when the line is one.
+std::optional<std::string> JsonMessage(std::string_view line) {
+  const size_t brace = line.find('{');
+  if (brace == std::string_view::npos || line.back() != '}') return std::nullopt;
+  try {
+    const Json doc = Json::parse(std::string(line.substr(brace)));
+    for (const char* field : {"msg", "message", "event"}) {
+      const std::string msg = json::StringField(doc, field);
+      if (!msg.empty()) return msg;
+    }
+  } catch (const std::exception&) {
+    // Not JSON after all (or cut short): the raw text is read.
+  }
+  return std::nullopt;
+}
+
+std::string FirstLine(std::string text) {
+  if (const size_t nl = text.find('\n'); nl != std::string::npos) text.resize(nl);
+  while (!text.empty() && (text.back() == '\r' || text.back() == ' ')) text.pop_back();
+  if (text.size() > kMaxSample) text = text.substr(0, kMaxSample - 3) + "...";
+  return text;
+}
+
+// `DB_ERROR: <kind>: <message>` in `text`: the kind (lowercase letters and _) and the
+// message from the marker on.
+std::optional<std::pair<std::string, std::string>> MarkedKind(std::string_view text) {
+  const size_t at = text.find(kMarker);
+  if (at == std::string_view::npos) return std::nullopt;
+  const std::string message = FirstLine(std::string(text.substr(at, kMaxSearched)));
+  // "DB_ERROR:" with nothing after it (its space trimmed): no kind (found by the fuzzer).
+  if (message.size() <= kMarker.size()) return std::nullopt;
+  const std::string rest = message.substr(kMarker.size());
+  const size_t colon = rest.find(':');
+  if (colon == std::string::npos || colon == 0) return std::nullopt;
+  std::string kind = rest.substr(0, colon);
+  if (!std::all_of(kind.begin(), kind.end(), [](char c) {
+        return std::islower(static_cast<unsigned char>(c)) || c == '_';
+      })) {
+    return std::nullopt;
+  }
+  return std::make_pair(std::move(kind), message);
+}
+
+// "java.sql.SQLTransientConnectionException: ..." or "org.postgresql.util.PSQLException":
+// the header of a Java stack trace, which a logger prints on the line after the message.
+bool LooksLikeExceptionHeader(std::string_view line) {
+  const size_t end = line.find_first_of(": ");
+  const std::string_view name = line.substr(0, end);
+  if (name.find('.') == std::string_view::npos) return false;
+  if (!std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '$';
+      })) {
+    return false;
+  }
+  for (std::string_view suffix : {"Exception", "Error", "Throwable"}) {
+    if (name.size() >= suffix.size() && name.substr(name.size() - suffix.size()) == suffix) {
+      return true;
+    }
+  }
+  return false;
+}
+
+const LogPattern* Matching(std::string_view text, const std::vector<LogPattern>& patterns) {
+  text = text.substr(0, kMaxSearched);
+  for (const auto* table : {&patterns, &DriverLogPatterns()}) {
+    for (const LogPattern& p : *table) {
+      if (!p.contains.empty() && text.find(p.contains) != std::string_view::npos) return &p;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+DbErrorCounts ParseDbErrorLines(std::string_view logs, const std::vector<LogPattern>& patterns) {
   DbErrorCounts out;
   std::map<std::string, std::string> latest;
+  // The record being read: its kind once known (a marked kind outranks a pattern's).
+  std::string kind, sample;
+  bool marked = false, in_traceback = false;
+  int record_lines = 0;
+  auto close_record = [&] {
+    if (!kind.empty()) {
+      ++out.by_kind[kind];
+      latest[kind] = sample;
+    }
+    kind.clear();
+    sample.clear();
+    marked = false;
+    record_lines = 0;
+  };
   size_t pos = 0;
   while (pos < logs.size()) {
     size_t eol = logs.find('\n', pos);
     if (eol == std::string_view::npos) eol = logs.size();
     std::string_view line = logs.substr(pos, eol - pos);
     pos = eol + 1;
-    const size_t at = line.find(kMarker);
-    if (at == std::string_view::npos) continue;
-    std::string message(line.substr(at));
-    const size_t brace = line.find('{');
-    if (brace != std::string_view::npos && brace < at) {
-      try {
-        const Json doc = Json::parse(std::string(line.substr(brace)));
-        if (doc.is_object() && doc.has_field("msg") && doc.at("msg").is_string()) {
-          const std::string msg = doc.at("msg").as_string();
-          const size_t m = msg.find(kMarker);
-          if (m == std::string::npos) continue;
-          message = msg.substr(m);
-        }
-      } catch (const std::exception&) {
-        // Not JSON after all (or cut short): count the raw text.
-      }
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    const std::string_view rest = WithoutTimestamp(line);
+
+    const bool indented = !rest.empty() && (rest[0] == ' ' || rest[0] == '\t');
+    bool continues = rest.empty() || indented || StartsWith(rest, "Caused by: ") ||
+                     StartsWith(rest, "The above exception was the direct cause") ||
+                     StartsWith(rest, "During handling of the above exception") ||
+                     // SQLAlchemy's tail: the statement, its parameters, the docs link
+                     StartsWith(rest, "[SQL: ") || StartsWith(rest, "[parameters: ") ||
+                     StartsWith(rest, "(Background on this error at:");
+    if (StartsWith(rest, "Traceback (most recent call last):")) {
+      continues = true;
+      in_traceback = true;
+    } else if (!indented && !rest.empty() && in_traceback) {
+      continues = true;  // the exception line that ends a Python traceback
+      in_traceback = false;
+    } else if (record_lines == 1 && LooksLikeExceptionHeader(rest)) {
+      continues = true;  // a Java stack trace's header, right after the logged message
     }
-    if (const size_t nl = message.find('\n'); nl != std::string::npos) message.resize(nl);
-    while (!message.empty() && (message.back() == '\r' || message.back() == ' ')) {
-      message.pop_back();
+    if (!continues) {
+      close_record();
+      in_traceback = false;
     }
-    // "DB_ERROR:" with nothing after it (its space trimmed): no kind to count (found by the
-    // log_lines fuzzer: substr threw).
-    if (message.size() <= kMarker.size()) continue;
-    const std::string rest = message.substr(kMarker.size());
-    const size_t colon = rest.find(':');
-    if (colon == std::string::npos || colon == 0) continue;
-    const std::string kind = rest.substr(0, colon);
-    if (!std::all_of(kind.begin(), kind.end(), [](char c) {
-          return std::islower(static_cast<unsigned char>(c)) || c == '_';
-        }))
+    ++record_lines;
+    if (marked || rest.empty()) continue;
+
+    const auto json_message = JsonMessage(rest);
+    const std::string_view text = json_message ? std::string_view(*json_message) : rest;
+    if (auto m = MarkedKind(text)) {
+      kind = std::move(m->first);
+      sample = std::move(m->second);
+      marked = true;
       continue;
-    ++out.by_kind[kind];
-    if (message.size() > kMaxSample) message = message.substr(0, kMaxSample - 3) + "...";
-    latest[kind] = message;
+    }
+    if (!kind.empty()) continue;  // the first pattern found in a record counts
+    if (const LogPattern* p = Matching(text, patterns)) {
+      kind = p->kind;
+      sample = FirstLine(std::string(text));
+    }
   }
+  close_record();
   int best = 0;
-  for (const auto& [kind, count] : out.by_kind) {
+  for (const auto& [k, count] : out.by_kind) {
     if (count > best) {
       best = count;
-      out.sample = latest[kind];
+      out.sample = latest[k];
     }
   }
   return out;

@@ -97,8 +97,8 @@ bool PoolSaturated(const PoolGauges& gauges);
 Signal PoolSaturationSignal(const std::string& pod, const std::optional<PoolGauges>& gauges,
                             const std::string& error, WallTime now);
 
-/// DB_ERROR lines counted by kind (pool_timeout, too_many_clients, authentication,
-/// connection_refused, connection_lost, query).
+/// Database errors in a target's logs, counted by kind (pool_timeout, too_many_clients,
+/// authentication, connection_refused, connection_lost, query): one per log record.
 struct DbErrorCounts {
   std::map<std::string, int> by_kind;
   std::string sample;  // the latest line of the most frequent kind
@@ -146,10 +146,25 @@ PromQueryResult ParsePromQueryResponse(std::string_view body);
 /// (the worst pod).
 std::optional<double> SingleValue(const PromQueryResult& result);
 
-/// Counts `DB_ERROR: <kind>: <message>` lines in the target's logs, in either LOG_FORMAT:
-/// text ("2027-01-15T08:00:00.123Z error target: DB_ERROR: ...") or json (one object per
-/// line, the message in "msg"); a Kubernetes timestamp prefix (pods/log ?timestamps=true)
-/// is fine. Other lines are ignored.
-DbErrorCounts ParseDbErrorLines(std::string_view logs);
+/// The built-in table, first match first: the texts SQLAlchemy, psycopg2/libpq,
+/// node-postgres, HikariCP and the PostgreSQL JDBC driver print (docs/remediation.md lists
+/// them with their sources).
+const std::vector<LogPattern>& DriverLogPatterns();
+
+/// Counts database errors in a target's logs, one per log record, whatever wrote them:
+/// - a record is a line and its continuation lines: indented lines (stack frames), blank
+///   lines, `Traceback (most recent call last):` and the exception line that ends it,
+///   `Caused by: ...`, Python's chained-exception notes, SQLAlchemy's `[SQL: ...]`,
+///   `[parameters: ...]` and `(Background on this error at: ...)`, a Java exception header right
+///   after the message; so a multi-line stack trace counts once with its message;
+/// - its kind: the `<kind>` of a `DB_ERROR: <kind>: <message>` line (poolguard-target's
+///   own form), else the first of `patterns` (the spec's own, checked first) or of
+///   DriverLogPatterns() that a line of the record contains;
+/// - lines may be text or JSON (one object per line: the message in "msg"), with or
+///   without a Kubernetes timestamp prefix (pods/log ?timestamps=true).
+/// The sample is the matching line (from DB_ERROR: on, or the JSON message) of the latest
+/// record of the most frequent kind, at most 300 bytes.
+DbErrorCounts ParseDbErrorLines(std::string_view logs,
+                                const std::vector<LogPattern>& patterns = {});
 
 }  // namespace poolguard::controller

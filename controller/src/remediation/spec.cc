@@ -350,6 +350,44 @@ RemediationSpecParse ParseRemediationSpec(const Json& object) {
       r.Number(thresholds, "p99LatencySeconds", "spec.detection.thresholds.p99LatencySeconds", 2, 0,
                std::nullopt);
 
+  if (const Json* patterns = detection == nullptr ? nullptr : Field(*detection, "logPatterns")) {
+    if (!patterns->is_array()) {
+      r.Fail("spec.detection.logPatterns", "Invalid value: expected an array");
+    } else if (patterns->size() > kMaxLogPatterns) {
+      r.Fail("spec.detection.logPatterns", "Too many: " + std::to_string(patterns->size()) +
+                                               ": must have at most " +
+                                               std::to_string(kMaxLogPatterns) + " items");
+    } else {
+      for (size_t i = 0; i < patterns->size() && r.ok(); ++i) {
+        const std::string path = "spec.detection.logPatterns[" + std::to_string(i) + "]";
+        const Json& item = patterns->at(i);
+        if (!item.is_object()) {
+          r.Fail(path, "Invalid value: expected an object");
+          break;
+        }
+        LogPattern p;
+        p.contains = r.String(&item, "contains", path + ".contains");
+        p.kind = r.String(&item, "kind", path + ".kind");
+        if (!r.ok()) break;
+        if (p.contains.empty() || p.contains.size() > kMaxLogPatternBytes) {
+          r.Fail(path + ".contains", p.contains.empty()
+                                         ? "Required value"
+                                         : "Too long: must have at most " +
+                                               std::to_string(kMaxLogPatternBytes) + " bytes");
+          break;
+        }
+        if (std::find(std::begin(kLogPatternKinds), std::end(kLogPatternKinds), p.kind) ==
+            std::end(kLogPatternKinds)) {
+          r.Fail(path + ".kind", "Unsupported value " + Quote(p.kind.substr(0, 64)) +
+                                     ": supported values: pool_timeout, too_many_clients, "
+                                     "authentication, connection_refused, connection_lost");
+          break;
+        }
+        spec.detection.log_patterns.push_back(std::move(p));
+      }
+    }
+  }
+
   const std::string strategy = r.String(spec_json, "strategy", "spec.strategy");
   if (strategy.empty() || strategy == "Ladder") {
     spec.strategy = Strategy::kLadder;

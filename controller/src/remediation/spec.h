@@ -41,6 +41,18 @@ struct PromQueryOverrides {
   bool operator==(const PromQueryOverrides&) const = default;
 };
 
+/// A text a database client prints when it fails, and the kind it counts as.
+struct LogPattern {
+  std::string contains;  // a substring of the error text, case-sensitive
+  std::string kind;      // one of kLogPatternKinds
+  bool operator==(const LogPattern&) const = default;
+};
+/// The kinds the diagnosis reads from logs.
+inline constexpr std::string_view kLogPatternKinds[] = {
+    "pool_timeout", "too_many_clients", "authentication", "connection_refused", "connection_lost"};
+inline constexpr size_t kMaxLogPatterns = 32;
+inline constexpr size_t kMaxLogPatternBytes = 256;
+
 struct DetectionSpec {
   std::chrono::milliseconds interval{1000};
   std::chrono::milliseconds for_window{3000};
@@ -48,6 +60,9 @@ struct DetectionSpec {
   PromQueryOverrides queries;
   double error_ratio = 0.2;
   double p99_latency_seconds = 2;
+  // spec.detection.logPatterns: the user's own error texts, checked before the built-in
+  // table (DriverLogPatterns).
+  std::vector<LogPattern> log_patterns;
   bool operator==(const DetectionSpec&) const = default;
 };
 

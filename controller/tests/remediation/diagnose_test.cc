@@ -112,7 +112,7 @@ INSTANTIATE_TEST_SUITE_P(
                      "BlockingSessions", "no session waits on a lock (2 sessions)"},
         DiagnoseCase{"PoolExhaustedWithHealthyDatabase", With(Healthy(), PoolTimeouts),
                      Conclusion::kConnectionPoolExhausted, Confidence::kHigh, "PoolTimeouts",
-                     "57 pool timeouts (db_pool_timeouts_total); 57 pool_timeout DB_ERROR lines; "
+                     "57 pool timeouts (db_pool_timeouts_total); 57 pool_timeout errors in logs; "
                      "saturated: poolSaturation/api-1 (5 of 5 checked out, 12 waiting)",
                      "independent signals agree"},
         // DESIGN.md: a lock holder explains the pool timeouts; restarting the pool is not the fix.
@@ -129,7 +129,7 @@ INSTANTIATE_TEST_SUITE_P(
                           }),
                      Conclusion::kLockContention, Confidence::kHigh, "ServerSlots",
                      "99 of 97 usable slots in use (max_connections 100 - 3 reserved); 40 "
-                     "too_many_clients DB_ERROR lines",
+                     "too_many_clients errors in logs",
                      "waiting backends hold the server's slots"},
         DiagnoseCase{"SlotsExhaustedWithoutLocks",
                      With(Healthy(),
@@ -183,7 +183,7 @@ INSTANTIATE_TEST_SUITE_P(
                           }),
                      Conclusion::kCredentialsRejected, Confidence::kHigh, "AuthenticationErrors",
                      "login with the target's credentials rejected: password authentication "
-                     "failed for user \"app\"; 30 authentication DB_ERROR lines; "
+                     "failed for user \"app\"; 30 authentication errors in logs; "
                      "db_errors_total{kind=\"authentication\"} +30"},
         DiagnoseCase{"PoolTimeoutsButSessionsUnknownIsNotHigh",
                      With(Healthy(),
@@ -204,7 +204,7 @@ INSTANTIATE_TEST_SUITE_P(
                             o.auth_errors.reset();
                           }),
                      Conclusion::kLockContention, Confidence::kMedium, "PoolTimeouts",
-                     "pool_timeout DB_ERROR lines",
+                     "pool_timeout errors in logs",
                      "Prometheus unavailable (connection refused): metrics missing"},
         DiagnoseCase{"NothingGatheredIsLow",
                      With(Observations{},

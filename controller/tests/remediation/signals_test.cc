@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
+#include <map>
 
 namespace poolguard::controller {
 namespace {
@@ -245,9 +247,9 @@ INSTANTIATE_TEST_SUITE_P(
                    Outcome::kError, "timeout"},
         SignalCase{"LogsWithPoolTimeouts",
                    LogSignal(Counts({{"pool_timeout", 57}, {"query", 2}}), "", kT0), Outcome::kFail,
-                   "57 DB_ERROR lines: pool_timeout 57"},
+                   "57 database errors in logs: pool_timeout 57"},
         SignalCase{"LogsOnlyQueryErrors", LogSignal(Counts({{"query", 2}}), "", kT0),
-                   Outcome::kPass, "no DB_ERROR"},
+                   Outcome::kPass, "no database errors in logs"},
         SignalCase{"LogsUnreadable", LogSignal(std::nullopt, "pods/log forbidden", kT0),
                    Outcome::kError, "forbidden"}));
 
@@ -383,6 +385,125 @@ TEST(DbErrorLines, CountsTextAndJsonFormats) {
 }
 
 }  // namespace
+// A stack trace is part of the record it follows: one error, counted once, whether the
+// logger prefixed every line with the Kubernetes timestamp or not.
+TEST(DbErrorLines, AStackTraceCountsOnceWithItsMessage) {
+  const std::string python =
+      "2027-01-15 08:00:01,100 ERROR app: DB_ERROR: QueuePool limit of size 5 overflow 0 "
+      "reached, connection timed out, timeout 3.00\n"
+      "Traceback (most recent call last):\n"
+      "  File \"/app/main.py\", line 40, in list_items\n"
+      "    with engine.connect() as conn:\n"
+      "sqlalchemy.exc.TimeoutError: QueuePool limit of size 5 overflow 0 reached, connection "
+      "timed out, timeout 3.00\n"
+      "2027-01-15 08:00:01,200 INFO app: GET /items 200\n";
+  const DbErrorCounts p = ParseDbErrorLines(python);
+  EXPECT_EQ(p.Count("pool_timeout"), 1);
+  EXPECT_EQ(p.Total(), 1);
+  EXPECT_EQ(p.sample,
+            "2027-01-15 08:00:01,100 ERROR app: DB_ERROR: QueuePool limit of size 5 overflow 0 "
+            "reached, connection timed out, timeout 3.00");
+
+  std::string stamped;  // the same, as pods/log?timestamps=true returns it, twice
+  for (int i = 0; i < 2; ++i) {
+    size_t pos = 0;
+    while (pos < python.size()) {
+      const size_t eol = python.find('\n', pos);
+      stamped += "2027-01-15T08:00:01.123456789Z " + python.substr(pos, eol - pos + 1);
+      pos = eol + 1;
+    }
+  }
+  EXPECT_EQ(ParseDbErrorLines(stamped).Count("pool_timeout"), 2);
+
+  const std::string java =
+      "2027-01-15 08:00:02.000 ERROR 1 --- [nio-8080-exec-1] c.e.ItemController : DB_ERROR: "
+      "request failed\n"
+      "java.sql.SQLTransientConnectionException: HikariPool-1 - Connection is not available, "
+      "request timed out after 3001ms.\n"
+      "\tat com.zaxxer.hikari.pool.HikariPool.createTimeoutException(HikariPool.java:696)\n"
+      "\t... 12 common frames omitted\n"
+      "Caused by: org.postgresql.util.PSQLException: ERROR: canceling statement\n"
+      "\tat org.postgresql.Driver.connect(Driver.java:1)\n"
+      // The same exception logged bare, twice: each is a record of its own.
+      "java.sql.SQLTransientConnectionException: HikariPool-1 - Connection is not available, "
+      "request timed out after 3001ms.\n"
+      "\tat com.zaxxer.hikari.pool.HikariPool.createTimeoutException(HikariPool.java:696)\n"
+      "java.sql.SQLTransientConnectionException: HikariPool-1 - Connection is not available, "
+      "request timed out after 3001ms.\n";
+  EXPECT_EQ(ParseDbErrorLines(java).Count("pool_timeout"), 3);
+}
+
+TEST(DbErrorLines, TheMarkedKindOutranksPatternsAndTheSpecsPatternsComeFirst) {
+  // poolguard-target's own form: its kind, even where a driver text says otherwise.
+  EXPECT_EQ(ParseDbErrorLines("DB_ERROR: connection_lost: server closed the connection "
+                              "unexpectedly; too many clients already")
+                .Count("connection_lost"),
+            1);
+  const std::string logs = "ERROR pool exhausted: no lease within 3s (too many clients already)\n";
+  EXPECT_EQ(ParseDbErrorLines(logs).Count("too_many_clients"), 1);
+  const DbErrorCounts own = ParseDbErrorLines(logs, {{"pool exhausted", "pool_timeout"}});
+  EXPECT_EQ(own.Count("pool_timeout"), 1);
+  EXPECT_EQ(own.Total(), 1);
+  // JSON lines: the message field, whichever of msg, message or event.
+  EXPECT_EQ(ParseDbErrorLines(R"({"level":"error","message":"Connection terminated unexpectedly"})")
+                .Count("connection_lost"),
+            1);
+  EXPECT_EQ(ParseDbErrorLines("INFO GET /items 200\nWARN slow request\n").Total(), 0);
+}
+
+// What the libraries themselves printed (driver_logs/record ran them against PostgreSQL):
+// each scenario's errors are found, of the right kind, once per log statement.
+std::map<std::string, std::string> Scenarios(const std::string& file) {
+  std::ifstream in(std::string(POOLGUARD_SOURCE_DIR) +
+                   "/controller/tests/remediation/driver_logs/" + file);
+  std::map<std::string, std::string> out;
+  std::string line, name;
+  while (std::getline(in, line)) {
+    if (line.rfind("### scenario: ", 0) == 0) {
+      name = line.substr(14);
+    } else if (!name.empty()) {
+      out[name] += line + "\n";
+    }
+  }
+  return out;
+}
+
+TEST(DbErrorLines, ReadsWhatRealDriversPrint) {
+  using Counts = std::map<std::string, int>;
+  const std::map<std::string, std::map<std::string, Counts>> expected = {
+      {"python.log",  // SQLAlchemy + psycopg2, Python's logging
+       {{"pool_timeout", {{"pool_timeout", 1}}},
+        {"pool_timeout_error", {{"pool_timeout", 1}}},
+        {"pool_timeout_unmarked", {{"pool_timeout", 1}}},
+        {"reserved_slots", {{"too_many_clients", 1}}},
+        {"too_many_clients", {{"too_many_clients", 1}}},
+        {"auth_failed", {{"authentication", 1}}},
+        {"connection_refused", {{"connection_refused", 1}}},
+        {"unknown_host", {{"connection_refused", 1}}},
+        {"connection_lost", {{"connection_lost", 1}}}}},
+      {"node.log",  // node-postgres, console.error
+       {{"pool_timeout", {{"pool_timeout", 1}}},
+        {"pool_timeout_marked", {{"pool_timeout", 1}}},
+        {"reserved_slots", {{"too_many_clients", 1}}},
+        {"too_many_clients", {{"too_many_clients", 1}}},
+        {"auth_failed", {{"authentication", 1}}},
+        {"connection_refused", {{"connection_refused", 1}}},
+        {"unknown_host", {{"connection_refused", 1}}},
+        // the termination, the socket's end (both to the error handler) and the query
+        {"connection_lost", {{"connection_lost", 3}}}}},
+  };
+  for (const auto& [file, scenarios] : expected) {
+    const auto recorded = Scenarios(file);
+    ASSERT_EQ(recorded.size(), scenarios.size()) << file << ": run driver_logs/record";
+    for (const auto& [name, counts] : scenarios) {
+      ASSERT_EQ(recorded.count(name), 1u) << file << " has no scenario " << name;
+      const DbErrorCounts c = ParseDbErrorLines(recorded.at(name));
+      EXPECT_EQ(c.by_kind, counts) << file << ", " << name << ":\n" << recorded.at(name);
+      EXPECT_FALSE(c.sample.empty()) << file << ", " << name;
+    }
+  }
+}
+
 // Found by the log_lines fuzzer: a marker with nothing after it made substr throw.
 TEST(DbErrorLines, ABareMarkerCountsNothing) {
   EXPECT_EQ(ParseDbErrorLines("DB_ERROR: \n{\"msg\":\"DB_ERROR:  \"}\nDB_ERROR:").Total(), 0);

@@ -35,7 +35,8 @@ TEST(RemediationSpec, ReadsEveryField) {
                                           "poolTimeouts":"sum(increase(t[$range]))",
                                           "requestRate":"sum(rate(r[$range]))",
                                           "authErrors":"vector(0)"}},
-                 "thresholds":{"errorRatio":0.5,"p99LatencySeconds":1.5}},
+                 "thresholds":{"errorRatio":0.5,"p99LatencySeconds":1.5},
+                 "logPatterns":[{"contains":"pool exhausted","kind":"pool_timeout"}]},
     "strategy":"DiagnosisDriven",
     "actions":["TerminateBlockingSessions","RestartDatabase"],
     "increasePoolSize":{"env":"POOL","container":"app","step":2,"max":8},
@@ -59,6 +60,8 @@ TEST(RemediationSpec, ReadsEveryField) {
   EXPECT_EQ(s.detection.queries.pool_timeouts, "sum(increase(t[$range]))");
   EXPECT_EQ(s.detection.queries.request_rate, "sum(rate(r[$range]))");
   EXPECT_EQ(s.detection.queries.auth_errors, "vector(0)");
+  EXPECT_EQ(s.detection.log_patterns,
+            (std::vector<LogPattern>{{"pool exhausted", "pool_timeout"}}));
   EXPECT_EQ(s.strategy, Strategy::kDiagnosisDriven);
   EXPECT_TRUE(s.Allows(RemediationAction::kTerminateBlockingSessions));
   EXPECT_FALSE(s.Allows(RemediationAction::kRestartDeployment));
@@ -130,6 +133,17 @@ INSTANTIATE_TEST_SUITE_P(
             "StatefulSetNotADnsName",
             R"("target":{"deployment":"a"},"database":{"service":"db","credentialsSecret":"c","statefulSet":"DB"})",
             "spec.database.statefulSet"},
+        SpecCase{"LogPatternOfAnUnknownKind",
+                 kMinimal +
+                     R"(,"detection":{"logPatterns":[{"contains":"x","kind":"pool_timeout"},)"
+                     R"({"contains":"boom","kind":"oops"}]})",
+                 "spec.detection.logPatterns[1].kind: Unsupported value \"oops\""},
+        SpecCase{"LogPatternWithoutText",
+                 kMinimal + R"(,"detection":{"logPatterns":[{"kind":"pool_timeout"}]})",
+                 "spec.detection.logPatterns[0].contains: Required value"},
+        SpecCase{"LogPatternsNotAnArray",
+                 kMinimal + R"(,"detection":{"logPatterns":{"contains":"x"}})",
+                 "spec.detection.logPatterns: Invalid value: expected an array"},
         SpecCase{"UnknownHealthBody",
                  R"("target":{"deployment":"api","healthBody":"Strict"},)"
                  R"("database":{"service":"db","credentialsSecret":"c"})",
