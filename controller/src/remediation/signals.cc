@@ -603,6 +603,13 @@ DbErrorCounts ParseDbErrorLines(std::string_view logs, const std::vector<LogPatt
   std::string kind, sample;
   bool marked = false, in_traceback = false;
   int record_lines = 0;
+  // A pattern with a character JSON escapes would not show as written in a JSON line.
+  const bool prefilter = std::none_of(patterns.begin(), patterns.end(), [](const LogPattern& p) {
+    return std::any_of(p.contains.begin(), p.contains.end(), [](char c) {
+      return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20 ||
+             static_cast<unsigned char>(c) >= 0x80;
+    });
+  });
   auto close_record = [&] {
     if (!kind.empty()) {
       ++out.by_kind[kind];
@@ -644,6 +651,12 @@ DbErrorCounts ParseDbErrorLines(std::string_view logs, const std::vector<LogPatt
     }
     ++record_lines;
     if (marked || rest.empty()) continue;
+    // Most lines say nothing of a database: a line is parsed further (as JSON, say) only
+    // when it holds the marker or a pattern as written.
+    if (prefilter && rest.find(kMarker) == std::string_view::npos &&
+        (!kind.empty() || Matching(rest, patterns) == nullptr)) {
+      continue;
+    }
 
     const auto json_message = JsonMessage(rest);
     const std::string_view text = json_message ? std::string_view(*json_message) : rest;

@@ -449,6 +449,11 @@ TEST(DbErrorLines, TheMarkedKindOutranksPatternsAndTheSpecsPatternsComeFirst) {
                 .Count("connection_lost"),
             1);
   EXPECT_EQ(ParseDbErrorLines("INFO GET /items 200\nWARN slow request\n").Total(), 0);
+  // A pattern with a quote still finds its text in a JSON line, where the quote is escaped.
+  EXPECT_EQ(ParseDbErrorLines(R"({"msg":"lease failed for \"app\""})",
+                              {{"lease failed for \"app\"", "pool_timeout"}})
+                .Count("pool_timeout"),
+            1);
 }
 
 // What the libraries themselves printed (driver_logs/record ran them against PostgreSQL):
