@@ -327,6 +327,21 @@ TEST_P(ChooseTable, AppliesStrategyAndSafety) {
   EXPECT_NE(s.status.message.find(c.message), std::string::npos) << s.status.message;
 }
 
+// The database's pod crash-looping: nothing listens, the login is refused.
+void DatabaseIsDown(Observations& o) {
+  o.db_pods = std::vector<PodState>{{"db-0", false, "CrashLoopBackOff"}};
+  o.tcp = {Outcome::kFail, "connection refused"};
+  o.login = LoginResult::kRefused;
+  o.sessions.reset();
+}
+
+// Every slot taken: the diagnostic login gets 53300, so no session can be read.
+void SlotsAreGone(Observations& o) {
+  o.sessions.reset();
+  o.login = LoginResult::kTooManyClients;
+  o.capacity = DbCapacity{100, 3, 97};
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Table, ChooseTable,
     ::testing::Values(
@@ -343,32 +358,17 @@ INSTANTIATE_TEST_SUITE_P(
         // Issue 12: the ladder reads the diagnosis too, and never restarts the api into a
         // database that is down or out of slots.
         ChooseCase{"LadderSkipsTheApiRestartWhenTheDatabaseIsDown", nullptr, nullptr,
-                   [](Observations& o) {
-                     o.db_pods = std::vector<PodState>{{"db-0", false, "CrashLoopBackOff"}};
-                     o.tcp = {Outcome::kFail, "connection refused"};
-                     o.login = LoginResult::kRefused;
-                     o.sessions.reset();
-                   },
-                   RemediationPhase::kRemediating, StepKind::kRecordIntent, A::kRestartDatabase,
+                   DatabaseIsDown, RemediationPhase::kRemediating, StepKind::kRecordIntent,
+                   A::kRestartDatabase,
                    "rung 1: RestartDatabase (ladder rung 1; skipped RestartDeployment: not "
                    "restarting the target into a database that is down)"},
-        ChooseCase{"LadderSkipsTheApiRestartWhenSlotsAreGone", nullptr, nullptr,
-                   [](Observations& o) {
-                     o.sessions.reset();
-                     o.login = LoginResult::kTooManyClients;
-                     o.capacity = DbCapacity{100, 3, 97};
-                   },
+        ChooseCase{"LadderSkipsTheApiRestartWhenSlotsAreGone", nullptr, nullptr, SlotsAreGone,
                    RemediationPhase::kRemediating, StepKind::kRecordIntent, A::kRestartDatabase,
                    "skipped RestartDeployment: not restarting the target while the server has "
                    "no free slot"},
         ChooseCase{"LadderWithOnlyTheApiRestartWhenSlotsAreGoneNeedsAPerson",
                    [](RemediationSpec& s) { s.actions = {A::kRestartDeployment}; }, nullptr,
-                   [](Observations& o) {
-                     o.sessions.reset();
-                     o.login = LoginResult::kTooManyClients;
-                     o.capacity = DbCapacity{100, 3, 97};
-                   },
-                   RemediationPhase::kExhausted, StepKind::kStop, std::nullopt,
+                   SlotsAreGone, RemediationPhase::kExhausted, StepKind::kStop, std::nullopt,
                    "no applicable action (RestartDeployment: not restarting the target while"},
         ChooseCase{"CooldownWaits", nullptr,
                    [](RemediationStatus& st) {
@@ -432,33 +432,16 @@ INSTANTIATE_TEST_SUITE_P(
                      s.strategy = Strategy::kDiagnosisDriven;
                      s.actions = {A::kRestartDeployment, A::kIncreasePoolSize};
                    },
-                   nullptr,
-                   [](Observations& o) {
-                     o.sessions.reset();
-                     o.login = LoginResult::kTooManyClients;
-                     o.capacity = DbCapacity{100, 3, 97};
-                   },
-                   RemediationPhase::kExhausted, StepKind::kStop, std::nullopt,
-                   "no applicable action"},
+                   nullptr, SlotsAreGone, RemediationPhase::kExhausted, StepKind::kStop,
+                   std::nullopt, "no applicable action"},
         ChooseCase{"DiagnosisDrivenRestartsTheDatabaseWhenSlotsAreGone",
                    [](RemediationSpec& s) { s.strategy = Strategy::kDiagnosisDriven; }, nullptr,
-                   [](Observations& o) {
-                     o.sessions.reset();
-                     o.login = LoginResult::kTooManyClients;
-                     o.capacity = DbCapacity{100, 3, 97};
-                   },
-                   RemediationPhase::kRemediating, StepKind::kRecordIntent, A::kRestartDatabase,
-                   "the fix for ServerSlotsExhausted"},
+                   SlotsAreGone, RemediationPhase::kRemediating, StepKind::kRecordIntent,
+                   A::kRestartDatabase, "the fix for ServerSlotsExhausted"},
         ChooseCase{"DiagnosisDrivenDatabaseDown",
                    [](RemediationSpec& s) { s.strategy = Strategy::kDiagnosisDriven; }, nullptr,
-                   [](Observations& o) {
-                     o.db_pods = std::vector<PodState>{{"db-0", false, "CrashLoopBackOff"}};
-                     o.tcp = {Outcome::kFail, "connection refused"};
-                     o.login = LoginResult::kRefused;
-                     o.sessions.reset();
-                   },
-                   RemediationPhase::kRemediating, StepKind::kRecordIntent, A::kRestartDatabase,
-                   "the fix for DatabaseDown"},
+                   DatabaseIsDown, RemediationPhase::kRemediating, StepKind::kRecordIntent,
+                   A::kRestartDatabase, "the fix for DatabaseDown"},
         ChooseCase{"DiagnosisDrivenRaisesThePoolUnderLoad",
                    [](RemediationSpec& s) { s.strategy = Strategy::kDiagnosisDriven; }, nullptr,
                    [](Observations& o) {
