@@ -463,8 +463,8 @@ std::optional<double> SingleValue(const PromQueryResult& result) {
 }
 
 const std::vector<LogPattern>& DriverLogPatterns() {
-  // Substrings of what the libraries print, most specific first. The Python and Node.js
-  // ones are tested against recordings of the libraries (tests/remediation/driver_logs/).
+  // Substrings of what the libraries print, most specific first, tested against
+  // recordings of the libraries themselves (controller/tests/remediation/driver_logs/).
   static const std::vector<LogPattern> kPatterns = {
       // The pool had no connection to give within its timeout.
       {"QueuePool limit of size", "pool_timeout"},                               // SQLAlchemy

@@ -496,6 +496,15 @@ TEST(DbErrorLines, ReadsWhatRealDriversPrint) {
         {"unknown_host", {{"connection_refused", 1}}},
         // the termination, the socket's end (both to the error handler) and the query
         {"connection_lost", {{"connection_lost", 3}}}}},
+      {"java.log",  // HikariCP + PgJDBC, SLF4J (message, then stack trace) or printStackTrace
+       {{"pool_timeout", {{"pool_timeout", 1}}},
+        {"pool_timeout_bare", {{"pool_timeout", 1}}},
+        {"reserved_slots", {{"too_many_clients", 1}}},
+        {"too_many_clients", {{"too_many_clients", 1}}},
+        {"auth_failed", {{"authentication", 1}}},
+        {"connection_refused", {{"connection_refused", 1}}},
+        {"unknown_host", {{"connection_refused", 1}}},
+        {"connection_lost", {{"connection_lost", 1}}}}},
   };
   for (const auto& [file, scenarios] : expected) {
     const auto recorded = Scenarios(file);
