@@ -203,8 +203,7 @@ int RunController(const Options& options) {
   Collector collector(rem_cluster.get(), reader.get(), pg_admin.get(), probes.get(),
                       CollectorOptions{});
   RemediationReconciler remediation(&rem_cache, &collector, rem_cluster.get(), reader.get(),
-                                    pg_admin.get(), &events, &metrics, clock,
-                                    CollectorOptions{}.target_application_name);
+                                    pg_admin.get(), &events, &metrics, clock);
   Controller::Options rem_options;
   rem_options.name = "remediation";
   rem_options.workers = options.workers;

@@ -36,6 +36,7 @@ WallTime TruncateToMillis(WallTime t);
 using json::BoolField;
 using json::Field;
 using json::IntField;
+using json::IntOr;
 using json::NumberField;
 using json::RoundedIntField;
 using json::StringField;

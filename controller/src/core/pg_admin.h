@@ -8,6 +8,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/database.h"
@@ -21,11 +22,29 @@ class DbError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// How to tell the target's own sessions from the rest.
+/// How to tell the target's own sessions from the rest, with what any application has and
+/// without its cooperation: a session is the target's when it comes from one of the target
+/// pods' addresses, or when it is connected as `role` (and carries `application_name`,
+/// when one is given: the narrowing for a role other clients share). The controller's own
+/// sessions (IsControllerSession) are never the target's, whatever their role or address.
 struct SessionFilter {
-  std::string target_application_name = "poolguard-target";
-  std::vector<std::string> target_addresses;  // the target pods' IPs (client_addr)
+  std::string role;                    // usename; "" matches no session by role
+  std::string application_name;        // "" : any; else required beside the role
+  std::vector<std::string> addresses;  // the target pods' IPs (client_addr)
+
+  /// For people: `role "app"`, `role "app" with application_name "api"`, each followed
+  /// by ` or a client address of 2 pods` when there are addresses; `nothing` if empty.
+  std::string Describe() const;
 };
+
+/// The sessions this controller opens: its diagnostic and login connections
+/// ("poolguard-controller...") and an experiment's ("poolguard-chaos/<ns>/<name>").
+bool IsControllerSession(std::string_view application_name);
+
+/// Whether a session with these pg_stat_activity values is the target's under `filter`.
+/// TerminateBlockers' SQL applies the same rule (pg_admin_test checks they agree).
+bool IsTargetSession(const SessionFilter& filter, std::string_view application_name,
+                     std::string_view role, std::string_view client_address);
 
 /// Which sessions TerminateBlockers may end at all: those connected to `database` (empty:
 /// any) as `role` (empty: any). A Remediation scopes it to its target's database and role
@@ -45,9 +64,11 @@ struct SessionRow {
   std::string state;         // active | idle | idle in transaction | ...
   double state_seconds = 0;  // now - state_change
   std::vector<int> blocked_by;
-  std::string lock_mode;      // e.g. AccessExclusiveLock (granted, strongest)
-  std::string lock_relation;  // e.g. items
-  bool is_target = false;     // the target's own session (SessionFilter)
+  std::string lock_mode;       // e.g. AccessExclusiveLock (granted, strongest)
+  std::string lock_relation;   // e.g. items
+  bool is_target = false;      // the target's own session (SessionFilter)
+  std::string role;            // usename
+  std::string client_address;  // host(client_addr); "" for a Unix socket
 };
 
 /// A login to the database with the target's credentials.

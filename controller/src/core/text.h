@@ -20,6 +20,11 @@ inline std::string Join(const std::vector<std::string>& parts, const char* sep) 
   return out;
 }
 
+/// "1 session", "3 sessions".
+inline std::string Plural(int n, const std::string& one, const std::string& many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
 /// printf's "%.<decimals>f": FormatFixed(3.14159, 2) == "3.14", FormatFixed(3.7, 0) == "4".
 inline std::string FormatFixed(double v, int decimals) {
   char buf[32];

@@ -71,6 +71,17 @@ std::chrono::seconds LogWindow(const DetectionSpec& detection) {
       std::max(2, static_cast<int>(std::ceil(detection.interval.count() / 1000.0)) + 1));
 }
 
+SessionFilter TargetSessions(const RemediationSpec& spec, const std::string& db_user,
+                             const std::vector<PodEndpoint>& endpoints) {
+  SessionFilter filter;
+  filter.role = spec.session_role.empty() ? db_user : spec.session_role;
+  filter.application_name = spec.session_application_name;
+  for (const auto& ep : endpoints) {
+    if (!ep.ip.empty()) filter.addresses.push_back(ep.ip);
+  }
+  return filter;
+}
+
 // ---- PromQL ---------------------------------------------------------------------------
 
 PromQueries DefaultQueries(const std::string& ns, const std::string& deployment,
@@ -289,10 +300,23 @@ Observations Assemble(const Gathered& g, const CollectInput& in, const Remediati
   o.login_detail = g.db.login.detail;
   o.capacity = g.db.capacity;
   o.sessions = g.db.sessions;
+  o.sessions_matched_by = g.db.sessions_matched_by;
   o.deployment = g.deployment;
   o.pool_size = g.pool_size;
   if (!o.pool_size && size) o.pool_size = static_cast<int>(*size);
   o.target_replicas = g.target_replicas;
+  DbSessionsInput db_sessions;
+  db_sessions.sessions = g.db.sessions;
+  db_sessions.error = g.db.tcp.outcome == Outcome::kPass || g.db.tcp.detail.empty()
+                          ? g.db.sessions_error
+                          : g.db.tcp.detail;
+  db_sessions.matched_by = g.db.sessions_matched_by;
+  if (o.pool_size) db_sessions.pool_capacity = *o.pool_size * std::max(1, o.target_replicas);
+  db_sessions.server = g.db.capacity;
+  db_sessions.lock_wait = spec.detection.lock_wait;
+  db_sessions.idle_in_transaction = spec.detection.idle_in_transaction;
+  o.signals.push_back(DbSessionsSignal(db_sessions, now));
+  if (g.db.sessions) o.db_pool = ViewDbPool(db_sessions);
   o.database = g.database;
   o.chaos_experiment = g.chaos_experiment;
   o.chaos_started_at = g.chaos_started_at;

@@ -29,8 +29,12 @@ struct CollectorOptions {
   /// The PromQL range; Prometheus scrapes every 5 s in the demo.
   std::string promql_range = "30s";
   std::string test_path = "/items?limit=1";
-  std::string target_application_name = "poolguard-target";
 };
+
+/// Which sessions are the target's (SessionFilter): spec.target.sessions, its role
+/// defaulting to `db_user` (the credentials Secret's), and the target pods' addresses.
+SessionFilter TargetSessions(const RemediationSpec& spec, const std::string& db_user,
+                             const std::vector<PodEndpoint>& endpoints);
 
 /// What the reconciler hands the collector besides the spec.
 struct CollectInput {
@@ -99,6 +103,8 @@ struct DbProbe {
   LoginAttempt login;
   std::optional<DbCapacity> capacity;
   std::optional<std::vector<SessionRow>> sessions;
+  std::string sessions_error;       // why sessions were not read
+  std::string sessions_matched_by;  // SessionFilter::Describe() of the read
 };
 
 /// Everything one tick gathered, as it came: answers, values, and why each missing one is

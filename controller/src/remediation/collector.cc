@@ -224,13 +224,15 @@ DbProbe Collector::GatherDatabase(const CollectInput& in, const RemediationSpec&
   }
   d.tcp = probes_->TcpConnect(target.endpoint, milliseconds(1000));
   if (d.tcp.outcome != Outcome::kPass) return d;
-  SessionFilter filter;
-  filter.target_application_name = options_.target_application_name;
-  for (const auto& ep : endpoints) filter.target_addresses.push_back(ep.ip);
+  // Every tick, not only when an incident may be open: the target's sessions are a
+  // detection signal too (dbSessions), for apps with no metrics and no readable logs.
+  const SessionFilter filter = TargetSessions(spec, target.user, endpoints);
+  d.sessions_matched_by = filter.Describe();
   try {
     d.capacity = db_->Capacity(target, PgConnection::kKept);
-    if (in.deep) d.sessions = db_->Sessions(target, filter);
+    d.sessions = db_->Sessions(target, filter);
   } catch (const std::exception& e) {
+    d.sessions_error = e.what();
     spdlog::debug("{}: diagnostic queries: {}", in.key, e.what());
   }
   if (in.deep) d.login = db_->Login(target);

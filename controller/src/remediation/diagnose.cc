@@ -9,10 +9,6 @@
 namespace poolguard::controller {
 namespace {
 
-std::string Plural(int n, const std::string& one, const std::string& many) {
-  return std::to_string(n) + " " + (n == 1 ? one : many);
-}
-
 // A check's result with the number of independent sources behind a Fail.
 struct Check {
   CheckResult result;
@@ -121,6 +117,10 @@ Check PoolTimeouts(const Observations& o) {
   } else if (saturation_known) {
     pass.push_back("pool not saturated");
   }
+  // What any app's pools look like from the database: every connection stuck.
+  if (o.db_pool && o.db_pool->starved) {
+    fail.push_back("starved as the database shows: " + o.db_pool->detail);
+  }
   if (!fail.empty()) {
     return Make(check::kPoolTimeouts, Outcome::kFail, Join(fail, "; "),
                 static_cast<int>(fail.size()));
@@ -142,6 +142,7 @@ std::string DescribeHolder(const SessionRow& s) {
   }
   out += " (" + (s.application_name.empty() ? "pid " + std::to_string(s.pid)
                                             : "application_name " + s.application_name);
+  if (!s.role.empty()) out += ", role " + s.role;
   if (s.is_target) out += ", the target's own session: not terminated";
   out += ")";
   return out;
@@ -194,8 +195,11 @@ Blocking BlockingSessions(const Observations& o) {
     evidence += " (" + Plural(waiting - target_waiting, "other", "others") + ")";
   }
   if (target_waiting == 0) {
-    b.check =
-        Make(check::kBlockingSessions, Outcome::kPass, evidence + ": the target is not blocked");
+    b.check = Make(
+        check::kBlockingSessions, Outcome::kPass,
+        evidence + ": the target is not blocked" +
+            (o.sessions_matched_by.empty() ? std::string()
+                                           : " (its sessions: " + o.sessions_matched_by + ")"));
     b.terminable.clear();
     return b;
   }

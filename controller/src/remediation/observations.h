@@ -61,6 +61,8 @@ struct Observations {
   std::optional<double> auth_errors;    // increase of db_errors_total{kind="authentication"}
   std::optional<DbCapacity> capacity;
   std::optional<std::vector<SessionRow>> sessions;
+  std::string sessions_matched_by;    // how the target's sessions were told apart
+  std::optional<DbPoolView> db_pool;  // the target's pools as the database shows them
 
   // Verification inputs (over verification.window where they are rates).
   std::optional<double> error_ratio;

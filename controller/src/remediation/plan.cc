@@ -120,6 +120,7 @@ class Planner {
     auto& st = step_.status;
     st.observed_generation = o.generation;
     st.detection = o.detection;
+    if (o.sessions) st.sessions = SummarizeSessions(*o.sessions, o.sessions_matched_by);
     const Condition* was = FindCondition(current.conditions, rem::kSpecValid);
     const bool was_claimed = was != nullptr && was->reason == rem::kTargetClaimed;
     Cond(rem::kSpecValid, "True", rem::kSpecAccepted, "spec accepted");

@@ -40,8 +40,7 @@ RemediationReconciler::RemediationReconciler(ObjectStore* store, Collector* coll
                                              RemediationCluster* cluster, ClusterReader* reader,
                                              PgAdmin* db, Events* events,
                                              RemediationMetrics* metrics,
-                                             std::shared_ptr<kube::Clock> clock,
-                                             std::string target_application_name)
+                                             std::shared_ptr<kube::Clock> clock)
     : store_(store),
       collector_(collector),
       cluster_(cluster),
@@ -49,8 +48,7 @@ RemediationReconciler::RemediationReconciler(ObjectStore* store, Collector* coll
       db_(db),
       events_(events),
       metrics_(metrics),
-      clock_(std::move(clock)),
-      target_application_name_(std::move(target_application_name)) {}
+      clock_(std::move(clock)) {}
 
 ReconcileResult RemediationReconciler::Reconcile(const std::string& key) {
   auto cached = store_->Get(key);
@@ -185,12 +183,9 @@ void RemediationReconciler::RunEffect(const std::string& ns, const RemediationSp
       if (effect.pids.empty()) return;
       DbTarget db = reader_->ReadCredentials(ns, spec.credentials_secret);
       db.endpoint = reader_->ResolveService(ns, spec.db_service, spec.db_port).front();
-      // Never the target's own sessions (by name or by its pods' addresses) ...
-      SessionFilter filter;
-      filter.target_application_name = target_application_name_;
-      for (const auto& ep : cluster_->TargetEndpoints(ns, spec.target_service, spec.target_port)) {
-        filter.target_addresses.push_back(ep.ip);
-      }
+      // Never the target's own sessions (by role and name, or by its pods' addresses) ...
+      const SessionFilter filter = TargetSessions(
+          spec, db.user, cluster_->TargetEndpoints(ns, spec.target_service, spec.target_port));
       // ... and only within the scope the spec allows.
       TerminateScope scope;
       if (spec.terminate_scope != BlockerScope::kServer) scope.database = db.database;

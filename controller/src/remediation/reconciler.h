@@ -34,8 +34,7 @@ class RemediationReconciler {
   /// `events` and `metrics` may be null; `now` comes from `clock`.
   RemediationReconciler(ObjectStore* store, Collector* collector, RemediationCluster* cluster,
                         ClusterReader* reader, PgAdmin* db, Events* events,
-                        RemediationMetrics* metrics, std::shared_ptr<kube::Clock> clock,
-                        std::string target_application_name);
+                        RemediationMetrics* metrics, std::shared_ptr<kube::Clock> clock);
 
   ReconcileResult Reconcile(const std::string& key);
 
@@ -51,7 +50,6 @@ class RemediationReconciler {
   Events* events_;
   RemediationMetrics* metrics_;
   std::shared_ptr<kube::Clock> clock_;
-  std::string target_application_name_;
 };
 
 }  // namespace poolguard::controller

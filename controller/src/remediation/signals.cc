@@ -246,6 +246,111 @@ Signal LogSignal(const std::optional<DbErrorCounts>& counts, const std::string& 
   return s;
 }
 
+DbPoolView ViewDbPool(const DbSessionsInput& in) {
+  DbPoolView v;
+  if (!in.sessions) return v;
+  const double lock_wait = static_cast<double>(in.lock_wait.count()) / 1000;
+  const double idle_in_tx = static_cast<double>(in.idle_in_transaction.count()) / 1000;
+  for (const SessionRow& row : *in.sessions) {
+    if (!row.is_target) continue;
+    ++v.target;
+    if (!row.blocked_by.empty()) {
+      ++v.waiting;
+      if (row.state_seconds >= lock_wait) ++v.waiting_long;
+      v.longest_wait = std::max(v.longest_wait, row.state_seconds);
+      v.blockers.insert(v.blockers.end(), row.blocked_by.begin(), row.blocked_by.end());
+    }
+    if (row.state == "idle") ++v.idle;
+    if (row.state == "active") ++v.active;
+    if (row.state.rfind("idle in transaction", 0) == 0) {
+      ++v.idle_in_transaction;
+      if (row.state_seconds >= idle_in_tx) ++v.idle_in_transaction_long;
+    }
+  }
+  std::sort(v.blockers.begin(), v.blockers.end());
+  v.blockers.erase(std::unique(v.blockers.begin(), v.blockers.end()), v.blockers.end());
+  const bool full = !in.pool_capacity || v.target >= *in.pool_capacity;
+  if (v.waiting_long > 0 && v.idle == 0 && full) {
+    v.starved = true;
+    v.detail = std::to_string(v.waiting) + " of " +
+               Plural(v.target, "target session", "target sessions") +
+               " wait on a lock, none idle" +
+               (in.pool_capacity ? " (pools hold " + std::to_string(*in.pool_capacity) + ")" : "");
+  } else if (in.pool_capacity && *in.pool_capacity > 0 &&
+             v.idle_in_transaction_long >= *in.pool_capacity) {
+    v.starved = true;
+    v.detail = std::to_string(v.idle_in_transaction_long) + " target sessions idle in a " +
+               "transaction for " + FormatDuration(in.idle_in_transaction) +
+               " or more fill the pools (" + std::to_string(*in.pool_capacity) + ")";
+  }
+  return v;
+}
+
+Signal DbSessionsSignal(const DbSessionsInput& in, WallTime now) {
+  Signal s{signal::kDbSessions, Outcome::kError, std::nullopt, now, ""};
+  if (!in.sessions) {
+    s.detail = in.error.empty() ? "pg_stat_activity not read" : in.error;
+    return s;
+  }
+  const DbPoolView v = ViewDbPool(in);
+  if (v.target == 0) {
+    s.outcome = Outcome::kInconclusive;
+    s.detail = "no session of the target (matched by " + in.matched_by + ") among " +
+               Plural(static_cast<int>(in.sessions->size()), "session", "sessions");
+    return s;
+  }
+  s.value = v.longest_wait;
+  std::vector<std::string> fail;
+  if (v.waiting_long > 0) {
+    std::vector<std::string> pids;
+    for (size_t i = 0; i < v.blockers.size() && i < 5; ++i) {
+      pids.push_back(std::to_string(v.blockers[i]));
+    }
+    fail.push_back(Plural(v.waiting, "waits", "wait") + " on a lock, the longest " +
+                   FormatFixed(v.longest_wait, 1) + "s (blocked by pid " + Join(pids, ", ") +
+                   (v.blockers.size() > 5 ? ", ..." : "") + ")");
+  }
+  if (in.pool_capacity && *in.pool_capacity > 0 &&
+      v.idle_in_transaction_long >= *in.pool_capacity) {
+    fail.push_back(std::to_string(v.idle_in_transaction_long) + " idle in a transaction for " +
+                   FormatDuration(in.idle_in_transaction) + " or more fill the pools (" +
+                   std::to_string(*in.pool_capacity) + ")");
+  }
+  std::string counts = Plural(v.target, "target session", "target sessions") + " (" +
+                       std::to_string(v.active) + " active, " +
+                       std::to_string(v.idle_in_transaction) + " idle in transaction";
+  if (in.pool_capacity) counts += ", pools hold " + std::to_string(*in.pool_capacity);
+  counts += ")";
+  if (in.server) {
+    counts += "; server slots " + std::to_string(in.server->in_use) + " of " +
+              std::to_string(in.server->max_connections - in.server->reserved) + " in use";
+  }
+  if (!fail.empty()) {
+    s.outcome = Outcome::kFail;
+    s.detail = counts + ": " + Join(fail, "; ");
+  } else {
+    s.outcome = Outcome::kPass;
+    s.detail = counts + (v.waiting > 0 ? ": " + Plural(v.waiting, "waits", "wait") +
+                                             " on a lock, under " + FormatDuration(in.lock_wait)
+                                       : ": none waits on a lock");
+  }
+  return s;
+}
+
+SessionsStatus SummarizeSessions(const std::vector<SessionRow>& rows,
+                                 const std::string& matched_by) {
+  SessionsStatus out;
+  out.matched_by = matched_by;
+  for (const SessionRow& row : rows) {
+    if (row.is_target) {
+      ++out.target;
+    } else if (!IsControllerSession(row.application_name)) {
+      ++out.others;
+    }
+  }
+  return out;
+}
+
 PromTextParse ParsePrometheusText(std::string_view text) {
   PromTextParse out;
   size_t line_no = 0;

@@ -4,12 +4,14 @@
 // `for` window, and parsers for what the collectors fetch (the target's /metrics, the
 // Prometheus HTTP API, the target's log lines). No I/O here.
 
+#include <chrono>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "core/pg_admin.h"  // SessionRow
 #include "remediation/status.h"
 
 namespace poolguard::controller {
@@ -22,6 +24,7 @@ inline constexpr char kP99Latency[] = "p99LatencySeconds";
 inline constexpr char kPoolTimeouts[] = "poolTimeouts";
 inline constexpr char kPoolSaturation[] = "poolSaturation";  // "poolSaturation/<pod>" per pod
 inline constexpr char kDbErrorLogs[] = "dbErrorLogs";
+inline constexpr char kDbSessions[] = "dbSessions";
 }  // namespace signal
 
 /// One observation with a four-way outcome. Error and Inconclusive are not evidence.
@@ -110,6 +113,40 @@ struct DbErrorCounts {
 /// an outage); Pass when the logs were read and had none; Error when they could not be read.
 Signal LogSignal(const std::optional<DbErrorCounts>& counts, const std::string& error,
                  WallTime now);
+
+/// What PostgreSQL shows of the target's sessions (those SessionRow::is_target marks).
+struct DbSessionsInput {
+  std::optional<std::vector<SessionRow>> sessions;  // nullopt: not read
+  std::string error;                                // why not
+  std::string matched_by;                           // SessionFilter::Describe()
+  std::optional<int> pool_capacity;                 // pool size x replicas, when the size is known
+  std::optional<DbCapacity> server;                 // the server's slots
+  std::chrono::milliseconds lock_wait{1000};
+  std::chrono::milliseconds idle_in_transaction{10000};
+};
+/// The target's pools as the database shows them: its sessions by state, and whether they
+/// are starved — none idle while some have waited on a lock for `lock_wait` (every
+/// connection the app holds is stuck, and as many as its pools hold when that is known), or
+/// sessions idle in a transaction for `idle_in_transaction` filling its known capacity.
+struct DbPoolView {
+  int target = 0, idle = 0, active = 0, idle_in_transaction = 0;
+  int waiting = 0, waiting_long = 0, idle_in_transaction_long = 0;
+  double longest_wait = 0;
+  std::vector<int> blockers;  // pids the waiting sessions wait on, ascending
+  bool starved = false;
+  std::string detail;  // why starved, e.g. "10 of 10 target sessions wait on a lock, none idle"
+};
+DbPoolView ViewDbPool(const DbSessionsInput& in);
+
+/// The dbSessions signal, for any app: Fail when one of the target's sessions has waited
+/// on a lock for at least `lock_wait`, or when its sessions idle in a transaction for at
+/// least `idle_in_transaction` fill its pools; Pass otherwise. No session of the target at
+/// all is Inconclusive (an idle app, or a wrong match: the detail says what was matched);
+/// unread is Error. The value is the longest lock wait in seconds.
+Signal DbSessionsSignal(const DbSessionsInput& in, WallTime now);
+/// status.sessions of a read of pg_stat_activity.
+SessionsStatus SummarizeSessions(const std::vector<SessionRow>& rows,
+                                 const std::string& matched_by);
 
 // ---- parsers ----
 

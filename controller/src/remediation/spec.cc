@@ -282,6 +282,20 @@ RemediationSpecParse ParseRemediationSpec(const Json& object) {
     }
   }
 
+  const Json* sessions = r.Object(target, "sessions", "spec.target.sessions");
+  // PostgreSQL keeps at most 63 bytes of a name (NAMEDATALEN - 1): a longer one never
+  // matches.
+  auto session_name = [&](const char* name) {
+    const std::string path = std::string("spec.target.sessions.") + name;
+    std::string value = r.String(sessions, name, path);
+    if (r.ok() && value.size() > 63) {
+      r.Fail(path, "Too long: may not be more than 63 bytes (PostgreSQL's limit for names)");
+    }
+    return value;
+  };
+  spec.session_role = session_name("role");
+  spec.session_application_name = session_name("applicationName");
+
   const Json* db = r.Object(spec_json, "database", "spec.database");
   if (r.ok() && db == nullptr) r.Fail("spec.database", "Required value");
   spec.db_service = r.String(db, "service", "spec.database.service");
@@ -302,6 +316,12 @@ RemediationSpecParse ParseRemediationSpec(const Json& object) {
                                        milliseconds(1000), milliseconds(100));
   spec.detection.for_window =
       r.Duration(detection, "for", "spec.detection.for", milliseconds(3000), milliseconds(0));
+  const Json* database = r.Object(detection, "database", "spec.detection.database");
+  spec.detection.lock_wait = r.Duration(database, "lockWait", "spec.detection.database.lockWait",
+                                        milliseconds(1000), milliseconds(100));
+  spec.detection.idle_in_transaction =
+      r.Duration(database, "idleInTransaction", "spec.detection.database.idleInTransaction",
+                 milliseconds(10'000), milliseconds(1000));
   const Json* prometheus = r.Object(detection, "prometheus", "spec.detection.prometheus");
   if (prometheus != nullptr) {
     spec.detection.prometheus_url = r.String(prometheus, "url", "spec.detection.prometheus.url");

@@ -63,6 +63,11 @@ struct DetectionSpec {
   // spec.detection.logPatterns: the user's own error texts, checked before the built-in
   // table (DriverLogPatterns).
   std::vector<LogPattern> log_patterns;
+  // spec.detection.database: what the database shows of the target's sessions fails the
+  // dbSessions signal when one of them has waited on a lock this long, or when sessions
+  // idle in a transaction this long fill the target's pools.
+  std::chrono::milliseconds lock_wait{1000};
+  std::chrono::milliseconds idle_in_transaction{10000};
   bool operator==(const DetectionSpec&) const = default;
 };
 
@@ -139,6 +144,10 @@ struct RemediationSpec {
   int target_port = 8000;
   std::string health_path = "/health";
   HealthBody health_body = HealthBody::kAuto;
+  // spec.target.sessions: which sessions are the target's. The role defaults to the
+  // credentials Secret's username; an application_name narrows a role others share.
+  std::string session_role;
+  std::string session_application_name;
   std::string db_service;
   int db_port = 5432;
   std::string credentials_secret;

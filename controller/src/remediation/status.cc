@@ -138,6 +138,7 @@ void Bound(Incident& in) {
 void BoundTexts(RemediationStatus* status) {
   Bound(status->message);
   Bound(status->detection.reason);
+  if (status->sessions) Bound(status->sessions->matched_by, 256);
   BoundList(status->detection.failing);
   for (auto& name : status->detection.failing) Bound(name, 256);
   if (status->incident) Bound(*status->incident);
@@ -393,6 +394,13 @@ RemediationStatus ParseRemediationStatus(const Json& object) {
   if (const Json* d = Field(*s, "detection"); d != nullptr && d->is_object()) {
     status.detection = ParseDetection(*d);
   }
+  if (const Json* m = Field(*s, "sessions"); m != nullptr && m->is_object()) {
+    SessionsStatus sessions;
+    sessions.matched_by = StringField(*m, "matchedBy");
+    sessions.target = IntOr(*m, "target", 0);
+    sessions.others = IntOr(*m, "others", 0);
+    status.sessions = sessions;
+  }
   if (const Json* in = Field(*s, "incident"); in != nullptr && in->is_object()) {
     status.incident = ParseIncident(*in);
   }
@@ -414,6 +422,13 @@ Json ToJson(const RemediationStatus& status) {
   s["observedGeneration"] = Json::number(status.observed_generation);
   PutStr(&s, "message", status.message);
   s["detection"] = ToJson(status.detection);
+  if (status.sessions) {
+    Json m = Json::object();
+    m["matchedBy"] = Json::string(status.sessions->matched_by);
+    m["target"] = Json::number(status.sessions->target);
+    m["others"] = Json::number(status.sessions->others);
+    s["sessions"] = m;
+  }
   if (status.incident) s["incident"] = ToJson(*status.incident);
   Json history = Json::array();
   for (size_t i = 0; i < status.history.size() && i < kMaxHistory; ++i) {

@@ -163,11 +163,21 @@ enum class RemediationPhase {
 std::string_view RemediationPhaseName(RemediationPhase phase);
 RemediationPhase ParseRemediationPhase(std::string_view name);
 
+/// What the last read of pg_stat_activity found of the target's sessions, so a user can
+/// see a bad match (status.sessions).
+struct SessionsStatus {
+  std::string matched_by;  // SessionFilter::Describe(): `role "app" or a client address of 2 pods`
+  int target = 0;          // client sessions matched as the target's
+  int others = 0;          // the other client sessions (the controller's own left out)
+  bool operator==(const SessionsStatus&) const = default;
+};
+
 struct RemediationStatus {
   RemediationPhase phase = RemediationPhase::kNone;
   int64_t observed_generation = 0;
   std::string message;
   DetectionState detection;
+  std::optional<SessionsStatus> sessions;
   std::optional<Incident> incident;
   std::vector<Incident> history;  // newest first, at most kMaxHistory
   std::vector<Condition> conditions;

@@ -113,7 +113,7 @@ class Pg {
     Query(admin.get(), "CREATE ROLE app LOGIN PASSWORD 'app-secret'");
     Query(admin.get(), "CREATE TABLE t (id int)");
     Query(admin.get(), "INSERT INTO t VALUES (1)");
-    Query(admin.get(), "GRANT SELECT ON t TO app");
+    Query(admin.get(), "GRANT SELECT, UPDATE ON t TO app");  // UPDATE: LOCK TABLE as app
     Query(admin.get(), "CREATE DATABASE other");
   }
   ::poolguard::testing::ScratchPg server_;
@@ -132,7 +132,8 @@ int CountDiagnostics(PGconn* admin) {
                          "'poolguard-controller-diagnostics'"));
 }
 
-// A chaos lock holder on t and two target sessions waiting for it.
+// A chaos lock holder on t, connected with the target's role as the demo's experiments
+// are, and two target sessions ("api", role app) waiting for it.
 struct LockScene {
   PgPtr holder;
   std::vector<PgPtr> waiters;
@@ -140,12 +141,12 @@ struct LockScene {
   std::vector<int> waiter_pids;
 
   explicit LockScene(const Pg& pg) {
-    holder = Connect(pg.Superuser(), "poolguard-chaos/x");
+    holder = Connect(pg.App(), "poolguard-chaos/x");
     Query(holder.get(), "BEGIN");
     Query(holder.get(), "LOCK TABLE t IN ACCESS EXCLUSIVE MODE");
     holder_pid = PQbackendPID(holder.get());
     for (int i = 0; i < 2; ++i) {
-      waiters.push_back(Connect(pg.App(), "poolguard-target"));
+      waiters.push_back(Connect(pg.App(), "api"));
       if (PQsendQuery(waiters.back().get(), "SELECT * FROM t") != 1) {
         throw std::runtime_error("PQsendQuery failed");
       }
@@ -156,7 +157,7 @@ struct LockScene {
     const bool waiting = WaitUntil([&] {
       return Query(admin.get(),
                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                   "'poolguard-target' AND wait_event_type = 'Lock'") == "2";
+                   "'api' AND wait_event_type = 'Lock'") == "2";
     });
     if (!waiting) throw std::runtime_error("the target sessions never waited on the lock");
   }
@@ -164,11 +165,18 @@ struct LockScene {
 
 // ---- PgAdmin ---------------------------------------------------------------------
 
+SessionFilter ByRole(const std::string& role, const std::string& application_name = "") {
+  SessionFilter filter;
+  filter.role = role;
+  filter.application_name = application_name;
+  return filter;
+}
+
 TEST(PgAdmin, SessionsShowTheHolderAndTheWaiters) {
   Pg& pg = Pg::Shared();
   LockScene scene(pg);
   auto db = NewPgAdmin();
-  const std::vector<SessionRow> rows = db->Sessions(pg.Superuser(), SessionFilter{});
+  const std::vector<SessionRow> rows = db->Sessions(pg.Superuser(), ByRole("app"));
 
   const SessionRow* holder = FindPid(rows, scene.holder_pid);
   ASSERT_NE(holder, nullptr);
@@ -177,13 +185,16 @@ TEST(PgAdmin, SessionsShowTheHolderAndTheWaiters) {
   EXPECT_EQ(holder->lock_mode, "AccessExclusiveLock");
   EXPECT_EQ(holder->lock_relation, "t");
   EXPECT_TRUE(holder->blocked_by.empty());
-  EXPECT_FALSE(holder->is_target);
+  EXPECT_EQ(holder->role, "app");
+  EXPECT_FALSE(holder->is_target) << "an experiment's session is never the target's";
   EXPECT_GE(holder->state_seconds, 0);
 
   for (const int pid : scene.waiter_pids) {
     const SessionRow* waiter = FindPid(rows, pid);
     ASSERT_NE(waiter, nullptr) << pid;
-    EXPECT_EQ(waiter->application_name, "poolguard-target");
+    EXPECT_EQ(waiter->application_name, "api");
+    EXPECT_EQ(waiter->role, "app");
+    EXPECT_EQ(waiter->client_address, "127.0.0.1");
     EXPECT_EQ(waiter->state, "active");
     EXPECT_EQ(waiter->blocked_by, std::vector<int>{scene.holder_pid});
     EXPECT_TRUE(waiter->is_target);
@@ -199,19 +210,39 @@ TEST(PgAdmin, SessionsMarkTheTargetByItsAddresses) {
   auto db = NewPgAdmin();
 
   SessionFilter by_address;
-  by_address.target_application_name = "";
-  by_address.target_addresses = {"10.1.2.3", "127.0.0.1"};
+  by_address.addresses = {"10.1.2.3", "127.0.0.1"};
   auto rows = db->Sessions(pg.Superuser(), by_address);
   const SessionRow* row = FindPid(rows, PQbackendPID(other.get()));
   ASSERT_NE(row, nullptr);
   EXPECT_TRUE(row->is_target);
   EXPECT_EQ(row->state, "idle");
 
-  by_address.target_addresses = {"10.1.2.3"};
+  by_address.addresses = {"10.1.2.3"};
   rows = db->Sessions(pg.Superuser(), by_address);
   row = FindPid(rows, PQbackendPID(other.get()));
   ASSERT_NE(row, nullptr);
   EXPECT_FALSE(row->is_target);
+}
+
+TEST(PgAdmin, SessionsMarkTheTargetByRoleAndApplicationName) {
+  Pg& pg = Pg::Shared();
+  PgPtr api = Connect(pg.App(), "api");
+  PgPtr cron = Connect(pg.App(), "");
+  PgPtr psql = Connect(pg.Superuser(), "psql");
+  auto db = NewPgAdmin();
+  auto is_target = [&](const SessionFilter& filter, const PgPtr& session) {
+    const auto rows = db->Sessions(pg.Superuser(), filter);
+    const SessionRow* row = FindPid(rows, PQbackendPID(session.get()));
+    if (row == nullptr) throw std::runtime_error("session not listed");
+    return row->is_target;
+  };
+  EXPECT_TRUE(is_target(ByRole("app"), api));
+  EXPECT_TRUE(is_target(ByRole("app"), cron));
+  EXPECT_FALSE(is_target(ByRole("app"), psql));
+  // A role other clients share, narrowed by the name the app sets.
+  EXPECT_TRUE(is_target(ByRole("app", "api"), api));
+  EXPECT_FALSE(is_target(ByRole("app", "api"), cron));
+  EXPECT_FALSE(is_target(SessionFilter{}, api));
 }
 
 TEST(PgAdmin, CapacityMatchesTheServer) {
@@ -334,8 +365,10 @@ TEST(PgAdmin, TerminateEndsTheHolderAndSparesTheTarget) {
   std::vector<int> asked = scene.waiter_pids;
   asked.push_back(scene.holder_pid);
   asked.push_back(999999);  // gone already
+  TerminateScope scope;
+  scope.role = "app";  // the holder shares the target's role: in scope, yet not the target's
   const std::vector<int> terminated =
-      db->TerminateBlockers(pg.Superuser(), asked, SessionFilter{}, TerminateScope{});
+      db->TerminateBlockers(pg.Superuser(), asked, ByRole("app"), scope);
   EXPECT_EQ(terminated, std::vector<int>{scene.holder_pid});
 
   // The lock is released: the target's queries complete.
@@ -355,10 +388,42 @@ TEST(PgAdmin, TerminateSparesTheTargetsAddresses) {
   const int pid = PQbackendPID(session.get());
   auto db = NewPgAdmin();
   SessionFilter filter;
-  filter.target_application_name = "";
-  filter.target_addresses = {"127.0.0.1", "with \"quote\\"};
+  filter.addresses = {"127.0.0.1", "with \"quote\\", ""};
   EXPECT_TRUE(db->TerminateBlockers(pg.Superuser(), {pid}, filter, TerminateScope{}).empty());
   EXPECT_EQ(Query(session.get(), "SELECT 1"), "1");
+}
+
+// TerminateBlockers' SQL spares exactly the sessions IsTargetSession calls the target's.
+TEST(PgAdmin, TerminateSparesWhatIsTargetSessionMatches) {
+  Pg& pg = Pg::Shared();
+  auto db = NewPgAdmin();
+  SessionFilter by_address;
+  by_address.addresses = {"127.0.0.1"};
+  for (const SessionFilter& filter :
+       {SessionFilter{}, ByRole("app"), ByRole("app", "api"), ByRole("postgres"), by_address}) {
+    struct Client {
+      DbTarget as;
+      std::string name;
+      PgPtr conn;
+    };
+    std::vector<Client> clients;
+    for (const auto& [as, name] :
+         std::vector<std::pair<DbTarget, std::string>>{{pg.App(), "api"},
+                                                       {pg.App(), "cron"},
+                                                       {pg.Superuser(), "psql"},
+                                                       {pg.App(), "poolguard-chaos/ns/x"}}) {
+      clients.push_back({as, name, Connect(as, name)});
+    }
+    std::vector<int> pids, expected;
+    for (const auto& c : clients) {
+      const int pid = PQbackendPID(c.conn.get());
+      pids.push_back(pid);
+      if (!IsTargetSession(filter, c.name, c.as.user, "127.0.0.1")) expected.push_back(pid);
+    }
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(db->TerminateBlockers(pg.Superuser(), pids, filter, TerminateScope{}), expected)
+        << filter.Describe();
+  }
 }
 
 TEST(PgAdmin, BrokenKeptConnectionIsReopenedOnce) {
@@ -447,7 +512,6 @@ TEST(PgAdmin, TerminateStaysInItsScope) {
   const int database_pid = PQbackendPID(other_database.get());
   auto db = NewPgAdmin();
   SessionFilter spare;
-  spare.target_application_name = "";
   // Scoped to app's sessions in postgres: neither may be ended.
   EXPECT_TRUE(db->TerminateBlockers(pg.Superuser(), {role_pid, database_pid}, spare,
                                     TerminateScope{"postgres", "app"})

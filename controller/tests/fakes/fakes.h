@@ -318,9 +318,10 @@ class FakePgAdmin final : public PgAdmin {
     std::string list;
     for (int p : pids) list += (list.empty() ? "" : ",") + std::to_string(p);
     std::string spared;
-    for (const auto& a : spare.target_addresses) spared += (spared.empty() ? "" : ",") + a;
+    for (const auto& a : spare.addresses) spared += (spared.empty() ? "" : ",") + a;
     log_->Add("terminate-sessions " + list + " in database=" + scope.database +
-              " role=" + scope.role + " sparing " + spare.target_application_name + "," + spared);
+              " role=" + scope.role + " sparing role=" + spare.role +
+              " application_name=" + spare.application_name + " addresses=" + spared);
     return pids;
   }
   LoginAttempt Login(const DbTarget&) override { return login; }

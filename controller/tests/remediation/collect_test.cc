@@ -306,6 +306,161 @@ TEST(Assemble, TheWorkloadsAndTheDatabasePassThrough) {
   EXPECT_EQ(o.test_request.outcome, Outcome::kPass);
 }
 
+// ---- the target's sessions --------------------------------------------------------------
+
+TEST(TargetSessions, TheSecretsRoleAndThePodsAddressesUnlessTheSpecSays) {
+  RemediationSpec spec;
+  const std::vector<PodEndpoint> pods = {{"api-1", "10.0.0.7", 8000, true},
+                                         {"api-2", "", 8000, false}};
+  SessionFilter f = TargetSessions(spec, "app", pods);
+  EXPECT_EQ(f.role, "app");
+  EXPECT_EQ(f.application_name, "");
+  EXPECT_EQ(f.addresses, std::vector<std::string>{"10.0.0.7"});  // no empty address
+  EXPECT_EQ(f.Describe(), R"(role "app" or a client address of 1 pod)");
+  spec.session_role = "shop";
+  spec.session_application_name = "api";
+  f = TargetSessions(spec, "app", {});
+  EXPECT_EQ(f.Describe(), R"(role "shop" with application_name "api")");
+  EXPECT_EQ(SessionFilter{}.Describe(), "nothing");
+}
+
+TEST(TargetSessions, RoleAddressAndNameDecideTheControllersOwnNever) {
+  SessionFilter f;
+  f.role = "app";
+  f.addresses = {"10.0.0.7"};
+  EXPECT_TRUE(IsTargetSession(f, "", "app", "10.0.0.9"));           // by role
+  EXPECT_TRUE(IsTargetSession(f, "psql", "postgres", "10.0.0.7"));  // by address
+  EXPECT_FALSE(IsTargetSession(f, "psql", "postgres", "10.0.0.9"));
+  EXPECT_FALSE(IsTargetSession(f, "psql", "postgres", ""));
+  // An experiment or the controller, with the target's role and from its address.
+  EXPECT_FALSE(IsTargetSession(f, "poolguard-chaos/demo/lock-items", "app", "10.0.0.7"));
+  EXPECT_FALSE(IsTargetSession(f, "poolguard-controller-diagnostics", "app", "10.0.0.7"));
+  EXPECT_TRUE(IsTargetSession(f, "poolguard-target", "app", ""));  // just an app's name
+  // A shared role, narrowed by the app's name.
+  f.application_name = "api";
+  EXPECT_TRUE(IsTargetSession(f, "api", "app", ""));
+  EXPECT_FALSE(IsTargetSession(f, "cron", "app", ""));
+  EXPECT_FALSE(IsTargetSession(SessionFilter{}, "api", "app", ""));
+}
+
+SessionRow Row(int pid, bool target, const std::string& state, double seconds,
+               std::vector<int> blocked_by = {}, const std::string& app = "api") {
+  SessionRow r;
+  r.pid = pid;
+  r.application_name = app;
+  r.state = state;
+  r.state_seconds = seconds;
+  r.blocked_by = std::move(blocked_by);
+  r.is_target = target;
+  return r;
+}
+
+TEST(DbSessionsSignal, ATargetSessionWaitingOnALockLongerThanLockWaitFails) {
+  DbSessionsInput in;
+  in.matched_by = R"(role "app")";
+  in.sessions = {Row(10, false, "idle in transaction", 30, {}, "poolguard-chaos/demo/lock"),
+                 Row(11, true, "active", 0.4, {10}), Row(12, true, "active", 2.5, {10}),
+                 Row(13, true, "idle", 9)};
+  in.server = DbCapacity{100, 3, 20};
+  Signal s = DbSessionsSignal(in, kT0);
+  EXPECT_EQ(s.name, signal::kDbSessions);
+  EXPECT_EQ(s.outcome, Outcome::kFail);
+  EXPECT_DOUBLE_EQ(*s.value, 2.5);
+  EXPECT_EQ(s.detail,
+            "3 target sessions (2 active, 0 idle in transaction); server slots 20 of 97 in use: "
+            "2 wait on a lock, the longest 2.5s (blocked by pid 10)");
+  in.lock_wait = 3s;
+  s = DbSessionsSignal(in, kT0);
+  EXPECT_EQ(s.outcome, Outcome::kPass);
+  EXPECT_EQ(s.detail,
+            "3 target sessions (2 active, 0 idle in transaction); server slots 20 of 97 in use: "
+            "2 wait on a lock, under 3s");
+}
+
+TEST(DbSessionsSignal, SessionsIdleInATransactionThatFillThePoolsFail) {
+  DbSessionsInput in;
+  in.sessions = {Row(1, true, "idle in transaction", 12), Row(2, true, "idle in transaction", 11),
+                 Row(3, true, "idle in transaction", 2)};
+  EXPECT_EQ(DbSessionsSignal(in, kT0).outcome, Outcome::kPass);  // pool size unknown
+  in.pool_capacity = 3;
+  EXPECT_EQ(DbSessionsSignal(in, kT0).outcome, Outcome::kPass);  // one is still young
+  in.pool_capacity = 2;
+  const Signal s = DbSessionsSignal(in, kT0);
+  EXPECT_EQ(s.outcome, Outcome::kFail);
+  EXPECT_EQ(s.detail,
+            "3 target sessions (0 active, 3 idle in transaction, pools hold 2): 2 idle in a "
+            "transaction for 10s or more fill the pools (2)");
+}
+
+TEST(DbSessionsSignal, NoTargetSessionIsNoEvidenceAndUnreadIsAnError) {
+  DbSessionsInput in;
+  in.matched_by = R"(role "app")";
+  in.sessions = {Row(1, false, "active", 5, {2}), Row(2, false, "idle in transaction", 9)};
+  Signal s = DbSessionsSignal(in, kT0);
+  EXPECT_EQ(s.outcome, Outcome::kInconclusive);
+  EXPECT_EQ(s.detail, R"(no session of the target (matched by role "app") among 2 sessions)");
+  in.sessions.reset();
+  in.error = "PostgreSQL at db:5432: timeout";
+  s = DbSessionsSignal(in, kT0);
+  EXPECT_EQ(s.outcome, Outcome::kError);
+  EXPECT_EQ(s.detail, in.error);
+}
+
+TEST(ViewDbPool, StarvedWhenNoTargetSessionIsIdleAndOneWaitedLongEnough) {
+  DbSessionsInput in;
+  in.sessions = {Row(1, true, "active", 2, {9}), Row(2, true, "active", 0.2, {9}),
+                 Row(3, true, "idle in transaction", 1)};
+  DbPoolView v = ViewDbPool(in);
+  EXPECT_TRUE(v.starved);
+  EXPECT_EQ(v.detail, "2 of 3 target sessions wait on a lock, none idle");
+  EXPECT_EQ(v.blockers, std::vector<int>{9});
+  in.pool_capacity = 10;  // the pools could open 7 more
+  EXPECT_FALSE(ViewDbPool(in).starved);
+  in.pool_capacity = 3;
+  EXPECT_TRUE(ViewDbPool(in).starved);
+  in.sessions->push_back(Row(4, true, "idle", 0.1));  // a connection to spare
+  EXPECT_FALSE(ViewDbPool(in).starved);
+  in.pool_capacity.reset();
+  in.sessions = {Row(1, true, "active", 0.5, {9})};  // not yet lockWait
+  EXPECT_FALSE(ViewDbPool(in).starved);
+}
+
+TEST(SummarizeSessions, CountsTheTargetsAndTheOthersButNotTheControllers) {
+  const SessionsStatus st = SummarizeSessions(
+      {Row(1, true, "idle", 1), Row(2, true, "active", 1), Row(3, false, "idle", 1, {}, "psql"),
+       Row(4, false, "idle in transaction", 1, {}, "poolguard-chaos/demo/x")},
+      R"(role "app")");
+  EXPECT_EQ(st, (SessionsStatus{R"(role "app")", 2, 1}));
+}
+
+// An app with no metrics and logs PoolGuard cannot read is still detected: its sessions
+// wait on a lock, the pool capacity comes from the Deployment's env times its replicas.
+TEST(Assemble, TheTargetsSessionsAreASignalEveryTick) {
+  RemediationSpec spec;
+  spec.detection.lock_wait = 500ms;
+  CollectState st;
+  Gathered g;
+  g.pool_size = 5;
+  g.target_replicas = 2;
+  g.db.tcp = {Outcome::kPass, "connected"};
+  g.db.sessions = std::vector<SessionRow>{Row(7, true, "active", 0.8, {3})};
+  g.db.sessions_matched_by = R"(role "app")";
+  Observations o = Assemble(g, {}, spec, CollectorOptions{}, st, kT0);
+  const Signal* s = FindSignal(o, signal::kDbSessions);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->outcome, Outcome::kFail);
+  EXPECT_NE(s->detail.find("pools hold 10"), std::string::npos) << s->detail;
+  EXPECT_EQ(o.sessions_matched_by, R"(role "app")");
+  // The database unreachable: the TCP probe's reason, an error, not health.
+  g.db = {};
+  g.db.tcp = {Outcome::kFail, "10.0.0.5:5432: connection refused"};
+  o = Assemble(g, {}, spec, CollectorOptions{}, st, kT0);
+  s = FindSignal(o, signal::kDbSessions);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->outcome, Outcome::kError);
+  EXPECT_EQ(s->detail, "10.0.0.5:5432: connection refused");
+}
+
 TEST(LogWindow, TheIntervalRoundedUpPlusASecondAtLeastTwo) {
   DetectionSpec d;
   d.interval = 100ms;

@@ -246,5 +246,53 @@ TEST(Diagnose, OnlyOthersBlockedIsNotTheTargetsProblem) {
   EXPECT_TRUE(d.blocking_pids.empty());
 }
 
+// The reference design's app, seen as PoolGuard sees any app: no metrics, no pool
+// timeouts in its logs yet, but the database shows every one of its sessions stuck behind
+// a lock holder. The pool check reads that from the database's side: LockContention, High.
+TEST(Diagnose, AnAppWithoutMetricsIsCorroboratedByItsPoolAsTheDatabaseShowsIt) {
+  Observations o = Healthy();
+  o.prometheus_configured = false;
+  o.pool_timeouts.reset();
+  o.signals.clear();  // no /metrics at all
+  o.sessions = std::vector<SessionRow>{LockHolder(), Target(101, {4242}), Target(102, {4242})};
+  DbSessionsInput in;
+  in.sessions = o.sessions;
+  o.db_pool = ViewDbPool(in);
+  o.sessions_matched_by = R"(role "shop")";
+  Diagnosis d = Diagnose(o);
+  EXPECT_EQ(d.conclusion, Conclusion::kLockContention) << d.summary;
+  EXPECT_EQ(d.confidence, Confidence::kHigh) << d.summary;
+  EXPECT_EQ(d.checks[3].result, Outcome::kFail);
+  EXPECT_EQ(d.checks[3].evidence,
+            "starved as the database shows: 2 of 2 target sessions wait on a lock, none idle")
+      << d.checks[3].evidence;
+  EXPECT_EQ(d.blocking_pids, std::vector<int>{4242});
+  // One session of the target still idle: the pool has a connection left, no corroboration.
+  o.sessions->push_back(Target(103));
+  in.sessions = o.sessions;
+  o.db_pool = ViewDbPool(in);
+  d = Diagnose(o);
+  EXPECT_EQ(d.conclusion, Conclusion::kLockContention) << d.summary;
+  EXPECT_EQ(d.confidence, Confidence::kMedium) << d.summary;
+}
+
+TEST(Diagnose, ANotBlockedTargetNamesHowItsSessionsWereMatched) {
+  Observations o = Healthy();
+  SessionRow other;
+  other.pid = 300;
+  other.application_name = "api";
+  other.state = "active";
+  other.blocked_by = {4242};
+  o.sessions = std::vector<SessionRow>{LockHolder(), other};
+  o.sessions_matched_by = R"(role "shop" or a client address of 2 pods)";
+  const Diagnosis d = Diagnose(o);
+  EXPECT_EQ(d.checks[4].result, Outcome::kPass);
+  EXPECT_NE(
+      d.checks[4].evidence.find(
+          R"(the target is not blocked (its sessions: role "shop" or a client address of 2 pods))"),
+      std::string::npos)
+      << d.checks[4].evidence;
+}
+
 }  // namespace
 }  // namespace poolguard::controller

@@ -61,8 +61,8 @@ class RemediationReconcilerTest : public ::testing::Test {
         metrics_(&log_),
         clock_(std::make_shared<fakes::JumpClock>()),
         collector_(&cluster_, &reader_, &admin_, &probes_, CollectorOptions{}),
-        reconciler_(&store_, &collector_, &cluster_, &reader_, &admin_, &events_, &metrics_, clock_,
-                    CollectorOptions{}.target_application_name) {
+        reconciler_(&store_, &collector_, &cluster_, &reader_, &admin_, &events_, &metrics_,
+                    clock_) {
     reader_.services["demo/db:5432"] = {Endpoint{"10.0.0.5", 5432}};
     reader_.secrets["demo/db-credentials"] = DbTarget{{}, "app", "secret", "app"};
     cluster_.endpoints = {PodEndpoint{"api-5f7d-abcde", "10.0.0.7", 8000, true}};
@@ -314,7 +314,8 @@ TEST_F(RemediationReconcilerTest, AConflictingStatusWriteThrowsBeforeAnyEffect) 
 
 // A lock holder of the target's own role blocks its sessions: TerminateBlockingSessions
 // ends the holder, within the target's database and role, sparing the target's sessions
-// (by name and by its pods' addresses); a widened scope reaches further.
+// (by role, the credentials Secret's, and by its pods' addresses); a widened scope
+// reaches further.
 TEST_F(RemediationReconcilerTest, TerminateBlockingSessionsStaysInTheTargetsScope) {
   for (const std::string& scope : {std::string(""), std::string("Server")}) {
     Json remediation =
@@ -325,9 +326,10 @@ TEST_F(RemediationReconcilerTest, TerminateBlockingSessionsStaysInTheTargetsScop
     }
     store_.Remove("demo/api");
     store_.Put(remediation);
-    SessionRow holder{700,     "psql", "idle in transaction", 30, {}, "AccessExclusiveLock",
-                      "items", false};
-    SessionRow waiter{801, "poolguard-target", "active", 5, {700}, "", "", true};
+    SessionRow holder{
+        700,        "psql",    "idle in transaction", 30, {}, "AccessExclusiveLock", "items", false,
+        "postgres", "10.0.0.9"};
+    SessionRow waiter{801, "api", "active", 5, {700}, "", "", true, "app", "10.0.0.7"};
     admin_.sessions = {holder, waiter, waiter};
     admin_.sessions[2].pid = 802;
     cluster_.logs =
@@ -337,11 +339,12 @@ TEST_F(RemediationReconcilerTest, TerminateBlockingSessionsStaysInTheTargetsScop
     const Lines lines = TickUntil("demo/api", "terminate-sessions ");
     const size_t terminate = Find(lines, "terminate-sessions ");
     ASSERT_LT(terminate, lines.size()) << ::testing::PrintToString(lines);
-    EXPECT_EQ(
-        lines[terminate],
-        scope.empty()
-            ? "terminate-sessions 700 in database=app role=app sparing poolguard-target,10.0.0.7"
-            : "terminate-sessions 700 in database= role= sparing poolguard-target,10.0.0.7");
+    EXPECT_EQ(lines[terminate],
+              scope.empty()
+                  ? "terminate-sessions 700 in database=app role=app sparing role=app "
+                    "application_name= addresses=10.0.0.7"
+                  : "terminate-sessions 700 in database= role= sparing role=app application_name= "
+                    "addresses=10.0.0.7");
     admin_.sessions.clear();
     cluster_.logs.clear();
     Healthy(true);

@@ -26,9 +26,10 @@ TEST(RemediationSpec, DefaultsTakenFromOtherFields) {
 TEST(RemediationSpec, ReadsEveryField) {
   const auto r = ParseRemediationSpec(J(R"json({"spec":{
     "target":{"deployment":"api","service":"api-svc","port":9000,"healthPath":"/healthz",
-              "healthBody":"Ignore"},
+              "healthBody":"Ignore","sessions":{"role":"shop","applicationName":"api"}},
     "database":{"service":"db","port":5433,"credentialsSecret":"c","statefulSet":"pg"},
     "detection":{"interval":"500ms","for":"2s",
+                 "database":{"lockWait":"300ms","idleInTransaction":"30s"},
                  "prometheus":{"url":"http://prom:9090/",
                                "queries":{"errorRatio":"max(err{ns=\"$namespace\"})",
                                           "p99LatencySeconds":"p99{d=\"${deployment}\"}",
@@ -51,6 +52,10 @@ TEST(RemediationSpec, ReadsEveryField) {
   EXPECT_EQ(s.target_port, 9000);
   EXPECT_EQ(s.health_path, "/healthz");
   EXPECT_EQ(s.health_body, HealthBody::kIgnore);
+  EXPECT_EQ(s.session_role, "shop");
+  EXPECT_EQ(s.session_application_name, "api");
+  EXPECT_EQ(s.detection.lock_wait, 300ms);
+  EXPECT_EQ(s.detection.idle_in_transaction, 30s);
   EXPECT_EQ(s.db_statefulset, "pg");
   EXPECT_EQ(s.detection.interval, 500ms);
   EXPECT_EQ(s.detection.prometheus_url, "http://prom:9090");
@@ -149,6 +154,18 @@ INSTANTIATE_TEST_SUITE_P(
                  R"("database":{"service":"db","credentialsSecret":"c"})",
                  "spec.target.healthBody: Unsupported value \"Strict\": supported values: Auto, "
                  "Ignore"},
+        SpecCase{"SessionRoleTooLong",
+                 R"("target":{"deployment":"api","sessions":{"role":")" + std::string(64, 'r') +
+                     R"("}},"database":{"service":"db","credentialsSecret":"c"})",
+                 "spec.target.sessions.role: Too long: may not be more than 63 bytes "
+                 "(PostgreSQL's limit for names)"},
+        SpecCase{"SessionsNotAnObject",
+                 R"("target":{"deployment":"api","sessions":"api"},)"
+                 R"("database":{"service":"db","credentialsSecret":"c"})",
+                 "spec.target.sessions: Invalid value: expected an object"},
+        SpecCase{"LockWaitTooShort", kMinimal + R"(,"detection":{"database":{"lockWait":"50ms"}})",
+                 "spec.detection.database.lockWait: Invalid value \"50ms\": must be at least "
+                 "100ms"},
         SpecCase{"UnknownScope", kMinimal + R"(,"terminateBlockingSessions":{"scope":"Planet"})",
                  "spec.terminateBlockingSessions.scope: Unsupported value \"Planet\""},
         SpecCase{

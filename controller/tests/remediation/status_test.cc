@@ -89,6 +89,7 @@ RemediationStatus FullStatus() {
   old.outcome = rem::kResolved;
   old.verdict = "detected in 1.0 s, healed at rung 1 (RestartDeployment) in 4.0 s";
   s.history = {old};
+  s.sessions = SessionsStatus{R"(role "app" or a client address of 2 pods)", 10, 3};
   SetCondition(&s.conditions, {rem::kHealthy, "False", rem::kDegraded, "failing", {}, 4}, kNow);
   SetCondition(&s.conditions, {rem::kNeedsHuman, "False", rem::kNoIncident, "", {}, 4}, kNow);
   return s;
@@ -105,6 +106,7 @@ TEST(RemediationStatus, JsonRoundTrip) {
             "LockContention");
   EXPECT_EQ(reparsed.at("status").at("incident").at("actions").at(0).at("result").as_string(),
             "VerificationFailed");
+  EXPECT_EQ(reparsed.at("status").at("sessions").at("target").as_integer(), 10);
 }
 
 TEST(RemediationStatus, EmptyAndForeignStatus) {

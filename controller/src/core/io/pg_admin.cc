@@ -67,6 +67,11 @@ std::string TextArrayLiteral(const std::vector<std::string>& values) {
   return out + "}";
 }
 
+std::vector<std::string> NonEmpty(std::vector<std::string> values) {
+  values.erase(std::remove(values.begin(), values.end(), std::string()), values.end());
+  return values;
+}
+
 int ToInt(const DbTarget& db, const char* text, const char* what) {
   int value = 0;
   const std::string_view s(text);
@@ -88,7 +93,8 @@ SELECT a.pid,
        pg_blocking_pids(a.pid),
        coalesce(host(a.client_addr), ''),
        coalesce(l.mode, ''),
-       coalesce(l.relation, '')
+       coalesce(l.relation, ''),
+       coalesce(a.usename::text, '')
 FROM pg_stat_activity a
 LEFT JOIN LATERAL (
   SELECT k.mode,
@@ -138,10 +144,14 @@ FROM pg_stat_activity
 WHERE pid = ANY($1::int[])
   AND backend_type = 'client backend'
   AND pid <> pg_backend_pid()
-  AND ($2::text = '' OR coalesce(application_name, '') <> $2::text)
-  AND NOT (coalesce(host(client_addr), '') = ANY($3::text[]))
   AND ($4::text = '' OR datname = $4::text)
   AND ($5::text = '' OR usename = $5::text)
+  -- IsTargetSession, in SQL: the target's own sessions are spared; the controller's are not.
+  AND (left(coalesce(application_name, ''), 20) = 'poolguard-controller'
+       OR left(coalesce(application_name, ''), 16) = 'poolguard-chaos/'
+       OR NOT (coalesce(host(client_addr), '') = ANY($3::text[])
+               OR ($6::text <> '' AND usename = $6::text
+                   AND ($2::text = '' OR coalesce(application_name, '') = $2::text))))
 )sql";
 
 // Runs `sql` on `conn`; throws DbError unless it returned rows.
@@ -250,11 +260,9 @@ class Admin final : public PgAdmin {
       const std::string address = PQgetvalue(r.get(), i, 5);
       row.lock_mode = PQgetvalue(r.get(), i, 6);
       row.lock_relation = PQgetvalue(r.get(), i, 7);
-      row.is_target = (!filter.target_application_name.empty() &&
-                       row.application_name == filter.target_application_name) ||
-                      (!address.empty() &&
-                       std::find(filter.target_addresses.begin(), filter.target_addresses.end(),
-                                 address) != filter.target_addresses.end());
+      row.role = PQgetvalue(r.get(), i, 8);
+      row.client_address = address;
+      row.is_target = IsTargetSession(filter, row.application_name, row.role, address);
       rows.push_back(std::move(row));
     }
     return rows;
@@ -265,9 +273,10 @@ class Admin final : public PgAdmin {
                                      const TerminateScope& scope) override {
     std::vector<int> terminated;
     if (pids.empty()) return terminated;
-    PgResultPtr r = Query(db, kTerminateSql,
-                          {IntArrayLiteral(pids), spare.target_application_name,
-                           TextArrayLiteral(spare.target_addresses), scope.database, scope.role});
+    PgResultPtr r = Query(
+        db, kTerminateSql,
+        {IntArrayLiteral(pids), spare.application_name, TextArrayLiteral(NonEmpty(spare.addresses)),
+         scope.database, scope.role, spare.role});
     for (int i = 0; i < PQntuples(r.get()); ++i) {
       if (std::string_view(PQgetvalue(r.get(), i, 1)) == "t") {
         terminated.push_back(ToInt(db, PQgetvalue(r.get(), i, 0), "pid"));
