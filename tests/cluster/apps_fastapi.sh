@@ -22,7 +22,7 @@ stop_load() {
   for pid in "${LOAD_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   LOAD_PIDS=()
 }
-trap 'stop_load; remediation_cleanup' EXIT INT TERM
+trap 'rc=$?; set +e; stop_load; (exit $rc); remediation_cleanup' EXIT INT TERM
 
 check "the FastAPI example's dependencies (PyPI) installed"
 start=$SECONDS
@@ -33,6 +33,8 @@ NS="apps-fastapi-$(date +%s)-$RANDOM"
 check "the demo's PostgreSQL in namespace $NS, with the shop's role, database and schema"
 kubectl apply -f "$REPO_DIR/crds/" >/dev/null || fail "kubectl apply -f crds/ failed"
 kubectl create namespace "$NS" >/dev/null || fail "cannot create namespace $NS"
+# Experiments run only in namespaces that opt in (as the demo's does).
+kubectl label namespace "$NS" poolguard.dev/chaos=enabled >/dev/null || fail "cannot label namespace $NS"
 kubectl kustomize "$OVERLAY" | sed "s/poolguard-demo/$NS/g" >"$WORK/stack.yaml" ||
   fail "kubectl kustomize $OVERLAY failed"
 kubectl apply -n "$NS" -l app.kubernetes.io/name=db -f "$WORK/stack.yaml" >/dev/null ||
@@ -60,9 +62,10 @@ shop_serves() {
   done
 }
 wait_for "both shop pods Ready, /items and /health ok" 180 shop_serves
-# Steady traffic, as users would send: 4 clients per pod, one request each 0.2 s.
+# Steady traffic, more than a pool holds, as users would send: 8 clients per pod (pool 5),
+# one request each 0.2 s.
 for ip in $(shop_ips); do
-  for _ in 1 2 3 4; do
+  for _ in 1 2 3 4 5 6 7 8; do
     (while true; do
       curl -s -o /dev/null --max-time 10 "http://$ip:8000/items?limit=5" || true
       sleep 0.2
