@@ -11,7 +11,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto parsed =
       ParsePrometheusText(std::string_view(reinterpret_cast<const char*>(data), size));
   if (parsed.samples.size() > kMaxPromSamples) __builtin_trap();
-  (void)ReadPoolGauges(parsed.samples);
+  for (const MetricPreset preset :
+       {MetricPreset::kPoolGuardTarget, MetricPreset::kHikariCP, MetricPreset::kNone}) {
+    (void)ReadPoolGauges(parsed.samples, PresetOf(preset).pod);
+  }
   (void)SumSamples(parsed.samples, "http_requests_total", {{"code", "503"}});
   return 0;
 }

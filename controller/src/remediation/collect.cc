@@ -84,28 +84,19 @@ SessionFilter TargetSessions(const RemediationSpec& spec, const std::string& db_
 
 // ---- PromQL ---------------------------------------------------------------------------
 
-PromQueries DefaultQueries(const std::string& ns, const std::string& deployment,
-                           const std::string& range) {
-  // Pods of a Deployment are named <deployment>-<template hash>-<suffix>.
-  const std::string sel =
-      "namespace=\"" + ns + "\",pod=~\"" + deployment + "-[a-z0-9]+-[a-z0-9]+\"";
-  const std::string served = sel + ",route!=\"/metrics\",route!=\"/livez\"";
-  PromQueries q;
-  q.error_ratio = "sum(rate(http_requests_total{" + served + ",code=~\"5..\"}[" + range +
-                  "])) / sum(rate(http_requests_total{" + served + "}[" + range + "]))";
-  q.p99_latency =
-      "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{" + served +
-      "}[" + range + "])))";
-  q.pool_timeouts = "sum(increase(db_pool_timeouts_total{" + sel + "}[" + range + "]))";
-  q.request_rate = "sum(rate(http_requests_total{" + served + "}[" + range + "]))";
-  q.auth_errors =
-      "sum(increase(db_errors_total{" + sel + ",kind=\"authentication\"}[" + range + "]))";
-  return q;
+PromQueries DefaultQueries(MetricPreset preset, const std::string& ns,
+                           const std::string& deployment, const std::string& range) {
+  const QueryPlaceholders values{ns, deployment, range};
+  // The presets' templates use only the known placeholders.
+  auto expand = [&](const std::string& t) { return t.empty() ? t : ExpandQuery(t, values).text; };
+  const PromQueries& t = PresetOf(preset).queries;
+  return {expand(t.error_ratio), expand(t.p99_latency), expand(t.pool_timeouts),
+          expand(t.request_rate), expand(t.auth_errors)};
 }
 
 PromQueries QueriesFor(const DetectionSpec& detection, const std::string& ns,
                        const std::string& deployment, const std::string& range) {
-  PromQueries q = DefaultQueries(ns, deployment, range);
+  PromQueries q = DefaultQueries(detection.metrics_preset, ns, deployment, range);
   const QueryPlaceholders values{ns, deployment, range};
   // The spec parse rejected unknown placeholders, so the expansion has no error here.
   auto use = [&](const std::optional<std::string>& given, std::string* query) {
@@ -149,6 +140,7 @@ Observations Assemble(const Gathered& g, const CollectInput& in, const Remediati
   // Samples are kept long enough for the verification window too.
   const milliseconds keep =
       std::max(options.counter_window, spec.verification.window + milliseconds(5000));
+  const PodMetricNames& names = PresetOf(spec.detection.metrics_preset).pod;
   std::map<std::string, std::map<std::string, CounterWindow>> kept;
   std::optional<double> timeouts, auth, requests, recent_requests, errors, size, rate;
   std::map<double, double> buckets;
@@ -159,13 +151,15 @@ Observations Assemble(const Gathered& g, const CollectInput& in, const Remediati
     hp.body = p.health.body;
     hp.read_body = spec.health_body == HealthBody::kAuto;
     hp.timed_out = p.health.timed_out;
-    hp.process_alive = p.metrics.status != 0;
+    hp.process_alive = p.metrics.status != 0 || p.alive;
     hp.error = p.health.error;
     o.signals.push_back(HealthSignal(hp, now));
 
     std::vector<PromSample> samples;
     std::string metrics_error;
-    if (p.metrics.status == 200) {
+    if (p.metrics.status == 0 && p.metrics.error.empty()) {
+      continue;  // not scraped: the preset reads no metrics
+    } else if (p.metrics.status == 200) {
       auto parsed = ParsePrometheusText(p.metrics.body);
       samples = std::move(parsed.samples);
       metrics_error = parsed.error;
@@ -174,7 +168,7 @@ Observations Assemble(const Gathered& g, const CollectInput& in, const Remediati
                                        : "/metrics: " + p.metrics.error;
     }
     std::optional<PoolGauges> gauges;
-    if (!samples.empty()) gauges = ReadPoolGauges(samples);
+    if (!samples.empty()) gauges = ReadPoolGauges(samples, names);
     o.signals.push_back(PoolSaturationSignal(p.endpoint.pod, gauges, metrics_error, now));
     if (samples.empty()) continue;
 
@@ -192,23 +186,32 @@ Observations Assemble(const Gathered& g, const CollectInput& in, const Remediati
       window(name).Add(now, *v, keep);
       return window(name).Increase();
     };
-    AddTo(timeouts, track("timeouts", SumSamples(samples, "db_pool_timeouts_total")));
-    AddTo(auth,
-          track("auth", SumSamples(samples, "db_errors_total", {{"kind", "authentication"}})));
-    // Requests the target served (our own /metrics and /livez probes left out), its 5xx
+    if (!names.pool_timeouts.empty()) {
+      AddTo(timeouts, track("timeouts", SumSamples(samples, names.pool_timeouts)));
+    }
+    if (!names.auth_errors.empty()) {
+      AddTo(auth, track("auth", SumSamples(samples, names.auth_errors, names.auth_errors_labels)));
+    }
+    // Requests the target served (probes such as /metrics and /livez left out), its 5xx
     // answers and its latency buckets, as counters to take increases of.
     double served = 0, failed = 0;
     std::map<double, double> le_counts;
     for (const auto& smp : samples) {
-      auto route = smp.labels.find("route");
-      if (route != smp.labels.end() && (route->second == "/metrics" || route->second == "/livez"))
+      if (smp.name != names.requests && smp.name != names.duration_bucket) continue;
+      auto route = smp.labels.find(names.route_label);
+      if (route != smp.labels.end() &&
+          std::any_of(names.probe_routes.begin(), names.probe_routes.end(),
+                      [&](const std::string& prefix) {
+                        return route->second.compare(0, prefix.size(), prefix) == 0;
+                      })) {
         continue;
-      if (smp.name == "http_requests_total") {
+      }
+      if (smp.name == names.requests) {
         served += smp.value;
-        auto code = smp.labels.find("code");
+        auto code = smp.labels.find(names.status_label);
         if (code != smp.labels.end() && !code->second.empty() && code->second[0] == '5')
           failed += smp.value;
-      } else if (smp.name == "http_request_duration_seconds_bucket") {
+      } else {
         auto le = smp.labels.find("le");
         if (le == smp.labels.end()) continue;
         const double bound =

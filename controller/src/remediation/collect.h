@@ -15,6 +15,7 @@
 
 #include "core/cluster_reader.h"  // PodEndpoint
 #include "poolguard/common/http_client.h"
+#include "remediation/metric_presets.h"
 #include "remediation/observations.h"
 #include "remediation/spec.h"
 
@@ -86,7 +87,8 @@ void MoveBaseline(CollectState& state, const Observations& o, WallTime now);
 /// One pod's answers this tick.
 struct PodProbe {
   PodEndpoint endpoint;
-  http::ClientResponse health, metrics;
+  http::ClientResponse health, metrics;  // metrics: not asked (status 0, no error) without a path
+  bool alive = false;  // without a metrics path: the pod's port accepted a connection
 };
 
 /// The Prometheus instant queries' values this tick.
@@ -136,14 +138,10 @@ Observations Assemble(const Gathered& gathered, const CollectInput& in, const Re
 /// least 2 s.
 std::chrono::seconds LogWindow(const DetectionSpec& detection);
 
-/// The default PromQL of each signal for a target Deployment in a namespace (exposed for
-/// tests and docs).
-struct PromQueries {
-  std::string error_ratio, p99_latency, pool_timeouts, request_rate, auth_errors;
-  bool operator==(const PromQueries&) const = default;
-};
-PromQueries DefaultQueries(const std::string& ns, const std::string& deployment,
-                           const std::string& range);
+/// The default PromQL of each signal for a target Deployment in a namespace: the preset's
+/// (exposed for tests and docs).
+PromQueries DefaultQueries(MetricPreset preset, const std::string& ns,
+                           const std::string& deployment, const std::string& range);
 /// The PromQL the collector sends: each query given in spec.detection.prometheus.queries,
 /// its placeholders substituted, in place of the default.
 PromQueries QueriesFor(const DetectionSpec& detection, const std::string& ns,

@@ -79,12 +79,22 @@ Gathered Collector::Gather(const CollectInput& in, const RemediationSpec& spec) 
       PodProbe p;
       p.endpoint = ep;
       const std::string base = "http://" + HostPort(ep.ip, ep.port);
+      const std::string& path = spec.detection.metrics_path.empty()
+                                    ? PresetOf(spec.detection.metrics_preset).pod.path
+                                    : spec.detection.metrics_path;
+      // The metrics answer also says the process is alive while /health hangs; without a
+      // metrics endpoint, a TCP connect to the pod's port says it.
       auto metrics = std::async(std::launch::async, [&] {
-        return probes_->Get(base + "/metrics", std::max(health_timeout, milliseconds(1000)),
-                            kMaxMetricsBytes);
+        if (!path.empty()) {
+          p.metrics = probes_->Get(base + path, std::max(health_timeout, milliseconds(1000)),
+                                   kMaxMetricsBytes);
+        } else {
+          p.alive = probes_->TcpConnect(Endpoint{ep.ip, ep.port}, milliseconds(1000)).outcome ==
+                    Outcome::kPass;
+        }
       });
       p.health = probes_->Get(base + spec.health_path, health_timeout, kMaxHealthBytes);
-      p.metrics = metrics.get();
+      metrics.get();
       return p;
     }));
   }
@@ -163,6 +173,7 @@ PromProbe Collector::GatherPrometheus(const CollectInput& in, const RemediationS
   std::string base = spec.detection.prometheus_url;
   while (!base.empty() && base.back() == '/') base.pop_back();
   auto query = [&](const std::string& promql) -> std::optional<double> {
+    if (promql.empty()) return std::nullopt;    // the preset has none and the spec gave none
     if (!p.error.empty()) return std::nullopt;  // one failure is enough for this tick
     const HttpResult r = probes_->Get(base + "/api/v1/query?query=" + UrlEncode(promql),
                                       milliseconds(1000), kMaxPrometheusBytes);

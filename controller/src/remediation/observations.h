@@ -57,8 +57,8 @@ struct Observations {
   bool prometheus_configured = false;
   ProbeResult prometheus;  // did the Prometheus API answer this tick
   std::optional<DbErrorCounts> logs;
-  std::optional<double> pool_timeouts;  // increase of db_pool_timeouts_total over the window
-  std::optional<double> auth_errors;    // increase of db_errors_total{kind="authentication"}
+  std::optional<double> pool_timeouts;  // increase of the preset's pool-timeout counter
+  std::optional<double> auth_errors;    // increase of the preset's authentication-error counter
   std::optional<DbCapacity> capacity;
   std::optional<std::vector<SessionRow>> sessions;
   std::string sessions_matched_by;    // how the target's sessions were told apart

@@ -470,14 +470,18 @@ std::optional<double> SumSamples(const std::vector<PromSample>& samples, std::st
   return sum;
 }
 
-PoolGauges ReadPoolGauges(const std::vector<PromSample>& samples) {
+PoolGauges ReadPoolGauges(const std::vector<PromSample>& samples, const PodMetricNames& names) {
+  auto sum = [&](const std::string& name) -> std::optional<double> {
+    if (name.empty()) return std::nullopt;
+    return SumSamples(samples, name);
+  };
   PoolGauges g;
-  g.size = SumSamples(samples, "db_pool_size");
-  g.max_overflow = SumSamples(samples, "db_pool_max_overflow");
-  g.checked_out = SumSamples(samples, "db_pool_checked_out");
-  g.idle = SumSamples(samples, "db_pool_idle");
-  g.waiters = SumSamples(samples, "db_pool_waiters");
-  g.timeouts_total = SumSamples(samples, "db_pool_timeouts_total");
+  g.size = sum(names.pool_size);
+  g.max_overflow = sum(names.pool_max_overflow);
+  g.checked_out = sum(names.pool_checked_out);
+  g.idle = sum(names.pool_idle);
+  g.waiters = sum(names.pool_waiters);
+  g.timeouts_total = sum(names.pool_timeouts);
   return g;
 }
 

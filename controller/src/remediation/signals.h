@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/pg_admin.h"  // SessionRow
+#include "remediation/metric_presets.h"
 #include "remediation/status.h"
 
 namespace poolguard::controller {
@@ -164,9 +165,9 @@ struct PromTextParse {
   std::string error;  // the first malformed line ("line 7: ..."); samples before it are kept
 };
 PromTextParse ParsePrometheusText(std::string_view text);
-/// The db_pool_* gauges of one target, from its samples (the target exports them
-/// unlabelled; db_pool_timeouts_total is a counter).
-PoolGauges ReadPoolGauges(const std::vector<PromSample>& samples);
+/// A target's pool gauges from its samples, by the preset's names (each summed over its
+/// series: one per pool; a name the preset lacks stays unknown).
+PoolGauges ReadPoolGauges(const std::vector<PromSample>& samples, const PodMetricNames& names);
 /// Sum of a metric's samples whose labels include `match` (e.g. db_errors_total{kind=...}).
 std::optional<double> SumSamples(const std::vector<PromSample>& samples, std::string_view name,
                                  const std::map<std::string, std::string>& match = {});

@@ -181,6 +181,16 @@ constexpr EnumName<HealthBody> kHealthBodyNames[] = {
 
 std::string_view HealthBodyName(HealthBody mode) { return NameOf(kHealthBodyNames, mode); }
 
+constexpr EnumName<MetricPreset> kMetricPresetNames[] = {
+    {MetricPreset::kPoolGuardTarget, "PoolGuardTarget"},
+    {MetricPreset::kHikariCP, "HikariCP"},
+    {MetricPreset::kNone, "None"},
+};
+
+std::string_view MetricPresetName(MetricPreset preset) {
+  return NameOf(kMetricPresetNames, preset);
+}
+
 std::string_view StrategyName(Strategy strategy) { return NameOf(kStrategyNames, strategy); }
 
 ExpandedQuery ExpandQuery(std::string_view query, const QueryPlaceholders& values) {
@@ -316,6 +326,25 @@ RemediationSpecParse ParseRemediationSpec(const Json& object) {
                                        milliseconds(1000), milliseconds(100));
   spec.detection.for_window =
       r.Duration(detection, "for", "spec.detection.for", milliseconds(3000), milliseconds(0));
+  const Json* metrics = r.Object(detection, "metrics", "spec.detection.metrics");
+  const std::string preset = r.String(metrics, "preset", "spec.detection.metrics.preset");
+  if (!preset.empty()) {
+    if (auto parsed = ValueOf(kMetricPresetNames, preset)) {
+      spec.detection.metrics_preset = *parsed;
+    } else {
+      r.Fail("spec.detection.metrics.preset",
+             "Unsupported value " + Quote(preset.substr(0, 64)) +
+                 ": supported values: PoolGuardTarget, HikariCP, None");
+    }
+  }
+  spec.detection.metrics_path = r.String(metrics, "path", "spec.detection.metrics.path");
+  if (r.ok() && !spec.detection.metrics_path.empty() &&
+      (spec.detection.metrics_path.front() != '/' || spec.detection.metrics_path.size() > 256 ||
+       spec.detection.metrics_path.find_first_of(" \t\r\n") != std::string::npos)) {
+    r.Fail("spec.detection.metrics.path",
+           "Invalid value " + Quote(spec.detection.metrics_path.substr(0, 64)) +
+               ": must be a URL path starting with /, at most 256 bytes, no spaces");
+  }
   const Json* database = r.Object(detection, "database", "spec.detection.database");
   spec.detection.lock_wait = r.Duration(database, "lockWait", "spec.detection.database.lockWait",
                                         milliseconds(1000), milliseconds(100));
@@ -362,6 +391,12 @@ RemediationSpecParse ParseRemediationSpec(const Json& object) {
     query("poolTimeouts", &q.pool_timeouts);
     query("requestRate", &q.request_rate);
     query("authErrors", &q.auth_errors);
+    if (r.ok() && spec.detection.metrics_preset == MetricPreset::kNone && !q.error_ratio &&
+        !q.p99_latency_seconds && !q.pool_timeouts && !q.request_rate && !q.auth_errors) {
+      r.Fail("spec.detection.prometheus.queries",
+             "Required value: metrics preset None has no default PromQL; give the queries, or "
+             "leave spec.detection.prometheus out");
+    }
   }
   const Json* thresholds = r.Object(detection, "thresholds", "spec.detection.thresholds");
   spec.detection.error_ratio =

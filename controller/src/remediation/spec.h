@@ -53,6 +53,14 @@ inline constexpr std::string_view kLogPatternKinds[] = {
 inline constexpr size_t kMaxLogPatterns = 32;
 inline constexpr size_t kMaxLogPatternBytes = 256;
 
+/// Which metric names detection reads (spec.detection.metrics.preset; metric_presets.h).
+enum class MetricPreset {
+  kPoolGuardTarget,  // poolguard-target's own metrics
+  kHikariCP,         // HikariCP + Micrometer (Spring Boot Actuator)
+  kNone,             // no metrics: health, logs and the database's view
+};
+std::string_view MetricPresetName(MetricPreset preset);
+
 struct DetectionSpec {
   std::chrono::milliseconds interval{1000};
   std::chrono::milliseconds for_window{3000};
@@ -63,6 +71,10 @@ struct DetectionSpec {
   // spec.detection.logPatterns: the user's own error texts, checked before the built-in
   // table (DriverLogPatterns).
   std::vector<LogPattern> log_patterns;
+  // spec.detection.metrics: the names read from the pods' metrics endpoint and the default
+  // PromQL; the path overrides the preset's (empty: the preset's).
+  MetricPreset metrics_preset = MetricPreset::kPoolGuardTarget;
+  std::string metrics_path;
   // spec.detection.database: what the database shows of the target's sessions fails the
   // dbSessions signal when one of them has waited on a lock this long, or when sessions
   // idle in a transaction this long fill the target's pools.

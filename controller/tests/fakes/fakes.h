@@ -15,6 +15,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "chaos/fault_engine.h"
@@ -398,7 +399,16 @@ class FakeRemediationCluster final : public RemediationCluster {
 class FakeProbes final : public Probes {
  public:
   ProbeResult tcp{Outcome::kPass, "connected"};
-  ProbeResult TcpConnect(const Endpoint&, std::chrono::milliseconds) override { return tcp; }
+  ProbeResult TcpConnect(const Endpoint& endpoint, std::chrono::milliseconds) override {
+    std::lock_guard lock(mutex_);
+    asked_.push_back("tcp " + endpoint.ToString());
+    return tcp;
+  }
+  /// The URLs asked and TCP connects made ("tcp host:port") since the last call.
+  std::vector<std::string> TakeAsked() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(asked_, {});
+  }
 
   void Answer(const std::string& url_prefix, int status, std::string body) {
     std::lock_guard lock(mutex_);
@@ -409,6 +419,7 @@ class FakeProbes final : public Probes {
   }
   HttpResult Get(const std::string& url, std::chrono::milliseconds, std::size_t) override {
     std::lock_guard lock(mutex_);
+    asked_.push_back(url);
     const HttpResult* best = nullptr;
     size_t best_len = 0;
     for (const auto& [prefix, r] : answers_) {
@@ -426,6 +437,7 @@ class FakeProbes final : public Probes {
  private:
   std::mutex mutex_;
   std::map<std::string, HttpResult> answers_;
+  std::vector<std::string> asked_;
 };
 
 }  // namespace poolguard::controller::fakes

@@ -9,7 +9,7 @@ namespace {
 
 // The defaults, written out: a change to them shows here and must show in the docs.
 TEST(CollectorQueries, DefaultsForTheTargetsMetrics) {
-  const PromQueries q = DefaultQueries("shop", "api", "30s");
+  const PromQueries q = DefaultQueries(MetricPreset::kPoolGuardTarget, "shop", "api", "30s");
   const std::string sel = R"(namespace="shop",pod=~"api-[a-z0-9]+-[a-z0-9]+")";
   const std::string served = sel + R"(,route!="/metrics",route!="/livez")";
   EXPECT_EQ(q.error_ratio, "sum(rate(http_requests_total{" + served +
@@ -24,9 +24,22 @@ TEST(CollectorQueries, DefaultsForTheTargetsMetrics) {
             "sum(increase(db_errors_total{" + sel + R"q(,kind="authentication"}[30s])))q");
 }
 
+TEST(CollectorQueries, TheHikariCPPresetReadsMicrometersNames) {
+  const PromQueries q = DefaultQueries(MetricPreset::kHikariCP, "shop", "orders", "30s");
+  const std::string sel = R"(namespace="shop",pod=~"orders-[a-z0-9]+-[a-z0-9]+")";
+  const std::string served = sel + R"(,uri!~"/actuator.*")";
+  EXPECT_EQ(q.error_ratio, "sum(rate(http_server_requests_seconds_count{" + served +
+                               R"(,status=~"5.."}[30s])) / )" +
+                               "sum(rate(http_server_requests_seconds_count{" + served +
+                               "}[30s]))");
+  EXPECT_EQ(q.pool_timeouts, "sum(increase(hikaricp_connections_timeout_total{" + sel + "}[30s]))");
+  EXPECT_EQ(q.auth_errors, "");  // HikariCP counts none: not sent
+  EXPECT_EQ(DefaultQueries(MetricPreset::kNone, "shop", "orders", "30s"), PromQueries{});
+}
+
 TEST(CollectorQueries, NothingGivenKeepsTheDefaults) {
   EXPECT_EQ(QueriesFor(DetectionSpec{}, "shop", "api", "30s"),
-            DefaultQueries("shop", "api", "30s"));
+            DefaultQueries(MetricPreset::kPoolGuardTarget, "shop", "api", "30s"));
 }
 
 TEST(CollectorQueries, AGivenQueryReplacesOnlyItsDefault) {
@@ -36,7 +49,7 @@ TEST(CollectorQueries, AGivenQueryReplacesOnlyItsDefault) {
   d.queries.pool_timeouts =
       R"(sum(increase(hikaricp_connections_timeout_total{app=~"$deployment|$$x"}[$range])))";
   const PromQueries q = QueriesFor(d, "shop", "api", "30s");
-  const PromQueries def = DefaultQueries("shop", "api", "30s");
+  const PromQueries def = DefaultQueries(MetricPreset::kPoolGuardTarget, "shop", "api", "30s");
   EXPECT_EQ(q.p99_latency, R"(max(app_latency_p99_seconds{ns="shop",app="api"}))");
   EXPECT_EQ(q.pool_timeouts,
             R"(sum(increase(hikaricp_connections_timeout_total{app=~"api|$x"}[30s])))");
@@ -193,6 +206,60 @@ TEST(Assemble, RatesComeFromTheIncreaseOfThePodsCountersAcrossTicks) {
 
 // The reference design's /health answers 200 and says in its body that the database is
 // gone: the spec's healthBody decides whether that body counts.
+// A Spring Boot pod's /actuator/prometheus, read through the HikariCP preset: Micrometer's
+// request counter (status label, Actuator's own routes left out) and HikariCP's gauges.
+TEST(Assemble, TheHikariCPPresetReadsASpringBootPod) {
+  auto actuator = [](int ok, int failed, int active, int pending, int timeouts) {
+    return "http_server_requests_seconds_count{method=\"GET\",status=\"200\",uri=\"/orders\"} " +
+           std::to_string(ok) +
+           "\nhttp_server_requests_seconds_count{method=\"GET\",status=\"500\",uri=\"/orders\"} " +
+           std::to_string(failed) +
+           "\nhttp_server_requests_seconds_count{method=\"GET\",status=\"200\","
+           "uri=\"/actuator/prometheus\"} 999" +
+           "\nhikaricp_connections_max{pool=\"HikariPool-1\"} 10" +
+           "\nhikaricp_connections_active{pool=\"HikariPool-1\"} " + std::to_string(active) +
+           "\nhikaricp_connections_pending{pool=\"HikariPool-1\"} " + std::to_string(pending) +
+           "\nhikaricp_connections_timeout_total{pool=\"HikariPool-1\"} " +
+           std::to_string(timeouts) + "\n";
+  };
+  RemediationSpec spec;
+  spec.detection.metrics_preset = MetricPreset::kHikariCP;
+  CollectState st;
+  Assemble(OnePod(200, actuator(100, 0, 2, 0, 0)), {}, spec, CollectorOptions{}, st, kT0);
+  const Observations o = Assemble(OnePod(200, actuator(150, 50, 10, 4, 3)), {}, spec,
+                                  CollectorOptions{}, st, kT0 + 1s);
+  ASSERT_TRUE(o.error_ratio);
+  EXPECT_DOUBLE_EQ(*o.error_ratio, 0.5);  // 50 of 100 new /orders requests; Actuator's not
+  EXPECT_EQ(o.pool_timeouts, 3);
+  EXPECT_EQ(o.pool_size, 10);
+  const Signal* saturation = FindSignal(o, "poolSaturation/api-1");
+  ASSERT_NE(saturation, nullptr);
+  EXPECT_EQ(saturation->outcome, Outcome::kFail) << saturation->detail;
+  // The same text read as poolguard-target's: none of its names, so no pool gauges.
+  spec.detection.metrics_preset = MetricPreset::kPoolGuardTarget;
+  CollectState other;
+  const Observations wrong =
+      Assemble(OnePod(200, actuator(150, 50, 10, 4, 3)), {}, spec, CollectorOptions{}, other, kT0);
+  EXPECT_FALSE(wrong.pool_size);
+}
+
+// Preset None: no metrics endpoint asked; a pod whose /health hangs while its port
+// accepts connections is stuck (Fail), as with a metrics answer.
+TEST(Assemble, WithoutMetricsTheOpenPortSaysThePodIsAlive) {
+  RemediationSpec spec;
+  spec.detection.metrics_preset = MetricPreset::kNone;
+  Gathered g = OnePod(0, "");
+  g.pods[0].metrics = {};
+  g.pods[0].health.timed_out = true;
+  g.pods[0].alive = true;
+  CollectState st;
+  const Observations o = Assemble(g, {}, spec, CollectorOptions{}, st, kT0);
+  const Signal* health = FindSignal(o, "health/api-1");
+  ASSERT_NE(health, nullptr);
+  EXPECT_EQ(health->outcome, Outcome::kFail) << health->detail;
+  EXPECT_EQ(FindSignal(o, "poolSaturation/api-1"), nullptr);  // nothing scraped, nothing said
+}
+
 TEST(Assemble, AHealthBodyThatSaysDegradedFailsUnlessTheSpecIgnoresIt) {
   Gathered g = OnePod(200, PodMetrics(100, 0, 0, 0));
   g.pods[0].health.body = R"({"status": "degraded", "database": "unhealthy"})";

@@ -159,6 +159,33 @@ class RemediationReconcilerTest : public ::testing::Test {
   RemediationReconciler reconciler_;
 };
 
+// The pods' metrics endpoint is the preset's (or the spec's path); with preset None no
+// metrics are asked, and a TCP connect to the pod's port tells a hung process from a dead one.
+TEST_F(RemediationReconcilerTest, ThePresetDecidesWhichMetricsEndpointIsAsked) {
+  auto asked = [&](const std::string& metrics) {
+    Json remediation = Remediation("api", "2027-01-15T07:00:00Z");
+    if (!metrics.empty()) remediation["spec"]["detection"]["metrics"] = Json::parse(metrics);
+    store_.Remove("demo/api");
+    store_.Put(remediation);
+    probes_.TakeAsked();
+    Tick("demo/api");
+    std::vector<std::string> pod;
+    for (const auto& a : probes_.TakeAsked()) {
+      if (a.find("10.0.0.7") != std::string::npos) pod.push_back(a);
+    }
+    std::sort(pod.begin(), pod.end());
+    return pod;
+  };
+  const std::string pod = kPodUrl;
+  EXPECT_EQ(asked(""), (std::vector<std::string>{pod + "/health", pod + "/metrics"}));
+  EXPECT_EQ(asked(R"({"preset":"HikariCP"})"),
+            (std::vector<std::string>{pod + "/actuator/prometheus", pod + "/health"}));
+  EXPECT_EQ(asked(R"({"preset":"HikariCP","path":"/manage/prometheus"})"),
+            (std::vector<std::string>{pod + "/health", pod + "/manage/prometheus"}));
+  EXPECT_EQ(asked(R"({"preset":"None"})"),
+            (std::vector<std::string>{pod + "/health", "tcp 10.0.0.7:8000"}));
+}
+
 TEST_F(RemediationReconcilerTest, AHealthyTargetGetsStatusOnceAndNoAction) {
   store_.Put(Remediation("api", "2027-01-15T07:00:00Z"));
   const Lines first = Tick("demo/api");

@@ -281,7 +281,7 @@ TEST(PrometheusText, ParsesTheTargetsMetrics) {
   const auto parsed = ParsePrometheusText(kMetrics);
   EXPECT_EQ(parsed.error, "");
   ASSERT_EQ(parsed.samples.size(), 11u);
-  const PoolGauges g = ReadPoolGauges(parsed.samples);
+  const PoolGauges g = ReadPoolGauges(parsed.samples, PresetOf(MetricPreset::kPoolGuardTarget).pod);
   EXPECT_EQ(g.size, 5);
   EXPECT_EQ(g.checked_out, 5);
   EXPECT_EQ(g.waiters, 12);

@@ -30,6 +30,7 @@ TEST(RemediationSpec, ReadsEveryField) {
     "database":{"service":"db","port":5433,"credentialsSecret":"c","statefulSet":"pg"},
     "detection":{"interval":"500ms","for":"2s",
                  "database":{"lockWait":"300ms","idleInTransaction":"30s"},
+                 "metrics":{"preset":"HikariCP","path":"/manage/prometheus"},
                  "prometheus":{"url":"http://prom:9090/",
                                "queries":{"errorRatio":"max(err{ns=\"$namespace\"})",
                                           "p99LatencySeconds":"p99{d=\"${deployment}\"}",
@@ -56,6 +57,8 @@ TEST(RemediationSpec, ReadsEveryField) {
   EXPECT_EQ(s.session_application_name, "api");
   EXPECT_EQ(s.detection.lock_wait, 300ms);
   EXPECT_EQ(s.detection.idle_in_transaction, 30s);
+  EXPECT_EQ(s.detection.metrics_preset, MetricPreset::kHikariCP);
+  EXPECT_EQ(s.detection.metrics_path, "/manage/prometheus");
   EXPECT_EQ(s.db_statefulset, "pg");
   EXPECT_EQ(s.detection.interval, 500ms);
   EXPECT_EQ(s.detection.prometheus_url, "http://prom:9090");
@@ -166,6 +169,18 @@ INSTANTIATE_TEST_SUITE_P(
         SpecCase{"LockWaitTooShort", kMinimal + R"(,"detection":{"database":{"lockWait":"50ms"}})",
                  "spec.detection.database.lockWait: Invalid value \"50ms\": must be at least "
                  "100ms"},
+        SpecCase{"UnknownMetricsPreset",
+                 kMinimal + R"(,"detection":{"metrics":{"preset":"Dropwizard"}})",
+                 "spec.detection.metrics.preset: Unsupported value \"Dropwizard\": supported "
+                 "values: PoolGuardTarget, HikariCP, None"},
+        SpecCase{"MetricsPathNotAPath", kMinimal + R"(,"detection":{"metrics":{"path":"metrics"}})",
+                 "spec.detection.metrics.path: Invalid value \"metrics\": must be a URL path"},
+        SpecCase{
+            "NoneWithPrometheusAndNoQueries",
+            kMinimal +
+                R"(,"detection":{"metrics":{"preset":"None"},"prometheus":{"url":"http://p"}})",
+            "spec.detection.prometheus.queries: Required value: metrics preset None has no "
+            "default PromQL"},
         SpecCase{"UnknownScope", kMinimal + R"(,"terminateBlockingSessions":{"scope":"Planet"})",
                  "spec.terminateBlockingSessions.scope: Unsupported value \"Planet\""},
         SpecCase{
