@@ -1,0 +1,131 @@
+# shellcheck shell=bash
+# Shared by the apps_*.sh cluster tests (issue 12): one of examples/apps/<app>/ — an app
+# PoolGuard did not write — on the local cluster beside the demo's PostgreSQL, with steady
+# traffic, and its own poolguard.yaml (a Remediation and a LockTable experiment) applied
+# as a user would. Each app folder has setup.sql (its role and database, run as the
+# superuser), schema.sql (its table, run as its role), kubernetes.yaml (Secret <name>-db,
+# Deployment and Service <name>), poolguard.yaml (Remediation <name>, ChaosExperiment
+# <name>-lock-items) and install (its dependencies, from its ecosystem's registry).
+# Source lib.sh and remediation_lib.sh first, then call app_lock_scenario.
+
+# app_up DIR NAME PASSWORD: the app and its database in a new namespace, with traffic.
+# Sets NS, APP_DIR, REM.
+APP_DIR=""
+LOAD_PIDS=()
+stop_load() {
+  local pid
+  for pid in "${LOAD_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  LOAD_PIDS=()
+}
+# The traffic stops first; remediation_cleanup then sees the test's exit code.
+app_cleanup() {
+  local rc=$?
+  set +e
+  stop_load
+  (exit "$rc")
+  remediation_cleanup
+}
+app_ips() { kubectl get pods -n "$NS" -l "app.kubernetes.io/name=$REM" -o jsonpath='{range .items[*]}{.status.podIP}{"\n"}{end}'; }
+# Both pods Ready, each serving /items and a healthy /health.
+app_serves() {
+  pods_ready "$REM" 2 || return 1
+  local ip
+  for ip in $(app_ips); do
+    curl -fsS --max-time 3 "http://$ip:8000/items?limit=1" | grep -q '"id"' || return 1
+    curl -fsS --max-time 3 "http://$ip:8000/health" | grep -q '"status":"ok"' || return 1
+  done
+}
+
+app_up() {
+  APP_DIR="$1" REM="$2"
+  local password="$3"
+  use_test_cluster jq curl psql
+  kubectl get node localnode >/dev/null 2>&1 ||
+    fail "no Node 'localnode': the node agent is not running (see docs/localnode.md)"
+  [[ -x "$CONTROLLER_BIN" ]] || fail "$CONTROLLER_BIN is missing: build it (scripts/build)"
+  trap app_cleanup EXIT INT TERM
+
+  check "the $REM example's dependencies installed"
+  local start=$SECONDS out
+  out="$("$APP_DIR/install")" || fail "$APP_DIR/install failed"
+  ok "$out in $((SECONDS - start))s"
+
+  NS="apps-$REM-$(date +%s)-$RANDOM"
+  check "the demo's PostgreSQL in namespace $NS, with the $REM role, database and schema"
+  kubectl apply -f "$REPO_DIR/crds/" >/dev/null || fail "kubectl apply -f crds/ failed"
+  kubectl create namespace "$NS" >/dev/null || fail "cannot create namespace $NS"
+  # Experiments run only in namespaces that opt in (as the demo's does).
+  kubectl label namespace "$NS" poolguard.dev/chaos=enabled >/dev/null || fail "cannot label namespace $NS"
+  kubectl kustomize "$OVERLAY" | sed "s/poolguard-demo/$NS/g" >"$WORK/stack.yaml" ||
+    fail "kubectl kustomize $OVERLAY failed"
+  kubectl apply -n "$NS" -l app.kubernetes.io/name=db -f "$WORK/stack.yaml" >/dev/null ||
+    fail "cannot apply the database"
+  wait_for "db Ready" 120 pods_ready db 1
+  local db_ip admin_password
+  db_ip="$(jp pod/db-0 '{.status.podIP}' -n "$NS")"
+  admin_password="$(kubectl get secret db-credentials -n "$NS" -o jsonpath='{.data.password}' | base64 -d)"
+  wait_for "PostgreSQL at $db_ip to accept logins" 60 \
+    eval "PGPASSWORD='$admin_password' psql -h '$db_ip' -U app -d app -Atqc 'SELECT 1' >/dev/null 2>&1"
+  PGPASSWORD="$admin_password" psql -h "$db_ip" -U app -d app -v ON_ERROR_STOP=1 -q -f "$APP_DIR/setup.sql" ||
+    fail "setup.sql failed"
+  PGPASSWORD="$password" psql -h "$db_ip" -U "$REM" -d "$REM" -v ON_ERROR_STOP=1 -q -f "$APP_DIR/schema.sql" ||
+    fail "schema.sql failed"
+  ok "role $REM, database $REM, table items"
+
+  check "$REM (2 replicas) Ready and serving /items, with traffic"
+  kubectl apply -n "$NS" -f "$APP_DIR/kubernetes.yaml" >/dev/null || fail "cannot apply kubernetes.yaml"
+  wait_for "both $REM pods Ready, /items and /health ok" 180 app_serves
+  # Steady traffic, more than a pool holds, as users would send: 8 clients per pod (pool 5),
+  # one request each 0.2 s.
+  local ip
+  for ip in $(app_ips); do
+    for _ in 1 2 3 4 5 6 7 8; do
+      (while true; do
+        curl -s -o /dev/null --max-time 10 "http://$ip:8000/items?limit=5" || true
+        sleep 0.2
+      done) >/dev/null 2>&1 &
+      LOAD_PIDS+=($!)
+    done
+  done
+  ok "serving at $(app_ips | paste -sd' ')"
+}
+
+# app_lock_scenario: poolguard.yaml's two objects, as a user applies them (the Remediation
+# first, the experiment once the app is seen healthy), and the outcome the issue asks
+# for: the app's sessions matched by its role, the lock detected from what PostgreSQL
+# shows (dbSessions), LockContention with High confidence, TerminateBlockingSessions
+# verified, no restart of the app or the database.
+app_lock_scenario() {
+  awk 'BEGIN{RS="---\n"} /kind: Remediation/' "$APP_DIR/poolguard.yaml" >"$WORK/remediation.yaml"
+  awk 'BEGIN{RS="---\n"} /kind: ChaosExperiment/' "$APP_DIR/poolguard.yaml" >"$WORK/chaos.yaml"
+  start_controller
+  check "Remediation $REM Watching; its sessions found by the Secret's role"
+  kubectl apply -n "$NS" -f "$WORK/remediation.yaml" >/dev/null || fail "cannot apply the Remediation"
+  wait_watching
+  wait_rem "status.sessions naming role $REM with the app's sessions" 30 \
+    ".status.sessions.matchedBy == \"role \\\"$REM\\\" or a client address of 2 pods\" and .status.sessions.target >= 2"
+  ok "status.sessions: $(rq '.status.sessions | tojson')"
+
+  local chaos="$REM-lock-items" before after
+  check "LockTable on $REM's items: detected, LockContention (High), the holder terminated, no restart"
+  before="$(jp "deployment/$REM" '{.metadata.generation}' -n "$NS")/$(jp statefulset/db '{.metadata.generation}' -n "$NS")"
+  kubectl apply -n "$NS" -f "$WORK/chaos.yaml" >/dev/null || fail "cannot apply the ChaosExperiment"
+  wait_chaos_active "$chaos"
+  wait_rem "an incident linked to $chaos" 30 ".status.incident.chaosExperiment == \"$NS/$chaos\""
+  wait_rem "the incident Resolved" 60 '.status.incident.outcome == "Resolved"'
+  rem_is '.status.incident.diagnosis.conclusion == "LockContention" and .status.incident.diagnosis.confidence == "High"' ||
+    fail "diagnosis: $(rq '.status.incident.diagnosis | {conclusion, confidence, summary, checks}')"
+  rem_is '[.status.incident.actions[] | {name, result}] == [{name: "TerminateBlockingSessions", result: "Verified"}]' ||
+    fail "actions: $(rq '[.status.incident.actions[] | {name, rung, result, verification}]')"
+  rem_is '.status.incident.signals.failing | index("dbSessions") != null' ||
+    fail "dbSessions was not among the failing signals: $(rq '.status.incident.signals')"
+  after="$(jp "deployment/$REM" '{.metadata.generation}' -n "$NS")/$(jp statefulset/db '{.metadata.generation}' -n "$NS")"
+  [[ "$after" == "$before" ]] || fail "a workload changed (deployment/statefulset generations $before -> $after)"
+  wait_for "the experiment to end (its session terminated)" 60 \
+    eval "[[ \$(chaos_phase $chaos) == Completed ]]"
+  ok "$(incident_summary)"
+  ok "pool check: $(rq '.status.incident.diagnosis.checks[] | select(.name == "PoolTimeouts") | .evidence')"
+  ok "lock check: $(rq '.status.incident.diagnosis.checks[] | select(.name == "BlockingSessions") | .evidence')"
+  wait_for "$REM serving again" 30 app_serves
+  ok "generations (deployment/statefulset) $after unchanged; $REM serves"
+}

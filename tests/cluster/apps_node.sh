@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Issue 12: PoolGuard heals an application it did not write. examples/apps/node (Express
+# + node-postgres, pool 5 with a 3 s wait, a /health that answers 503 when the database
+# check fails, console.error logs, no metrics, a database role of its own) with a LockTable
+# experiment on its items table (apps_lib.sh says what is checked).
+source "$(dirname "$0")/lib.sh"
+# shellcheck source=remediation_lib.sh
+source "$TESTS_CLUSTER_DIR/remediation_lib.sh"
+# shellcheck source=apps_lib.sh
+source "$TESTS_CLUSTER_DIR/apps_lib.sh"
+app_up "$REPO_DIR/examples/apps/node" catalog catalog-password
+app_lock_scenario
+echo "[$TEST_NAME] PASS"
