@@ -26,13 +26,17 @@ app_cleanup() {
   remediation_cleanup
 }
 app_ips() { kubectl get pods -n "$NS" -l "app.kubernetes.io/name=$REM" -o jsonpath='{range .items[*]}{.status.podIP}{"\n"}{end}'; }
-# Both pods Ready, each serving /items and a healthy /health.
+# The app's health endpoint and what its healthy answer holds (an app test may change them
+# before app_up: Spring Boot's is /actuator/health, "status":"UP").
+APP_HEALTH_PATH=/health
+APP_HEALTHY='"status":"ok"'
+# Both pods Ready, each serving /items and a healthy health answer.
 app_serves() {
   pods_ready "$REM" 2 || return 1
   local ip
   for ip in $(app_ips); do
     curl -fsS --max-time 3 "http://$ip:8000/items?limit=1" | grep -q '"id"' || return 1
-    curl -fsS --max-time 3 "http://$ip:8000/health" | grep -q '"status":"ok"' || return 1
+    curl -fsS --max-time 3 "http://$ip:8000$APP_HEALTH_PATH" | grep -q "$APP_HEALTHY" || return 1
   done
 }
 
