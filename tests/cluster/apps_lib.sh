@@ -92,6 +92,16 @@ app_up() {
     done
   done
   ok "serving at $(app_ips | paste -sd' ')"
+  start_controller
+}
+
+# Between runs (bench/apps.sh): no Remediation, no experiment, the app serving.
+app_reset() {
+  kubectl delete remediation "$REM" -n "$NS" --ignore-not-found --timeout=30s >/dev/null ||
+    fail "cannot delete Remediation $REM"
+  kubectl delete chaosexperiment "$REM-lock-items" -n "$NS" --ignore-not-found --timeout=60s >/dev/null ||
+    fail "cannot delete ChaosExperiment $REM-lock-items"
+  wait_for "$REM serving" 60 app_serves
 }
 
 # app_lock_scenario: poolguard.yaml's two objects, as a user applies them (the Remediation
@@ -99,10 +109,13 @@ app_up() {
 # for: the app's sessions matched by its role, the lock detected from what PostgreSQL
 # shows (dbSessions), LockContention with High confidence, TerminateBlockingSessions
 # verified, no restart of the app or the database.
+# APP_VERIFICATION (a YAML flow map), when set, replaces the example's verification.
 app_lock_scenario() {
   awk 'BEGIN{RS="---\n"} /kind: Remediation/' "$APP_DIR/poolguard.yaml" >"$WORK/remediation.yaml"
   awk 'BEGIN{RS="---\n"} /kind: ChaosExperiment/' "$APP_DIR/poolguard.yaml" >"$WORK/chaos.yaml"
-  start_controller
+  if [[ -n "${APP_VERIFICATION:-}" ]]; then
+    sed -i "s/^  verification: .*/  verification: $APP_VERIFICATION/" "$WORK/remediation.yaml"
+  fi
   check "Remediation $REM Watching; its sessions found by the Secret's role"
   kubectl apply -n "$NS" -f "$WORK/remediation.yaml" >/dev/null || fail "cannot apply the Remediation"
   wait_watching
