@@ -120,7 +120,17 @@ class Planner {
     auto& st = step_.status;
     st.observed_generation = o.generation;
     st.detection = o.detection;
-    if (o.sessions) st.sessions = SummarizeSessions(*o.sessions, o.sessions_matched_by);
+    if (o.sessions) {
+      // The counts are kept for a minute unless the match or "none found" changes: they
+      // say what matched, they are not a gauge (that would be a status write per tick).
+      SessionsStatus now_seen = SummarizeSessions(*o.sessions, o.sessions_matched_by);
+      now_seen.observed_at = now;
+      const auto& was = current.sessions;
+      const bool keep = was && was->observed_at && was->matched_by == now_seen.matched_by &&
+                        (was->target == 0) == (now_seen.target == 0) &&
+                        now - *was->observed_at < kSessionsStatusRefresh;
+      if (!keep) st.sessions = now_seen;
+    }
     const Condition* was = FindCondition(current.conditions, rem::kSpecValid);
     const bool was_claimed = was != nullptr && was->reason == rem::kTargetClaimed;
     Cond(rem::kSpecValid, "True", rem::kSpecAccepted, "spec accepted");

@@ -399,6 +399,7 @@ RemediationStatus ParseRemediationStatus(const Json& object) {
     sessions.matched_by = StringField(*m, "matchedBy");
     sessions.target = IntOr(*m, "target", 0);
     sessions.others = IntOr(*m, "others", 0);
+    sessions.observed_at = TimeMsField(*m, "observedAt");
     status.sessions = sessions;
   }
   if (const Json* in = Field(*s, "incident"); in != nullptr && in->is_object()) {
@@ -427,6 +428,7 @@ Json ToJson(const RemediationStatus& status) {
     m["matchedBy"] = Json::string(status.sessions->matched_by);
     m["target"] = Json::number(status.sessions->target);
     m["others"] = Json::number(status.sessions->others);
+    PutTime(&m, "observedAt", status.sessions->observed_at);
     s["sessions"] = m;
   }
   if (status.incident) s["incident"] = ToJson(*status.incident);

@@ -169,8 +169,12 @@ struct SessionsStatus {
   std::string matched_by;  // SessionFilter::Describe(): `role "app" or a client address of 2 pods`
   int target = 0;          // client sessions matched as the target's
   int others = 0;          // the other client sessions (the controller's own left out)
+  std::optional<WallTime> observed_at;  // when these counts were read
   bool operator==(const SessionsStatus&) const = default;
 };
+/// How often status.sessions follows the counts alone: a busy shared server changes them
+/// every tick, and each change would be a status write.
+inline constexpr std::chrono::seconds kSessionsStatusRefresh{60};
 
 struct RemediationStatus {
   RemediationPhase phase = RemediationPhase::kNone;

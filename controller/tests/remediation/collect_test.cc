@@ -497,7 +497,7 @@ TEST(SummarizeSessions, CountsTheTargetsAndTheOthersButNotTheControllers) {
       {Row(1, true, "idle", 1), Row(2, true, "active", 1), Row(3, false, "idle", 1, {}, "psql"),
        Row(4, false, "idle in transaction", 1, {}, "poolguard-chaos/demo/x")},
       R"(role "app")");
-  EXPECT_EQ(st, (SessionsStatus{R"(role "app")", 2, 1}));
+  EXPECT_EQ(st, (SessionsStatus{R"(role "app")", 2, 1, std::nullopt}));
 }
 
 // An app with no metrics and logs PoolGuard cannot read is still detected: its sessions

@@ -241,9 +241,16 @@ TEST(Diagnose, OnlyOthersBlockedIsNotTheTargetsProblem) {
   other.state = "active";
   other.blocked_by = {4242};
   o.sessions = std::vector<SessionRow>{LockHolder(), other};
+  o.sessions_matched_by = R"(role "shop" or a client address of 2 pods)";
   const Diagnosis d = Diagnose(o);
   EXPECT_EQ(d.checks[4].result, Outcome::kPass) << d.checks[4].evidence;
   EXPECT_TRUE(d.blocking_pids.empty());
+  // It says how the target's sessions were told apart, so a wrong match shows.
+  EXPECT_NE(
+      d.checks[4].evidence.find(
+          R"(the target is not blocked (its sessions: role "shop" or a client address of 2 pods))"),
+      std::string::npos)
+      << d.checks[4].evidence;
 }
 
 // The reference design's app, seen as PoolGuard sees any app: no metrics, no pool
@@ -274,24 +281,6 @@ TEST(Diagnose, AnAppWithoutMetricsIsCorroboratedByItsPoolAsTheDatabaseShowsIt) {
   d = Diagnose(o);
   EXPECT_EQ(d.conclusion, Conclusion::kLockContention) << d.summary;
   EXPECT_EQ(d.confidence, Confidence::kMedium) << d.summary;
-}
-
-TEST(Diagnose, ANotBlockedTargetNamesHowItsSessionsWereMatched) {
-  Observations o = Healthy();
-  SessionRow other;
-  other.pid = 300;
-  other.application_name = "api";
-  other.state = "active";
-  other.blocked_by = {4242};
-  o.sessions = std::vector<SessionRow>{LockHolder(), other};
-  o.sessions_matched_by = R"(role "shop" or a client address of 2 pods)";
-  const Diagnosis d = Diagnose(o);
-  EXPECT_EQ(d.checks[4].result, Outcome::kPass);
-  EXPECT_NE(
-      d.checks[4].evidence.find(
-          R"(the target is not blocked (its sessions: role "shop" or a client address of 2 pods))"),
-      std::string::npos)
-      << d.checks[4].evidence;
 }
 
 }  // namespace

@@ -147,6 +147,36 @@ TEST(Plan, FirstTickWatchesAndSetsConditions) {
   EXPECT_EQ(Tick(Spec(), s.status, HealthyObs(kT0), kT0).status, s.status);
 }
 
+// status.sessions says what matched; its counts follow the database at most once a minute
+// (a busy server changes them every tick, each change a status write), at once when the
+// match changes or the target's sessions appear or vanish.
+TEST(Plan, SessionCountsAreKeptForAMinuteUnlessTheMatchChanges) {
+  auto seen = [](int target, int others, const std::string& matched_by = R"(role "app")") {
+    Observations o = HealthyObs(kT0);
+    o.sessions_matched_by = matched_by;
+    o.sessions = std::vector<SessionRow>{};
+    for (int i = 0; i < target + others; ++i) {
+      SessionRow r;
+      r.pid = 100 + i;
+      r.state = "idle";
+      r.is_target = i < target;
+      o.sessions->push_back(r);
+    }
+    return o;
+  };
+  const Step first = Tick(Spec(), {}, seen(4, 2), kT0);
+  ASSERT_TRUE(first.status.sessions);
+  EXPECT_EQ(*first.status.sessions, (SessionsStatus{R"(role "app")", 4, 2, kT0}));
+  EXPECT_EQ(Tick(Spec(), first.status, seen(5, 3), kT0 + 30s).status.sessions,
+            first.status.sessions);
+  EXPECT_EQ(Tick(Spec(), first.status, seen(5, 3), kT0 + 61s).status.sessions,
+            (SessionsStatus{R"(role "app")", 5, 3, kT0 + 61s}));
+  EXPECT_EQ(Tick(Spec(), first.status, seen(0, 3), kT0 + 1s).status.sessions->target, 0);
+  EXPECT_EQ(Tick(Spec(), first.status, seen(4, 2, R"(role "shop")"), kT0 + 1s)
+                .status.sessions->matched_by,
+            R"(role "shop")");
+}
+
 // Issue 7, test 1: LockTable + Ladder. Restarting the api does not heal it (the lock holder
 // remains), restarting the database does; the timeline says so.
 TEST(Plan, LadderUnderALockHolderHealsAtTheDatabaseRung) {

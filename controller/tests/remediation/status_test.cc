@@ -89,7 +89,7 @@ RemediationStatus FullStatus() {
   old.outcome = rem::kResolved;
   old.verdict = "detected in 1.0 s, healed at rung 1 (RestartDeployment) in 4.0 s";
   s.history = {old};
-  s.sessions = SessionsStatus{R"(role "app" or a client address of 2 pods)", 10, 3};
+  s.sessions = SessionsStatus{R"(role "app" or a client address of 2 pods)", 10, 3, kNow};
   SetCondition(&s.conditions, {rem::kHealthy, "False", rem::kDegraded, "failing", {}, 4}, kNow);
   SetCondition(&s.conditions, {rem::kNeedsHuman, "False", rem::kNoIncident, "", {}, 4}, kNow);
   return s;
