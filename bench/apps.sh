@@ -79,7 +79,7 @@ case "$APPS_BENCH_APP" in
     ;;
   *) fail "unknown app $APPS_BENCH_APP (fastapi, node, spring)" ;;
 esac
-export APP_VERIFICATION='{consecutiveHealthy: 2, window: 1s, timeout: 60s}'
+export APP_VERIFICATION='{consecutiveHealthy: 2, window: 1s, timeout: 60s, testPath: "/items?limit=1"}'
 for ((i = 1; i <= RUNS; i++)); do
   ((i == 1)) || app_reset >&2
   app_lock_scenario >&2

@@ -91,7 +91,7 @@ spec:
   detection: {interval: 500ms, for: 500ms, prometheus: {url: "http://$PROM:9090"}}
   strategy: $2
   actions: $3
-  verification: {consecutiveHealthy: 2, window: 1s, timeout: 60s}
+  verification: {consecutiveHealthy: 2, window: 1s, timeout: 60s, testPath: "/items?limit=1"}
   safety: {maxActionsPerHour: 100, cooldown: 0s}
 EOF
 }

@@ -114,7 +114,7 @@ app_lock_scenario() {
   awk 'BEGIN{RS="---\n"} /kind: Remediation/' "$APP_DIR/poolguard.yaml" >"$WORK/remediation.yaml"
   awk 'BEGIN{RS="---\n"} /kind: ChaosExperiment/' "$APP_DIR/poolguard.yaml" >"$WORK/chaos.yaml"
   if [[ -n "${APP_VERIFICATION:-}" ]]; then
-    sed -i "s/^  verification: .*/  verification: $APP_VERIFICATION/" "$WORK/remediation.yaml"
+    sed -i "s|^  verification: .*|  verification: $APP_VERIFICATION|" "$WORK/remediation.yaml"
   fi
   check "Remediation $REM Watching; its sessions found by the Secret's role"
   kubectl apply -n "$NS" -f "$WORK/remediation.yaml" >/dev/null || fail "cannot apply the Remediation"

@@ -167,7 +167,7 @@ stop_controller() { # SIGNAL (TERM or KILL)
 apply_remediation() {
   local strategy="$1" actions="$2"
   local safety='{cooldown: 2s, maxActionsPerHour: 10}'
-  local verification='{consecutiveHealthy: 3, window: 4s, timeout: 60s}'
+  local verification='{consecutiveHealthy: 3, window: 4s, timeout: 60s, testPath: "/items?limit=1"}'
   [[ -z "${3:-}" ]] || safety="$3"
   [[ -z "${4:-}" ]] || verification="$4"
   kubectl apply -n "$NS" -f - >/dev/null <<YAML || fail "cannot apply the Remediation"

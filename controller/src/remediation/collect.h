@@ -29,7 +29,6 @@ struct CollectorOptions {
   std::chrono::milliseconds counter_window{15000};
   /// The PromQL range; Prometheus scrapes every 5 s in the demo.
   std::string promql_range = "30s";
-  std::string test_path = "/items?limit=1";
 };
 
 /// Which sessions are the target's (SessionFilter): spec.target.sessions, its role

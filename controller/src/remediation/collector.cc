@@ -161,7 +161,9 @@ Gathered Collector::Gather(const CollectInput& in, const RemediationSpec& spec) 
   logs.get();
   g.prometheus = prometheus.get();
   g.db = database.get();
-  if (in.verifying) g.test_request = TestRequest(g.endpoints);
+  if (in.verifying && !spec.verification.test_path.empty()) {
+    g.test_request = TestRequest(g.endpoints, spec.verification.test_path);
+  }
   return g;
 }
 
@@ -250,15 +252,16 @@ DbProbe Collector::GatherDatabase(const CollectInput& in, const RemediationSpec&
   return d;
 }
 
-ProbeResult Collector::TestRequest(const std::vector<PodEndpoint>& endpoints) {
+ProbeResult Collector::TestRequest(const std::vector<PodEndpoint>& endpoints,
+                                   const std::string& path) {
   const PodEndpoint* pick = nullptr;
   for (const auto& ep : endpoints) {
     if (pick == nullptr || (ep.ready && !pick->ready)) pick = &ep;
   }
   if (pick == nullptr) return {Outcome::kError, "no endpoint to send the test request to"};
-  const HttpResult r = probes_->Get("http://" + HostPort(pick->ip, pick->port) + options_.test_path,
+  const HttpResult r = probes_->Get("http://" + HostPort(pick->ip, pick->port) + path,
                                     milliseconds(1000), kMaxMetricsBytes);
-  const std::string what = "GET " + options_.test_path + " on " + pick->pod + ": ";
+  const std::string what = "GET " + path + " on " + pick->pod + ": ";
   if (r.status >= 200 && r.status < 300) return {Outcome::kPass, what + std::to_string(r.status)};
   if (r.status != 0 || r.timed_out) {
     return {Outcome::kFail, what + (r.timed_out ? "timed out" : std::to_string(r.status))};

@@ -39,7 +39,7 @@ class Collector {
   DbProbe GatherDatabase(const CollectInput& in, const RemediationSpec& spec,
                          const std::vector<PodEndpoint>& endpoints);
   PromProbe GatherPrometheus(const CollectInput& in, const RemediationSpec& spec);
-  ProbeResult TestRequest(const std::vector<PodEndpoint>& endpoints);
+  ProbeResult TestRequest(const std::vector<PodEndpoint>& endpoints, const std::string& path);
 
   RemediationCluster* cluster_;
   ClusterReader* reader_;

@@ -650,7 +650,13 @@ class Planner {
       if (s.outcome == Outcome::kFail) ++failing;
     }
     const bool request_failed = o_.test_request.outcome == Outcome::kFail;
-    if (failing > 0 || request_failed) {
+    // The database still shows the target's sessions waiting on a lock (or its pools full
+    // of idle transactions): not healed, however /health answers (new pods with no traffic
+    // yet answer it until their first requests queue behind the same lock).
+    const bool db_failing = std::any_of(o_.signals.begin(), o_.signals.end(), [](const Signal& s) {
+      return s.name == signal::kDbSessions && s.outcome == Outcome::kFail;
+    });
+    if (failing > 0 || request_failed || db_failing) {
       r->failed_streak += 1;
       r->healthy_streak = 0;
     } else if (pods > 0 && passing == pods) {
@@ -666,6 +672,10 @@ class Planner {
                     std::to_string(v.consecutive_healthy));
     if (r->healthy_streak < v.consecutive_healthy) pending.push_back("health");
     if (o_.test_request.outcome == Outcome::kPass) notes.push_back("test request ok");
+    if (db_failing) {
+      notes.push_back("the database shows the target still waiting");
+      pending.push_back("database");
+    }
     if (o_.error_ratio) {
       const bool ok = *o_.error_ratio <= v.max_error_ratio;
       notes.push_back("error ratio " + FormatFixed(*o_.error_ratio, 3) + (ok ? " <= " : " > ") +

@@ -507,6 +507,14 @@ RemediationSpecParse ParseRemediationSpec(const Json& object) {
       r.Number(verification, "maxErrorRatio", "spec.verification.maxErrorRatio", 0.01, 0, 1.0);
   v.latency_factor = r.Number(verification, "latencyFactor", "spec.verification.latencyFactor", 2.0,
                               1, std::nullopt);
+  v.test_path = r.String(verification, "testPath", "spec.verification.testPath");
+  if (r.ok() && !v.test_path.empty() &&
+      (v.test_path.front() != '/' || v.test_path.size() > 256 ||
+       v.test_path.find_first_of(" \t\r\n") != std::string::npos)) {
+    r.Fail("spec.verification.testPath",
+           "Invalid value " + Quote(v.test_path.substr(0, 64)) +
+               ": must be a URL path starting with /, at most 256 bytes, no spaces");
+  }
 
   const Json* safety = r.Object(spec_json, "safety", "spec.safety");
   auto& s = spec.safety;

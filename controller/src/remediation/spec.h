@@ -131,6 +131,9 @@ struct VerificationSpec {
   std::chrono::milliseconds timeout{60'000};
   double max_error_ratio = 0.01;
   double latency_factor = 2.0;
+  // spec.verification.testPath: one business request sent to a pod each verifying tick
+  // (e.g. /items?limit=1); empty: none (the controller knows no app's routes).
+  std::string test_path;
   bool operator==(const VerificationSpec&) const = default;
 };
 

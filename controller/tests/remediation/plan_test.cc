@@ -177,6 +177,40 @@ TEST(Plan, SessionCountsAreKeptForAMinuteUnlessTheMatchChanges) {
             R"(role "shop")");
 }
 
+// After a restart, new pods answer /health until their first requests queue behind the
+// same lock: while the database still shows the target's sessions waiting (dbSessions
+// Fail), the rung is not verified, whatever /health says.
+TEST(Plan, VerificationWaitsWhileTheDatabaseShowsTheTargetStillWaiting) {
+  RemediationSpec spec = Spec();
+  spec.actions = {A::kRestartDeployment};
+  WallTime now = kT0;
+  Step s = Tick(spec, {}, HealthyObs(now), now);
+  s = Tick(spec, s.status, LockedObs(now), now);  // intent
+  now += 100ms;
+  s = Tick(spec, s.status, LockedObs(now), now);  // apply
+  const std::string key = Last(s).key;
+  now += 1s;
+  Observations o = HealthyObs(now);
+  o.deployment = Rollout(key, 2, 2);
+  o.signals.push_back({signal::kDbSessions, Outcome::kFail, 2.5, now,
+                       "2 target sessions (2 active, 0 idle in transaction): 2 wait on a lock"});
+  s = Tick(spec, s.status, o, now);
+  ASSERT_EQ(s.status.phase, RemediationPhase::kVerifying);
+  for (int i = 0; i < 12; ++i) {
+    now += 1s;
+    o.signals.back().observed_at = now;
+    s = Tick(spec, s.status, o, now);
+    if (s.status.phase != RemediationPhase::kVerifying) break;
+  }
+  ASSERT_NE(s.status.phase, RemediationPhase::kResolved) << s.status.message;
+  ASSERT_EQ(s.status.incident->actions[0].result, ActionResult::kVerificationFailed)
+      << s.status.message;
+  EXPECT_NE(s.status.incident->actions[0].verification.find(
+                "the database shows the target still waiting"),
+            std::string::npos)
+      << s.status.incident->actions[0].verification;
+}
+
 // Issue 7, test 1: LockTable + Ladder. Restarting the api does not heal it (the lock holder
 // remains), restarting the database does; the timeline says so.
 TEST(Plan, LadderUnderALockHolderHealsAtTheDatabaseRung) {

@@ -43,7 +43,7 @@ TEST(RemediationSpec, ReadsEveryField) {
     "actions":["TerminateBlockingSessions","RestartDatabase"],
     "increasePoolSize":{"env":"POOL","container":"app","step":2,"max":8},
     "verification":{"consecutiveHealthy":5,"window":"20s","timeout":"2m","maxErrorRatio":0.05,
-                    "latencyFactor":3},
+                    "latencyFactor":3,"testPath":"/orders?limit=1"},
     "safety":{"maxActionsPerHour":1,"cooldown":"10s","dryRun":true,
               "requireApproval":["RestartDatabase"],
               "loopBreaker":{"relapseWindow":"90s","maxRelapses":4}}}})json"));
@@ -77,6 +77,7 @@ TEST(RemediationSpec, ReadsEveryField) {
   EXPECT_EQ(s.increase_pool_size, (PoolSizeSpec{"POOL", "app", 2, 8}));
   EXPECT_EQ(s.verification.timeout, 120s);
   EXPECT_DOUBLE_EQ(s.verification.latency_factor, 3);
+  EXPECT_EQ(s.verification.test_path, "/orders?limit=1");
   EXPECT_TRUE(s.safety.dry_run);
   EXPECT_EQ(s.safety.cooldown, 10s);
   EXPECT_EQ(s.safety.relapse_window, 90s);
@@ -181,6 +182,8 @@ INSTANTIATE_TEST_SUITE_P(
                 R"(,"detection":{"metrics":{"preset":"None"},"prometheus":{"url":"http://p"}})",
             "spec.detection.prometheus.queries: Required value: metrics preset None has no "
             "default PromQL"},
+        SpecCase{"TestPathNotAPath", kMinimal + R"(,"verification":{"testPath":"items"})",
+                 "spec.verification.testPath: Invalid value \"items\": must be a URL path"},
         SpecCase{"UnknownScope", kMinimal + R"(,"terminateBlockingSessions":{"scope":"Planet"})",
                  "spec.terminateBlockingSessions.scope: Unsupported value \"Planet\""},
         SpecCase{
