@@ -164,8 +164,9 @@ Observations Assemble(const Gathered& g, const CollectInput& in, const Remediati
       samples = std::move(parsed.samples);
       metrics_error = parsed.error;
     } else {
-      metrics_error = p.metrics.status ? "/metrics answered " + std::to_string(p.metrics.status)
-                                       : "/metrics: " + p.metrics.error;
+      const std::string path = p.metrics_path.empty() ? "metrics" : p.metrics_path;
+      metrics_error = p.metrics.status ? path + " answered " + std::to_string(p.metrics.status)
+                                       : path + ": " + p.metrics.error;
     }
     std::optional<PoolGauges> gauges;
     if (!samples.empty()) gauges = ReadPoolGauges(samples, names);

@@ -87,6 +87,7 @@ void MoveBaseline(CollectState& state, const Observations& o, WallTime now);
 struct PodProbe {
   PodEndpoint endpoint;
   http::ClientResponse health, metrics;  // metrics: not asked (status 0, no error) without a path
+  std::string metrics_path;              // where metrics were asked, for messages
   bool alive = false;  // without a metrics path: the pod's port accepted a connection
 };
 

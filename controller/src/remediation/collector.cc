@@ -84,6 +84,7 @@ Gathered Collector::Gather(const CollectInput& in, const RemediationSpec& spec) 
                                     : spec.detection.metrics_path;
       // The metrics answer also says the process is alive while /health hangs; without a
       // metrics endpoint, a TCP connect to the pod's port says it.
+      p.metrics_path = path;
       auto metrics = std::async(std::launch::async, [&] {
         if (!path.empty()) {
           p.metrics = probes_->Get(base + path, std::max(health_timeout, milliseconds(1000)),

@@ -243,6 +243,21 @@ TEST(Assemble, TheHikariCPPresetReadsASpringBootPod) {
   EXPECT_FALSE(wrong.pool_size);
 }
 
+// A metrics endpoint that is not there is named by its path, not poolguard-target's.
+TEST(Assemble, AMissingMetricsEndpointIsNamedByItsPath) {
+  RemediationSpec spec;
+  spec.detection.metrics_preset = MetricPreset::kHikariCP;
+  Gathered g = OnePod(200, "");
+  g.pods[0].metrics.status = 404;
+  g.pods[0].metrics_path = "/actuator/prometheus";
+  CollectState st;
+  const Observations o = Assemble(g, {}, spec, CollectorOptions{}, st, kT0);
+  const Signal* saturation = FindSignal(o, "poolSaturation/api-1");
+  ASSERT_NE(saturation, nullptr);
+  EXPECT_EQ(saturation->outcome, Outcome::kError);
+  EXPECT_EQ(saturation->detail, "/actuator/prometheus answered 404");
+}
+
 // Preset None: no metrics endpoint asked; a pod whose /health hangs while its port
 // accepts connections is stuck (Fail), as with a metrics answer.
 TEST(Assemble, WithoutMetricsTheOpenPortSaysThePodIsAlive) {
