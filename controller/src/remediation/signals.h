@@ -195,9 +195,9 @@ const std::vector<LogPattern>& DriverLogPatterns();
 ///   `Caused by: ...`, Python's chained-exception notes, SQLAlchemy's `[SQL: ...]`,
 ///   `[parameters: ...]` and `(Background on this error at: ...)`, a Java exception header right
 ///   after the message; so a multi-line stack trace counts once with its message;
-/// - its kind: the `<kind>` of a `DB_ERROR: <kind>: <message>` line (poolguard-target's
-///   own form), else the first of `patterns` (the spec's own, checked first) or of
-///   DriverLogPatterns() that a line of the record contains;
+/// - its kind: the `<kind>` of a `DB_ERROR: <kind>: <message>` line (a lower-case kind
+///   after the marker, as an app may write it), else the first of `patterns` (the spec's own,
+///   checked first) or of DriverLogPatterns() that a line of the record contains;
 /// - lines may be text or JSON (one object per line: the message in "msg"), with or
 ///   without a Kubernetes timestamp prefix (pods/log ?timestamps=true).
 /// The sample is the matching line (from DB_ERROR: on, or the JSON message) of the latest

@@ -55,7 +55,7 @@ inline constexpr size_t kMaxLogPatternBytes = 256;
 
 /// Which metric names detection reads (spec.detection.metrics.preset; metric_presets.h).
 enum class MetricPreset {
-  kPoolGuardTarget,  // poolguard-target's own metrics
+  kPoolGuardTarget,  // the repo's example target's names (metric_presets.cc has them)
   kHikariCP,         // HikariCP + Micrometer (Spring Boot Actuator)
   kNone,             // no metrics: health, logs and the database's view
 };
