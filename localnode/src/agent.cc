@@ -845,6 +845,15 @@ class Agent::Impl {
     return base;
   }
 
+  // The pod's outgoing connections leave from its pod IP (localnode/podsource): set after
+  // the container's own env, which may preload libraries of its own (kept, after ours).
+  void PreloadPodSource(const PodRt& rt, EnvList& env) const {
+    if (opt_.podsource_library.empty()) return;
+    env.Set("LOCALNODE_POD_IP", rt.ip);
+    const std::string own = env.Get("LD_PRELOAD").value_or("");
+    env.Set("LD_PRELOAD", opt_.podsource_library + (own.empty() ? "" : ":" + own));
+  }
+
   void StartContainer(PodRt& rt, ContainerRt& c) {
     const ImageEntry* entry = images_.Find(c.image);
     auto backoff = [&](const std::string& reason, const std::string& message, int seconds) {
@@ -872,6 +881,7 @@ class Agent::Impl {
           [this](const std::string& ns, const std::string& n) { return LoadData(false, ns, n); },
           [this](const std::string& ns, const std::string& n) { return LoadData(true, ns, n); }};
       env = BuildEnv(rt.pod, c.spec, rt.ip, "127.0.0.1", BaseEnv(rt), sources);
+      PreloadPodSource(rt, env);
       argv = ContainerArgv(*entry, ExpandAll(StringArray(json::At(c.spec, "command")), env),
                            ExpandAll(StringArray(json::At(c.spec, "args")), env));
     } catch (const std::exception& e) {

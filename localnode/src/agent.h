@@ -21,6 +21,8 @@ struct AgentOptions {
   int backoff_base_seconds = 10;  // first crash restarts at once, then 10 s, 20 s, ... 300 s
   int backoff_max_seconds = 300;
   bool mount_namespaces = true;  // private mount namespace per container (needs root)
+  // Preloaded into every container so its connections leave from its pod IP ("": none).
+  std::string podsource_library;
 };
 
 /// The node agent. Run() blocks until `stop` becomes true, then stops every process it

@@ -32,6 +32,8 @@ const char* kUsage = R"(poolguard-localnode: runs the local cluster's pods as lo
   --tls-cert-file, --tls-private-key-file, --client-ca-file   kubelet port TLS (no server if unset)
   --restart-backoff-seconds=N  [10]
   --no-mount-namespaces        run containers in the host mount namespace (no volumes, no hosts file)
+  --podsource-library=PATH     preloaded into containers so their connections leave from the
+                               pod IP; empty: none [libpoolguard-podsource.so beside the agent]
   --log-level=LEVEL            [info]
 )";
 
@@ -44,6 +46,9 @@ int main(int argc, char** argv) {
   fs::path exe = fs::canonical("/proc/self/exe");
   o.build_dir = exe.parent_path().parent_path().string();
   o.source_dir = POOLGUARD_SOURCE_DIR;
+  // Built beside the agent (localnode/CMakeLists.txt).
+  if (fs::path lib = exe.parent_path() / "libpoolguard-podsource.so"; fs::exists(lib))
+    o.podsource_library = lib.string();
   std::string level = "info";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -80,6 +85,8 @@ int main(int argc, char** argv) {
         o.backoff_base_seconds = std::stoi(v);
       else if (k == "--no-mount-namespaces")
         o.mount_namespaces = false;
+      else if (k == "--podsource-library")
+        o.podsource_library = v;
       else if (k == "--log-level")
         level = v;
       else if (k == "--help" || k == "-h") {

@@ -31,8 +31,24 @@ struct ServiceProxy::Listener {
 
 namespace {
 
-int ConnectBackend(const ServiceProxy::Backend& b) {
+// Connects to the backend from the client's own address when this namespace has it (a
+// pod's: the connection keeps its source, as kube-proxy's DNAT keeps it, so a database
+// behind a Service sees the pod IP); from whatever the kernel picks otherwise (the host).
+int ConnectBackend(const ServiceProxy::Backend& b, const sockaddr_in& client) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  if (client.sin_family == AF_INET) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    src.sin_addr = client.sin_addr;
+    if (bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
+      close(fd);  // a bound-and-failed socket cannot be unbound: start again without
+      fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+      if (fd < 0) return -1;
+    }
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(b.port));
@@ -156,7 +172,10 @@ void ServiceProxy::Update(const Table& table) {
       while (!l_raw->stop) {
         pollfd p{l_raw->fd, POLLIN, 0};
         if (poll(&p, 1, 300) != 1) continue;
-        int client = accept4(l_raw->fd, nullptr, nullptr, SOCK_CLOEXEC);
+        sockaddr_in peer{};
+        socklen_t peer_len = sizeof peer;
+        int client =
+            accept4(l_raw->fd, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_CLOEXEC);
         if (client < 0) continue;
         std::vector<Backend> backends;
         {
@@ -165,9 +184,9 @@ void ServiceProxy::Update(const Table& table) {
           if (it != shared->table.end()) backends = it->second;
         }
         unsigned start = l_raw->next++;
-        std::thread([client, backends, start] {
+        std::thread([client, backends, start, peer] {
           for (size_t i = 0; i < backends.size(); ++i) {
-            int up = ConnectBackend(backends[(start + i) % backends.size()]);
+            int up = ConnectBackend(backends[(start + i) % backends.size()], peer);
             if (up >= 0) {
               Pump(client, up);
               return;

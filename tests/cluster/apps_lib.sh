@@ -11,6 +11,7 @@
 # app_up DIR NAME PASSWORD: the app and its database in a new namespace, with traffic.
 # Sets NS, APP_DIR, REM.
 APP_DIR=""
+DB_IP="" DB_ADMIN_PASSWORD=""
 LOAD_PIDS=()
 stop_load() {
   local pid
@@ -68,6 +69,7 @@ app_up() {
   local db_ip admin_password
   db_ip="$(jp pod/db-0 '{.status.podIP}' -n "$NS")"
   admin_password="$(kubectl get secret db-credentials -n "$NS" -o jsonpath='{.data.password}' | base64 -d)"
+  DB_IP="$db_ip" DB_ADMIN_PASSWORD="$admin_password"
   wait_for "PostgreSQL at $db_ip to accept logins" 60 \
     eval "PGPASSWORD='$admin_password' psql -h '$db_ip' -U app -d app -Atqc 'SELECT 1' >/dev/null 2>&1"
   PGPASSWORD="$admin_password" psql -h "$db_ip" -U app -d app -v ON_ERROR_STOP=1 -q -f "$APP_DIR/setup.sql" ||
@@ -110,17 +112,37 @@ app_reset() {
 # shows (dbSessions), LockContention with High confidence, TerminateBlockingSessions
 # verified, no restart of the app or the database.
 # APP_VERIFICATION (a YAML flow map), when set, replaces the example's verification.
+# APP_SESSIONS_ROLE, when set, becomes spec.target.sessions.role: a role none of the app's
+# sessions has, so that only their client addresses (the pods' IPs) can match them.
 app_lock_scenario() {
   awk 'BEGIN{RS="---\n"} /kind: Remediation/' "$APP_DIR/poolguard.yaml" >"$WORK/remediation.yaml"
   awk 'BEGIN{RS="---\n"} /kind: ChaosExperiment/' "$APP_DIR/poolguard.yaml" >"$WORK/chaos.yaml"
   if [[ -n "${APP_VERIFICATION:-}" ]]; then
     sed -i "s|^  verification: .*|  verification: $APP_VERIFICATION|" "$WORK/remediation.yaml"
   fi
-  check "Remediation $REM Watching; its sessions found by the Secret's role"
+  local role="${APP_SESSIONS_ROLE:-$REM}"
+  if [[ -n "${APP_SESSIONS_ROLE:-}" ]]; then
+    sed -i "s|^\(  target: {.*\)}$|\1, sessions: {role: $APP_SESSIONS_ROLE}}|" "$WORK/remediation.yaml"
+    grep -q "sessions: {role: $APP_SESSIONS_ROLE}" "$WORK/remediation.yaml" ||
+      fail "could not set spec.target.sessions in $WORK/remediation.yaml"
+  fi
+
+  # As on kind: each pod's connections (through the db Service) carry its pod IP.
+  check "$REM's database sessions come from its pods' IPs (pg_stat_activity.client_addr)"
+  local ips addrs
+  ips="$(app_ips | sort | paste -sd' ')"
+  addrs="$(PGPASSWORD="$DB_ADMIN_PASSWORD" psql -h "$DB_IP" -U app -d app -Atqc \
+    "SELECT DISTINCT host(client_addr) FROM pg_stat_activity WHERE usename = '$REM'" |
+    sort | paste -sd' ')" || fail "cannot read pg_stat_activity"
+  [[ -n "$ips" && "$addrs" == "$ips" ]] ||
+    fail "client addresses of role $REM's sessions are '$addrs', the pods' IPs '$ips'"
+  ok "client_addr: $addrs"
+
+  check "Remediation $REM Watching; its sessions found by role $role or their pods' addresses"
   kubectl apply -n "$NS" -f "$WORK/remediation.yaml" >/dev/null || fail "cannot apply the Remediation"
   wait_watching
-  wait_rem "status.sessions naming role $REM with the app's sessions" 30 \
-    ".status.sessions.matchedBy == \"role \\\"$REM\\\" or a client address of 2 pods\" and .status.sessions.target >= 2"
+  wait_rem "status.sessions naming role $role with the app's sessions" 30 \
+    ".status.sessions.matchedBy == \"role \\\"$role\\\" or a client address of 2 pods\" and .status.sessions.target >= 2"
   ok "status.sessions: $(rq '.status.sessions | tojson')"
 
   local chaos="$REM-lock-items" before after

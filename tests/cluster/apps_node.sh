@@ -9,5 +9,7 @@ source "$TESTS_CLUSTER_DIR/remediation_lib.sh"
 # shellcheck source=apps_lib.sh
 source "$TESTS_CLUSTER_DIR/apps_lib.sh"
 app_up "$REPO_DIR/examples/apps/node" catalog catalog-password
+# A role none of its sessions has: the pods' addresses alone must find them.
+APP_SESSIONS_ROLE=reporting
 app_lock_scenario
 echo "[$TEST_NAME] PASS"
