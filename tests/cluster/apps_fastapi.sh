@@ -10,4 +10,6 @@ source "$TESTS_CLUSTER_DIR/remediation_lib.sh"
 source "$TESTS_CLUSTER_DIR/apps_lib.sh"
 app_up "$REPO_DIR/examples/apps/fastapi" shop shop-password
 app_lock_scenario
+app_reset
+app_slots_scenario
 echo "[$TEST_NAME] PASS"

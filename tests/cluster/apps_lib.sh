@@ -11,12 +11,23 @@
 # app_up DIR NAME PASSWORD: the app and its database in a new namespace, with traffic.
 # Sets NS, APP_DIR, REM.
 APP_DIR=""
-DB_IP="" DB_ADMIN_PASSWORD=""
+DB_IP="" DB_ADMIN_PASSWORD="" APP_PASSWORD=""
+SLOTS_DETECTION=""  # seconds from the scale-out to detection (app_slots_scenario)
 LOAD_PIDS=()
+HOLD_PIDS=()  # psql sessions the slots scenario holds open (each runs `\! sleep`)
 stop_load() {
   local pid
   for pid in "${LOAD_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   LOAD_PIDS=()
+  release_holds
+}
+release_holds() {
+  local pid
+  for pid in "${HOLD_PIDS[@]}"; do
+    pkill -P "$pid" 2>/dev/null || true
+    kill "$pid" 2>/dev/null || true
+  done
+  HOLD_PIDS=()
 }
 # The traffic stops first; remediation_cleanup then sees the test's exit code.
 app_cleanup() {
@@ -31,9 +42,10 @@ app_ips() { kubectl get pods -n "$NS" -l "app.kubernetes.io/name=$REM" -o jsonpa
 # before app_up: Spring Boot's is /actuator/health, "status":"UP").
 APP_HEALTH_PATH=/health
 APP_HEALTHY='"status":"ok"'
-# Both pods Ready, each serving /items and a healthy health answer.
+# All pods (APP_REPLICAS, 2) Ready, each serving /items and a healthy health answer.
+APP_REPLICAS=2
 app_serves() {
-  pods_ready "$REM" 2 || return 1
+  pods_ready "$REM" "$APP_REPLICAS" || return 1
   local ip
   for ip in $(app_ips); do
     curl -fsS --max-time 3 "http://$ip:8000/items?limit=1" | grep -q '"id"' || return 1
@@ -44,6 +56,7 @@ app_serves() {
 app_up() {
   APP_DIR="$1" REM="$2"
   local password="$3"
+  APP_PASSWORD="$password"
   use_test_cluster jq curl psql
   kubectl get node localnode >/dev/null 2>&1 ||
     fail "no Node 'localnode': the node agent is not running (see docs/localnode.md)"
@@ -94,8 +107,16 @@ app_up() {
     done
   done
   ok "serving at $(app_ips | paste -sd' ')"
-  start_controller
+  # A leak may take every slot the server has for ordinary roles (app_slots_scenario).
+  POOLGUARD_DB_CAPACITY_MARGIN=0 start_controller
 }
+
+# as_admin SQL: one value from the database as its superuser (which has reserved slots left
+# when ordinary roles have none).
+as_admin() { PGPASSWORD="$DB_ADMIN_PASSWORD" psql -h "$DB_IP" -U app -d app -Atqc "$1"; }
+# Slots an ordinary role may use, and how many client backends hold one now.
+usable_slots() { as_admin "SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int"; }
+slots_in_use() { as_admin "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"; }
 
 # Between runs (bench/apps.sh): no Remediation, no experiment, the app serving.
 app_reset() {
@@ -167,4 +188,83 @@ app_lock_scenario() {
   ok "lock check: $(rq '.status.incident.diagnosis.checks[] | select(.name == "BlockingSessions") | .evidence')"
   wait_for "$REM serving again" 30 app_serves
   ok "generations (deployment/statefulset) $after unchanged; $REM serves"
+}
+
+# take_free_slots USABLE: true once USABLE slots are in use; else opens an idle psql
+# session of the app's role for each free one (held until release_holds).
+take_free_slots() {
+  local in_use i
+  in_use="$(slots_in_use)" || return 1
+  ((in_use >= $1)) && return 0
+  for ((i = in_use; i < $1; i++)); do
+    PGAPPNAME=reporting PGPASSWORD="$APP_PASSWORD" psql -h "$DB_IP" -U "$REM" -d "$REM" -Atq \
+      -c '\! exec sleep 300' </dev/null >/dev/null 2>&1 &
+    HOLD_PIDS+=($!)
+  done
+  return 1
+}
+
+# app_slots_scenario: the server's slots exhausted by other clients while the app scales
+# out. An Idle leak (ChaosExperiment <name>-slots) takes every slot the guardrail allows
+# (--db-capacity-margin=0: all but the one its own probe was counted in) and an idle psql
+# session of the app's role the last one. The app's pools are open and it keeps serving:
+# no incident (unless APP_POOL_SHRINKS: its pool closes idle connections, and reopening
+# them fails before any scale-out). Then it scales out to 3 replicas (as an autoscaler would under load): the
+# new pod gets no connection, its health fails. Expected: ServerSlotsExhausted with High
+# confidence, the leak's idle sessions terminated (TerminateBlockingSessions, no restart
+# of the app or the database), the new pod serving, the experiment ended by the severed
+# sessions (TerminateBlockingSessions ends the longest idle first, at most 64 per action).
+app_slots_scenario() {
+  local chaos="$REM-slots" usable others leak before after restarted
+  check "server slots exhausted by an Idle leak while $REM scales out: ServerSlotsExhausted (High), the leak's sessions terminated, no restart"
+  kubectl apply -n "$NS" -f "$WORK/remediation.yaml" >/dev/null || fail "cannot apply the Remediation"
+  wait_watching
+  usable="$(usable_slots)" || fail "cannot read max_connections"
+  others="$(slots_in_use)" || fail "cannot read pg_stat_activity"
+  leak=$((usable - others - 1))
+  ((leak > 0)) || fail "no slot to leak: $others of $usable in use"
+  sed -e "s/name: $REM-lock-items/name: $chaos/" \
+    -e "s/connectionLeak: {.*}/connectionLeak: {connections: $leak, mode: Idle}/" \
+    -e "s/duration: .*/duration: 3m/" "$WORK/chaos.yaml" >"$WORK/slots.yaml"
+  grep -q "connections: $leak, mode: Idle" "$WORK/slots.yaml" || fail "could not write $WORK/slots.yaml"
+  kubectl apply -n "$NS" -f "$WORK/slots.yaml" >/dev/null || fail "cannot apply ChaosExperiment $chaos"
+  wait_chaos_active "$chaos"
+  # Whatever is left goes to another client: idle psql sessions of the app's role.
+  # (Topped up: a pool that closes idle connections gives slots back meanwhile.)
+  wait_for "every ordinary slot taken ($usable)" 30 take_free_slots "$usable"
+  ok "$leak leak sessions + ${#HOLD_PIDS[@]} psql: $(slots_in_use) of $usable slots in use"
+  if [[ -z "${APP_POOL_SHRINKS:-}" ]]; then
+    check "$REM serves on its open pools: no incident"
+    app_serves || fail "$REM stopped serving with its pools open"
+    rem_is '.status.incident == null' || fail "an incident opened before the scale-out: $(rq '.status.incident | {id, diagnosis}')"
+  fi
+  # The leak's sessions become slot holders once idle for idleSlotHolder (10s).
+  sleep 10
+  ok "phase $(rq .status.phase), $REM serving"
+
+  check "$REM scales out to 3: the new pod gets no connection; healed by ending the leak"
+  restarted='{.spec.template.metadata.annotations.kubectl\.kubernetes\.io/restartedAt}'
+  before="$(jp "deployment/$REM" "$restarted" -n "$NS")/$(jp statefulset/db '{.metadata.generation}' -n "$NS")"
+  local scaled_at detected_at
+  scaled_at="$(date +%s.%N)"
+  kubectl scale "deployment/$REM" -n "$NS" --replicas=3 >/dev/null || fail "cannot scale $REM"
+  wait_rem "an incident linked to $chaos" 60 ".status.incident.chaosExperiment == \"$NS/$chaos\""
+  wait_rem "the incident Resolved" 90 '.status.incident.outcome == "Resolved"'
+  rem_is '.status.incident.diagnosis.conclusion == "ServerSlotsExhausted" and .status.incident.diagnosis.confidence == "High"' ||
+    fail "diagnosis: $(rq '.status.incident.diagnosis | {conclusion, confidence, summary, checks}')"
+  rem_is '[.status.incident.actions[] | {name, result}] == [{name: "TerminateBlockingSessions", result: "Verified"}]' ||
+    fail "actions: $(rq '[.status.incident.actions[] | {name, rung, result, detail, verification}]')"
+  after="$(jp "deployment/$REM" "$restarted" -n "$NS")/$(jp statefulset/db '{.metadata.generation}' -n "$NS")"
+  [[ "$after" == "$before" ]] || fail "a workload was restarted (deployment restartedAt/statefulset generation $before -> $after)"
+  wait_for "the experiment to end (its sessions terminated)" 60 \
+    eval "[[ \$(chaos_phase $chaos) == Completed ]]"
+  # detectionSeconds counts from the experiment's start; the outage began at the scale-out.
+  detected_at="$(date -d "$(rq .status.incident.detectedAt)" +%s.%N)" || fail "no detectedAt"
+  SLOTS_DETECTION="$(awk -v a="$scaled_at" -v b="$detected_at" 'BEGIN { printf "%.2f", b - a }')"
+  ok "$(incident_summary); detected ${SLOTS_DETECTION}s after the scale-out"
+  ok "slots check: $(rq '.status.incident.diagnosis.checks[] | select(.name == "ServerSlots") | .evidence')"
+  APP_REPLICAS=3
+  wait_for "all 3 $REM pods serving" 60 app_serves
+  ok "the experiment $(kubectl get chaosexperiment "$chaos" -n "$NS" -o jsonpath='{.status.reason}'); 3 pods serve"
+  release_holds
 }

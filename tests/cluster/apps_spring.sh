@@ -13,4 +13,6 @@ APP_HEALTH_PATH=/actuator/health
 APP_HEALTHY='"status":"UP"'
 app_up "$REPO_DIR/examples/apps/spring" orders orders-password
 app_lock_scenario
+app_reset
+app_slots_scenario
 echo "[$TEST_NAME] PASS"

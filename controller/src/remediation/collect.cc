@@ -305,6 +305,7 @@ Observations Assemble(const Gathered& g, const CollectInput& in, const Remediati
   o.capacity = g.db.capacity;
   o.sessions = g.db.sessions;
   o.sessions_matched_by = g.db.sessions_matched_by;
+  o.idle_slot_holder = spec.detection.idle_slot_holder;
   o.deployment = g.deployment;
   o.pool_size = g.pool_size;
   if (!o.pool_size && size) o.pool_size = static_cast<int>(*size);

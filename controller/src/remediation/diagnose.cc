@@ -4,6 +4,7 @@
 #include <cmath>
 #include <set>
 
+#include "core/duration.h"
 #include "core/text.h"
 
 namespace poolguard::controller {
@@ -207,7 +208,34 @@ Blocking BlockingSessions(const Observations& o) {
   return b;
 }
 
-Check ServerSlots(const Observations& o) {
+struct Slots {
+  Check check;
+  std::vector<int> holders;  // other clients' sessions idle long enough to be ended
+};
+
+bool IsIdle(const SessionRow& s) {
+  return s.state == "idle" || s.state.rfind("idle in transaction", 0) == 0;
+}
+
+// Sessions that hold a slot the target needs while doing nothing: not the target's, not a
+// diagnostic session of this or another controller (an experiment's are: a leak is what
+// this finds), idle for at least `o.idle_slot_holder`. Longest idle first.
+std::vector<const SessionRow*> SlotHolders(const Observations& o) {
+  std::vector<const SessionRow*> out;
+  if (!o.sessions) return out;
+  const double min_seconds = static_cast<double>(o.idle_slot_holder.count()) / 1000;
+  for (const auto& s : *o.sessions) {
+    if (s.is_target || s.application_name.rfind("poolguard-controller", 0) == 0) continue;
+    if (IsIdle(s) && s.state_seconds >= min_seconds) out.push_back(&s);
+  }
+  std::stable_sort(out.begin(), out.end(), [](const SessionRow* a, const SessionRow* b) {
+    return a->state_seconds > b->state_seconds;
+  });
+  return out;
+}
+
+Slots ServerSlots(const Observations& o) {
+  Slots slots;
   std::vector<std::string> fail;
   std::string pass;
   if (o.capacity && o.capacity->max_connections > 0) {
@@ -238,11 +266,32 @@ Check ServerSlots(const Observations& o) {
     }
   }
   if (!fail.empty()) {
-    return Make(check::kServerSlots, Outcome::kFail, Join(fail, "; "),
-                static_cast<int>(fail.size()));
+    const int sources = static_cast<int>(fail.size());
+    if (o.sessions) {
+      const auto holders = SlotHolders(o);
+      const std::string idle = FormatDuration(o.idle_slot_holder);
+      if (holders.empty()) {
+        fail.push_back("no other client's session idle " + idle + " or longer");
+      } else {
+        std::vector<std::string> named;
+        for (const auto* h : holders) {
+          slots.holders.push_back(h->pid);
+          if (named.size() < 3) named.push_back(DescribeHolder(*h));
+        }
+        const int n = static_cast<int>(holders.size());
+        std::string text = Plural(n, "session", "sessions") + " of other clients idle " + idle +
+                           " or longer hold slots: " + Join(named, "; ");
+        if (n > 3) text += "; and " + std::to_string(n - 3) + " more";
+        fail.push_back(text);
+      }
+    }
+    slots.check = Make(check::kServerSlots, Outcome::kFail, Join(fail, "; "), sources);
+    return slots;
   }
-  if (!pass.empty()) return Make(check::kServerSlots, Outcome::kPass, pass);
-  return Make(check::kServerSlots, Outcome::kInconclusive, "capacity not read");
+  slots.check = pass.empty()
+                    ? Make(check::kServerSlots, Outcome::kInconclusive, "capacity not read")
+                    : Make(check::kServerSlots, Outcome::kPass, pass);
+  return slots;
 }
 
 Confidence Min(Confidence a, Confidence b) { return a < b ? a : b; }
@@ -255,7 +304,8 @@ Diagnosis Diagnose(const Observations& o) {
   const Check auth = AuthenticationErrors(o);
   const Check pool = PoolTimeouts(o);
   const Blocking blocking = BlockingSessions(o);
-  const Check slots = ServerSlots(o);
+  const Slots server_slots = ServerSlots(o);
+  const Check& slots = server_slots.check;
   const Check& lock = blocking.check;
 
   Diagnosis d;
@@ -331,6 +381,7 @@ Diagnosis Diagnose(const Observations& o) {
   d.summary = std::string(ConclusionName(d.conclusion)) + ": " + why + "; confidence " +
               std::string(ConfidenceName(confidence)) + ": " + Join(notes, "; ");
   if (d.conclusion == Conclusion::kLockContention) d.blocking_pids = blocking.terminable;
+  if (d.conclusion == Conclusion::kServerSlotsExhausted) d.blocking_pids = server_slots.holders;
   return d;
 }
 

@@ -4,6 +4,7 @@
 // Collector (remediation/collector.h) and assembled by the pure functions of
 // remediation/collect.h.
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -63,6 +64,8 @@ struct Observations {
   std::optional<std::vector<SessionRow>> sessions;
   std::string sessions_matched_by;    // how the target's sessions were told apart
   std::optional<DbPoolView> db_pool;  // the target's pools as the database shows them
+  // Other clients' sessions idle this long hold slots (spec.detection.database).
+  std::chrono::milliseconds idle_slot_holder{10000};
 
   // Verification inputs (over verification.window where they are rates).
   std::optional<double> error_ratio;

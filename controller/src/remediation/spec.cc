@@ -351,6 +351,9 @@ RemediationSpecParse ParseRemediationSpec(const Json& object) {
   spec.detection.idle_in_transaction =
       r.Duration(database, "idleInTransaction", "spec.detection.database.idleInTransaction",
                  milliseconds(10'000), milliseconds(1000));
+  spec.detection.idle_slot_holder =
+      r.Duration(database, "idleSlotHolder", "spec.detection.database.idleSlotHolder",
+                 milliseconds(10'000), milliseconds(1000));
   const Json* prometheus = r.Object(detection, "prometheus", "spec.detection.prometheus");
   if (prometheus != nullptr) {
     spec.detection.prometheus_url = r.String(prometheus, "url", "spec.detection.prometheus.url");

@@ -80,6 +80,10 @@ struct DetectionSpec {
   // idle in a transaction this long fill the target's pools.
   std::chrono::milliseconds lock_wait{1000};
   std::chrono::milliseconds idle_in_transaction{10000};
+  // While the server has no free slot, other clients' sessions idle (or idle in a
+  // transaction) this long hold slots the target needs: the ServerSlots check names them
+  // and TerminateBlockingSessions may end them.
+  std::chrono::milliseconds idle_slot_holder{10000};
   bool operator==(const DetectionSpec&) const = default;
 };
 

@@ -233,6 +233,67 @@ TEST(Diagnose, TerminatesOnlyForeignRootBlockers) {
       << d.checks[4].evidence;
 }
 
+SessionRow Other(int pid, std::string application_name, std::string state, double seconds) {
+  SessionRow r;
+  r.pid = pid;
+  r.application_name = std::move(application_name);
+  r.state = std::move(state);
+  r.state_seconds = seconds;
+  r.role = "shop";
+  return r;
+}
+
+// An Idle leak at capacity (another client's sessions, doing nothing): the lesser fix is
+// ending those, longest idle first; never the target's, a session still working, one idle
+// for less than idleSlotHolder, or a controller's own diagnostic session.
+TEST(Diagnose, SlotsHeldByIdleSessionsOfOthersAreTheOnesToEnd) {
+  Observations o = Healthy();
+  o.capacity = DbCapacity{100, 3, 97};
+  o.login = LoginResult::kTooManyClients;
+  o.idle_slot_holder = 10s;
+  o.sessions->push_back(Other(301, "poolguard-chaos/ns/leak", "idle", 25));
+  o.sessions->push_back(Other(302, "poolguard-chaos/ns/leak", "idle", 40));
+  o.sessions->push_back(Other(303, "report-job", "idle in transaction", 12));
+  o.sessions->push_back(Other(304, "report-job", "active", 60));                // working
+  o.sessions->push_back(Other(305, "psql", "idle", 9.5));                       // too recent
+  o.sessions->push_back(Other(306, "poolguard-controller-diag", "idle", 600));  // a controller's
+  SessionRow own = Target(103);
+  own.state_seconds = 300;  // the target's own idle pool connection
+  o.sessions->push_back(own);
+  const Diagnosis d = Diagnose(o);
+  EXPECT_EQ(d.conclusion, Conclusion::kServerSlotsExhausted) << d.summary;
+  EXPECT_EQ(d.confidence, Confidence::kHigh) << d.summary;
+  EXPECT_EQ(d.blocking_pids, (std::vector<int>{302, 301, 303}));
+  EXPECT_NE(d.checks[5].evidence.find(
+                "3 sessions of other clients idle 10s or longer hold slots: idle 40s "
+                "(application_name poolguard-chaos/ns/leak, role shop); idle 25s"),
+            std::string::npos)
+      << d.checks[5].evidence;
+}
+
+TEST(Diagnose, SlotsExhaustedWithNoIdleHolderSaysSoAndEndsNothing) {
+  Observations o = Healthy();
+  o.capacity = DbCapacity{100, 3, 97};
+  o.login = LoginResult::kTooManyClients;
+  o.idle_slot_holder = 30s;
+  o.sessions->push_back(Other(301, "poolguard-chaos/ns/leak", "idle", 25));
+  const Diagnosis d = Diagnose(o);
+  EXPECT_EQ(d.conclusion, Conclusion::kServerSlotsExhausted) << d.summary;
+  EXPECT_TRUE(d.blocking_pids.empty());
+  EXPECT_NE(d.checks[5].evidence.find("no other client's session idle 30s or longer"),
+            std::string::npos)
+      << d.checks[5].evidence;
+}
+
+// Idle sessions of others are no one's problem while the server has room.
+TEST(Diagnose, IdleSessionsOfOthersWithRoomLeftAreNotHolders) {
+  Observations o = Healthy();
+  o.sessions->push_back(Other(301, "poolguard-chaos/ns/leak", "idle", 400));
+  const Diagnosis d = Diagnose(o);
+  EXPECT_EQ(d.checks[5].result, Outcome::kPass) << d.checks[5].evidence;
+  EXPECT_TRUE(d.blocking_pids.empty());
+}
+
 TEST(Diagnose, OnlyOthersBlockedIsNotTheTargetsProblem) {
   Observations o = Healthy();
   SessionRow other;

@@ -29,7 +29,8 @@ TEST(RemediationSpec, ReadsEveryField) {
               "healthBody":"Ignore","sessions":{"role":"shop","applicationName":"api"}},
     "database":{"service":"db","port":5433,"credentialsSecret":"c","statefulSet":"pg"},
     "detection":{"interval":"500ms","for":"2s",
-                 "database":{"lockWait":"300ms","idleInTransaction":"30s"},
+                 "database":{"lockWait":"300ms","idleInTransaction":"30s",
+                              "idleSlotHolder":"45s"},
                  "metrics":{"preset":"HikariCP","path":"/manage/prometheus"},
                  "prometheus":{"url":"http://prom:9090/",
                                "queries":{"errorRatio":"max(err{ns=\"$namespace\"})",
@@ -57,6 +58,7 @@ TEST(RemediationSpec, ReadsEveryField) {
   EXPECT_EQ(s.session_application_name, "api");
   EXPECT_EQ(s.detection.lock_wait, 300ms);
   EXPECT_EQ(s.detection.idle_in_transaction, 30s);
+  EXPECT_EQ(s.detection.idle_slot_holder, 45s);
   EXPECT_EQ(s.detection.metrics_preset, MetricPreset::kHikariCP);
   EXPECT_EQ(s.detection.metrics_path, "/manage/prometheus");
   EXPECT_EQ(s.db_statefulset, "pg");
@@ -170,6 +172,10 @@ INSTANTIATE_TEST_SUITE_P(
         SpecCase{"LockWaitTooShort", kMinimal + R"(,"detection":{"database":{"lockWait":"50ms"}})",
                  "spec.detection.database.lockWait: Invalid value \"50ms\": must be at least "
                  "100ms"},
+        SpecCase{"IdleSlotHolderTooShort",
+                 kMinimal + R"(,"detection":{"database":{"idleSlotHolder":"500ms"}})",
+                 "spec.detection.database.idleSlotHolder: Invalid value \"500ms\": must be at "
+                 "least 1s"},
         SpecCase{"UnknownMetricsPreset",
                  kMinimal + R"(,"detection":{"metrics":{"preset":"Dropwizard"}})",
                  "spec.detection.metrics.preset: Unsupported value \"Dropwizard\": supported "
