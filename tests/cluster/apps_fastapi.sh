@@ -12,4 +12,6 @@ app_up "$REPO_DIR/examples/apps/fastapi" shop shop-password
 app_lock_scenario
 app_reset
 app_slots_scenario
+app_reset
+app_surge_scenario
 echo "[$TEST_NAME] PASS"

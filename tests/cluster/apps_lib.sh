@@ -137,7 +137,10 @@ app_reset() {
 # sessions has, so that only their client addresses (the pods' IPs) can match them.
 app_lock_scenario() {
   awk 'BEGIN{RS="---\n"} /kind: Remediation/' "$APP_DIR/poolguard.yaml" >"$WORK/remediation.yaml"
-  awk 'BEGIN{RS="---\n"} /kind: ChaosExperiment/' "$APP_DIR/poolguard.yaml" >"$WORK/chaos.yaml"
+  awk -v name="name: $REM-lock-items" 'BEGIN{RS="---\n"} index($0, name)' "$APP_DIR/poolguard.yaml" >"$WORK/chaos.yaml"
+  awk -v name="name: $REM-surge-report" 'BEGIN{RS="---\n"} index($0, name)' "$APP_DIR/poolguard.yaml" >"$WORK/surge.yaml"
+  grep -q "kind: ChaosExperiment" "$WORK/chaos.yaml" || fail "no ChaosExperiment $REM-lock-items in poolguard.yaml"
+  grep -q "kind: ChaosExperiment" "$WORK/surge.yaml" || fail "no ChaosExperiment $REM-surge-report in poolguard.yaml"
   if [[ -n "${APP_VERIFICATION:-}" ]]; then
     sed -i "s|^  verification: .*|  verification: $APP_VERIFICATION|" "$WORK/remediation.yaml"
   fi
@@ -267,4 +270,43 @@ app_slots_scenario() {
   wait_for "all 3 $REM pods serving" 60 app_serves
   ok "the experiment $(kubectl get chaosexperiment "$chaos" -n "$NS" -o jsonpath='{.status.reason}'); 3 pods serve"
   release_holds
+  kubectl delete chaosexperiment "$chaos" -n "$NS" --timeout=60s >/dev/null || fail "cannot delete $chaos"
+  kubectl scale "deployment/$REM" -n "$NS" --replicas=2 >/dev/null || fail "cannot scale $REM back"
+  APP_REPLICAS=2
+}
+
+# app_surge_scenario: poolguard.yaml's TrafficSurge (<name>-surge-report: 20 clients on
+# /items/report, half a second of database time each) while the database stays healthy.
+# Expected: ConnectionPoolExhausted with High confidence (the database shows every
+# session the pools hold running a query, none blocked, slots to spare), IncreasePoolSize
+# (APP_POOL_ENV, 5 -> 15) verified as the first rung, no restart of the database; after
+# the surge the size goes back to 5.
+APP_POOL_ENV=DB_POOL_SIZE
+app_pool_size() { jp "deployment/$REM" "{.spec.template.spec.containers[0].env[?(@.name==\"$APP_POOL_ENV\")].value}" -n "$NS"; }
+app_surge_scenario() {
+  local chaos="$REM-surge-report" before after
+  check "TrafficSurge on $REM's /items/report: ConnectionPoolExhausted (High), IncreasePoolSize 5 -> 15 verified first"
+  [[ "$(app_pool_size)" == 5 ]] || fail "$APP_POOL_ENV is '$(app_pool_size)' before the surge, expected 5"
+  kubectl apply -n "$NS" -f "$WORK/remediation.yaml" >/dev/null || fail "cannot apply the Remediation"
+  wait_watching
+  before="$(jp statefulset/db '{.metadata.generation}' -n "$NS")"
+  kubectl apply -n "$NS" -f "$WORK/surge.yaml" >/dev/null || fail "cannot apply ChaosExperiment $chaos"
+  wait_chaos_active "$chaos"
+  wait_rem "an incident linked to $chaos" 60 ".status.incident.chaosExperiment == \"$NS/$chaos\""
+  wait_rem "its first action finished" 120 '.status.incident.actions[0].result | IN("Verified", "VerificationFailed", "Failed")'
+  rem_is '.status.incident.diagnosis.conclusion == "ConnectionPoolExhausted" and .status.incident.diagnosis.confidence == "High"' ||
+    fail "diagnosis: $(rq '.status.incident.diagnosis | {conclusion, confidence, summary, checks}')"
+  rem_is '.status.incident.actions[0] | .name == "IncreasePoolSize" and .fromPoolSize == 5 and .toPoolSize == 15 and .result == "Verified"' ||
+    fail "first action: $(rq '[.status.incident.actions[] | {name, rung, result, detail, verification}]')"
+  [[ "$(app_pool_size)" == 15 ]] || fail "$APP_POOL_ENV is '$(app_pool_size)' while the surge lasts, expected 15"
+  after="$(jp statefulset/db '{.metadata.generation}' -n "$NS")"
+  [[ "$after" == "$before" ]] || fail "the database was restarted (statefulset generation $before -> $after)"
+  ok "$(incident_summary)"
+  ok "pool check: $(rq '.status.incident.diagnosis.checks[] | select(.name == "PoolTimeouts") | .evidence')"
+  wait_for "the surge to end" 90 eval "[[ \$(chaos_phase $chaos) == Completed ]]"
+  wait_for "$APP_POOL_ENV back to 5" 120 eval "[[ \$(app_pool_size) == 5 ]]"
+  local revert='incidents | map(select(.poolSizeRevert != null)) | .[0].poolSizeRevert'
+  wait_rem "the pool size revert recorded as finished" 90 "$revert | .finishedAt != null"
+  wait_for "$REM serving on the old size" 120 app_serves
+  ok "reverted: $(rq "$revert | tostring")"
 }

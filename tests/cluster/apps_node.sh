@@ -11,10 +11,12 @@ source "$TESTS_CLUSTER_DIR/apps_lib.sh"
 app_up "$REPO_DIR/examples/apps/node" catalog catalog-password
 # A role none of its sessions has: the pods' addresses alone must find them.
 APP_SESSIONS_ROLE=reporting
-# node-postgres closes a client idle for idleTimeoutMillis (10 s): a full server hurts
+# node-postgres closes a client idle for idleTimeoutMillis (30 s): a full server hurts
 # the app before it scales out.
 APP_POOL_SHRINKS=1
 app_lock_scenario
 app_reset
 app_slots_scenario
+app_reset
+app_surge_scenario
 echo "[$TEST_NAME] PASS"

@@ -12,7 +12,10 @@ source "$TESTS_CLUSTER_DIR/apps_lib.sh"
 APP_HEALTH_PATH=/actuator/health
 APP_HEALTHY='"status":"UP"'
 app_up "$REPO_DIR/examples/apps/spring" orders orders-password
+APP_POOL_ENV=SPRING_DATASOURCE_HIKARI_MAXIMUMPOOLSIZE
 app_lock_scenario
 app_reset
 app_slots_scenario
+app_reset
+app_surge_scenario
 echo "[$TEST_NAME] PASS"

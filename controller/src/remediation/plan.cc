@@ -55,6 +55,10 @@ std::optional<WallTime> LastActionStart(const RemediationStatus& st) {
 }
 
 bool UnderLoad(const Observations& o) {
+  // The database is working on as many of the target's queries as its pools hold: load,
+  // whatever the request rate says (a surge of slow requests raises concurrency, and the
+  // rate may even fall). A leak shows idle or idle-in-transaction sessions instead.
+  if (o.db_pool && o.db_pool->all_active) return true;
   if (!o.request_rate || !o.baseline.request_rate || *o.baseline.request_rate <= 0) return true;
   return *o.request_rate >= kLoadFactor * *o.baseline.request_rate;
 }

@@ -282,6 +282,13 @@ DbPoolView ViewDbPool(const DbSessionsInput& in) {
     v.detail = std::to_string(v.idle_in_transaction_long) + " target sessions idle in a " +
                "transaction for " + FormatDuration(in.idle_in_transaction) +
                " or more fill the pools (" + std::to_string(*in.pool_capacity) + ")";
+  } else if (in.pool_capacity && *in.pool_capacity > 0 && v.waiting == 0 && v.active == v.target &&
+             v.active >= *in.pool_capacity) {
+    // Only with the pools' size known: "none idle" alone is any busy moment of a small app.
+    v.starved = true;
+    v.all_active = true;
+    v.detail = "all " + Plural(v.active, "target session", "target sessions") +
+               " running queries, none idle (pools hold " + std::to_string(*in.pool_capacity) + ")";
   }
   return v;
 }

@@ -135,6 +135,9 @@ struct DbPoolView {
   double longest_wait = 0;
   std::vector<int> blockers;  // pids the waiting sessions wait on, ascending
   bool starved = false;
+  // Starved by work, not by a lock or a leak: as many sessions as its pools hold, every one
+  // running a query (what a traffic surge on slow requests looks like).
+  bool all_active = false;
   std::string detail;  // why starved, e.g. "10 of 10 target sessions wait on a lock, none idle"
 };
 DbPoolView ViewDbPool(const DbSessionsInput& in);

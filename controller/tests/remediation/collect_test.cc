@@ -507,6 +507,26 @@ TEST(ViewDbPool, StarvedWhenNoTargetSessionIsIdleAndOneWaitedLongEnough) {
   EXPECT_FALSE(ViewDbPool(in).starved);
 }
 
+// A surge of slow requests: every session the pools hold is running a query. Only with the
+// pools' size known; one idle session, or one waiting on a lock, is another story.
+TEST(ViewDbPool, StarvedByWorkWhenEverySessionThePoolsHoldRunsAQuery) {
+  DbSessionsInput in;
+  in.sessions = {Row(1, true, "active", 0.3), Row(2, true, "active", 0.1),
+                 Row(3, true, "active", 0.4), Row(4, false, "idle", 30, {}, "psql")};
+  EXPECT_FALSE(ViewDbPool(in).starved);  // pool size unknown: any busy moment looks like this
+  in.pool_capacity = 4;
+  EXPECT_FALSE(ViewDbPool(in).starved);  // the pools could open one more
+  in.pool_capacity = 3;
+  DbPoolView v = ViewDbPool(in);
+  EXPECT_TRUE(v.starved);
+  EXPECT_TRUE(v.all_active);
+  EXPECT_EQ(v.detail, "all 3 target sessions running queries, none idle (pools hold 3)");
+  in.sessions->push_back(Row(5, true, "idle", 0.01));
+  EXPECT_FALSE(ViewDbPool(in).starved);
+  in.sessions->back().state = "idle in transaction";  // a leak's mark, not load's
+  EXPECT_FALSE(ViewDbPool(in).all_active);
+}
+
 TEST(SummarizeSessions, CountsTheTargetsAndTheOthersButNotTheControllers) {
   const SessionsStatus st = SummarizeSessions(
       {Row(1, true, "idle", 1), Row(2, true, "active", 1), Row(3, false, "idle", 1, {}, "psql"),

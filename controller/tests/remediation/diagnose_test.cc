@@ -344,5 +344,32 @@ TEST(Diagnose, AnAppWithoutMetricsIsCorroboratedByItsPoolAsTheDatabaseShowsIt) {
   EXPECT_EQ(d.confidence, Confidence::kMedium) << d.summary;
 }
 
+// A surge of slow requests on an app without metrics, before its first pool timeout: the
+// database shows every session its pools hold running a query, none blocked, room on the
+// server. ConnectionPoolExhausted, High (the lock and slot checks pass).
+TEST(Diagnose, AnAppWithoutMetricsWhosePoolsAreAllAtWorkIsPoolExhausted) {
+  Observations o = Healthy();
+  o.prometheus_configured = false;
+  o.pool_timeouts.reset();
+  o.signals.clear();
+  o.sessions = std::vector<SessionRow>{};
+  for (int pid = 101; pid <= 110; ++pid) {
+    SessionRow r = Target(pid);
+    r.state = "active";
+    r.state_seconds = 0.2;
+    o.sessions->push_back(r);
+  }
+  DbSessionsInput in;
+  in.sessions = o.sessions;
+  in.pool_capacity = 10;
+  o.db_pool = ViewDbPool(in);
+  const Diagnosis d = Diagnose(o);
+  EXPECT_EQ(d.conclusion, Conclusion::kConnectionPoolExhausted) << d.summary;
+  EXPECT_EQ(d.confidence, Confidence::kHigh) << d.summary;
+  EXPECT_EQ(d.checks[3].evidence,
+            "starved as the database shows: all 10 target sessions running queries, none idle "
+            "(pools hold 10)");
+}
+
 }  // namespace
 }  // namespace poolguard::controller

@@ -514,6 +514,18 @@ INSTANTIATE_TEST_SUITE_P(
                    },
                    RemediationPhase::kRemediating, StepKind::kRecordIntent, A::kIncreasePoolSize,
                    "IncreasePoolSize (the fix for ConnectionPoolExhausted): DB_POOL_SIZE 5 → 10"},
+        // A surge of slow requests raises concurrency, not the rate: the database's view
+        // (every session the pools hold running a query) says load.
+        ChooseCase{"DiagnosisDrivenRaisesThePoolWhenTheDatabaseIsAllAtWork",
+                   [](RemediationSpec& s) { s.strategy = Strategy::kDiagnosisDriven; }, nullptr,
+                   [](Observations& o) {
+                     o.sessions = std::vector<SessionRow>{};
+                     o.request_rate = 20;  // the baseline's
+                     o.db_pool = DbPoolView{};
+                     o.db_pool->starved = o.db_pool->all_active = true;
+                   },
+                   RemediationPhase::kRemediating, StepKind::kRecordIntent, A::kIncreasePoolSize,
+                   "IncreasePoolSize (the fix for ConnectionPoolExhausted)"},
         ChooseCase{"DiagnosisDrivenRestartsALeakyTargetWithoutLoad",
                    [](RemediationSpec& s) { s.strategy = Strategy::kDiagnosisDriven; }, nullptr,
                    [](Observations& o) {

@@ -21,7 +21,7 @@ DATABASE_URL = os.environ["DATABASE_URL"]
 
 engine = create_engine(
     DATABASE_URL,
-    pool_size=5,  # Limited connection pool
+    pool_size=int(os.environ.get("DB_POOL_SIZE", "5")),  # Limited connection pool
     max_overflow=0,  # No overflow connections
     pool_timeout=3,  # Short timeout for failures
     pool_pre_ping=True,  # Connection health validation
@@ -43,6 +43,23 @@ def health():
         "status": "ok" if db_status == "ok" else "degraded",
         "database": db_status,
     }
+
+
+@app.get("/items/report")
+def items_report():
+    # A slow report: half a second of database time per request (pg_sleep stands in for an
+    # expensive aggregate), holding its pooled connection all along.
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT count(*) AS items, max(id) AS last_id FROM items, pg_sleep(0.5)"
+                )
+            ).one()
+        return {"items": row.items, "last_id": row.last_id}
+    except Exception as e:
+        logger.error(f"DB_ERROR: {str(e)}")
+        raise HTTPException(status_code=503)
 
 
 @app.get("/items")

@@ -8,7 +8,7 @@ const { Pool } = require('pg');
 
 const pool = new Pool({
   connectionString: process.env.DATABASE_URL,
-  max: 5, // connections per process
+  max: Number.parseInt(process.env.DB_POOL_SIZE, 10) || 5, // connections per process
   connectionTimeoutMillis: 3000, // how long a request waits for one
   idleTimeoutMillis: 30000,
 });
@@ -23,6 +23,20 @@ app.get('/health', async (req, res) => {
   } catch (err) {
     console.error('health check failed:', err.message);
     res.status(503).json({ status: 'degraded', database: 'unhealthy' });
+  }
+});
+
+// A slow report: half a second of database time per request (pg_sleep stands in for an
+// expensive aggregate), holding its pooled client all along.
+app.get('/items/report', async (req, res) => {
+  try {
+    const { rows } = await pool.query(
+      'SELECT count(*)::int AS items, max(id) AS last_id FROM items, pg_sleep(0.5)',
+    );
+    res.json(rows[0]);
+  } catch (err) {
+    console.error(err);
+    res.status(503).json({ error: 'database unavailable' });
   }
 });
 

@@ -29,6 +29,14 @@ class ItemsController {
         "SELECT id, name FROM items ORDER BY id LIMIT ?", Math.max(1, Math.min(limit, 100)));
   }
 
+  // A slow report: half a second of database time per request (pg_sleep stands in for an
+  // expensive aggregate), holding its pooled connection all along.
+  @GetMapping("/items/report")
+  Map<String, Object> report() {
+    return jdbc.queryForMap(
+        "SELECT count(*) AS items, max(id) AS last_id FROM items, pg_sleep(0.5)");
+  }
+
   @ExceptionHandler(DataAccessException.class)
   ResponseEntity<Map<String, String>> databaseError(DataAccessException e) {
     log.error("database error", e);
