@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Issue 12's matrix, LockTable column (docs/benchmarks.md): each of examples/apps/ (fastapi,
-# node, spring) on the local cluster beside the demo's PostgreSQL with 8 clients per pod,
-# its own poolguard.yaml (DiagnosisDriven, detection interval 500ms, for 500ms), and a
-# LockTable experiment on its items table, RUNS times. Per run, from the incident's own
-# timeline: detection (the experiment's startedAt -> Degraded) and recovery (Degraded ->
-# verified Resolved), with the diagnosis and the actions. Prints each run, then the median
-# per app against the issue's floors (detection < 2 s, LockTable healed < 3 s). Each run
-# must end as the cluster test's does (LockContention High, TerminateBlockingSessions
-# verified, no restart), else the bench fails.
+# Issue 12's matrix (docs/benchmarks.md): each of examples/apps/ (fastapi, node, spring) on
+# the local cluster beside the demo's PostgreSQL with 8 clients per pod, its own
+# poolguard.yaml (DiagnosisDriven, detection interval 500ms, for 500ms), and each fault of
+# the cluster tests (tests/cluster/apps_lib.sh), RUNS times:
+#   lock   LockTable on its items table                  -> LockContention
+#   slots  an Idle leak takes every slot, the app scales  -> ServerSlotsExhausted
+#          out to 3
+#   surge  TrafficSurge, 20 clients on /items/report       -> ConnectionPoolExhausted
+# Per run, from the incident's own timeline: detection (the experiment's startedAt ->
+# Degraded; for slots from the scale-out, when the outage begins) and recovery (Degraded ->
+# verified Resolved), with the diagnosis and the first rung. Prints each run, then the
+# median per app and fault against the issue's floors (the diagnosis right in every run,
+# detection < 2 s, LockTable healed < 3 s). Each run must end as the cluster test's does,
+# else the bench fails.
 #
 #   bench/apps.sh [RUNS]          default 3
 #   BENCH_APPS="fastapi node"     only some apps (default: fastapi node spring)
+#   BENCH_FAULTS="lock surge"     only some faults (default: lock slots surge)
 #
 # Uses the cluster POOLGUARD_TEST_KUBECONFIG names (as the cluster tests), else brings up
 # a local cluster of its own in a temporary state dir and tears it down. Verification is
@@ -20,6 +26,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${1:-3}
 APPS=${BENCH_APPS:-fastapi node spring}
+FAULTS=${BENCH_FAULTS:-lock slots surge}
+export BENCH_FAULTS=$FAULTS
 log() { echo "[apps-bench] $*" >&2; }
 
 if [[ "${APPS_BENCH_APP:-}" == "" ]]; then
@@ -38,23 +46,30 @@ if [[ "${APPS_BENCH_APP:-}" == "" ]]; then
     APPS_BENCH_APP=$app "$0" "$RUNS" | tee -a "$results" >&2
   done
   echo
-  echo "app      runs  detection s (median, each)      recovery s (median, each)"
+  echo "app      fault  runs  diagnosis (each right?)  detection s (median, each)      recovery s (median, each)"
   for app in $APPS; do
-    awk -v app="$app" '
-      BEGIN { n = 0 }
-      $1 == "RUN" && $2 == app { d[n] = $4; r[n] = $5; n++ }
-      function median(a, n,   i, j, t) {
-        for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-        return n % 2 ? a[int(n / 2)] : (a[n / 2 - 1] + a[n / 2]) / 2
-      }
-      END {
-        if (n == 0) { printf "%-8s none\n", app; exit }
-        ds = ""; rs = ""
-        for (i = 0; i < n; i++) { ds = ds sprintf(" %.2f", d[i]); rs = rs sprintf(" %.2f", r[i]) }
-        md = median(d, n); mr = median(r, n)
-        printf "%-8s %4d  %5.2f (%s)  %s   %5.2f (%s)  %s\n", app, n, md, substr(ds, 2),
-          md < 2 ? "< 2: met" : ">= 2: NOT met", mr, substr(rs, 2), mr < 3 ? "< 3: met" : ">= 3: NOT met"
-      }' "$results"
+    for fault in $FAULTS; do
+      awk -v app="$app" -v fault="$fault" '
+        BEGIN { n = 0; wrong = 0
+          want["lock"] = "LockContention"; want["slots"] = "ServerSlotsExhausted"
+          want["surge"] = "ConnectionPoolExhausted" }
+        $1 == "RUN" && $2 == app && $3 == fault { d[n] = $5; r[n] = $6; split($7, c, "/")
+          if (c[1] != want[fault]) wrong++; n++ }
+        function median(a, n,   i, j, t) {
+          for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+          return n % 2 ? a[int(n / 2)] : (a[n / 2 - 1] + a[n / 2]) / 2
+        }
+        END {
+          if (n == 0) { printf "%-8s %-6s none\n", app, fault; exit }
+          ds = ""; rs = ""
+          for (i = 0; i < n; i++) { ds = ds sprintf(" %.2f", d[i]); rs = rs sprintf(" %.2f", r[i]) }
+          md = median(d, n); mr = median(r, n)
+          printf "%-8s %-6s %4d  %-23s  %5.2f (%s)  %s   %5.2f (%s)%s\n", app, fault, n,
+            want[fault] (wrong ? " " wrong " WRONG" : ""), md, substr(ds, 2),
+            md < 2 ? "< 2: met" : ">= 2: NOT met", mr, substr(rs, 2),
+            fault == "lock" ? (mr < 3 ? "  < 3: met" : "  >= 3: NOT met") : ""
+        }' "$results"
+    done
   done
   rm -f "$results"
   exit 0
@@ -75,13 +90,33 @@ case "$APPS_BENCH_APP" in
   spring)
     APP_HEALTH_PATH=/actuator/health
     APP_HEALTHY='"status":"UP"'
+    APP_POOL_ENV=SPRING_DATASOURCE_HIKARI_MAXIMUMPOOLSIZE
     app_up "$ROOT/examples/apps/spring" orders orders-password >&2
     ;;
   *) fail "unknown app $APPS_BENCH_APP (fastapi, node, spring)" ;;
 esac
 export APP_VERIFICATION='{consecutiveHealthy: 2, window: 1s, timeout: 60s, testPath: "/items?limit=1"}'
+figures() { rq '.status.incident | "\(.detectionSeconds) \(.recoverySeconds) \(.diagnosis.conclusion)/\(.diagnosis.confidence) \(.actions[0].name)"'; }
+first=1
 for ((i = 1; i <= RUNS; i++)); do
-  ((i == 1)) || app_reset >&2
-  app_lock_scenario >&2
-  echo "RUN $APPS_BENCH_APP $i $(rq '.status.incident | "\(.detectionSeconds) \(.recoverySeconds) \(.diagnosis.conclusion)/\(.diagnosis.confidence)"')"
+  for fault in $BENCH_FAULTS; do
+    ((first)) || app_reset >&2
+    first=0
+    case "$fault" in
+      lock)
+        app_lock_scenario >&2
+        echo "RUN $APPS_BENCH_APP lock $i $(figures)"
+        ;;
+      slots)
+        app_slots_scenario >&2
+        read -r _ rec rest <<<"$(figures)"
+        echo "RUN $APPS_BENCH_APP slots $i $SLOTS_DETECTION $rec $rest"
+        ;;
+      surge)
+        app_surge_scenario >&2
+        echo "RUN $APPS_BENCH_APP surge $i $(figures)"
+        ;;
+      *) fail "unknown fault $fault (lock, slots, surge)" ;;
+    esac
+  done
 done

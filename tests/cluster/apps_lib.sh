@@ -122,20 +122,17 @@ slots_in_use() { as_admin "SELECT count(*) FROM pg_stat_activity WHERE backend_t
 app_reset() {
   kubectl delete remediation "$REM" -n "$NS" --ignore-not-found --timeout=30s >/dev/null ||
     fail "cannot delete Remediation $REM"
-  kubectl delete chaosexperiment "$REM-lock-items" -n "$NS" --ignore-not-found --timeout=60s >/dev/null ||
-    fail "cannot delete ChaosExperiment $REM-lock-items"
+  kubectl delete chaosexperiments --all -n "$NS" --timeout=60s >/dev/null ||
+    fail "cannot delete the ChaosExperiments in $NS"
   wait_for "$REM serving" 60 app_serves
 }
 
-# app_lock_scenario: poolguard.yaml's two objects, as a user applies them (the Remediation
-# first, the experiment once the app is seen healthy), and the outcome the issue asks
-# for: the app's sessions matched by its role, the lock detected from what PostgreSQL
-# shows (dbSessions), LockContention with High confidence, TerminateBlockingSessions
-# verified, no restart of the app or the database.
+# app_prepare: poolguard.yaml's objects, each in a file of $WORK, as the scenarios apply
+# them: remediation.yaml, chaos.yaml (<name>-lock-items), surge.yaml (<name>-surge-report).
 # APP_VERIFICATION (a YAML flow map), when set, replaces the example's verification.
 # APP_SESSIONS_ROLE, when set, becomes spec.target.sessions.role: a role none of the app's
 # sessions has, so that only their client addresses (the pods' IPs) can match them.
-app_lock_scenario() {
+app_prepare() {
   awk 'BEGIN{RS="---\n"} /kind: Remediation/' "$APP_DIR/poolguard.yaml" >"$WORK/remediation.yaml"
   awk -v name="name: $REM-lock-items" 'BEGIN{RS="---\n"} index($0, name)' "$APP_DIR/poolguard.yaml" >"$WORK/chaos.yaml"
   awk -v name="name: $REM-surge-report" 'BEGIN{RS="---\n"} index($0, name)' "$APP_DIR/poolguard.yaml" >"$WORK/surge.yaml"
@@ -144,12 +141,21 @@ app_lock_scenario() {
   if [[ -n "${APP_VERIFICATION:-}" ]]; then
     sed -i "s|^  verification: .*|  verification: $APP_VERIFICATION|" "$WORK/remediation.yaml"
   fi
-  local role="${APP_SESSIONS_ROLE:-$REM}"
   if [[ -n "${APP_SESSIONS_ROLE:-}" ]]; then
     sed -i "s|^\(  target: {.*\)}$|\1, sessions: {role: $APP_SESSIONS_ROLE}}|" "$WORK/remediation.yaml"
     grep -q "sessions: {role: $APP_SESSIONS_ROLE}" "$WORK/remediation.yaml" ||
       fail "could not set spec.target.sessions in $WORK/remediation.yaml"
   fi
+}
+
+# app_lock_scenario: the Remediation and the LockTable experiment, as a user applies them
+# (the Remediation first, the experiment once the app is seen healthy), and the outcome the
+# issue asks for: the app's sessions matched by its role (or its pods' addresses), the
+# lock detected from what PostgreSQL shows (dbSessions), LockContention with High
+# confidence, TerminateBlockingSessions verified, no restart of the app or the database.
+app_lock_scenario() {
+  app_prepare
+  local role="${APP_SESSIONS_ROLE:-$REM}"
 
   # As on kind: each pod's connections (through the db Service) carry its pod IP.
   check "$REM's database sessions come from its pods' IPs (pg_stat_activity.client_addr)"
@@ -219,6 +225,7 @@ take_free_slots() {
 # sessions (TerminateBlockingSessions ends the longest idle first, at most 64 per action).
 app_slots_scenario() {
   local chaos="$REM-slots" usable others leak before after restarted
+  [[ -s "$WORK/remediation.yaml" ]] || app_prepare
   check "server slots exhausted by an Idle leak while $REM scales out: ServerSlotsExhausted (High), the leak's sessions terminated, no restart"
   kubectl apply -n "$NS" -f "$WORK/remediation.yaml" >/dev/null || fail "cannot apply the Remediation"
   wait_watching
@@ -285,6 +292,7 @@ APP_POOL_ENV=DB_POOL_SIZE
 app_pool_size() { jp "deployment/$REM" "{.spec.template.spec.containers[0].env[?(@.name==\"$APP_POOL_ENV\")].value}" -n "$NS"; }
 app_surge_scenario() {
   local chaos="$REM-surge-report" before after
+  [[ -s "$WORK/surge.yaml" ]] || app_prepare
   check "TrafficSurge on $REM's /items/report: ConnectionPoolExhausted (High), IncreasePoolSize 5 -> 15 verified first"
   [[ "$(app_pool_size)" == 5 ]] || fail "$APP_POOL_ENV is '$(app_pool_size)' before the surge, expected 5"
   kubectl apply -n "$NS" -f "$WORK/remediation.yaml" >/dev/null || fail "cannot apply the Remediation"
