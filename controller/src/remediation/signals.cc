@@ -52,16 +52,18 @@ DetectionState Detect(const DetectionSpec& spec, const DetectionState& previous,
         return name == signal::kDbErrorLogs || name == signal::kPoolTimeouts ||
                name == signal::kErrorRatio || name == signal::kP99Latency;
       });
+  // A pod that does not answer at all (starting, as in a rollout, or gone) is no evidence
+  // either: one that answers healthy is enough to read the lagging signals as the past.
   if (only_lagging) {
-    bool probed = false, all_pass = true;
+    bool answered_healthy = false, live_failing = false;
     for (const auto& s : signals) {
-      const bool live = s.name.rfind(std::string(signal::kHealth) + "/", 0) == 0 ||
-                        s.name.rfind(std::string(signal::kPoolSaturation) + "/", 0) == 0;
+      const bool health = s.name.rfind(std::string(signal::kHealth) + "/", 0) == 0;
+      const bool live = health || s.name.rfind(std::string(signal::kPoolSaturation) + "/", 0) == 0;
       if (!live) continue;
-      probed = probed || s.name.rfind(std::string(signal::kHealth) + "/", 0) == 0;
-      all_pass = all_pass && s.outcome == Outcome::kPass;
+      answered_healthy = answered_healthy || (health && s.outcome == Outcome::kPass);
+      live_failing = live_failing || s.outcome == Outcome::kFail;
     }
-    if (probed && all_pass) return state;
+    if (answered_healthy && !live_failing) return state;
   }
 
   const std::string window = FormatDuration(spec.for_window);
