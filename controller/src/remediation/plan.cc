@@ -728,6 +728,12 @@ class Planner {
     Phase(RemediationPhase::kVerifying, "rung " + std::to_string(r->rung) + ": " + Name(r->action) +
                                             ": verifying (waiting for " + Join(pending, ", ") +
                                             ")");
+    // Everything else holds and only the window is left: look again when it ends, not up
+    // to an interval later.
+    if (pending == std::vector<std::string>{"window"}) {
+      const auto left = std::chrono::duration_cast<milliseconds>(v.window - elapsed);
+      if (left < spec_.detection.interval) return Done(StepKind::kVerify, left);
+    }
     return Done(StepKind::kVerify);
   }
 

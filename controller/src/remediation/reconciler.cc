@@ -50,13 +50,32 @@ RemediationReconciler::RemediationReconciler(ObjectStore* store, Collector* coll
       metrics_(metrics),
       clock_(std::move(clock)) {}
 
+kube::Json RemediationReconciler::Latest(const std::string& key, kube::Json cached) {
+  std::lock_guard lock(written_mutex_);
+  auto it = written_.find(key);
+  if (it == written_.end()) return cached;
+  if (kube::ResourceVersionOf(cached) == it->second.replaced) return it->second.object;
+  written_.erase(it);  // the cache has caught up, or someone else wrote since: it is newer
+  return cached;
+}
+
+void RemediationReconciler::Wrote(const std::string& key, const std::string& replaced,
+                                  const kube::Json& object) {
+  std::lock_guard lock(written_mutex_);
+  written_[key] = Written{replaced, object};
+}
+
 ReconcileResult RemediationReconciler::Reconcile(const std::string& key) {
   auto cached = store_->Get(key);
   if (!cached) {
+    {
+      std::lock_guard lock(written_mutex_);
+      written_.erase(key);
+    }
     collector_->Forget(key);  // deleted: nothing to roll back, nothing to keep
     return {};
   }
-  Json object = *cached;
+  Json object = Latest(key, *cached);
   if (Field(object["metadata"], "deletionTimestamp") != nullptr) {
     collector_->Forget(key);
     return {};
@@ -71,7 +90,9 @@ ReconcileResult RemediationReconciler::Reconcile(const std::string& key) {
     if (ToJson(s.status).serialize() == ToJson(current).serialize()) return false;
     Json updated = object;
     updated["status"] = ToJson(s.status);
+    const std::string replaced = kube::ResourceVersionOf(object);
     object = store_->UpdateStatus(updated);
+    Wrote(key, replaced, object);
     return true;
   };
 

@@ -42,6 +42,19 @@ class RemediationReconciler {
   void RunEffect(const std::string& ns, const RemediationSpec& spec, const Effect& effect);
   void Account(const RemediationStatus& before, const RemediationStatus& after);
 
+  // The object this reconciler's last status write for a key returned, and the
+  // resourceVersion that write replaced. The next tick may come before the cache has seen
+  // the write (at once, after an intent is recorded): on the replaced copy it would decide
+  // again from the old status, collect for nothing and end in a 409.
+  struct Written {
+    std::string replaced;
+    kube::Json object;
+  };
+  kube::Json Latest(const std::string& key, kube::Json cached);
+  void Wrote(const std::string& key, const std::string& replaced, const kube::Json& object);
+
+  std::mutex written_mutex_;
+  std::map<std::string, Written> written_;
   ObjectStore* store_;
   Collector* collector_;
   RemediationCluster* cluster_;

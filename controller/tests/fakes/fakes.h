@@ -112,8 +112,23 @@ class FakeStore final : public ObjectStore {
     fail_next_status_ = true;
   }
 
+  /// Gets return each object as it was before its last write until Fresh(): an informer
+  /// cache that has not yet seen a write.
+  void Lag() {
+    std::lock_guard lock(mutex_);
+    lag_ = true;
+  }
+  void Fresh() {
+    std::lock_guard lock(mutex_);
+    lag_ = false;
+  }
+
   std::optional<Json> Get(const std::string& key) override {
     std::lock_guard lock(mutex_);
+    if (lag_) {
+      auto before = previous_.find(key);
+      if (before != previous_.end()) return before->second;
+    }
     auto it = objects_.find(key);
     if (it == objects_.end()) return std::nullopt;
     return it->second;
@@ -155,6 +170,7 @@ class FakeStore final : public ObjectStore {
     if (kube::ResourceVersionOf(object) != kube::ResourceVersionOf(it->second)) {
       throw kube::ApiError(kube::ErrorKind::kConflict, 409, "Conflict", key + " is stale", {});
     }
+    previous_[key] = it->second;
     Json stored = it->second;
     if (status) {
       stored["status"] = object.has_field("status") ? object.at("status") : Json::object();
@@ -179,8 +195,10 @@ class FakeStore final : public ObjectStore {
   Describe describe_;
   std::mutex mutex_;
   std::map<std::string, Json> objects_;
+  std::map<std::string, Json> previous_;  // each object before its last write
   int version_ = 100;
   bool fail_next_status_ = false;
+  bool lag_ = false;
 };
 
 class FakeEvents final : public Events {

@@ -642,6 +642,32 @@ TEST(Plan, ResumedVerificationKeepsItsStreak) {
   EXPECT_EQ(s.status.phase, RemediationPhase::kResolved) << s.status.message;
 }
 
+// With the streak already made, only the window is left: the next look is when it ends,
+// not a whole interval later (a verified fix was resolved up to an interval late).
+TEST(Plan, VerificationLooksAgainWhenTheWindowEnds) {
+  RemediationSpec spec = Spec();
+  spec.detection.interval = 500ms;
+  spec.verification.window = 1s;
+  spec.verification.consecutive_healthy = 1;
+  RemediationStatus st = Diagnosing();
+  st.phase = RemediationPhase::kVerifying;
+  ActionRecord r = Record(A::kRestartDatabase, kT0 - 2s, ActionResult::kVerifying);
+  r.finished_at.reset();
+  r.applied_at = kT0 - 800ms;
+  st.incident->actions = {r};
+  st.incident->baseline = {0.0, 0.01, 20};
+  Step s = Tick(spec, st, HealthyObs(kT0), kT0);
+  ASSERT_EQ(s.status.phase, RemediationPhase::kVerifying) << s.status.message;
+  EXPECT_EQ(s.requeue_after, 200ms);
+  // Still waiting for health too: a whole interval.
+  spec.verification.consecutive_healthy = 3;
+  s = Tick(spec, st, HealthyObs(kT0), kT0);
+  EXPECT_EQ(s.requeue_after, 500ms);
+  spec.verification.consecutive_healthy = 1;
+  s = Tick(spec, s.status, HealthyObs(kT0 + 200ms), kT0 + 200ms);
+  EXPECT_EQ(s.status.phase, RemediationPhase::kResolved) << s.status.message;
+}
+
 TEST(Plan, RolloutTimeoutFailsTheRung) {
   RemediationStatus st = Diagnosing();
   st.phase = RemediationPhase::kRemediating;

@@ -339,6 +339,40 @@ TEST_F(RemediationReconcilerTest, AConflictingStatusWriteThrowsBeforeAnyEffect) 
   EXPECT_TRUE(restarted) << "the loop did not get past the conflicts";
 }
 
+// The informer's cache may not have seen this controller's own status write when the next
+// tick comes (at once, after an intent is recorded): the tick goes on from what it wrote,
+// not from the stale copy, which would end in a 409 after a whole collection.
+TEST_F(RemediationReconcilerTest, ATickAfterItsOwnWriteGoesOnFromWhatItWrote) {
+  store_.Put(Remediation("api", "2027-01-15T07:00:00Z"));
+  Tick("demo/api");
+  Healthy(false);
+  store_.Lag();
+  bool restarted = false;
+  for (int i = 0; i < 20 && !restarted; ++i) {
+    bool threw = false;
+    const Lines lines = Tick("demo/api", &threw);
+    EXPECT_FALSE(threw) << "tick " << i << " conflicted on the cache's stale copy";
+    restarted = Find(lines, "restart ") < lines.size();
+  }
+  EXPECT_TRUE(restarted);
+  // Once the cache serves a newer copy than the one written, that copy wins (someone else
+  // wrote: a spec change, a hand edit).
+  store_.Fresh();
+  Json edited = *store_.Get("demo/api");
+  edited["metadata"].erase("resourceVersion");  // Put gives it a new one, as a write would
+  edited["spec"]["safety"]["dryRun"] = Json::boolean(true);
+  store_.Put(edited);
+  Healthy(true);
+  bool wrote = false;
+  for (int i = 0; i < 10; ++i) {
+    bool threw = false;
+    const Lines lines = Tick("demo/api", &threw);
+    EXPECT_FALSE(threw) << "tick " << i << " wrote on its own older copy";
+    wrote = wrote || Find(lines, "update-status ") < lines.size();
+  }
+  EXPECT_TRUE(wrote);
+}
+
 // A lock holder of the target's own role blocks its sessions: TerminateBlockingSessions
 // ends the holder, within the target's database and role, sparing the target's sessions
 // (by role, the credentials Secret's, and by its pods' addresses); a widened scope
