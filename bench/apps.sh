@@ -8,8 +8,8 @@
 #          out to 3
 #   surge  TrafficSurge, 20 clients on /items/report       -> ConnectionPoolExhausted
 # Per run, from the incident's own timeline: detection (the experiment's startedAt ->
-# Degraded; for slots from the scale-out, when the outage begins) and recovery (Degraded ->
-# verified Resolved), with the diagnosis and the first rung. Prints each run, then the
+# Degraded; for slots from the new pod's first unhealthy answer, when the outage shows,
+# the time from the scale-out beside it) and recovery (Degraded -> verified Resolved), with the diagnosis and the first rung. Prints each run, then the
 # median per app and fault against the issue's floors (the diagnosis right in every run,
 # detection < 2 s, LockTable healed < 3 s). Each run must end as the cluster test's does,
 # else the bench fails.
@@ -110,7 +110,7 @@ for ((i = 1; i <= RUNS; i++)); do
       slots)
         app_slots_scenario >&2
         read -r _ rec rest <<<"$(figures)"
-        echo "RUN $APPS_BENCH_APP slots $i $SLOTS_DETECTION $rec $rest"
+        echo "RUN $APPS_BENCH_APP slots $i $SLOTS_DETECTION_ANSWER $rec $rest (from the scale-out: $SLOTS_DETECTION)"
         ;;
       surge)
         app_surge_scenario >&2

@@ -13,6 +13,7 @@
 APP_DIR=""
 DB_IP="" DB_ADMIN_PASSWORD="" APP_PASSWORD=""
 SLOTS_DETECTION=""  # seconds from the scale-out to detection (app_slots_scenario)
+SLOTS_DETECTION_ANSWER=""  # seconds from the new pod's first unhealthy answer to detection
 LOAD_PIDS=()
 HOLD_PIDS=()  # psql sessions the slots scenario holds open (each runs `\! sleep`)
 stop_load() {
@@ -255,9 +256,25 @@ app_slots_scenario() {
   check "$REM scales out to 3: the new pod gets no connection; healed by ending the leak"
   restarted='{.spec.template.metadata.annotations.kubectl\.kubernetes\.io/restartedAt}'
   before="$(jp "deployment/$REM" "$restarted" -n "$NS")/$(jp statefulset/db '{.metadata.generation}' -n "$NS")"
-  local scaled_at detected_at
+  local scaled_at detected_at old_ips new_ip="" answered_at=""
+  old_ips=" $(app_ips | paste -sd' ') "
   scaled_at="$(date +%s.%N)"
   kubectl scale "deployment/$REM" -n "$NS" --replicas=3 >/dev/null || fail "cannot scale $REM"
+  # When the outage shows: the new pod's first answer from its health endpoint (a JVM takes
+  # seconds to listen; detection cannot come before the app can fail).
+  local deadline=$((SECONDS + 60)) ip body
+  while ((SECONDS < deadline)) && [[ -z "$answered_at" ]]; do
+    if [[ -z "$new_ip" ]]; then
+      for ip in $(app_ips); do [[ "$old_ips" == *" $ip "* ]] || new_ip="$ip"; done
+    fi
+    if [[ -n "$new_ip" ]] && body="$(curl -s --max-time 1 "http://$new_ip:8000$APP_HEALTH_PATH" 2>/dev/null)" &&
+      [[ -n "$body" && "$body" != *"$APP_HEALTHY"* ]]; then
+      answered_at="$(date +%s.%N)"
+    else
+      sleep 0.1
+    fi
+  done
+  [[ -n "$answered_at" ]] || fail "the new pod ($new_ip) never answered its health check unhealthy"
   wait_rem "an incident linked to $chaos" 60 ".status.incident.chaosExperiment == \"$NS/$chaos\""
   wait_rem "the incident Resolved" 90 '.status.incident.outcome == "Resolved"'
   rem_is '.status.incident.diagnosis.conclusion == "ServerSlotsExhausted" and .status.incident.diagnosis.confidence == "High"' ||
@@ -271,7 +288,8 @@ app_slots_scenario() {
   # detectionSeconds counts from the experiment's start; the outage began at the scale-out.
   detected_at="$(date -d "$(rq .status.incident.detectedAt)" +%s.%N)" || fail "no detectedAt"
   SLOTS_DETECTION="$(awk -v a="$scaled_at" -v b="$detected_at" 'BEGIN { printf "%.2f", b - a }')"
-  ok "$(incident_summary); detected ${SLOTS_DETECTION}s after the scale-out"
+  SLOTS_DETECTION_ANSWER="$(awk -v a="$answered_at" -v b="$detected_at" 'BEGIN { printf "%.2f", b - a }')"
+  ok "$(incident_summary); detected ${SLOTS_DETECTION}s after the scale-out, ${SLOTS_DETECTION_ANSWER}s after the new pod's first unhealthy answer"
   ok "slots check: $(rq '.status.incident.diagnosis.checks[] | select(.name == "ServerSlots") | .evidence')"
   APP_REPLICAS=3
   wait_for "all 3 $REM pods serving" 60 app_serves

@@ -15,6 +15,8 @@ using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 
 constexpr milliseconds kNow{0};
+// Ticks DiagnosisDriven waits for a conclusion before acting on Unknown.
+constexpr int kSettleTicks = 3;
 // p99 within latencyFactor x baseline, but never tighter than this: a 3 ms baseline would
 // otherwise make a histogram bucket's rounding fail verification.
 constexpr double kLatencyFloorSeconds = 0.05;
@@ -305,6 +307,18 @@ class Planner {
 
   Step DiagnoseNow() {
     if (Healthy() && !CauseRemains()) return CloseRecovered();
+    // No check explains it yet: a fault's marks in the database and the logs can trail the
+    // first failed probe by a tick (a surge's pools fill as it ramps up). DiagnosisDriven
+    // looks again for a few ticks before it falls back on the ladder's order.
+    if (spec_.strategy == Strategy::kDiagnosisDriven && In().detected_at &&
+        now_ - *In().detected_at < kSettleTicks * spec_.detection.interval) {
+      const Diagnosis early = Diagnose(o_);
+      if (early.conclusion == Conclusion::kUnknown) {
+        Phase(RemediationPhase::kDetected,
+              "incident " + In().id + ": no check explains it yet; looking again");
+        return Done(StepKind::kObserve);
+      }
+    }
     In().diagnosis = Diagnose(o_);
     In().diagnosed_at = now_;
     const Diagnosis& d = *In().diagnosis;

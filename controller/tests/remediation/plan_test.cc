@@ -668,6 +668,46 @@ TEST(Plan, VerificationLooksAgainWhenTheWindowEnds) {
   EXPECT_EQ(s.status.phase, RemediationPhase::kResolved) << s.status.message;
 }
 
+// A surge's marks (pools full of running queries, then pool timeouts) can trail the first
+// failed probe by a tick: DiagnosisDriven looks again for 3 ticks while no check explains
+// the outage, takes the conclusion as soon as one does, and only then falls back on the
+// ladder's order.
+TEST(Plan, DiagnosisDrivenLooksAgainBeforeActingOnUnknown) {
+  RemediationSpec spec = Spec();
+  spec.strategy = Strategy::kDiagnosisDriven;
+  spec.detection.interval = 500ms;
+  auto unexplained = [](WallTime now) {
+    Observations o = LockedObs(now);
+    o.sessions = std::vector<SessionRow>{};  // no lock, no pool timeouts, no saturation yet
+    o.logs = Logs({});
+    o.pool_timeouts = 0;
+    o.signals = {Health("api-1", Outcome::kFail, now), Health("api-2", Outcome::kFail, now)};
+    return o;
+  };
+  WallTime now = kT0;
+  Step s = Tick(spec, {}, HealthyObs(now), now);
+  s = Tick(spec, s.status, unexplained(now), now);
+  EXPECT_EQ(s.status.phase, RemediationPhase::kDetected) << s.status.message;
+  EXPECT_FALSE(s.status.incident->diagnosis);
+  EXPECT_TRUE(s.status.incident->actions.empty());
+  // The next tick shows the cause: it is the diagnosis, and its fix the first rung.
+  now += 500ms;
+  Observations saturated = unexplained(now);
+  saturated.pool_timeouts = 30;
+  saturated.logs = Logs({{"pool_timeout", 30}});
+  Step next = Tick(spec, s.status, saturated, now);
+  ASSERT_TRUE(next.status.incident->diagnosis);
+  EXPECT_EQ(next.status.incident->diagnosis->conclusion, Conclusion::kConnectionPoolExhausted);
+  // Still nothing after 3 ticks: Unknown, and the ladder's order.
+  for (int i = 0; i < 3; ++i) {
+    now += 500ms;
+    s = Tick(spec, s.status, unexplained(now), now);
+  }
+  ASSERT_TRUE(s.status.incident->diagnosis) << s.status.message;
+  EXPECT_EQ(s.status.incident->diagnosis->conclusion, Conclusion::kUnknown);
+  EXPECT_EQ(s.status.phase, RemediationPhase::kRemediating) << s.status.message;
+}
+
 TEST(Plan, RolloutTimeoutFailsTheRung) {
   RemediationStatus st = Diagnosing();
   st.phase = RemediationPhase::kRemediating;
