@@ -8,7 +8,7 @@
 #          out to 3
 #   surge  TrafficSurge, 20 clients on /items/report       -> ConnectionPoolExhausted
 # Per run, from the incident's own timeline: detection (the experiment's startedAt ->
-# Degraded; for slots from the new pod's first unhealthy answer, when the outage shows,
+# Degraded; for slots from when the new pod listens, when the outage can show,
 # the time from the scale-out beside it) and recovery (Degraded -> verified Resolved), with the diagnosis and the first rung. Prints each run, then the
 # median per app and fault against the floors (the diagnosis right in every run,
 # detection < 2 s, LockTable healed < 3 s). Each run must end as the cluster test's does,

@@ -153,6 +153,7 @@ Observations Assemble(const Gathered& g, const CollectInput& in, const Remediati
     hp.timed_out = p.health.timed_out;
     hp.process_alive = p.metrics.status != 0 || p.alive;
     hp.error = p.health.error;
+    hp.ready = p.endpoint.ready;
     o.signals.push_back(HealthSignal(hp, now));
 
     std::vector<PromSample> samples;

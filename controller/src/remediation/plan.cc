@@ -242,6 +242,13 @@ class Planner {
 
   Step Open() {
     auto& st = St();
+    // A pool size revert under way goes on in the new incident: left with the old one, in
+    // history, it would never be seen through (and never finished).
+    std::optional<PoolSizeRevert> revert;
+    if (st.incident && st.incident->pool_revert && !st.incident->pool_revert->finished_at) {
+      revert = std::move(st.incident->pool_revert);
+      st.incident->pool_revert.reset();
+    }
     if (st.incident) {
       Incident prev = std::move(*st.incident);
       if (!prev.closed_at) prev.closed_at = now_;
@@ -262,6 +269,7 @@ class Planner {
     in.detection_seconds = Seconds(from_chaos ? *o_.chaos_started_at : *in.first_bad_at, now_);
     in.signals = Summarize(o_);
     in.baseline = o_.baseline;
+    in.pool_revert = std::move(revert);
     st.incident = std::move(in);
     Event("Warning", rem::kDegraded,
           "incident " + In().id + ": " + o_.detection.reason +

@@ -161,6 +161,9 @@ Signal HealthSignal(const HealthProbe& probe, WallTime now) {
       if (!verdict.detail.empty()) s.detail += ", body: " + verdict.detail;
       if (verdict.healthy == false) s.outcome = Outcome::kFail;
     }
+  } else if (probe.timed_out && probe.process_alive && !probe.ready) {
+    s.outcome = Outcome::kInconclusive;
+    s.detail = "timed out on a pod not Ready: starting, no evidence yet";
   } else if (probe.timed_out && probe.process_alive) {
     s.outcome = Outcome::kFail;
     s.detail = "timed out while the process answers: the health check is stuck";

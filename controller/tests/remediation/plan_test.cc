@@ -811,6 +811,29 @@ TEST(Plan, PoolIncreaseIsRevertedOnceTheCauseIsGone) {
   EXPECT_EQ(s.status.phase, RemediationPhase::kResolved);
 }
 
+// An outage during the revert's own rollout opens a new incident; the revert goes on in it
+// and is seen through once that one is over.
+TEST(Plan, ARevertUnderWayGoesOnInTheNextIncident) {
+  RemediationSpec spec = Spec(Strategy::kDiagnosisDriven);
+  RemediationStatus st = Diagnosing();
+  st.phase = RemediationPhase::kResolved;
+  st.incident->resolved_at = kT0 - 30s;
+  st.incident->outcome = "Resolved";
+  PoolSizeRevert rev;
+  rev.env = "DB_POOL_SIZE";
+  rev.from = 5;
+  rev.to = 10;
+  rev.started_at = kT0 - 2s;
+  st.incident->pool_revert = rev;
+  const std::string first = st.incident->id;
+  Step s = Tick(spec, st, LockedObs(kT0), kT0);
+  ASSERT_NE(s.status.incident->id, first);
+  ASSERT_TRUE(s.status.incident->pool_revert);
+  EXPECT_EQ(s.status.incident->pool_revert->started_at, kT0 - 2s);
+  ASSERT_FALSE(s.status.history.empty());
+  EXPECT_FALSE(s.status.history.front().pool_revert);
+}
+
 TEST(Plan, HealthyProbesAreNotRecoveryWhileTheLockHolderRemains) {
   // After a failed api restart the new pods answer /health until traffic reaches them;
   // the lock holder is still in pg_stat_activity, so the ladder goes on.

@@ -197,6 +197,14 @@ INSTANTIATE_TEST_SUITE_P(
         SignalCase{"HealthStuckWhileAlive",
                    HealthSignal({"api-1", {}, true, true, "", "", true}, kT0), Outcome::kFail,
                    "stuck"},
+        // A pod not Ready yet answers its first checks slowly: no evidence. (A rollout's new
+        // pod opened an incident in its first second.) An answer still counts.
+        SignalCase{"HealthSlowOnAPodNotReady",
+                   HealthSignal({"api-1", {}, true, true, "", "", true, false}, kT0),
+                   Outcome::kInconclusive, "not Ready"},
+        SignalCase{"Health503OnAPodNotReady",
+                   HealthSignal({"api-1", 503, false, true, "", "", true, false}, kT0),
+                   Outcome::kFail, "HTTP 503"},
         // The reference design's /health: 200 with the database check's failure in the body.
         SignalCase{"Health200DegradedBody",
                    HealthSignal({"api-1", 200, false, true, "",
