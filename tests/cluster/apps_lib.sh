@@ -95,18 +95,7 @@ app_up() {
   check "$REM (2 replicas) Ready and serving /items, with traffic"
   kubectl apply -n "$NS" -f "$APP_DIR/kubernetes.yaml" >/dev/null || fail "cannot apply kubernetes.yaml"
   wait_for "both $REM pods Ready, /items and /health ok" 180 app_serves
-  # Steady traffic, more than a pool holds, as users would send: 8 clients per pod (pool 5),
-  # one request each 0.2 s.
-  local ip
-  for ip in $(app_ips); do
-    for _ in 1 2 3 4 5 6 7 8; do
-      (while true; do
-        curl -s -o /dev/null --max-time 10 "http://$ip:8000/items?limit=5" || true
-        sleep 0.2
-      done) >/dev/null 2>&1 &
-      LOAD_PIDS+=($!)
-    done
-  done
+  start_load
   ok "serving at $(app_ips | paste -sd' ')"
   # A leak may take every slot the server has for ordinary roles (app_slots_scenario).
   POOLGUARD_DB_CAPACITY_MARGIN=0 start_controller
@@ -119,13 +108,31 @@ as_admin() { PGPASSWORD="$DB_ADMIN_PASSWORD" psql -h "$DB_IP" -U app -d app -Atq
 usable_slots() { as_admin "SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int"; }
 slots_in_use() { as_admin "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"; }
 
-# Between runs (bench/apps.sh): no Remediation, no experiment, the app serving.
+# Steady traffic, more than a pool holds, as users would send: 8 clients per pod (pool 5),
+# one request each 0.2 s, to the pods there are now.
+start_load() {
+  local ip
+  for ip in $(app_ips); do
+    for _ in 1 2 3 4 5 6 7 8; do
+      (while true; do
+        curl -s -o /dev/null --max-time 10 "http://$ip:8000/items?limit=5" || true
+        sleep 0.2
+      done) >/dev/null 2>&1 &
+      LOAD_PIDS+=($!)
+    done
+  done
+}
+
+# Between scenarios: no Remediation, no experiment, the app serving, the traffic on the
+# pods there are now (a scenario may have rolled them out).
 app_reset() {
   kubectl delete remediation "$REM" -n "$NS" --ignore-not-found --timeout=30s >/dev/null ||
     fail "cannot delete Remediation $REM"
   kubectl delete chaosexperiments --all -n "$NS" --timeout=60s >/dev/null ||
     fail "cannot delete the ChaosExperiments in $NS"
   wait_for "$REM serving" 60 app_serves
+  stop_load
+  start_load
 }
 
 # app_prepare: poolguard.yaml's objects, each in a file of $WORK, as the scenarios apply
