@@ -144,6 +144,11 @@ Observations Assemble(const Gathered& g, const CollectInput& in, const Remediati
   std::map<std::string, std::map<std::string, CounterWindow>> kept;
   std::optional<double> timeouts, auth, requests, recent_requests, errors, size, rate;
   std::map<double, double> buckets;
+  // No slot left on the server: a pod's health check that hangs cannot be a slow start
+  // alone, it waits for a connection it cannot have (a new pod of a scale-out).
+  const bool server_full =
+      g.db.capacity && g.db.capacity->max_connections > 0 &&
+      g.db.capacity->in_use >= g.db.capacity->max_connections - g.db.capacity->reserved;
   for (const PodProbe& p : g.pods) {
     HealthProbe hp;
     hp.pod = p.endpoint.pod;
@@ -153,7 +158,7 @@ Observations Assemble(const Gathered& g, const CollectInput& in, const Remediati
     hp.timed_out = p.health.timed_out;
     hp.process_alive = p.metrics.status != 0 || p.alive;
     hp.error = p.health.error;
-    hp.ready = p.endpoint.ready;
+    hp.ready = p.endpoint.ready || server_full;
     o.signals.push_back(HealthSignal(hp, now));
 
     std::vector<PromSample> samples;

@@ -208,6 +208,24 @@ TEST(Assemble, RatesComeFromTheIncreaseOfThePodsCountersAcrossTicks) {
 // gone: the spec's healthBody decides whether that body counts.
 // A Spring Boot pod's /actuator/prometheus, read through the HikariCP preset: Micrometer's
 // request counter (status label, Actuator's own routes left out) and HikariCP's gauges.
+// A pod not Ready whose /health hangs: a slow start is no evidence, unless the server has
+// no slot left, when the check waits for a connection it cannot get (a scale-out's pod).
+TEST(Assemble, AHangingPodNotReadyFailsOnlyWhenTheServerIsFull) {
+  RemediationSpec spec;
+  CollectState st;
+  Gathered g = OnePod(0, PodMetrics(100, 0, 0, 0));
+  g.pods[0].endpoint.ready = false;
+  g.pods[0].health.timed_out = true;
+  g.db.capacity = DbCapacity{100, 3, 40};
+  Observations o = Assemble(g, {}, spec, CollectorOptions{}, st, kT0);
+  ASSERT_NE(FindSignal(o, "health/api-1"), nullptr);
+  EXPECT_EQ(FindSignal(o, "health/api-1")->outcome, Outcome::kInconclusive);
+  g.db.capacity = DbCapacity{100, 3, 97};
+  o = Assemble(g, {}, spec, CollectorOptions{}, st, kT0 + 1s);
+  EXPECT_EQ(FindSignal(o, "health/api-1")->outcome, Outcome::kFail)
+      << FindSignal(o, "health/api-1")->detail;
+}
+
 TEST(Assemble, TheHikariCPPresetReadsASpringBootPod) {
   auto actuator = [](int ok, int failed, int active, int pending, int timeouts) {
     return "http_server_requests_seconds_count{method=\"GET\",status=\"200\",uri=\"/orders\"} " +
