@@ -109,9 +109,31 @@ usable_slots() { as_admin "SELECT current_setting('max_connections')::int - curr
 slots_in_use() { as_admin "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"; }
 
 # Steady traffic, more than a pool holds, as users would send: 8 clients per pod (pool 5),
-# one request each 0.2 s, to the pods there are now.
+# one request each 0.2 s, through the app's Service (its Ready pods only, as on any
+# cluster: a pod that is starting gets none). On the local cluster the Service's address
+# from the host is the node's proxy address for its ClusterIP (localnode.env); without the
+# state dir, each pod is addressed directly.
+app_url() {
+  local env="${LOCALCLUSTER_STATE_DIR:-}/localnode.env" ip proxy_network
+  if [[ -n "${LOCALCLUSTER_STATE_DIR:-}" && -r "$env" ]]; then
+    proxy_network="$(sed -n 's/^PROXY_NETWORK=//p' "$env" | tr -d '"')"
+    ip="$(jp "service/$REM" '{.spec.clusterIP}' -n "$NS")"
+    [[ -n "$proxy_network" && -n "$ip" ]] && echo "http://$proxy_network.${ip##*.}:8000" && return 0
+  fi
+  return 1
+}
 start_load() {
-  local ip
+  local url ip n
+  if url="$(app_url)"; then
+    for ((n = 0; n < 8 * APP_REPLICAS; n++)); do
+      (while true; do
+        curl -s -o /dev/null --max-time 10 "$url/items?limit=5" || true
+        sleep 0.2
+      done) >/dev/null 2>&1 &
+      LOAD_PIDS+=($!)
+    done
+    return 0
+  fi
   for ip in $(app_ips); do
     for _ in 1 2 3 4 5 6 7 8; do
       (while true; do
@@ -345,15 +367,17 @@ app_surge_scenario() {
   local revert='incidents | map(select(.poolSizeRevert != null)) | .[0].poolSizeRevert'
   wait_rem "the pool size revert recorded as finished" 90 "$revert | .finishedAt != null"
   wait_for "$REM serving on the old size" 120 app_serves
-  # The revert's rollout is not a new outage: the surge's pool timeouts are still in the
-  # logs' look-back while new pods start, and no incident may open on them.
-  local id hold_until
-  id="$(rq .status.incident.id)"
+  # The revert's rollout must not undo itself: the surge's pool timeouts are still in the
+  # logs' look-back while new pods start, and no incident may raise the pool on them. (A
+  # fresh JVM under traffic may saturate its pool for a moment: that one is real and is
+  # not asserted away.)
+  local hold_until
   hold_until=$((SECONDS + 8))
   while ((SECONDS < hold_until)); do
-    rem_is ".status.incident.id == \"$id\" and ((.status.history // []) | length) == 0" ||
-      fail "another incident after the revert: $(rq '.status.incident | {id, signals, diagnosis: .diagnosis.summary, actions: [.actions[] | {name, result}]}')"
+    [[ "$(app_pool_size)" == 5 ]] || fail "$APP_POOL_ENV raised again after the revert: $(rq '.status.incident | {id, signals, diagnosis: .diagnosis.summary, actions: [.actions[] | {name, result}]}')"
+    rem_is '[incidents[] | .actions[]? | select(.name == "IncreasePoolSize")] | length == 1' ||
+      fail "another IncreasePoolSize after the revert: $(rq '.status.incident | {id, signals, diagnosis: .diagnosis.summary}')"
     sleep 1
   done
-  ok "reverted: $(rq "$revert | tostring"); no other incident in the 8 s after"
+  ok "reverted: $(rq "$revert | tostring"); the pool not raised again in the 8 s after"
 }
