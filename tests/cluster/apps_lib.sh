@@ -118,30 +118,31 @@ app_url() {
   if [[ -n "${LOCALCLUSTER_STATE_DIR:-}" && -r "$env" ]]; then
     proxy_network="$(sed -n 's/^PROXY_NETWORK=//p' "$env" | tr -d '"')"
     ip="$(jp "service/$REM" '{.spec.clusterIP}' -n "$NS")"
-    [[ -n "$proxy_network" && -n "$ip" ]] && echo "http://$proxy_network.${ip##*.}:8000" && return 0
+    # A state dir of another (or an older) cluster names another network: use the address
+    # only when the app answers there.
+    if [[ -n "$proxy_network" && -n "$ip" ]] &&
+      curl -fsS -o /dev/null --max-time 2 "http://$proxy_network.${ip##*.}:8000/items?limit=1"; then
+      echo "http://$proxy_network.${ip##*.}:8000"
+      return 0
+    fi
   fi
   return 1
 }
 start_load() {
-  local url ip n
+  local url ip n targets=()
   if url="$(app_url)"; then
-    for ((n = 0; n < 8 * APP_REPLICAS; n++)); do
-      (while true; do
-        curl -s -o /dev/null --max-time 10 "$url/items?limit=5" || true
-        sleep 0.2
-      done) >/dev/null 2>&1 &
-      LOAD_PIDS+=($!)
+    for ((n = 0; n < 8 * APP_REPLICAS; n++)); do targets+=("$url"); done
+  else
+    for ip in $(app_ips); do
+      for _ in 1 2 3 4 5 6 7 8; do targets+=("http://$ip:8000"); done
     done
-    return 0
   fi
-  for ip in $(app_ips); do
-    for _ in 1 2 3 4 5 6 7 8; do
-      (while true; do
-        curl -s -o /dev/null --max-time 10 "http://$ip:8000/items?limit=5" || true
-        sleep 0.2
-      done) >/dev/null 2>&1 &
-      LOAD_PIDS+=($!)
-    done
+  for url in "${targets[@]}"; do
+    (while true; do
+      curl -s -o /dev/null --max-time 10 "$url/items?limit=5" || true
+      sleep 0.2
+    done) >/dev/null 2>&1 &
+    LOAD_PIDS+=($!)
   done
 }
 
