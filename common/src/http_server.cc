@@ -185,6 +185,13 @@ Router::Match Router::Find(std::string_view method, std::string_view path) const
 
 namespace {
 
+// Moves what a handler reads of a parsed request (headers it needs, the body) into `out`.
+void TakeMessage(bhttp::request<bhttp::string_body>& message, Request* out) {
+  out->content_type = std::string(message[bhttp::field::content_type]);
+  out->authorization = std::string(message[bhttp::field::authorization]);
+  out->body = std::move(message.body());
+}
+
 // ---- the worker pool ------------------------------------------------------------------
 
 // Runs kWorker handlers. Bounded: TryPost refuses once `max_queued` wait. Its state is
@@ -497,8 +504,7 @@ struct Session : std::enable_shared_from_this<Session> {
         server->Route(method, std::string_view(message.target().data(), message.target().size()),
                       &request, &early, &route);
     if (handler == nullptr) return Write(std::move(*early), keep_alive);
-    request.content_type = std::string(message[bhttp::field::content_type]);
-    request.body = std::move(message.body());
+    TakeMessage(message, &request);
     if (handler->dispatch == Dispatch::kInline) {
       return Write(RunHandler(*handler, request), keep_alive);
     }
@@ -574,8 +580,7 @@ struct Session : std::enable_shared_from_this<Session> {
       route = label;
       auto message = parser->release();
       keep_alive = message.keep_alive();
-      next_request.content_type = std::string(message[bhttp::field::content_type]);
-      next_request.body = std::move(message.body());
+      TakeMessage(message, &next_request);
       request = std::move(next_request);
       handler = next_handler;
     }

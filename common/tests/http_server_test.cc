@@ -52,6 +52,8 @@ class ServerTest : public ::testing::Test {
     });
     router.Add("POST", "/echo/{word}",
                [](const Request& r) { return Response::Text(200, r.body); });
+    router.Add("GET", "/auth",
+               [](const Request& r) { return Response::Text(200, r.authorization); });
     router.Add("GET", "/block", [this](const Request&) {
       release_.get_future().wait();
       return Response::Text(200, "released");
@@ -76,6 +78,14 @@ TEST_F(ServerTest, RoutesDecodesAndAnswersErrorsAsJson) {
   EXPECT_EQ(Call(server_->port(), "GET", "/fast").body, "fast");
   EXPECT_EQ(Call(server_->port(), "GET", "/echo/a%20b?q=x%26y").body, "a b|x&y");
   EXPECT_EQ(Call(server_->port(), "POST", "/echo/w", R"({"k":1})").body, R"({"k":1})");
+  EXPECT_EQ(Call(server_->port(), "GET", "/auth").body, "");
+  {
+    web::http::client::http_client client("http://127.0.0.1:" + std::to_string(server_->port()));
+    web::http::http_request request("GET");
+    request.set_request_uri("/auth");
+    request.headers().add("Authorization", "Bearer abc.def");
+    EXPECT_EQ(client.request(request).get().extract_utf8string(true).get(), "Bearer abc.def");
+  }
   auto missing = Call(server_->port(), "GET", "/nope");
   EXPECT_EQ(missing.status, 404);
   EXPECT_NE(missing.body.find("\"code\":\"NotFound\""), std::string::npos);

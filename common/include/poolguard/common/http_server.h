@@ -28,6 +28,7 @@ struct Request {
   std::map<std::string, std::string> params;  // from the route template, e.g. {id}
   std::string body;
   std::string content_type;
+  std::string authorization;  // the Authorization header, as sent ("" if none)
 };
 
 struct Response {
