@@ -96,10 +96,14 @@ std::optional<milliseconds> UntilEnd(const ChaosObserved& o) {
   return std::max(left, milliseconds(0)) + milliseconds(50);
 }
 
+std::string By(const ChaosSpec& spec) {
+  return spec.aborted_by.empty() ? "" : " by " + spec.aborted_by;
+}
+
 void DecidePending(const ChaosObserved& o, Builder* b) {
   const ChaosSpec& spec = *o.spec.spec;
   if (spec.abort) {
-    Finish(o, b, reasons::kAborted, "aborted before injection");
+    Finish(o, b, reasons::kAborted, "aborted before injection" + By(spec));
     return;
   }
   if (o.namespace_opted_in.has_value() && !*o.namespace_opted_in) {
@@ -180,7 +184,7 @@ void DecideRunning(const ChaosObserved& o, Builder* b) {
   const int want = spec.Want();
   const bool injecting = o.status.phase == Phase::kInjecting;
   if (spec.abort) {
-    Finish(o, b, reasons::kAborted, "aborted (spec.abort)");
+    Finish(o, b, reasons::kAborted, "aborted (spec.abort" + By(spec) + ")");
     return;
   }
   if (!o.inject_error.empty()) {

@@ -149,6 +149,8 @@ SpecParse ParseChaosSpec(const Json& object) {
   }
   const Json* abort = Field(*spec_json, "abort");
   spec.abort = abort != nullptr && abort->is_boolean() && abort->as_bool();
+  spec.aborted_by =
+      json::StringAt(object, {"metadata", "annotations", kAbortedByAnnotation}).substr(0, 256);
   result.spec = spec;
   return result;
 }

@@ -15,6 +15,8 @@ namespace poolguard::controller {
 
 inline constexpr char kChaosFinalizer[] = "poolguard.dev/chaos-rollback";
 inline constexpr char kChaosOptInLabel[] = "poolguard.dev/chaos";
+/// Who set spec.abort, when the console did; named in the Aborted message.
+inline constexpr char kAbortedByAnnotation[] = "poolguard.dev/aborted-by";
 inline constexpr char kChaosOptInValue[] = "enabled";
 
 enum class FaultType { kConnectionLeak, kTrafficSurge };
@@ -40,6 +42,7 @@ struct ChaosSpec {
   std::chrono::milliseconds duration{0};
   Reinject reinject = Reinject::kNever;
   bool abort = false;
+  std::string aborted_by;  // the poolguard.dev/aborted-by annotation (the console sets it)
 
   /// Sessions (ConnectionLeak) or clients (TrafficSurge) the fault holds.
   int Want() const { return type == FaultType::kConnectionLeak ? connections : concurrency; }

@@ -135,6 +135,8 @@ Observations Assemble(const Gathered& g, const CollectInput& in, const Remediati
   Observations o;
   o.generation = in.generation;
   o.approval = in.approval;
+  o.rejection = in.rejection;
+  o.decided_by = in.decided_by;
 
   // ---- the pods: health, pool saturation, and their counters ----
   // Samples are kept long enough for the verification window too.

@@ -42,6 +42,8 @@ struct CollectInput {
   std::string ns;
   int64_t generation = 0;
   std::string approval;    // the approve annotation
+  std::string rejection;   // the reject annotation
+  std::string decided_by;  // the decided-by annotation
   bool deep = false;       // read sessions, login, db pods: an incident may be open
   bool verifying = false;  // send the test request
   /// Verifying: the rates (error ratio, p99) are taken from the pods' own counters since

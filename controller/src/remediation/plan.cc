@@ -477,6 +477,9 @@ class Planner {
                          std::to_string(spec_.safety.max_actions_per_hour) + "); next would be " +
                          Name(a));
     }
+    if (spec_.NeedsApproval(a) && o_.rejection == In().id) {
+      return Exhaust(rem::kRejected, Name(a) + " rejected by " + DecidedBy() + "; over to a human");
+    }
     if (spec_.NeedsApproval(a) && o_.approval != In().id) {
       const std::string msg = Name(a) + " needs approval: set the annotation " +
                               std::string(kApproveAnnotation) + "=" + In().id;
@@ -492,7 +495,11 @@ class Planner {
             "cooldown: " + Name(a) + " in " + FormatDuration(wait) + " (" + pick.why + ")");
       return Done(StepKind::kObserve, wait);
     }
-    if (spec_.NeedsApproval(a)) Event("Normal", rem::kApproved, Name(a) + " approved");
+    if (spec_.NeedsApproval(a)) {
+      Event("Normal", rem::kApproved, Name(a) + " approved by " + DecidedBy());
+      return RecordIntent(a, pick.why + "; approved by " + DecidedBy(),
+                          Decider().empty() ? "unknown" : Decider());
+    }
     return RecordIntent(a, pick.why);
   }
 
@@ -525,9 +532,24 @@ class Planner {
     return Done(StepKind::kObserve);
   }
 
-  Step RecordIntent(RemediationAction a, const std::string& why) {
+  // Who approved or rejected this incident's action: the decided-by annotation reads
+  // "<incident id>/<user>" (the console writes it), so a name left from an earlier incident
+  // is not credited with this one.
+  std::string Decider() const {
+    const std::string prefix = St().incident->id + "/";
+    return o_.decided_by.rfind(prefix, 0) == 0 ? o_.decided_by.substr(prefix.size()) : "";
+  }
+  std::string DecidedBy() const {
+    const std::string who = Decider();
+    return who.empty() ? "an unnamed user (" + std::string(kDecidedByAnnotation) + " not set)"
+                       : who;
+  }
+
+  Step RecordIntent(RemediationAction a, const std::string& why,
+                    const std::string& approved_by = "") {
     ActionRecord r;
     r.action = a;
+    r.approved_by = approved_by;
     r.rung = ExecutedCount(In()) + 1;
     r.started_at = now_;
     r.result = ActionResult::kInProgress;

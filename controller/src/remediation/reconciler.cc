@@ -115,6 +115,8 @@ ReconcileResult RemediationReconciler::Reconcile(const std::string& key) {
     in.ns = ns;
     in.generation = generation;
     in.approval = Annotation(object, kApproveAnnotation);
+    in.rejection = Annotation(object, kRejectAnnotation);
+    in.decided_by = Annotation(object, kDecidedByAnnotation);
     // Just fixed after phase Invalid: gather for the phase the loop continues in.
     const RemediationPhase phase = PhaseOnceValid(current);
     in.deep = IncidentOpenPhase(phase) || current.detection.health != Health::kHealthy ||

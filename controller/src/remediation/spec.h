@@ -17,6 +17,12 @@ namespace poolguard::controller {
 /// Annotation a person sets to the incident id to approve actions named in
 /// spec.safety.requireApproval.
 inline constexpr char kApproveAnnotation[] = "poolguard.dev/approve";
+/// Set to an incident id, it refuses that incident's pending action: the incident ends
+/// Exhausted (NeedsHuman) with reason Rejected.
+inline constexpr char kRejectAnnotation[] = "poolguard.dev/reject";
+/// Who approved or rejected, as "<incident id>/<user>" (the console writes the signed-in
+/// user); shown in status and Events. Without it, the approval is by an unnamed user.
+inline constexpr char kDecidedByAnnotation[] = "poolguard.dev/decided-by";
 /// The pod-template annotation `kubectl rollout restart` sets; RestartDeployment and
 /// RestartDatabase set it to the action's key so that re-applying it is a no-op.
 inline constexpr char kRestartedAtAnnotation[] = "kubectl.kubernetes.io/restartedAt";

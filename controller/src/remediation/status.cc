@@ -258,6 +258,7 @@ Json ToJson(const ActionRecord& a) {
   PutStr(&j, "key", a.key);
   PutStr(&j, "detail", a.detail);
   PutStr(&j, "verification", a.verification);
+  PutStr(&j, "approvedBy", a.approved_by);
   if (a.from_pool_size) j["fromPoolSize"] = Json::number(*a.from_pool_size);
   if (a.to_pool_size) j["toPoolSize"] = Json::number(*a.to_pool_size);
   if (!a.pids.empty()) j["pids"] = Ints(a.pids);
@@ -279,6 +280,7 @@ std::optional<ActionRecord> ParseActionRecord(const Json& j) {
   a.key = StringField(j, "key");
   a.detail = StringField(j, "detail");
   a.verification = StringField(j, "verification");
+  a.approved_by = StringField(j, "approvedBy");
   if (auto v = RoundedIntField(j, "fromPoolSize")) a.from_pool_size = static_cast<int>(*v);
   if (auto v = RoundedIntField(j, "toPoolSize")) a.to_pool_size = static_cast<int>(*v);
   a.pids = ReadInts(j, "pids");

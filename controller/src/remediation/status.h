@@ -95,6 +95,7 @@ struct ActionRecord {
   std::string key;  // idempotency key: the restartedAt value the restart patches in
   std::string detail;
   std::string verification;
+  std::string approved_by;                          // who approved it, when it needed approval
   std::optional<int> from_pool_size, to_pool_size;  // IncreasePoolSize
   std::vector<int> pids;                            // TerminateBlockingSessions
   int healthy_streak = 0;                           // verification: checks passed in a row
@@ -230,6 +231,7 @@ inline constexpr char kRecovered[] = "Recovered";  // healthy again after a fail
 inline constexpr char kSuperseded[] = "Superseded";
 inline constexpr char kRungsExhausted[] = "RungsExhausted";
 inline constexpr char kNoApplicableAction[] = "NoApplicableAction";
+inline constexpr char kRejected[] = "Rejected";  // a person refused the pending action
 inline constexpr char kActionBudgetSpent[] = "ActionBudgetSpent";
 inline constexpr char kRemediationLoop[] = "RemediationLoop";
 inline constexpr char kCooldown[] = "Cooldown";

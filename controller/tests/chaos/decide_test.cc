@@ -169,6 +169,16 @@ INSTANTIATE_TEST_SUITE_P(
                     o.spec.spec->abort = true;
                   }),
              Phase::kRollingBack, ChaosEffect::kRollback, reasons::kAborted},
+        // Issue 14: the console names who aborted.
+        Case{"ActiveAbortedByAUser",
+             With(Obs(Phase::kActive),
+                  [](auto& o) {
+                    o.held = 5;
+                    o.spec.spec->abort = true;
+                    o.spec.spec->aborted_by = "system:serviceaccount:shop:alice";
+                  }),
+             Phase::kRollingBack, ChaosEffect::kRollback, reasons::kAborted,
+             "aborted (spec.abort by system:serviceaccount:shop:alice)"},
         Case{"RollingBackDoneAborted",
              With(Obs(Phase::kRollingBack),
                   [](auto& o) {

@@ -391,6 +391,27 @@ TEST_P(ChooseTable, AppliesStrategyAndSafety) {
   EXPECT_NE(s.status.message.find(c.message), std::string::npos) << s.status.message;
 }
 
+// Issue 14: who approved is kept in the action's record and said in the Approved Event.
+TEST(Choose, TheApproverIsRecordedInStatusAndTheEvent) {
+  RemediationSpec spec = Spec();
+  spec.safety.require_approval = {A::kRestartDeployment};
+  RemediationStatus st = Diagnosing();
+  st.phase = RemediationPhase::kAwaitingApproval;
+  Observations o = LockedObs(kT0);
+  o.approval = st.incident->id;
+  o.decided_by = st.incident->id + "/alice";
+  const Step s = Tick(spec, st, o, kT0);
+  ASSERT_FALSE(s.status.incident->actions.empty());
+  EXPECT_EQ(Last(s).approved_by, "alice");
+  const bool said = std::any_of(s.events.begin(), s.events.end(), [](const auto& e) {
+    return e.reason == "Approved" && e.message == "RestartDeployment approved by alice";
+  });
+  EXPECT_TRUE(said);
+  // A rung that needs no approval has no approver.
+  spec.safety.require_approval = {};
+  EXPECT_EQ(Last(Tick(spec, st, o, kT0)).approved_by, "");
+}
+
 // The database's pod crash-looping: nothing listens, the login is refused.
 void DatabaseIsDown(Observations& o) {
   o.db_pods = std::vector<PodState>{{"db-0", false, "CrashLoopBackOff"}};
@@ -408,151 +429,197 @@ void SlotsAreGone(Observations& o) {
 
 INSTANTIATE_TEST_SUITE_P(
     Table, ChooseTable,
-    ::testing::Values(
-        ChooseCase{"LadderStartsAtTheFirstRung", nullptr, nullptr, nullptr,
-                   RemediationPhase::kRemediating, StepKind::kRecordIntent, A::kRestartDeployment,
-                   "rung 1: RestartDeployment (ladder rung 1)"},
-        ChooseCase{"LadderSkipsTriedRungs", nullptr,
-                   [](RemediationStatus& st) {
-                     st.incident->actions = {Record(A::kRestartDeployment, kT0 - 60s,
-                                                    ActionResult::kVerificationFailed)};
-                   },
-                   nullptr, RemediationPhase::kRemediating, StepKind::kRecordIntent,
-                   A::kRestartDatabase, "rung 2: RestartDatabase"},
-        // Issue 12: the ladder reads the diagnosis too, and never restarts the api into a
-        // database that is down or out of slots.
-        ChooseCase{"LadderSkipsTheApiRestartWhenTheDatabaseIsDown", nullptr, nullptr,
-                   DatabaseIsDown, RemediationPhase::kRemediating, StepKind::kRecordIntent,
-                   A::kRestartDatabase,
-                   "rung 1: RestartDatabase (ladder rung 1; skipped RestartDeployment: not "
-                   "restarting the target into a database that is down)"},
-        ChooseCase{"LadderSkipsTheApiRestartWhenSlotsAreGone", nullptr, nullptr, SlotsAreGone,
-                   RemediationPhase::kRemediating, StepKind::kRecordIntent, A::kRestartDatabase,
-                   "skipped RestartDeployment: not restarting the target while the server has "
-                   "no free slot"},
-        ChooseCase{"LadderWithOnlyTheApiRestartWhenSlotsAreGoneNeedsAPerson",
-                   [](RemediationSpec& s) { s.actions = {A::kRestartDeployment}; }, nullptr,
-                   SlotsAreGone, RemediationPhase::kExhausted, StepKind::kStop, std::nullopt,
-                   "no applicable action (RestartDeployment: not restarting the target while"},
-        ChooseCase{"CooldownWaits", nullptr,
-                   [](RemediationStatus& st) {
-                     st.incident->actions = {Record(A::kRestartDeployment, kT0 - 3s,
-                                                    ActionResult::kVerificationFailed)};
-                   },
-                   nullptr, RemediationPhase::kDiagnosing, StepKind::kObserve, std::nullopt,
-                   "cooldown: RestartDatabase in 2s"},
-        ChooseCase{"CooldownCountsTheLastIncidentToo", nullptr,
-                   [](RemediationStatus& st) { st.history = {Fixed(kT0 - 5s, kT0 - 2s)}; },
-                   [](Observations&) {}, RemediationPhase::kDiagnosing, StepKind::kObserve,
-                   std::nullopt, "cooldown: RestartDeployment in 1s"},
-        ChooseCase{"MaxActionsPerHour", nullptr,
-                   [](RemediationStatus& st) {
-                     st.history = {Fixed(kT0 - 50min, kT0 - 49min), Fixed(kT0 - 40min, kT0 - 39min),
-                                   Fixed(kT0 - 30min, kT0 - 29min)};
-                   },
-                   nullptr, RemediationPhase::kExhausted, StepKind::kStop, std::nullopt,
-                   "3 actions in the last hour (maxActionsPerHour 3); next would be "
-                   "RestartDeployment"},
-        ChooseCase{"OldActionsDoNotCount", nullptr,
-                   [](RemediationStatus& st) {
-                     st.history = {Fixed(kT0 - 90min, kT0 - 89min), Fixed(kT0 - 80min, kT0 - 79min),
-                                   Fixed(kT0 - 70min, kT0 - 69min)};
-                   },
-                   nullptr, RemediationPhase::kRemediating, StepKind::kRecordIntent,
-                   A::kRestartDeployment, "rung 1"},
-        ChooseCase{"RungsExhausted",
-                   [](RemediationSpec& s) { s.actions = {A::kRestartDeployment}; },
-                   [](RemediationStatus& st) {
-                     st.incident->actions = {Record(A::kRestartDeployment, kT0 - 60s,
-                                                    ActionResult::kVerificationFailed)};
-                   },
-                   nullptr, RemediationPhase::kExhausted, StepKind::kStop, std::nullopt,
-                   "every rung tried"},
-        ChooseCase{"RequireApprovalWaits",
-                   [](RemediationSpec& s) { s.safety.require_approval = {A::kRestartDeployment}; },
-                   nullptr, nullptr, RemediationPhase::kAwaitingApproval, StepKind::kAwaitApproval,
-                   std::nullopt,
-                   "RestartDeployment needs approval: set the annotation "
-                   "poolguard.dev/approve=20270115T075955Z"},
-        ChooseCase{"ApprovalForAnotherIncidentWaits",
-                   [](RemediationSpec& s) { s.safety.require_approval = {A::kRestartDeployment}; },
-                   [](RemediationStatus& st) { st.phase = RemediationPhase::kAwaitingApproval; },
-                   [](Observations& o) { o.approval = "20270101T000000Z"; },
-                   RemediationPhase::kAwaitingApproval, StepKind::kAwaitApproval, std::nullopt,
-                   "needs approval"},
-        ChooseCase{"ApprovedActs",
-                   [](RemediationSpec& s) { s.safety.require_approval = {A::kRestartDeployment}; },
-                   [](RemediationStatus& st) { st.phase = RemediationPhase::kAwaitingApproval; },
-                   [](Observations& o) { o.approval = "20270115T075955Z"; },
-                   RemediationPhase::kRemediating, StepKind::kRecordIntent, A::kRestartDeployment,
-                   "rung 1"},
-        ChooseCase{"DryRunWritesThePlanOnly", [](RemediationSpec& s) { s.safety.dry_run = true; },
-                   nullptr, nullptr, RemediationPhase::kDiagnosing, StepKind::kObserve,
-                   std::nullopt,
-                   "dry run: plan RestartDeployment → RestartDatabase → IncreasePoolSize → "
-                   "TerminateBlockingSessions; nothing done"},
-        ChooseCase{"DiagnosisDrivenNeverRestartsTheApiWhenSlotsAreGone",
-                   [](RemediationSpec& s) {
-                     s.strategy = Strategy::kDiagnosisDriven;
-                     s.actions = {A::kRestartDeployment, A::kIncreasePoolSize};
-                   },
-                   nullptr, SlotsAreGone, RemediationPhase::kExhausted, StepKind::kStop,
-                   std::nullopt, "no applicable action"},
-        ChooseCase{"DiagnosisDrivenRestartsTheDatabaseWhenSlotsAreGone",
-                   [](RemediationSpec& s) { s.strategy = Strategy::kDiagnosisDriven; }, nullptr,
-                   SlotsAreGone, RemediationPhase::kRemediating, StepKind::kRecordIntent,
-                   A::kRestartDatabase, "the fix for ServerSlotsExhausted"},
-        ChooseCase{"DiagnosisDrivenDatabaseDown",
-                   [](RemediationSpec& s) { s.strategy = Strategy::kDiagnosisDriven; }, nullptr,
-                   DatabaseIsDown, RemediationPhase::kRemediating, StepKind::kRecordIntent,
-                   A::kRestartDatabase, "the fix for DatabaseDown"},
-        ChooseCase{"DiagnosisDrivenRaisesThePoolUnderLoad",
-                   [](RemediationSpec& s) { s.strategy = Strategy::kDiagnosisDriven; }, nullptr,
-                   [](Observations& o) {
-                     o.sessions = std::vector<SessionRow>{};
-                     o.request_rate = 200;  // baseline 20
-                   },
-                   RemediationPhase::kRemediating, StepKind::kRecordIntent, A::kIncreasePoolSize,
-                   "IncreasePoolSize (the fix for ConnectionPoolExhausted): DB_POOL_SIZE 5 → 10"},
-        // A surge of slow requests raises concurrency, not the rate: the database's view
-        // (every session the pools hold running a query) says load.
-        ChooseCase{"DiagnosisDrivenRaisesThePoolWhenTheDatabaseIsAllAtWork",
-                   [](RemediationSpec& s) { s.strategy = Strategy::kDiagnosisDriven; }, nullptr,
-                   [](Observations& o) {
-                     o.sessions = std::vector<SessionRow>{};
-                     o.request_rate = 20;  // the baseline's
-                     o.db_pool = DbPoolView{};
-                     o.db_pool->starved = o.db_pool->all_active = true;
-                   },
-                   RemediationPhase::kRemediating, StepKind::kRecordIntent, A::kIncreasePoolSize,
-                   "IncreasePoolSize (the fix for ConnectionPoolExhausted)"},
-        ChooseCase{"DiagnosisDrivenRestartsALeakyTargetWithoutLoad",
-                   [](RemediationSpec& s) { s.strategy = Strategy::kDiagnosisDriven; }, nullptr,
-                   [](Observations& o) {
-                     o.sessions = std::vector<SessionRow>{};
-                     o.request_rate = 20;
-                   },
-                   RemediationPhase::kRemediating, StepKind::kRecordIntent, A::kRestartDeployment,
-                   "the fix for ConnectionPoolExhausted"},
-        ChooseCase{"PoolIncreaseMustFitTheServer",
-                   [](RemediationSpec& s) {
-                     s.strategy = Strategy::kDiagnosisDriven;
-                     s.actions = {A::kIncreasePoolSize};
-                   },
-                   nullptr,
-                   [](Observations& o) {
-                     o.sessions = std::vector<SessionRow>{};
-                     o.capacity = DbCapacity{40, 3, 30};
-                   },
-                   RemediationPhase::kExhausted, StepKind::kStop, std::nullopt,
-                   "IncreasePoolSize: the server has 7 free slots, the increase needs 10"},
-        ChooseCase{"PoolAlreadyAtMax",
-                   [](RemediationSpec& s) { s.actions = {A::kIncreasePoolSize}; }, nullptr,
-                   [](Observations& o) { o.pool_size = 20; }, RemediationPhase::kExhausted,
-                   StepKind::kStop, std::nullopt, "DB_POOL_SIZE is already 20 (max 20)"},
-        ChooseCase{"RecoveredBeforeActing", nullptr, nullptr,
-                   [](Observations& o) { o = HealthyObs(kT0); }, RemediationPhase::kResolved,
-                   StepKind::kObserve, std::nullopt, "recovered without action in 5.0 s"}));
+    ::testing::
+        Values(
+            ChooseCase{"LadderStartsAtTheFirstRung", nullptr, nullptr, nullptr,
+                       RemediationPhase::kRemediating, StepKind::kRecordIntent,
+                       A::kRestartDeployment, "rung 1: RestartDeployment (ladder rung 1)"},
+            ChooseCase{"LadderSkipsTriedRungs", nullptr,
+                       [](RemediationStatus& st) {
+                         st.incident->actions = {Record(A::kRestartDeployment, kT0 - 60s,
+                                                        ActionResult::kVerificationFailed)};
+                       },
+                       nullptr, RemediationPhase::kRemediating, StepKind::kRecordIntent,
+                       A::kRestartDatabase, "rung 2: RestartDatabase"},
+            // Issue 12: the ladder reads the diagnosis too, and never restarts the api into a
+            // database that is down or out of slots.
+            ChooseCase{"LadderSkipsTheApiRestartWhenTheDatabaseIsDown", nullptr, nullptr,
+                       DatabaseIsDown, RemediationPhase::kRemediating, StepKind::kRecordIntent,
+                       A::kRestartDatabase,
+                       "rung 1: RestartDatabase (ladder rung 1; skipped RestartDeployment: not "
+                       "restarting the target into a database that is down)"},
+            ChooseCase{"LadderSkipsTheApiRestartWhenSlotsAreGone", nullptr, nullptr, SlotsAreGone,
+                       RemediationPhase::kRemediating, StepKind::kRecordIntent, A::kRestartDatabase,
+                       "skipped RestartDeployment: not restarting the target while the server has "
+                       "no free slot"},
+            ChooseCase{"LadderWithOnlyTheApiRestartWhenSlotsAreGoneNeedsAPerson",
+                       [](RemediationSpec& s) { s.actions = {A::kRestartDeployment}; }, nullptr,
+                       SlotsAreGone, RemediationPhase::kExhausted, StepKind::kStop, std::nullopt,
+                       "no applicable action (RestartDeployment: not restarting the target while"},
+            ChooseCase{"CooldownWaits", nullptr,
+                       [](RemediationStatus& st) {
+                         st.incident->actions = {Record(A::kRestartDeployment, kT0 - 3s,
+                                                        ActionResult::kVerificationFailed)};
+                       },
+                       nullptr, RemediationPhase::kDiagnosing, StepKind::kObserve, std::nullopt,
+                       "cooldown: RestartDatabase in 2s"},
+            ChooseCase{"CooldownCountsTheLastIncidentToo", nullptr,
+                       [](RemediationStatus& st) { st.history = {Fixed(kT0 - 5s, kT0 - 2s)}; },
+                       [](Observations&) {}, RemediationPhase::kDiagnosing, StepKind::kObserve,
+                       std::nullopt, "cooldown: RestartDeployment in 1s"},
+            ChooseCase{"MaxActionsPerHour", nullptr,
+                       [](RemediationStatus& st) {
+                         st.history = {Fixed(kT0 - 50min, kT0 - 49min),
+                                       Fixed(kT0 - 40min, kT0 - 39min),
+                                       Fixed(kT0 - 30min, kT0 - 29min)};
+                       },
+                       nullptr, RemediationPhase::kExhausted, StepKind::kStop, std::nullopt,
+                       "3 actions in the last hour (maxActionsPerHour 3); next would be "
+                       "RestartDeployment"},
+            ChooseCase{"OldActionsDoNotCount", nullptr,
+                       [](RemediationStatus& st) {
+                         st.history = {Fixed(kT0 - 90min, kT0 - 89min),
+                                       Fixed(kT0 - 80min, kT0 - 79min),
+                                       Fixed(kT0 - 70min, kT0 - 69min)};
+                       },
+                       nullptr, RemediationPhase::kRemediating, StepKind::kRecordIntent,
+                       A::kRestartDeployment, "rung 1"},
+            ChooseCase{"RungsExhausted",
+                       [](RemediationSpec& s) { s.actions = {A::kRestartDeployment}; },
+                       [](RemediationStatus& st) {
+                         st.incident->actions = {Record(A::kRestartDeployment, kT0 - 60s,
+                                                        ActionResult::kVerificationFailed)};
+                       },
+                       nullptr, RemediationPhase::kExhausted, StepKind::kStop, std::nullopt,
+                       "every rung tried"},
+            ChooseCase{
+                "RequireApprovalWaits",
+                [](RemediationSpec& s) { s.safety.require_approval = {A::kRestartDeployment}; },
+                nullptr, nullptr, RemediationPhase::kAwaitingApproval, StepKind::kAwaitApproval,
+                std::nullopt,
+                "RestartDeployment needs approval: set the annotation "
+                "poolguard.dev/approve=20270115T075955Z"},
+            ChooseCase{
+                "ApprovalForAnotherIncidentWaits",
+                [](RemediationSpec& s) { s.safety.require_approval = {A::kRestartDeployment}; },
+                [](RemediationStatus& st) { st.phase = RemediationPhase::kAwaitingApproval; },
+                [](Observations& o) { o.approval = "20270101T000000Z"; },
+                RemediationPhase::kAwaitingApproval, StepKind::kAwaitApproval, std::nullopt,
+                "needs approval"},
+            ChooseCase{
+                "ApprovedActs",
+                [](RemediationSpec& s) { s.safety.require_approval = {A::kRestartDeployment}; },
+                [](RemediationStatus& st) { st.phase = RemediationPhase::kAwaitingApproval; },
+                [](Observations& o) { o.approval = "20270115T075955Z"; },
+                RemediationPhase::kRemediating, StepKind::kRecordIntent, A::kRestartDeployment,
+                "rung 1"},
+            // Issue 14: the console records who decided, as "<incident>/<user>".
+            ChooseCase{
+                "ApprovedByANamedUser",
+                [](RemediationSpec& s) { s.safety.require_approval = {A::kRestartDeployment}; },
+                [](RemediationStatus& st) { st.phase = RemediationPhase::kAwaitingApproval; },
+                [](Observations& o) {
+                  o.approval = "20270115T075955Z";
+                  o.decided_by = "20270115T075955Z/system:serviceaccount:shop:alice";
+                },
+                RemediationPhase::kRemediating, StepKind::kRecordIntent, A::kRestartDeployment,
+                "(ladder rung 1; approved by system:serviceaccount:shop:alice)"},
+            ChooseCase{
+                "ADeciderOfAnotherIncidentIsNotCredited",
+                [](RemediationSpec& s) { s.safety.require_approval = {A::kRestartDeployment}; },
+                [](RemediationStatus& st) { st.phase = RemediationPhase::kAwaitingApproval; },
+                [](Observations& o) {
+                  o.approval = "20270115T075955Z";
+                  o.decided_by = "20260101T000000Z/alice";
+                },
+                RemediationPhase::kRemediating, StepKind::kRecordIntent, A::kRestartDeployment,
+                "approved by an unnamed user (poolguard.dev/decided-by not set)"},
+            ChooseCase{
+                "RejectedGoesToAHuman",
+                [](RemediationSpec& s) { s.safety.require_approval = {A::kRestartDeployment}; },
+                [](RemediationStatus& st) { st.phase = RemediationPhase::kAwaitingApproval; },
+                [](Observations& o) {
+                  o.rejection = "20270115T075955Z";
+                  o.decided_by = "20270115T075955Z/bob";
+                },
+                RemediationPhase::kExhausted, StepKind::kStop, std::nullopt,
+                "RestartDeployment rejected by bob; over to a human"},
+            ChooseCase{
+                "ARejectionOfAnotherIncidentWaits",
+                [](RemediationSpec& s) { s.safety.require_approval = {A::kRestartDeployment}; },
+                [](RemediationStatus& st) { st.phase = RemediationPhase::kAwaitingApproval; },
+                [](Observations& o) { o.rejection = "20260101T000000Z"; },
+                RemediationPhase::kAwaitingApproval, StepKind::kAwaitApproval, std::nullopt,
+                "needs approval"},
+            ChooseCase{"DryRunWritesThePlanOnly",
+                       [](RemediationSpec& s) { s.safety.dry_run = true; }, nullptr, nullptr,
+                       RemediationPhase::kDiagnosing, StepKind::kObserve, std::nullopt,
+                       "dry run: plan RestartDeployment → RestartDatabase → IncreasePoolSize → "
+                       "TerminateBlockingSessions; nothing done"},
+            ChooseCase{"DiagnosisDrivenNeverRestartsTheApiWhenSlotsAreGone",
+                       [](RemediationSpec& s) {
+                         s.strategy = Strategy::kDiagnosisDriven;
+                         s.actions = {A::kRestartDeployment, A::kIncreasePoolSize};
+                       },
+                       nullptr, SlotsAreGone, RemediationPhase::kExhausted, StepKind::kStop,
+                       std::nullopt, "no applicable action"},
+            ChooseCase{"DiagnosisDrivenRestartsTheDatabaseWhenSlotsAreGone",
+                       [](RemediationSpec& s) { s.strategy = Strategy::kDiagnosisDriven; }, nullptr,
+                       SlotsAreGone, RemediationPhase::kRemediating, StepKind::kRecordIntent,
+                       A::kRestartDatabase, "the fix for ServerSlotsExhausted"},
+            ChooseCase{"DiagnosisDrivenDatabaseDown",
+                       [](RemediationSpec& s) { s.strategy = Strategy::kDiagnosisDriven; }, nullptr,
+                       DatabaseIsDown, RemediationPhase::kRemediating, StepKind::kRecordIntent,
+                       A::kRestartDatabase, "the fix for DatabaseDown"},
+            ChooseCase{
+                "DiagnosisDrivenRaisesThePoolUnderLoad",
+                [](RemediationSpec& s) { s.strategy = Strategy::kDiagnosisDriven; }, nullptr,
+                [](Observations& o) {
+                  o.sessions = std::vector<SessionRow>{};
+                  o.request_rate = 200;  // baseline 20
+                },
+                RemediationPhase::kRemediating, StepKind::kRecordIntent, A::kIncreasePoolSize,
+                "IncreasePoolSize (the fix for ConnectionPoolExhausted): DB_POOL_SIZE 5 → 10"},
+            // A surge of slow requests raises concurrency, not the rate: the database's view
+            // (every session the pools hold running a query) says load.
+            ChooseCase{"DiagnosisDrivenRaisesThePoolWhenTheDatabaseIsAllAtWork",
+                       [](RemediationSpec& s) { s.strategy = Strategy::kDiagnosisDriven; }, nullptr,
+                       [](Observations& o) {
+                         o.sessions = std::vector<SessionRow>{};
+                         o.request_rate = 20;  // the baseline's
+                         o.db_pool = DbPoolView{};
+                         o.db_pool->starved = o.db_pool->all_active = true;
+                       },
+                       RemediationPhase::kRemediating, StepKind::kRecordIntent,
+                       A::kIncreasePoolSize,
+                       "IncreasePoolSize (the fix for ConnectionPoolExhausted)"},
+            ChooseCase{"DiagnosisDrivenRestartsALeakyTargetWithoutLoad",
+                       [](RemediationSpec& s) { s.strategy = Strategy::kDiagnosisDriven; }, nullptr,
+                       [](Observations& o) {
+                         o.sessions = std::vector<SessionRow>{};
+                         o.request_rate = 20;
+                       },
+                       RemediationPhase::kRemediating, StepKind::kRecordIntent,
+                       A::kRestartDeployment, "the fix for ConnectionPoolExhausted"},
+            ChooseCase{"PoolIncreaseMustFitTheServer",
+                       [](RemediationSpec& s) {
+                         s.strategy = Strategy::kDiagnosisDriven;
+                         s.actions = {A::kIncreasePoolSize};
+                       },
+                       nullptr,
+                       [](Observations& o) {
+                         o.sessions = std::vector<SessionRow>{};
+                         o.capacity = DbCapacity{40, 3, 30};
+                       },
+                       RemediationPhase::kExhausted, StepKind::kStop, std::nullopt,
+                       "IncreasePoolSize: the server has 7 free slots, the increase needs 10"},
+            ChooseCase{"PoolAlreadyAtMax",
+                       [](RemediationSpec& s) { s.actions = {A::kIncreasePoolSize}; }, nullptr,
+                       [](Observations& o) { o.pool_size = 20; }, RemediationPhase::kExhausted,
+                       StepKind::kStop, std::nullopt, "DB_POOL_SIZE is already 20 (max 20)"},
+            ChooseCase{"RecoveredBeforeActing", nullptr, nullptr,
+                       [](Observations& o) { o = HealthyObs(kT0); }, RemediationPhase::kResolved,
+                       StepKind::kObserve, std::nullopt, "recovered without action in 5.0 s"}));
 
 TEST(Plan, DryRunIsStableAndTouchesNothing) {
   RemediationSpec spec = Spec();

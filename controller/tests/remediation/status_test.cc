@@ -66,6 +66,7 @@ RemediationStatus FullStatus() {
   a1.result = ActionResult::kVerificationFailed;
   a1.key = FormatTimeMs(kNow - 9s);
   a1.verification = "/health failed 3 checks in a row";
+  a1.approved_by = "system:serviceaccount:shop:alice";
   a1.failed_streak = 3;
   ActionRecord a2;
   a2.action = RemediationAction::kIncreasePoolSize;
