@@ -34,3 +34,22 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "poolguard.leaseNamespace" -}}
 {{- default .Release.Namespace .Values.leaderElection.namespace -}}
 {{- end -}}
+
+{{/* The console: "poolguard-console" for a release named "poolguard". */}}
+{{- define "poolguard.consoleName" -}}
+{{- printf "%s-console" (include "poolguard.fullname" . | trimSuffix "-controller") | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "poolguard.consoleSelectorLabels" -}}
+app.kubernetes.io/name: poolguard-console
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "poolguard.consoleLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "poolguard.consoleSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: poolguard
+app.kubernetes.io/component: console
+{{- end -}}

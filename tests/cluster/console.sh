@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Issue 14: the control API (the reference design's /break/db_pool and /action/*) with
+# Kubernetes identities, on the demo stack with a real API server, PostgreSQL and
+# Prometheus. poolguard-console runs as a host process that knows only the API server's
+# address and CA; each call carries a ServiceAccount token made by `kubectl create token`:
+#   operator  bound to poolguard-console-operator (the chart's ClusterRole) in the stack's
+#             namespace
+#   outsider  bound to the same ClusterRole in another namespace only
+# Checked: 401 without a token; 400 naming the field for bad bodies; the outsider sees
+# nothing of the stack's namespace and gets 403 on every write there; the operator starts
+# a LockTable experiment, approves the pending TerminateBlockingSessions, and the
+# controller acts once, recording who approved in status and an Event; a rejection ends
+# the next incident with NeedsHuman; an abort rolls an experiment back, naming who.
+source "$(dirname "$0")/lib.sh"
+# shellcheck source=remediation_lib.sh
+source "$TESTS_CLUSTER_DIR/remediation_lib.sh"
+use_test_cluster helm
+CONSOLE_BIN="$BUILD_DIR/console/poolguard-console"
+CONSOLE_LOG="$WORK/console.log"
+[[ -x "$CONSOLE_BIN" ]] || fail "$CONSOLE_BIN is missing: build it (scripts/build)"
+
+stack_up console
+OTHER_NS="$NS-other"
+console_cleanup() {
+  local rc=$?
+  [[ -z "${CONSOLE_PID:-}" ]] || kill "$CONSOLE_PID" 2>/dev/null
+  ((rc == 0)) || { echo "--- console log:"; tail -n 40 "$CONSOLE_LOG"; } >&2
+  kubectl delete namespace "$OTHER_NS" --wait=false >/dev/null 2>&1
+  remediation_cleanup
+}
+trap console_cleanup EXIT INT TERM
+start_controller
+
+# ---- identities: the chart's ClusterRoles, bound per namespace
+helm template poolguard "$REPO_DIR/helm/poolguard" --show-only templates/console-roles.yaml |
+  kubectl apply -f - >/dev/null || fail "cannot apply the chart's console ClusterRoles"
+kubectl create namespace "$OTHER_NS" >/dev/null || fail "cannot create namespace $OTHER_NS"
+for pair in "$NS:operator" "$OTHER_NS:outsider"; do
+  ns="${pair%%:*}" sa="${pair#*:}"
+  kubectl create serviceaccount "$sa" -n "$ns" >/dev/null &&
+    kubectl create rolebinding "$sa-console" -n "$ns" --clusterrole=poolguard-console-operator \
+      --serviceaccount="$ns:$sa" >/dev/null || fail "cannot create ServiceAccount $ns/$sa"
+done
+OPERATOR_TOKEN="$(kubectl create token operator -n "$NS" --duration=1h)" || fail "no token for operator"
+OUTSIDER_TOKEN="$(kubectl create token outsider -n "$OTHER_NS" --duration=1h)" || fail "no token for outsider"
+OPERATOR="system:serviceaccount:$NS:operator"
+
+# ---- the console, knowing the API server's address and CA only
+"$CONSOLE_BIN" --kubeconfig "$KUBECONFIG" --address 127.0.0.1 --port 0 >"$CONSOLE_LOG" 2>&1 &
+CONSOLE_PID=$!
+wait_for "the console to listen" 20 grep -q 'console on http://' "$CONSOLE_LOG"
+URL="$(grep -o 'http://127.0.0.1:[0-9]*' "$CONSOLE_LOG" | head -n 1)"
+
+# call TOKEN METHOD PATH [BODY]: prints "<status> <body>"
+call() {
+  local args=(-sS --max-time 40 -o "$WORK/body" -w '%{http_code}' -X "$2")
+  [[ -z "$1" ]] || args+=(-H "Authorization: Bearer $1")
+  [[ -z "${4:-}" ]] || args+=(-H 'Content-Type: application/json' --data "$4")
+  local code
+  code="$(curl "${args[@]}" "$URL$3")" || fail "curl $2 $3 failed"
+  printf '%s %s' "$code" "$(cat "$WORK/body")"
+}
+# expect STATUS JQ TOKEN METHOD PATH [BODY]: the answer has STATUS and its body satisfies JQ
+expect() {
+  local want="$1" jqx="$2" got
+  shift 2
+  got="$(call "$@")"
+  [[ "${got%% *}" == "$want" ]] || fail "$2 $3 ${4:-}: want $want, got $got"
+  jq -e "$jqx" <<<"${got#* }" >/dev/null || fail "$2 $3 ${4:-}: body fails '$jqx': ${got#* }"
+  BODY="${got#* }"
+}
+
+check "sign-in: no token is 401, a token the API server refuses is 401, whoami names the ServiceAccount"
+expect 401 '.error.code == "Unauthorized"' "" GET "/api/remediations?namespace=$NS"
+expect 401 '.error.code == "Unauthorized"' "not-a-token" GET /api/whoami
+expect 200 ".username == \"$OPERATOR\"" "$OPERATOR_TOKEN" GET /api/whoami
+ok "401, 401, $OPERATOR"
+
+check "bad bodies: 400 naming the field, before anything is created"
+expect 400 '.error.field == "connections"' "$OPERATOR_TOKEN" POST /break/db_pool "{\"namespace\":\"$NS\",\"connections\":\"many\"}"
+expect 400 '.error.field == "table"' "$OPERATOR_TOKEN" POST /break/db_pool "{\"namespace\":\"$NS\",\"mode\":\"LockTable\"}"
+expect 400 '.error.field == "body"' "$OPERATOR_TOKEN" POST /break/db_pool '{"namespace":'
+expect 400 '.error.field == "remediation"' "$OPERATOR_TOKEN" POST /action/approve "{\"namespace\":\"$NS\"}"
+[[ "$(kubectl get chaosexperiments -n "$NS" -o name | count_lines)" == 0 ]] || fail "a bad request created an experiment"
+ok "connections, table, body, remediation named; nothing created"
+
+check "the outsider (rights in $OTHER_NS only) sees nothing of $NS and gets 403 on a write there"
+apply_remediation DiagnosisDriven '[TerminateBlockingSessions, RestartDeployment]' \
+  '{cooldown: 2s, maxActionsPerHour: 10, requireApproval: [TerminateBlockingSessions]}'
+wait_watching
+expect 403 '.error.code == "Forbidden"' "$OUTSIDER_TOKEN" GET "/api/remediations?namespace=$NS"
+expect 200 '.items == []' "$OUTSIDER_TOKEN" GET "/api/remediations?namespace=$OTHER_NS"
+expect 403 '.error.code == "Forbidden"' "$OUTSIDER_TOKEN" GET "/api/remediations"
+expect 403 '.error.code == "Forbidden"' "$OUTSIDER_TOKEN" POST /break/db_pool "{\"namespace\":\"$NS\"}"
+expect 200 '.items | length == 1' "$OPERATOR_TOKEN" GET "/api/remediations?namespace=$NS"
+ok "403 on list and write in $NS, an empty list in $OTHER_NS; the operator sees 1 Remediation"
+
+check "POST /break/db_pool starts a LockTable experiment as the operator; the controller injects it"
+expect 201 ".requestedBy == \"$OPERATOR\" and (.name | startswith(\"db-pool-\"))" "$OPERATOR_TOKEN" POST /break/db_pool \
+  "{\"namespace\":\"$NS\",\"mode\":\"LockTable\",\"table\":\"items\",\"connections\":1,\"duration\":\"3m\"}"
+LOCK="$(jq -r .name <<<"$BODY")"
+wait_chaos_active "$LOCK"
+[[ "$(kubectl get chaosexperiment "$LOCK" -n "$NS" -o jsonpath='{.metadata.annotations.poolguard\.dev/requested-by}')" == "$OPERATOR" ]] ||
+  fail "experiment $LOCK does not name who asked"
+expect 200 "[.items[].metadata.name] == [\"$LOCK\"]" "$OPERATOR_TOKEN" GET "/break?namespace=$NS"
+ok "$LOCK Active, requested-by $OPERATOR, listed by GET /break"
+
+check "the pending TerminateBlockingSessions: the outsider gets 403, a stale incident 409, the operator's approval is acted on once"
+wait_rem "AwaitingApproval for TerminateBlockingSessions" 60 '.status.phase == "AwaitingApproval"'
+INCIDENT="$(rq .status.incident.id)"
+expect 403 '.error.code == "Forbidden"' "$OUTSIDER_TOKEN" POST /action/approve "{\"namespace\":\"$NS\",\"remediation\":\"$REM\"}"
+expect 409 '.error.field == "incident"' "$OPERATOR_TOKEN" POST /action/approve "{\"namespace\":\"$NS\",\"remediation\":\"$REM\",\"incident\":\"19990101T000000Z\"}"
+rem_is '.status.phase == "AwaitingApproval"' || fail "a refused approval moved the Remediation: $(rq .status.phase)"
+expect 200 ".decidedBy == \"$OPERATOR\" and .incident == \"$INCIDENT\"" "$OPERATOR_TOKEN" POST /action/approve \
+  "{\"namespace\":\"$NS\",\"remediation\":\"$REM\",\"incident\":\"$INCIDENT\"}"
+wait_rem "the incident Resolved" 90 '.status.incident.outcome == "Resolved"'
+rem_is "[.status.incident.actions[] | {name, result, approvedBy}] == [{name: \"TerminateBlockingSessions\", result: \"Verified\", approvedBy: \"$OPERATOR\"}]" ||
+  fail "actions: $(rq '[.status.incident.actions[] | {name, result, approvedBy}]')"
+kubectl get events -n "$NS" --field-selector "involvedObject.name=$REM,reason=Approved" -o json |
+  jq -e --arg m "TerminateBlockingSessions approved by $OPERATOR" '[.items[] | select(.message == $m)] | length == 1' >/dev/null ||
+  fail "no Approved Event naming $OPERATOR: $(kubectl get events -n "$NS" --field-selector "involvedObject.name=$REM" -o custom-columns=R:.reason,M:.message --no-headers | tail -n 8)"
+ok "incident $INCIDENT: $(incident_summary); approvedBy $OPERATOR in status and the Approved Event"
+
+check "a rejection: the next incident ends NeedsHuman (Rejected), naming who, with no action"
+wait_for "experiment $LOCK over (its session severed)" 60 eval "[[ \$(chaos_phase $LOCK) == Completed ]]"
+expect 201 '.name == "lock-reject"' "$OPERATOR_TOKEN" POST /break/db_pool \
+  "{\"namespace\":\"$NS\",\"mode\":\"LockTable\",\"table\":\"items\",\"connections\":1,\"duration\":\"3m\",\"name\":\"lock-reject\"}"
+wait_chaos_active lock-reject
+wait_rem "a new incident AwaitingApproval" 90 ".status.phase == \"AwaitingApproval\" and .status.incident.id != \"$INCIDENT\""
+expect 200 '.status == "rejected"' "$OPERATOR_TOKEN" POST /action/reject "{\"namespace\":\"$NS\",\"remediation\":\"$REM\"}"
+wait_rem "Exhausted with reason Rejected" 30 \
+  '.status.phase == "Exhausted" and ([.status.conditions[] | select(.type == "NeedsHuman" and .reason == "Rejected")] | length == 1)'
+rem_is "(.status.message | contains(\"rejected by $OPERATOR\")) and ([.status.incident.actions[]?] | length == 0)" ||
+  fail "the rejected incident: $(rq '{message: .status.message, actions: .status.incident.actions}')"
+ok "$(rq .status.message)"
+
+check "POST /break/abort: the outsider gets 403; the operator's abort rolls the experiment back, naming who"
+expect 403 '.error.code == "Forbidden"' "$OUTSIDER_TOKEN" POST /break/abort "{\"namespace\":\"$NS\",\"name\":\"lock-reject\"}"
+expect 200 ".abortedBy == \"$OPERATOR\"" "$OPERATOR_TOKEN" POST /break/abort "{\"namespace\":\"$NS\",\"name\":\"lock-reject\"}"
+wait_for "lock-reject Aborted" 30 eval "[[ \$(chaos_phase lock-reject) == Aborted ]]"
+msg="$(kubectl get chaosexperiment lock-reject -n "$NS" -o jsonpath='{.status.message}')"
+[[ "$msg" == *"by $OPERATOR"* ]] || fail "the Aborted message does not name who: $msg"
+db_ip="$(kubectl get pod db-0 -n "$NS" -o jsonpath='{.status.podIP}')"
+db_password="$(kubectl get secret db-credentials -n "$NS" -o jsonpath='{.data.password}' | base64 -d)"
+held="$(PGPASSWORD="$db_password" psql -h "$db_ip" -U app -d app -Atqc \
+  "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'poolguard-chaos/$NS/%'")" ||
+  fail "cannot read pg_stat_activity"
+[[ "$held" == 0 ]] || fail "chaos sessions still held after the abort: $held"
+ok "$msg; 0 chaos sessions in pg_stat_activity"
