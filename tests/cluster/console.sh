@@ -14,61 +14,9 @@
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=remediation_lib.sh
 source "$TESTS_CLUSTER_DIR/remediation_lib.sh"
-use_test_cluster helm
-CONSOLE_BIN="$BUILD_DIR/console/poolguard-console"
-CONSOLE_LOG="$WORK/console.log"
-[[ -x "$CONSOLE_BIN" ]] || fail "$CONSOLE_BIN is missing: build it (scripts/build)"
-
-stack_up console
-OTHER_NS="$NS-other"
-console_cleanup() {
-  local rc=$?
-  [[ -z "${CONSOLE_PID:-}" ]] || kill "$CONSOLE_PID" 2>/dev/null
-  ((rc == 0)) || { echo "--- console log:"; tail -n 40 "$CONSOLE_LOG"; } >&2
-  kubectl delete namespace "$OTHER_NS" --wait=false >/dev/null 2>&1
-  remediation_cleanup
-}
-trap console_cleanup EXIT INT TERM
-start_controller
-
-# ---- identities: the chart's ClusterRoles, bound per namespace
-helm template poolguard "$REPO_DIR/helm/poolguard" --show-only templates/console-roles.yaml |
-  kubectl apply -f - >/dev/null || fail "cannot apply the chart's console ClusterRoles"
-kubectl create namespace "$OTHER_NS" >/dev/null || fail "cannot create namespace $OTHER_NS"
-for pair in "$NS:operator" "$OTHER_NS:outsider"; do
-  ns="${pair%%:*}" sa="${pair#*:}"
-  kubectl create serviceaccount "$sa" -n "$ns" >/dev/null &&
-    kubectl create rolebinding "$sa-console" -n "$ns" --clusterrole=poolguard-console-operator \
-      --serviceaccount="$ns:$sa" >/dev/null || fail "cannot create ServiceAccount $ns/$sa"
-done
-OPERATOR_TOKEN="$(kubectl create token operator -n "$NS" --duration=1h)" || fail "no token for operator"
-OUTSIDER_TOKEN="$(kubectl create token outsider -n "$OTHER_NS" --duration=1h)" || fail "no token for outsider"
-OPERATOR="system:serviceaccount:$NS:operator"
-
-# ---- the console, knowing the API server's address and CA only
-"$CONSOLE_BIN" --kubeconfig "$KUBECONFIG" --address 127.0.0.1 --port 0 >"$CONSOLE_LOG" 2>&1 &
-CONSOLE_PID=$!
-wait_for "the console to listen" 20 grep -q 'console on http://' "$CONSOLE_LOG"
-URL="$(grep -o 'http://127.0.0.1:[0-9]*' "$CONSOLE_LOG" | head -n 1)"
-
-# call TOKEN METHOD PATH [BODY]: prints "<status> <body>"
-call() {
-  local args=(-sS --max-time 40 -o "$WORK/body" -w '%{http_code}' -X "$2")
-  [[ -z "$1" ]] || args+=(-H "Authorization: Bearer $1")
-  [[ -z "${4:-}" ]] || args+=(-H 'Content-Type: application/json' --data "$4")
-  local code
-  code="$(curl "${args[@]}" "$URL$3")" || fail "curl $2 $3 failed"
-  printf '%s %s' "$code" "$(cat "$WORK/body")"
-}
-# expect STATUS JQ TOKEN METHOD PATH [BODY]: the answer has STATUS and its body satisfies JQ
-expect() {
-  local want="$1" jqx="$2" got
-  shift 2
-  got="$(call "$@")"
-  [[ "${got%% *}" == "$want" ]] || fail "$2 $3 ${4:-}: want $want, got $got"
-  jq -e "$jqx" <<<"${got#* }" >/dev/null || fail "$2 $3 ${4:-}: body fails '$jqx': ${got#* }"
-  BODY="${got#* }"
-}
+# shellcheck source=console_lib.sh
+source "$TESTS_CLUSTER_DIR/console_lib.sh"
+console_up console
 
 check "sign-in: no token is 401, a token the API server refuses is 401, whoami names the ServiceAccount"
 expect 401 '.error.code == "Unauthorized"' "" GET "/api/remediations?namespace=$NS"
