@@ -300,6 +300,12 @@ async function startExperiment(ev) {
 
 // ---- start ----
 window.addEventListener("DOMContentLoaded", () => {
+  // A notification's link: /?select=<namespace>/<remediation> opens that incident.
+  const select = new URLSearchParams(location.search).get("select");
+  if (select) {
+    state.selected = select;
+    sessionStorage.setItem("poolguard.selected", select);
+  }
   $("signin-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     $("signin-error").textContent = "";

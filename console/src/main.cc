@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -23,7 +24,7 @@ constexpr char kUsage[] = R"(poolguard-console: the PoolGuard web console and co
 
 Usage: poolguard-console [flags]
 
-  --address ADDR      listen address (default 0.0.0.0; env POOLGUARD_CONSOLE_ADDRESS)
+  --address ADDR      (or --address=ADDR, as every flag) listen address (default 0.0.0.0; env POOLGUARD_CONSOLE_ADDRESS)
   --port N            listen port (default 8080; env POOLGUARD_CONSOLE_PORT)
   --api-server URL    the Kubernetes API server (default: in-cluster, from
                       KUBERNETES_SERVICE_HOST/PORT; else the kubeconfig's server)
@@ -61,7 +62,12 @@ int main(int argc, char** argv) {
   std::string level = Env("POOLGUARD_LOG_LEVEL", "info");
   std::string format = Env("POOLGUARD_LOG_FORMAT", "text");
   for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
+    std::string flag = argv[i];
+    std::optional<std::string> inline_value;  // --flag=value
+    if (const auto eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
+      inline_value = flag.substr(eq + 1);
+      flag.resize(eq);
+    }
     if (flag == "--help" || flag == "-h") {
       std::cout << kUsage;
       return 0;
@@ -74,12 +80,12 @@ int main(int argc, char** argv) {
                         : flag == "--log-level"  ? &level
                         : flag == "--log-format" ? &format
                                                  : nullptr;
-    if (into == nullptr || i + 1 >= argc) {
+    if (into == nullptr || (!inline_value && i + 1 >= argc)) {
       std::cerr << "poolguard-console: " << (into ? "missing value for " : "unknown flag ") << flag
                 << "\n(--help lists the flags)\n";
       return 2;
     }
-    *into = argv[++i];
+    *into = inline_value ? *inline_value : argv[++i];
   }
   const auto lvl = logging::ParseLevel(level);
   const auto fmt = logging::ParseFormat(format);
