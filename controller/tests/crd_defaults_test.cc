@@ -149,14 +149,15 @@ void ExpectSameDefaults(const std::string& crd_file, const std::vector<std::stri
 
 TEST(CrdDefaults, RemediationTheCrdsDefaultsAreTheControllers) {
   // The required fields only; and again with the objects whose own fields' defaults a
-  // minimal object never reaches: prometheus (its url is required) and increasePoolSize
-  // (defaulted as a whole; given as {}, its fields are defaulted one by one).
+  // minimal object never reaches: prometheus (its url is required), increasePoolSize
+  // (defaulted as a whole; given as {}, its fields are defaulted one by one) and
+  // notifications.webhook (its url is required).
   ExpectSameDefaults(
       "remediations.poolguard.dev.yaml",
       {R"({"target":{"deployment":"api"},"database":{"service":"db","credentialsSecret":"c"}})",
        R"({"target":{"deployment":"api"},"database":{"service":"db","credentialsSecret":"c"},
            "detection":{"prometheus":{"url":"http://prometheus:9090"}},
-           "increasePoolSize":{}})"},
+           "increasePoolSize":{}, "notifications":{"webhook":{"url":"http://hook/x"}}})"},
       ParseRemediationSpec);
 }
 

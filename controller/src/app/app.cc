@@ -16,6 +16,7 @@
 #include "app/informer_set.h"
 #include "app/manager.h"
 #include "app/metrics.h"
+#include "app/webhook_notifier.h"
 #include "chaos/fault_engine.h"
 #include "chaos/reconciler.h"
 #include "core/io/cluster_reader.h"
@@ -160,6 +161,14 @@ int RunController(const Options& options) {
   KubeEvents events(&recorder);
   auto reader = NewClusterReader(client);
   auto pg_admin = NewPgAdmin();
+  // Notifications: the cluster-wide webhook, and each Remediation's own.
+  WebhookNotifierOptions nops;
+  if (!options.notify_webhook_url.empty()) {
+    nops.targets.push_back({options.notify_webhook_url, options.notify_webhook_format});
+  }
+  nops.console_url = options.console_url;
+  WebhookNotifier notifier(nops, HttpWebhookSender());
+  notifier.on_result = [&metrics](const std::string& result) { metrics.Notified(result); };
 
   // ---- ChaosExperiments ----
   auto chaos_queue = std::make_shared<kube::WorkQueue>(
@@ -173,6 +182,7 @@ int RunController(const Options& options) {
   rops.session_grace = options.session_grace;
   ChaosReconciler chaos(&chaos_cache, reader.get(), engine.get(), pg_admin.get(), &events, &metrics,
                         clock, rops);
+  chaos.set_notifier(&notifier);
   engine->SetOnLost([chaos_queue](const std::string& key) { chaos_queue->Add(key); });
   Controller::Options chaos_options;
   chaos_options.name = "chaosexperiment";
@@ -204,6 +214,7 @@ int RunController(const Options& options) {
                       CollectorOptions{});
   RemediationReconciler remediation(&rem_cache, &collector, rem_cluster.get(), reader.get(),
                                     pg_admin.get(), &events, &metrics, clock);
+  remediation.set_notifier(&notifier);
   Controller::Options rem_options;
   rem_options.name = "remediation";
   rem_options.workers = options.workers;

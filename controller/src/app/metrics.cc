@@ -102,6 +102,15 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                   .Name("poolguard_remediation_actions_total")
                   .Help("Remediation actions finished, by action and result")
                   .Register(*registry_);
+  notifications_ = &BuildCounter()
+                        .Name("poolguard_notifications_total")
+                        .Help(
+                            "Webhook notifications by result: sent, failed (attempts used "
+                            "up) or dropped (queue full)")
+                        .Register(*registry_);
+  for (const char* result : {"sent", "failed", "dropped"}) {
+    notifications_->Add({{"result", result}});  // exported from zero, so rate() sees the first
+  }
   wq_adds_ = &BuildCounter()
                   .Name("workqueue_adds_total")
                   .Help("Adds to the work queue")
@@ -168,6 +177,10 @@ void Metrics::IncidentResolved(double recovery_seconds) { recovery_->Observe(rec
 
 void Metrics::ActionFinished(const std::string& action, const std::string& result) {
   actions_->Add({{"action", action}, {"result", result}}).Increment();
+}
+
+void Metrics::Notified(const std::string& result) {
+  notifications_->Add({{"result", result}}).Increment();
 }
 
 void Metrics::SetHeld(int sessions, int clients) {

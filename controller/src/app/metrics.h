@@ -38,6 +38,8 @@ class Metrics final : public ReconcileMetrics, public ChaosMetrics, public Remed
   void IncidentResolved(double recovery_seconds) override;
   /// An action that finished: result Verified | VerificationFailed | Failed.
   void ActionFinished(const std::string& action, const std::string& result) override;
+  /// A notification delivered ("sent"), given up ("failed") or not queued ("dropped").
+  void Notified(const std::string& result);
   /// Work-queue hooks for the queue named `name`.
   std::shared_ptr<kube::WorkQueueMetrics> QueueMetrics(const std::string& name);
 
@@ -57,6 +59,7 @@ class Metrics final : public ReconcileMetrics, public ChaosMetrics, public Remed
   prometheus::Histogram* detection_;
   prometheus::Histogram* recovery_;
   prometheus::Family<prometheus::Counter>* actions_;
+  prometheus::Family<prometheus::Counter>* notifications_;
   prometheus::Family<prometheus::Counter>* wq_adds_;
   prometheus::Family<prometheus::Gauge>* wq_depth_;
   prometheus::Family<prometheus::Histogram>* wq_latency_;

@@ -131,6 +131,39 @@ const std::vector<Flag>& Flags() {
          o.session_grace = *d;
          return std::string();
        }},
+      {"notify-webhook-url", "POOLGUARD_NOTIFY_WEBHOOK_URL",
+       "A webhook told of every AwaitingApproval, NeedsHuman, Resolved and experiment "
+       "Rejected/Failed (besides a Remediation's own spec.notifications.webhook). Default none.",
+       false,
+       [](Options& o, const std::string& v) {
+         if (v.empty()) {
+           o.notify_webhook_url.clear();
+           return std::string();
+         }
+         const std::string why = CheckWebhookUrl(v);
+         if (!why.empty()) return why;
+         o.notify_webhook_url = v;
+         return std::string();
+       }},
+      {"notify-webhook-format", "POOLGUARD_NOTIFY_WEBHOOK_FORMAT",
+       "The payload of --notify-webhook-url: slack or alertmanager. Default slack.", false,
+       [](Options& o, const std::string& v) {
+         const auto f = ParseWebhookFormat(v);
+         if (!f) return std::string("expected slack or alertmanager");
+         o.notify_webhook_format = *f;
+         return std::string();
+       }},
+      {"console-url", "POOLGUARD_CONSOLE_URL",
+       "The console's address as people reach it, for the links in notifications. Default "
+       "none.",
+       false,
+       [](Options& o, const std::string& v) {
+         if (!v.empty() && !CheckWebhookUrl(v).empty()) {
+           return std::string("expected an http:// or https:// URL");
+         }
+         o.console_url = v;
+         return std::string();
+       }},
       {"workers", "POOLGUARD_WORKERS",
        "Concurrent reconciles of each kind (ChaosExperiment, Remediation). Default 4.", false,
        [](Options& o, const std::string& v) { return SetInt(&o.workers, v, 1, 64); }},

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "core/notification.h"
+
 namespace poolguard::controller {
 
 /// Command-line flags of poolguard-controller; each has an environment variable
@@ -25,6 +27,9 @@ struct Options {
   int db_capacity_margin = 5;
   std::chrono::milliseconds session_grace{30000};
   int workers = 4;
+  std::string notify_webhook_url;  // "" = none
+  WebhookFormat notify_webhook_format = WebhookFormat::kSlack;
+  std::string console_url;  // for links in notifications
   bool help = false;
 };
 

@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 
+#include "chaos/notify.h"
 #include "poolguard/common/json_util.h"
 #include "poolguard/kube/errors.h"
 
@@ -301,6 +302,13 @@ ReconcileResult ChaosReconciler::Run(const std::string& key, bool shutting_down)
       if (d.status.phase != o.status.phase) {
         spdlog::info("{}: {} -> {} ({}: {})", key, PhaseName(o.status.phase),
                      PhaseName(d.status.phase), d.status.reason, d.status.message);
+      }
+      if (notifier_ != nullptr) {
+        if (auto n = ChaosNotification(o.ns, kube::NameOf(object),
+                                       o.spec.spec ? o.spec.spec->target_deployment : "",
+                                       o.status.phase, d.status, o.now)) {
+          notifier_->Notify(*n, std::nullopt);
+        }
       }
     }
     {

@@ -12,6 +12,7 @@
 #include "chaos/fault_engine.h"
 #include "core/cluster_reader.h"
 #include "core/events.h"
+#include "core/notifier.h"
 #include "core/object_store.h"
 #include "core/pg_admin.h"
 #include "core/reconcile.h"
@@ -49,6 +50,9 @@ class ChaosReconciler {
                   ChaosReconcilerOptions options);
 
   ReconcileResult Reconcile(const std::string& key);
+  /// Where to tell people (AwaitingApproval, NeedsHuman, Resolved, Rejected, Failed); none
+  /// by default. Set before the first Reconcile.
+  void set_notifier(Notifier* notifier) { notifier_ = notifier; }
   /// SIGTERM path: roll back the fault of `key` and record it in status.
   void Shutdown(const std::string& key);
 
@@ -65,6 +69,7 @@ class ChaosReconciler {
   FaultEngine* engine_;
   PgAdmin* admin_;
   Events* events_;
+  Notifier* notifier_ = nullptr;
   ChaosMetrics* metrics_;
   std::shared_ptr<kube::Clock> clock_;
   ChaosReconcilerOptions options_;

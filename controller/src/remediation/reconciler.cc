@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "remediation/notify.h"
 #include "remediation/ownership.h"
 #include "remediation/signals.h"
 
@@ -160,6 +161,12 @@ ReconcileResult RemediationReconciler::Reconcile(const std::string& key) {
                      RemediationPhaseName(step.status.phase), step.status.message);
       }
       Account(current, step.status);
+      if (notifier_ != nullptr) {
+        if (auto n = RemediationNotification(ns, kube::NameOf(object), spec.target_deployment,
+                                             current, step.status, now)) {
+          notifier_->Notify(*n, spec.webhook);
+        }
+      }
     }
     if (step.effect.kind != EffectKind::kNone) {
       try {

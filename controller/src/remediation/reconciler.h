@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/events.h"
+#include "core/notifier.h"
 #include "core/object_store.h"
 #include "core/reconcile.h"
 #include "poolguard/kube/clock.h"
@@ -37,6 +38,9 @@ class RemediationReconciler {
                         RemediationMetrics* metrics, std::shared_ptr<kube::Clock> clock);
 
   ReconcileResult Reconcile(const std::string& key);
+  /// Where to tell people (AwaitingApproval, NeedsHuman, Resolved, Rejected, Failed); none
+  /// by default. Set before the first Reconcile.
+  void set_notifier(Notifier* notifier) { notifier_ = notifier; }
 
  private:
   void RunEffect(const std::string& ns, const RemediationSpec& spec, const Effect& effect);
@@ -61,6 +65,7 @@ class RemediationReconciler {
   ClusterReader* reader_;
   PgAdmin* db_;
   Events* events_;
+  Notifier* notifier_ = nullptr;
   RemediationMetrics* metrics_;
   std::shared_ptr<kube::Clock> clock_;
 };

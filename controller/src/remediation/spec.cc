@@ -539,6 +539,30 @@ RemediationSpecParse ParseRemediationSpec(const Json& object) {
     }
   }
 
+  const Json* notifications = r.Object(spec_json, "notifications", "spec.notifications");
+  const Json* webhook = r.Object(notifications, "webhook", "spec.notifications.webhook");
+  if (r.ok() && webhook != nullptr) {
+    WebhookTarget t;
+    t.url = r.String(webhook, "url", "spec.notifications.webhook.url");
+    const std::string why = CheckWebhookUrl(t.url);
+    if (r.ok() && !why.empty()) {
+      r.Fail("spec.notifications.webhook.url",
+             "Invalid value " + Quote(t.url.substr(0, 64)) + ": " + why);
+    }
+    const std::string format = r.String(webhook, "format", "spec.notifications.webhook.format");
+    const auto parsed = ParseWebhookFormat(format);
+    if (r.ok() && !parsed) {
+      r.Fail("spec.notifications.webhook.format", "Unsupported value " +
+                                                      Quote(format.substr(0, 64)) +
+                                                      ": supported values: Slack, "
+                                                      "Alertmanager");
+    }
+    if (r.ok()) {
+      t.format = *parsed;
+      spec.webhook = t;
+    }
+  }
+
   if (!r.ok()) {
     result.error = r.error();
     return result;

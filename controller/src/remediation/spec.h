@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/json.h"
+#include "core/notification.h"
 
 namespace poolguard::controller {
 
@@ -186,6 +187,7 @@ struct RemediationSpec {
   BlockerScope terminate_scope = BlockerScope::kRole;
   VerificationSpec verification;
   SafetySpec safety;
+  std::optional<WebhookTarget> webhook;  // spec.notifications.webhook, beside the cluster-wide ones
 
   bool Allows(RemediationAction action) const;
   bool NeedsApproval(RemediationAction action) const;

@@ -23,6 +23,19 @@ TEST(RemediationSpec, DefaultsTakenFromOtherFields) {
   EXPECT_EQ(r.spec->db_statefulset, "db");   // the database Service's name
 }
 
+TEST(RemediationSpec, ItsOwnWebhook) {
+  auto r = ParseRemediationSpec(J("{\"spec\":{" + kMinimal +
+                                  R"(,"notifications":{"webhook":{"url":"http://am:9093/hook",)"
+                                  R"("format":"Alertmanager"}}}})"));
+  ASSERT_TRUE(r.spec) << r.error;
+  ASSERT_TRUE(r.spec->webhook);
+  EXPECT_EQ(r.spec->webhook->url, "http://am:9093/hook");
+  EXPECT_EQ(r.spec->webhook->format, WebhookFormat::kAlertmanager);
+  r = ParseRemediationSpec(J("{\"spec\":{" + kMinimal + "}}"));
+  ASSERT_TRUE(r.spec) << r.error;
+  EXPECT_FALSE(r.spec->webhook);  // the cluster-wide webhook only
+}
+
 TEST(RemediationSpec, ReadsEveryField) {
   const auto r = ParseRemediationSpec(J(R"json({"spec":{
     "target":{"deployment":"api","service":"api-svc","port":9000,"healthPath":"/healthz",
@@ -176,6 +189,14 @@ INSTANTIATE_TEST_SUITE_P(
                  kMinimal + R"(,"detection":{"database":{"idleSlotHolder":"500ms"}})",
                  "spec.detection.database.idleSlotHolder: Invalid value \"500ms\": must be at "
                  "least 1s"},
+        SpecCase{"WebhookNotHttp",
+                 kMinimal + R"(,"notifications":{"webhook":{"url":"ftp://hooks"}})",
+                 "spec.notifications.webhook.url: Invalid value \"ftp://hooks\": must start with "
+                 "http:// or https://"},
+        SpecCase{"WebhookUnknownFormat",
+                 kMinimal + R"(,"notifications":{"webhook":{"url":"http://h/x","format":"Teams"}})",
+                 "spec.notifications.webhook.format: Unsupported value \"Teams\": supported "
+                 "values: Slack, Alertmanager"},
         SpecCase{"UnknownMetricsPreset",
                  kMinimal + R"(,"detection":{"metrics":{"preset":"Dropwizard"}})",
                  "spec.detection.metrics.preset: Unsupported value \"Dropwizard\": supported "
