@@ -35,8 +35,7 @@ app_cleanup() {
   local rc=$?
   set +e
   stop_load
-  (exit "$rc")
-  remediation_cleanup
+  remediation_cleanup "$rc"
 }
 app_ips() { kubectl get pods -n "$NS" -l "app.kubernetes.io/name=$REM" -o jsonpath='{range .items[*]}{.status.podIP}{"\n"}{end}'; }
 # The app's health endpoint and what its healthy answer holds (an app test may change them

@@ -33,6 +33,7 @@ expect 400 '.error.field == "remediation"' "$OPERATOR_TOKEN" POST /action/approv
 ok "connections, table, body, remediation named; nothing created"
 
 check "the outsider (rights in $OTHER_NS only) sees nothing of $NS and gets 403 on a write there"
+REM_EXTRA_SPEC="  notifications: {webhook: {url: \"$HOOK_URL/alertmanager\", format: Alertmanager}}"
 apply_remediation DiagnosisDriven '[TerminateBlockingSessions, RestartDeployment]' \
   '{cooldown: 2s, maxActionsPerHour: 10, requireApproval: [TerminateBlockingSessions]}'
 wait_watching
@@ -75,6 +76,7 @@ expect 201 '.name == "lock-reject"' "$OPERATOR_TOKEN" POST /break/db_pool \
   "{\"namespace\":\"$NS\",\"mode\":\"LockTable\",\"table\":\"items\",\"connections\":1,\"duration\":\"3m\",\"name\":\"lock-reject\"}"
 wait_chaos_active lock-reject
 wait_rem "a new incident AwaitingApproval" 90 ".status.phase == \"AwaitingApproval\" and .status.incident.id != \"$INCIDENT\""
+I2="$(rq .status.incident.id)"
 expect 200 '.status == "rejected"' "$OPERATOR_TOKEN" POST /action/reject "{\"namespace\":\"$NS\",\"remediation\":\"$REM\"}"
 wait_rem "Exhausted with reason Rejected" 30 \
   '.status.phase == "Exhausted" and ([.status.conditions[] | select(.type == "NeedsHuman" and .reason == "Rejected")] | length == 1)'
@@ -95,3 +97,32 @@ held="$(PGPASSWORD="$db_password" psql -h "$db_ip" -U app -d app -Atqc \
   fail "cannot read pg_stat_activity"
 [[ "$held" == 0 ]] || fail "chaos sessions still held after the abort: $held"
 ok "$msg; 0 chaos sessions in pg_stat_activity"
+
+check "an experiment the controller refuses is Rejected, and that is notified too"
+expect 201 '.name == "too-big"' "$OPERATOR_TOKEN" POST /break/db_pool \
+  "{\"namespace\":\"$NS\",\"connections\":5000,\"name\":\"too-big\"}"
+wait_for "too-big Rejected" 30 eval "[[ \$(chaos_phase too-big) == Rejected ]]"
+ok "$(kubectl get chaosexperiment too-big -n "$NS" -o jsonpath='{.status.reason}: {.status.message}')"
+
+check "notifications: each once per webhook (after one refused POST each), with the incident's fields and a link to the console"
+slack_want="[\"AwaitingApproval $INCIDENT\",\"Resolved $INCIDENT\",\"AwaitingApproval $I2\",\"NeedsHuman $I2\",\"Rejected too-big\"]"
+# Slack: what each message says, as "<event> <incident or experiment>".
+slack_events() {
+  hooks /slack '[.[] | .text | if test("needs approval") then "AwaitingApproval " + capture("incident (?<i>[0-9TZ]+)").i
+    elif test("resolved incident") then "Resolved " + capture("incident (?<i>[0-9TZ]+)").i
+    elif test("needs a human") then "NeedsHuman " + capture("incident (?<i>[0-9TZ]+)").i
+    elif test("was rejected") then "Rejected " + capture("/(?<n>[a-z0-9-]+) was rejected").n
+    else . end]'
+}
+same_set() { [[ "$("$1" | jq -c sort)" == "$(jq -c sort <<<"$2")" ]]; } # FUNCTION JSON_ARRAY
+wait_for "the Slack webhook to have the 5 notifications" 60 same_set slack_events "$slack_want"
+hooks /slack "all(.text | contains(\"$URL/?select=$NS/\"))" | grep -qx true || fail "a Slack message without the console link: $(hooks /slack '[.[].text]')"
+hooks /slack '.[0].blocks[0].text.text' | grep -q 'diagnosis LockContention' || fail "the first Slack message lacks the diagnosis: $(hooks /slack '.[0]')"
+am_want="[\"PoolGuardAwaitingApproval $INCIDENT firing\",\"PoolGuardResolved $INCIDENT resolved\",\"PoolGuardAwaitingApproval $I2 firing\",\"PoolGuardNeedsHuman $I2 firing\"]"
+am_events() { hooks /alertmanager '[.[] | .alerts[0] | "\(.labels.alertname) \(.labels.incident) \(.status)"]'; }
+wait_for "the Remediation's own Alertmanager webhook to have its 4" 30 same_set am_events "$am_want"
+hooks /alertmanager "all(.version == \"4\" and .alerts[0].labels.namespace == \"$NS\" and .alerts[0].labels.remediation == \"$REM\")" | grep -qx true ||
+  fail "Alertmanager bodies: $(hooks /alertmanager '.')"
+refused="$(jq -s '[.[] | select(.status != 200)] | length' "$HOOKS")"
+[[ "$refused" == 2 ]] || fail "the receiver refused $refused POSTs, want 2 (the first on each path)"
+ok "Slack: $(slack_events | jq -c .); Alertmanager: $(am_events | jq -c .); 2 first attempts refused and retried"

@@ -10,28 +10,32 @@
 CONSOLE_BIN="$BUILD_DIR/console/poolguard-console"
 CONSOLE_LOG="$WORK/console.log"
 CONSOLE_PID=""
+RECEIVER_PID=""
+HOOKS="$WORK/webhooks.jsonl" # what the webhook receiver got, one JSON line per POST
 OTHER_NS=""
 
 console_cleanup() {
   local rc=$?
   [[ -z "$CONSOLE_PID" ]] || kill "$CONSOLE_PID" 2>/dev/null
+  [[ -z "$RECEIVER_PID" ]] || kill "$RECEIVER_PID" 2>/dev/null
   ((rc == 0)) || { echo "--- console log:"; tail -n 40 "$CONSOLE_LOG"; } >&2
   if [[ -n "$OTHER_NS" ]]; then
     kubectl delete namespace "$OTHER_NS" --wait=false >/dev/null 2>&1
     kubectl delete clusterrole "$NS-console-operator" "$NS-console-viewer" --ignore-not-found >/dev/null 2>&1
   fi
-  remediation_cleanup
+  remediation_cleanup "$rc"
 }
 
-# console_up PREFIX: the stack in namespace PREFIX-..., the controller, the identities
-# (OPERATOR_TOKEN, OUTSIDER_TOKEN, OPERATOR) and the console at $URL.
+# console_up PREFIX: the stack in namespace PREFIX-..., the identities (OPERATOR_TOKEN,
+# OUTSIDER_TOKEN, OPERATOR), the console at $URL, a webhook receiver at $HOOK_URL (it
+# answers 503 to the first POST on each path, so the controller's retry is used) and the
+# controller, told to notify $HOOK_URL/slack (Slack format) and to link to the console.
 console_up() {
   use_test_cluster helm
   [[ -x "$CONSOLE_BIN" ]] || fail "$CONSOLE_BIN is missing: build it (scripts/build)"
   stack_up "$1"
   OTHER_NS="$NS-other"
   trap console_cleanup EXIT INT TERM
-  start_controller
 
   # ---- identities: the chart's ClusterRoles (renamed for this test: a release of the chart
   # may own the real names), bound per namespace
@@ -56,7 +60,19 @@ console_up() {
   CONSOLE_PID=$!
   wait_for "the console to listen" 20 grep -q 'console on http://' "$CONSOLE_LOG"
   URL="$(grep -o 'http://127.0.0.1:[0-9]*' "$CONSOLE_LOG" | head -n 1)"
+
+  # ---- a webhook receiver, and the controller that notifies it
+  python3 "$REPO_DIR/tests/support/webhook_receiver.py" "$WORK/hook.port" "$HOOKS" --fail-first &
+  RECEIVER_PID=$!
+  wait_for "the webhook receiver to listen" 20 test -s "$WORK/hook.port"
+  HOOK_URL="http://127.0.0.1:$(cat "$WORK/hook.port")"
+  CONTROLLER_ARGS=(--notify-webhook-url="$HOOK_URL/slack" --notify-webhook-format=slack
+    --console-url="$URL")
+  start_controller
 }
+
+# hooks PATH JQ: the bodies the receiver took (answered 200) on PATH, through jq -s JQ.
+hooks() { jq -s --arg p "$1" "[.[] | select(.path == \$p and .status == 200) | .body] | $2" "$HOOKS"; }
 
 # call TOKEN METHOD PATH [BODY]: prints "<status> <body>"
 call() {

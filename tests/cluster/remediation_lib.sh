@@ -19,6 +19,8 @@ REM=api # the Remediation's name in every scenario
 WORK="$(mktemp -d "/tmp/poolguard-$TEST_NAME.XXXXXX")"
 CONTROLLER_LOG="$WORK/controller.log"
 CONTROLLER_PID=""
+CONTROLLER_ARGS=() # more flags for start_controller
+REM_EXTRA_SPEC=""  # more spec fields (YAML, two-space indented) for apply_remediation
 NS=""
 PROM_IP=""
 
@@ -50,7 +52,7 @@ dump_state() {
 }
 
 remediation_cleanup() {
-  local rc=$?
+  local rc=${1:-$?} # (a caller's own cleanup passes the status it saw)
   set +e
   ((rc == 0)) || [[ -z "$NS" ]] || dump_state >&2
   if [[ -n "$NS" ]]; then
@@ -141,7 +143,8 @@ stack_up() {
 start_controller() {
   echo "==== controller start $(date -u +%FT%T.%3NZ)" >>"$CONTROLLER_LOG"
   "$CONTROLLER_BIN" --kubeconfig="$KUBECONFIG" --namespaces="$NS" --leader-elect=false \
-    --metrics-bind-address=127.0.0.1:0 --health-probe-bind-address=0 >>"$CONTROLLER_LOG" 2>&1 &
+    --metrics-bind-address=127.0.0.1:0 --health-probe-bind-address=0 \
+    "${CONTROLLER_ARGS[@]}" >>"$CONTROLLER_LOG" 2>&1 &
   CONTROLLER_PID=$!
   # If this script dies without its EXIT trap (ctest's timeout kills it), take this
   # controller with it: nothing else would stop it.
@@ -186,6 +189,7 @@ spec:
   increasePoolSize: {env: DB_POOL_SIZE, step: 5, max: 20}
   verification: $verification
   safety: $safety
+$REM_EXTRA_SPEC
 YAML
 }
 
