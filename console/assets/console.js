@@ -158,7 +158,7 @@ function renderTargets() {
       el("td", {}, open ? poolText : (det.health === "Healthy" ? "ok" : "—")),
       el("td", {}, phaseCell(st.phase)),
       el("td", {}, open ? inc.id : "—"),
-      el("td", {}, decisionButtons(r)));
+      el("td", {}, decisionButtons(r), manualButtons(r)));
     body.append(row);
   }
 }
@@ -170,6 +170,34 @@ function decisionButtons(r) {
   return el("span", {},
     el("button", { class: "approve", onclick: () => decide("approve", ref) }, "Approve"), " ",
     el("button", { class: "danger reject", onclick: () => decide("reject", ref) }, "Reject"));
+}
+
+// Manual actions: the controller takes them under the Remediation's safety rules
+// (allowed actions, budget, cooldown, no rung in progress) and says so in
+// status.manualRequest, shown on the incident panel.
+function manualButtons(r) {
+  const ref = { namespace: r.metadata.namespace, remediation: r.metadata.name };
+  const allowed = (r.spec || {}).actions || [];
+  const buttons = [
+    ["restart-api", "RestartDeployment", "Restart api"],
+    ["restart-db", "RestartDatabase", "Restart db"],
+    ["increase-pool", "IncreasePoolSize", "Raise pool"],
+  ].filter(([, action]) => allowed.includes(action))
+    .map(([route, , label]) => el("button", {
+      class: "secondary manual", "data-action": route,
+      onclick: () => manual(route, ref, label),
+    }, label));
+  return buttons.length ? el("div", { class: "manual-actions" }, buttons) : null;
+}
+
+async function manual(route, ref, label) {
+  if (!window.confirm(label + " for " + ref.namespace + "/" + ref.remediation + "?")) return;
+  try {
+    const r = await api("POST", "/action/" + route, ref);
+    showError("");
+    $("break-result").textContent = label + " requested (" + r.requestId + ")";
+    await refresh();
+  } catch (e) { showError(route + ": " + e.message); }
 }
 
 async function decide(what, ref) {
@@ -197,6 +225,12 @@ async function renderIncident() {
   const body = $("incident-body");
   body.replaceChildren();
   body.append(el("p", {}, phaseCell(st.phase), " ", st.message || ""));
+  const mr = st.manualRequest;
+  if (mr) {
+    body.append(el("p", { class: "manual-request" }, "Manual request " + mr.id + ": " + mr.action +
+      " by " + (mr.by || "?") + " — ", el("span", { class: mr.state === "Accepted" ? "Verified" : "Failed" },
+      mr.state), mr.message ? " (" + mr.message + ")" : ""));
+  }
   if (!inc) { body.append(el("p", {}, "No incident yet.")); return; }
   const sig = inc.signals || {};
   body.append(el("p", {},
@@ -228,11 +262,11 @@ async function renderIncident() {
     body.append(el("h3", {}, "Actions"));
     body.append(el("table", { class: "actions" },
       el("thead", {}, el("tr", {}, el("th", {}, "Rung"), el("th", {}, "Action"), el("th", {}, "Result"),
-        el("th", {}, "Detail"), el("th", {}, "Verification"), el("th", {}, "Approved by"))),
+        el("th", {}, "Detail"), el("th", {}, "Verification"), el("th", {}, "Approved / asked by"))),
       el("tbody", {}, actions.map((a) => el("tr", {},
         el("td", {}, a.rung || "—"), el("td", {}, a.name), el("td", { class: a.result }, a.result),
         el("td", { class: "evidence" }, a.detail || ""), el("td", { class: "evidence" }, a.verification || ""),
-        el("td", {}, a.approvedBy || ""))))));
+        el("td", {}, a.approvedBy || (a.requestedBy ? "asked by " + a.requestedBy : "")))))));
   }
   const events = el("pre", { class: "timeline", id: "events" }, "");
   body.append(el("h3", {}, "Events"), events);

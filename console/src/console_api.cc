@@ -3,7 +3,12 @@
 #include <poolguard/kube/errors.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
 #include <functional>
+#include <mutex>
+#include <random>
 #include <set>
 #include <string_view>
 #include <utility>
@@ -100,6 +105,22 @@ std::string Str(const Json& o, std::initializer_list<const char*> path) {
     at = &at->at(key);
   }
   return at->is_string() ? at->as_string() : "";
+}
+
+// A request id: the time and a random tail, unique enough to tell requests apart.
+std::string RequestId() {
+  static std::mutex mu;
+  static std::mt19937_64 rng(std::random_device{}());
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+  std::lock_guard<std::mutex> lock(mu);
+  char tail[16];
+  std::snprintf(tail, sizeof tail, "%06llx", static_cast<unsigned long long>(rng() & 0xffffffULL));
+  return std::string(stamp) + "-" + tail;
 }
 
 Response Asset(const EmbeddedAsset& a) {
@@ -302,6 +323,39 @@ http::Router ConsoleApi::MakeRouter() {
   };
   router.Add("POST", "/action/approve", decide(Decision::kApprove));
   router.Add("POST", "/action/reject", decide(Decision::kReject));
+  // After approve and reject (the first matching route wins). The reference design's
+  // manual actions, through the Remediation's safety rules: the
+  // controller records the request in status.manualRequest (Accepted or Refused, and why)
+  // and, if accepted, acts once, with intent in status and verification as for any rung.
+  router.Add("POST", "/action/{name}", authed([clients](const Request& r, const Caller& c) {
+               const std::string action = ActionForRoute(r.params.at("name"));
+               if (action.empty()) {
+                 return Response::Error(404, "NotFound",
+                                        "no action " + r.params.at("name").substr(0, 64) +
+                                            ": restart-api, restart-db, increase-pool, "
+                                            "terminate-blockers, approve, reject");
+               }
+               auto parsed = ParseRemediationRef(r.body);
+               if (auto* bad = std::get_if<Invalid>(&parsed)) return FromInvalid(*bad);
+               const auto& ref = std::get<RemediationRef>(parsed);
+               if (!ref.incident.empty()) {
+                 return FromInvalid({"incident", "is only for approve and reject"});
+               }
+               const std::string user = clients->UserOf(c.token);
+               const std::string id = RequestId();
+               const Json patched = c.client->Resource(kRemediations, ref.ns)
+                                        .Patch(ref.remediation, kube::PatchType::kMerge,
+                                               ManualActionPatch(id, action, user));
+               Json body = Json::object();
+               body["status"] = Json::string("requested");
+               body["requestId"] = Json::string(id);
+               body["action"] = Json::string(action);
+               body["namespace"] = Json::string(ref.ns);
+               body["remediation"] = Json::string(ref.remediation);
+               body["requestedBy"] = Json::string(user);
+               body["remediationObject"] = Trimmed(patched);
+               return Response::Json(202, body);
+             }));
   // What the Remediations did: each one's phase and open (or last) incident with its actions.
   router.Add("GET", "/action", authed([](const Request& r, const Caller& c) {
                const std::string ns = Query(r, "namespace");

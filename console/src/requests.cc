@@ -22,7 +22,9 @@ std::variant<Json, Invalid> ParseObject(std::string_view body, const Fields& all
     if (!allowed.count(key)) {
       std::string known;
       for (const auto& f : allowed) known += (known.empty() ? "" : ", ") + f;
-      return Invalid{key, "unknown field (known: " + known + ")"};
+      // Named as sent, but never empty (an empty field would name nothing) nor unbounded.
+      return Invalid{key.empty() ? "\"\"" : key.substr(0, 64),
+                     "unknown field (known: " + known + ")"};
     }
   }
   return v;
@@ -277,6 +279,22 @@ std::variant<Json, Invalid> DecisionPatch(const Json& remediation, const Remedia
   annotations[kDecidedByAnnotation] = Json::string(open + "/" + user);
   Json patch = Json::object();
   patch["metadata"]["annotations"] = annotations;
+  return patch;
+}
+
+std::string ActionForRoute(std::string_view route) {
+  if (route == "restart-api") return "RestartDeployment";
+  if (route == "restart-db") return "RestartDatabase";
+  if (route == "increase-pool") return "IncreasePoolSize";
+  if (route == "terminate-blockers") return "TerminateBlockingSessions";
+  return "";
+}
+
+Json ManualActionPatch(const std::string& request_id, const std::string& action,
+                       const std::string& user) {
+  Json patch = Json::object();
+  patch["metadata"]["annotations"][kRequestActionAnnotation] =
+      Json::string(request_id + "/" + action + "/" + user);
   return patch;
 }
 

@@ -70,6 +70,17 @@ enum class Decision { kApprove, kReject };
 std::variant<Json, Invalid> DecisionPatch(const Json& remediation, const RemediationRef& ref,
                                           Decision decision, const std::string& user);
 
+/// The manual actions of the reference design's /action/* routes: restart-api →
+/// RestartDeployment, restart-db → RestartDatabase, increase-pool → IncreasePoolSize, and
+/// terminate-blockers → TerminateBlockingSessions; "" for any other name.
+std::string ActionForRoute(std::string_view route);
+
+/// The merge patch that asks the controller for a manual action: the request-action
+/// annotation "<request id>/<action>/<user>", acted on once under the Remediation's safety
+/// rules (status.manualRequest says what became of it).
+Json ManualActionPatch(const std::string& request_id, const std::string& action,
+                       const std::string& user);
+
 /// The merge patch that aborts an experiment (spec.abort) and records who asked.
 Json AbortPatch(const std::string& user);
 
@@ -87,6 +98,7 @@ inline constexpr char kApproveAnnotation[] = "poolguard.dev/approve";
 inline constexpr char kRejectAnnotation[] = "poolguard.dev/reject";
 inline constexpr char kDecidedByAnnotation[] = "poolguard.dev/decided-by";  // "<incident>/<user>"
 inline constexpr char kAbortedByAnnotation[] = "poolguard.dev/aborted-by";
+inline constexpr char kRequestActionAnnotation[] = "poolguard.dev/request-action";
 inline constexpr char kRequestedByAnnotation[] = "poolguard.dev/requested-by";
 inline constexpr char kStartedByLabel[] = "poolguard.dev/started-by";
 

@@ -62,6 +62,9 @@ TEST_F(ConsoleApiTest, EveryClusterRouteWantsABearerToken) {
                                                         {"GET", "/break"},
                                                         {"POST", "/action/approve"},
                                                         {"POST", "/action/reject"},
+                                                        {"POST", "/action/restart-api"},
+                                                        {"POST", "/action/restart-db"},
+                                                        {"POST", "/action/increase-pool"},
                                                         {"GET", "/action"}}) {
     SCOPED_TRACE(method + " " + path);
     for (const std::string& auth : {std::string(), std::string("Basic dXNlcjpwdw=="),
@@ -88,6 +91,21 @@ TEST_F(ConsoleApiTest, BadBodiesAre400NamingTheFieldBeforeTheApiServerIsAsked) {
   r = Call(router_, "GET", "/api/watch", "", "Bearer t0k3n", {{"resource", "pods"}});
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(Body(r).at("error").at("field").as_string(), "resource");
+}
+
+TEST_F(ConsoleApiTest, ManualActionsByNameAndApprovalStillItsOwnRoute) {
+  auto r = Call(router_, "POST", "/action/reboot", R"({"namespace":"a","remediation":"api"})",
+                "Bearer t0k3n");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(Body(r).at("error").at("message").as_string().find("restart-api"), std::string::npos);
+  r = Call(router_, "POST", "/action/restart-api",
+           R"({"namespace":"a","remediation":"api","incident":"x"})", "Bearer t0k3n");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(Body(r).at("error").at("field").as_string(), "incident");
+  // /action/approve is not taken for a manual action named "approve".
+  r = Call(router_, "POST", "/action/approve", R"({"namespace":"a"})", "Bearer t0k3n");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(Body(r).at("error").at("field").as_string(), "remediation");
 }
 
 TEST_F(ConsoleApiTest, AnApiServerThatDoesNotAnswerIs502) {

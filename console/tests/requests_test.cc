@@ -48,6 +48,8 @@ TEST(ParseBreakDbPool, EachBadFieldIsNamed) {
       {R"({"namespace":"a","name":"Bad_Name"})", "name", "not a valid name"},
       {R"({"namespace":"a","target":"../x"})", "target", "not a valid name"},
       {R"({"namespace":"a","conections":3})", "conections", "unknown field"},
+      // fuzz/corpus/console_requests/regression-empty-key: an empty name is still named.
+      {R"({"":"$","namespace":"a"})", "\"\"", "unknown field"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.body);
@@ -158,6 +160,17 @@ TEST(DecisionPatch, RefusesWhenNothingWaitsOrTheIncidentIsStale) {
   auto stale = DecisionPatch(Awaiting("AwaitingApproval", "i1"), ref, Decision::kApprove, "alice");
   ASSERT_TRUE(std::holds_alternative<Invalid>(stale));
   EXPECT_EQ(std::get<Invalid>(stale).field, "incident");
+}
+
+TEST(ManualActions, TheReferenceDesignsRoutes) {
+  EXPECT_EQ(ActionForRoute("restart-api"), "RestartDeployment");
+  EXPECT_EQ(ActionForRoute("restart-db"), "RestartDatabase");
+  EXPECT_EQ(ActionForRoute("increase-pool"), "IncreasePoolSize");
+  EXPECT_EQ(ActionForRoute("terminate-blockers"), "TerminateBlockingSessions");
+  EXPECT_EQ(ActionForRoute("approve"), "");
+  const Json p = ManualActionPatch("20261204T111500Z-0a1b2c", "RestartDeployment", "alice");
+  EXPECT_EQ(p.at("metadata").at("annotations").at(kRequestActionAnnotation).as_string(),
+            "20261204T111500Z-0a1b2c/RestartDeployment/alice");
 }
 
 TEST(ParseRefs, RequiredNamesAndUnknownFields) {

@@ -126,3 +126,25 @@ hooks /alertmanager "all(.version == \"4\" and .alerts[0].labels.namespace == \"
 refused="$(jq -s '[.[] | select(.status != 200)] | length' "$HOOKS")"
 [[ "$refused" == 2 ]] || fail "the receiver refused $refused POSTs, want 2 (the first on each path)"
 ok "Slack: $(slack_events | jq -c .); Alertmanager: $(am_events | jq -c .); 2 first attempts refused and retried"
+
+check "manual actions (/action/restart-db, /action/restart-api): refused by the safety rules with the reason, or acted on once with verification"
+expect 403 '.error.code == "Forbidden"' "$OUTSIDER_TOKEN" POST /action/restart-api "{\"namespace\":\"$NS\",\"remediation\":\"$REM\"}"
+expect 202 '.action == "RestartDatabase"' "$OPERATOR_TOKEN" POST /action/restart-db "{\"namespace\":\"$NS\",\"remediation\":\"$REM\"}"
+req="$(jq -r .requestId <<<"$BODY")"
+wait_rem "request $req refused" 30 ".status.manualRequest.id == \"$req\" and .status.manualRequest.state == \"Refused\""
+rem_is '.status.manualRequest.message | contains("RestartDatabase is not in spec.actions")' ||
+  fail "the refusal: $(rq .status.manualRequest)"
+generation() { kubectl get deployment api -n "$NS" -o jsonpath='{.metadata.generation}'; }
+before="$(generation)"
+expect 202 ".action == \"RestartDeployment\" and .requestedBy == \"$OPERATOR\"" "$OPERATOR_TOKEN" POST /action/restart-api \
+  "{\"namespace\":\"$NS\",\"remediation\":\"$REM\"}"
+req="$(jq -r .requestId <<<"$BODY")"
+wait_rem "request $req accepted" 30 ".status.manualRequest.id == \"$req\" and .status.manualRequest.state == \"Accepted\""
+wait_rem "the manual RestartDeployment verified" 120 \
+  "[.status.incident.actions[]? | {name, result, requestedBy}] == [{name: \"RestartDeployment\", result: \"Verified\", requestedBy: \"$OPERATOR\"}]"
+wait_rem "its incident Resolved" 30 '.status.phase == "Resolved"'
+after="$(generation)"
+((after == before + 1)) || fail "Deployment api generation $before -> $after (want one restart)"
+sleep 5 # the annotation stays: the request must not be taken again
+[[ "$(generation)" == "$after" ]] || fail "the manual restart was repeated: generation $after -> $(generation)"
+ok "restart-db: refused (not in spec.actions); restart-api: $(incident_summary); generation $before -> $after, not repeated"

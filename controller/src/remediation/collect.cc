@@ -137,6 +137,7 @@ Observations Assemble(const Gathered& g, const CollectInput& in, const Remediati
   o.approval = in.approval;
   o.rejection = in.rejection;
   o.decided_by = in.decided_by;
+  o.action_request = in.action_request;
 
   // ---- the pods: health, pool saturation, and their counters ----
   // Samples are kept long enough for the verification window too.

@@ -41,11 +41,12 @@ struct CollectInput {
   std::string key;  // ns/name of the Remediation
   std::string ns;
   int64_t generation = 0;
-  std::string approval;    // the approve annotation
-  std::string rejection;   // the reject annotation
-  std::string decided_by;  // the decided-by annotation
-  bool deep = false;       // read sessions, login, db pods: an incident may be open
-  bool verifying = false;  // send the test request
+  std::string approval;        // the approve annotation
+  std::string rejection;       // the reject annotation
+  std::string decided_by;      // the decided-by annotation
+  std::string action_request;  // the request-action annotation
+  bool deep = false;           // read sessions, login, db pods: an incident may be open
+  bool verifying = false;      // send the test request
   /// Verifying: the rates (error ratio, p99) are taken from the pods' own counters since
   /// this time (the later of the action's appliedAt and now - verification.window), not
   /// over windows that still hold the outage.

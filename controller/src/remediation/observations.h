@@ -79,9 +79,10 @@ struct Observations {
   std::optional<RolloutObservation> database;    // the database's StatefulSet
   std::optional<int> pool_size;  // the pool size env value on the target's Deployment
   int target_replicas = 1;
-  std::string approval;    // the poolguard.dev/approve annotation
-  std::string rejection;   // the poolguard.dev/reject annotation
-  std::string decided_by;  // poolguard.dev/decided-by: who set either (the console writes it)
+  std::string approval;        // the poolguard.dev/approve annotation
+  std::string rejection;       // the poolguard.dev/reject annotation
+  std::string decided_by;      // poolguard.dev/decided-by: who set either (the console writes it)
+  std::string action_request;  // poolguard.dev/request-action: a person's manual action
   std::string chaos_experiment;
   std::optional<WallTime> chaos_started_at;
 };

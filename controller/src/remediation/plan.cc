@@ -172,6 +172,7 @@ class Planner {
   }
 
   Step Run() {
+    if (auto manual = Manual()) return std::move(*manual);
     switch (step_.status.phase) {
       case RemediationPhase::kNone:
       case RemediationPhase::kWatching:
@@ -218,6 +219,89 @@ class Planner {
     return std::move(step_);
   }
 
+  // ---- a person's manual action ----
+
+  // A new request-action annotation: refused (recorded, and the tick goes on as usual) or
+  // accepted as the next rung of the open incident, or of a new one when none is open.
+  // The same safety rules as any rung; status.manualRequest records it once.
+  std::optional<Step> Manual() {
+    if (o_.action_request.empty()) return std::nullopt;
+    const ActionRequest req = ParseActionRequest(o_.action_request);
+    if (St().manual_request && St().manual_request->id == req.id) return std::nullopt;
+    ManualRequest record{req.id, req.action, req.by, "Refused", "", now_};
+    auto refuse = [&](std::string why) -> std::optional<Step> {
+      record.message = std::move(why);
+      Event("Warning", rem::kManualActionRefused,
+            "manual " + (req.action.empty() ? std::string("action") : req.action) + " by " +
+                (req.by.empty() ? std::string("an unnamed user") : req.by) +
+                " refused: " + record.message);
+      St().manual_request = std::move(record);
+      return std::nullopt;
+    };
+    if (!req.error.empty()) return refuse(req.error);
+    const RemediationAction a = *ParseAction(req.action);
+    const RemediationPhase phase = St().phase;
+    if (phase == RemediationPhase::kRemediating || phase == RemediationPhase::kVerifying) {
+      return refuse("a rung is in progress (" + St().message.substr(0, 200) +
+                    "); ask again once it is verified or has failed");
+    }
+    if (!spec_.Allows(a)) return refuse(Name(a) + " is not in spec.actions");
+    if (spec_.safety.dry_run) return refuse("spec.safety.dryRun: this Remediation acts on nothing");
+    if (const int spent = ActionsInLastHour(St(), now_);
+        spent >= spec_.safety.max_actions_per_hour) {
+      return refuse(std::to_string(spent) + " actions in the last hour (maxActionsPerHour " +
+                    std::to_string(spec_.safety.max_actions_per_hour) + ")");
+    }
+    if (const auto last = LastActionStart(St()); last && now_ - *last < spec_.safety.cooldown) {
+      return refuse(
+          "cooldown: the next action may start in " +
+          FormatDuration(duration_cast<milliseconds>(*last + spec_.safety.cooldown - now_)));
+    }
+    if (const std::string why = Inapplicable(a, Diagnose(o_)); !why.empty()) return refuse(why);
+
+    // On the open incident (a person choosing its next rung), else on a new one: an ended
+    // incident keeps its own outcome.
+    const bool open =
+        phase == RemediationPhase::kDetected || phase == RemediationPhase::kDiagnosing ||
+        phase == RemediationPhase::kAwaitingApproval || phase == RemediationPhase::kExhausted;
+    if (!St().incident || St().incident->closed_at || !open) NewIncident();
+    record.state = "Accepted";
+    record.message = "rung " + std::to_string(ExecutedCount(In()) + 1) + " of incident " + In().id;
+    St().manual_request = record;
+    Event("Normal", rem::kManualActionAccepted,
+          "manual " + Name(a) + " by " + req.by + ": " + record.message);
+    return RecordIntent(a, "manual request " + req.id + " by " + req.by, "", req.by);
+  }
+
+  // A new incident, the open one (if any) moved to history, superseded. A pool size revert
+  // under way goes on in the new incident: left with the old one, in history, it would
+  // never be seen through (and never finished).
+  void NewIncident() {
+    auto& st = St();
+    std::optional<PoolSizeRevert> revert;
+    if (st.incident && st.incident->pool_revert && !st.incident->pool_revert->finished_at) {
+      revert = std::move(st.incident->pool_revert);
+      st.incident->pool_revert.reset();
+    }
+    if (st.incident) {
+      Incident prev = std::move(*st.incident);
+      if (!prev.closed_at) prev.closed_at = now_;
+      if (prev.outcome.empty()) prev.outcome = rem::kSuperseded;
+      st.history.insert(st.history.begin(), std::move(prev));
+      if (st.history.size() > kMaxHistory) st.history.resize(kMaxHistory);
+    }
+    Incident in;
+    in.id = IncidentId(now_);
+    if (!st.history.empty() && st.history.front().id.rfind(in.id, 0) == 0) {
+      in.id += "-" + std::to_string(st.history.size() + 1);
+    }
+    in.detected_at = now_;
+    in.signals = Summarize(o_);
+    in.baseline = o_.baseline;
+    in.pool_revert = std::move(revert);
+    st.incident = std::move(in);
+  }
+
   // ---- Watching / Resolved ----
 
   Step Watch() {
@@ -241,36 +325,14 @@ class Planner {
   }
 
   Step Open() {
+    NewIncident();
     auto& st = St();
-    // A pool size revert under way goes on in the new incident: left with the old one, in
-    // history, it would never be seen through (and never finished).
-    std::optional<PoolSizeRevert> revert;
-    if (st.incident && st.incident->pool_revert && !st.incident->pool_revert->finished_at) {
-      revert = std::move(st.incident->pool_revert);
-      st.incident->pool_revert.reset();
-    }
-    if (st.incident) {
-      Incident prev = std::move(*st.incident);
-      if (!prev.closed_at) prev.closed_at = now_;
-      if (prev.outcome.empty()) prev.outcome = rem::kSuperseded;
-      st.history.insert(st.history.begin(), std::move(prev));
-      if (st.history.size() > kMaxHistory) st.history.resize(kMaxHistory);
-    }
-    Incident in;
-    in.id = IncidentId(now_);
-    if (!st.history.empty() && st.history.front().id.rfind(in.id, 0) == 0) {
-      in.id += "-" + std::to_string(st.history.size() + 1);
-    }
+    Incident& in = *st.incident;
     in.first_bad_at = o_.detection.failing_since.value_or(now_);
-    in.detected_at = now_;
     in.chaos_experiment = o_.chaos_experiment;
     const bool from_chaos =
         !o_.chaos_experiment.empty() && o_.chaos_started_at && *o_.chaos_started_at <= now_;
     in.detection_seconds = Seconds(from_chaos ? *o_.chaos_started_at : *in.first_bad_at, now_);
-    in.signals = Summarize(o_);
-    in.baseline = o_.baseline;
-    in.pool_revert = std::move(revert);
-    st.incident = std::move(in);
     Event("Warning", rem::kDegraded,
           "incident " + In().id + ": " + o_.detection.reason +
               (In().chaos_experiment.empty() ? "" : " (experiment " + In().chaos_experiment + ")"));
@@ -546,10 +608,11 @@ class Planner {
   }
 
   Step RecordIntent(RemediationAction a, const std::string& why,
-                    const std::string& approved_by = "") {
+                    const std::string& approved_by = "", const std::string& requested_by = "") {
     ActionRecord r;
     r.action = a;
     r.approved_by = approved_by;
+    r.requested_by = requested_by;
     r.rung = ExecutedCount(In()) + 1;
     r.started_at = now_;
     r.result = ActionResult::kInProgress;

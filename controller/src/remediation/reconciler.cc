@@ -118,6 +118,7 @@ ReconcileResult RemediationReconciler::Reconcile(const std::string& key) {
     in.approval = Annotation(object, kApproveAnnotation);
     in.rejection = Annotation(object, kRejectAnnotation);
     in.decided_by = Annotation(object, kDecidedByAnnotation);
+    in.action_request = Annotation(object, kRequestActionAnnotation);
     // Just fixed after phase Invalid: gather for the phase the loop continues in.
     const RemediationPhase phase = PhaseOnceValid(current);
     in.deep = IncidentOpenPhase(phase) || current.detection.health != Health::kHealthy ||

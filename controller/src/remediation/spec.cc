@@ -243,6 +243,29 @@ bool RemediationSpec::Allows(RemediationAction action) const {
   return std::find(actions.begin(), actions.end(), action) != actions.end();
 }
 
+ActionRequest ParseActionRequest(std::string_view value) {
+  ActionRequest r;
+  const auto first = value.find('/');
+  const auto second = first == std::string_view::npos ? first : value.find('/', first + 1);
+  if (second == std::string_view::npos) {
+    r.id = std::string(value.substr(0, 64));
+    r.error = std::string(kRequestActionAnnotation) + " must read <request id>/<action>/<user>";
+    return r;
+  }
+  r.id = std::string(value.substr(0, first));
+  r.action = std::string(value.substr(first + 1, second - first - 1));
+  r.by = std::string(value.substr(second + 1, 256));
+  if (r.id.empty() || r.id.size() > 64) {
+    r.id = std::string(value.substr(0, 64));
+    r.error = "the request id must be 1 to 64 characters";
+  } else if (!ParseAction(r.action)) {
+    r.error = "unknown action " + Quote(r.action.substr(0, 64)) +
+              ": supported: RestartDeployment, RestartDatabase, IncreasePoolSize, "
+              "TerminateBlockingSessions";
+  }
+  return r;
+}
+
 bool RemediationSpec::NeedsApproval(RemediationAction action) const {
   const auto& r = safety.require_approval;
   return std::find(r.begin(), r.end(), action) != r.end();

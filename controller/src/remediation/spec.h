@@ -24,6 +24,17 @@ inline constexpr char kRejectAnnotation[] = "poolguard.dev/reject";
 /// Who approved or rejected, as "<incident id>/<user>" (the console writes the signed-in
 /// user); shown in status and Events. Without it, the approval is by an unnamed user.
 inline constexpr char kDecidedByAnnotation[] = "poolguard.dev/decided-by";
+/// A person's manual action: "<request id>/<Action>/<user>" (the console's /action/restart-api
+/// and friends write it). Acted on once, under the same safety rules as any rung; what
+/// became of it is status.manualRequest.
+inline constexpr char kRequestActionAnnotation[] = "poolguard.dev/request-action";
+
+/// The request-action annotation, read. `error` is set (and names what is wrong) when it
+/// does not have that shape; `id` is then the whole value, so the refusal is recorded once.
+struct ActionRequest {
+  std::string id, action, by, error;
+};
+ActionRequest ParseActionRequest(std::string_view value);
 /// The pod-template annotation `kubectl rollout restart` sets; RestartDeployment and
 /// RestartDatabase set it to the action's key so that re-applying it is a no-op.
 inline constexpr char kRestartedAtAnnotation[] = "kubectl.kubernetes.io/restartedAt";

@@ -145,6 +145,11 @@ void BoundTexts(RemediationStatus* status) {
   if (status->history.size() > kMaxHistory) status->history.resize(kMaxHistory);
   for (auto& in : status->history) Bound(in);
   for (auto& c : status->conditions) Bound(c.message);
+  if (status->manual_request) {
+    Bound(status->manual_request->id, 64);
+    Bound(status->manual_request->by, 256);
+    Bound(status->manual_request->message);
+  }
 }
 
 std::string IncidentId(WallTime t) { return FormatUtc(t, "%Y%m%dT%H%M%SZ"); }
@@ -259,6 +264,7 @@ Json ToJson(const ActionRecord& a) {
   PutStr(&j, "detail", a.detail);
   PutStr(&j, "verification", a.verification);
   PutStr(&j, "approvedBy", a.approved_by);
+  PutStr(&j, "requestedBy", a.requested_by);
   if (a.from_pool_size) j["fromPoolSize"] = Json::number(*a.from_pool_size);
   if (a.to_pool_size) j["toPoolSize"] = Json::number(*a.to_pool_size);
   if (!a.pids.empty()) j["pids"] = Ints(a.pids);
@@ -281,6 +287,7 @@ std::optional<ActionRecord> ParseActionRecord(const Json& j) {
   a.detail = StringField(j, "detail");
   a.verification = StringField(j, "verification");
   a.approved_by = StringField(j, "approvedBy");
+  a.requested_by = StringField(j, "requestedBy");
   if (auto v = RoundedIntField(j, "fromPoolSize")) a.from_pool_size = static_cast<int>(*v);
   if (auto v = RoundedIntField(j, "toPoolSize")) a.to_pool_size = static_cast<int>(*v);
   a.pids = ReadInts(j, "pids");
@@ -413,6 +420,16 @@ RemediationStatus ParseRemediationStatus(const Json& object) {
       if (item.is_object()) status.history.push_back(ParseIncident(item));
     }
   }
+  if (const Json* m = Field(*s, "manualRequest"); m != nullptr && m->is_object()) {
+    ManualRequest r;
+    r.id = StringField(*m, "id");
+    r.action = StringField(*m, "action");
+    r.by = StringField(*m, "by");
+    r.state = StringField(*m, "state");
+    r.message = StringField(*m, "message");
+    r.at = TimeMsField(*m, "at");
+    status.manual_request = r;
+  }
   status.conditions = ParseConditions(*s, TimeMsField, RoundedIntField);
   return status;
 }
@@ -439,6 +456,17 @@ Json ToJson(const RemediationStatus& status) {
     history[i] = ToJson(status.history[i]);
   }
   s["history"] = history;
+  if (status.manual_request) {
+    const ManualRequest& r = *status.manual_request;
+    Json m = Json::object();
+    PutStr(&m, "id", r.id);
+    PutStr(&m, "action", r.action);
+    PutStr(&m, "by", r.by);
+    PutStr(&m, "state", r.state);
+    PutStr(&m, "message", r.message);
+    PutTime(&m, "at", r.at);
+    s["manualRequest"] = m;
+  }
   s["conditions"] = ConditionsToJson(status.conditions);  // metav1.Time: whole seconds
   return s;
 }

@@ -95,7 +95,8 @@ struct ActionRecord {
   std::string key;  // idempotency key: the restartedAt value the restart patches in
   std::string detail;
   std::string verification;
-  std::string approved_by;                          // who approved it, when it needed approval
+  std::string approved_by;   // who approved it, when it needed approval
+  std::string requested_by;  // who asked for it, when a person did (a manual action)
   std::optional<int> from_pool_size, to_pool_size;  // IncreasePoolSize
   std::vector<int> pids;                            // TerminateBlockingSessions
   int healthy_streak = 0;                           // verification: checks passed in a row
@@ -177,6 +178,18 @@ struct SessionsStatus {
 /// every tick, and each change would be a status write.
 inline constexpr std::chrono::seconds kSessionsStatusRefresh{60};
 
+/// The last manual action a person asked for (the request-action annotation), and what
+/// became of it: recorded once, so a request is acted on at most once.
+struct ManualRequest {
+  std::string id;      // the request's id (its annotation names it)
+  std::string action;  // RestartDeployment, ...
+  std::string by;      // who asked
+  std::string state;   // Accepted | Refused
+  std::string message;
+  std::optional<WallTime> at;
+  bool operator==(const ManualRequest&) const = default;
+};
+
 struct RemediationStatus {
   RemediationPhase phase = RemediationPhase::kNone;
   int64_t observed_generation = 0;
@@ -185,6 +198,7 @@ struct RemediationStatus {
   std::optional<SessionsStatus> sessions;
   std::optional<Incident> incident;
   std::vector<Incident> history;  // newest first, at most kMaxHistory
+  std::optional<ManualRequest> manual_request;
   std::vector<Condition> conditions;
   bool operator==(const RemediationStatus&) const = default;
 };
@@ -232,6 +246,8 @@ inline constexpr char kSuperseded[] = "Superseded";
 inline constexpr char kRungsExhausted[] = "RungsExhausted";
 inline constexpr char kNoApplicableAction[] = "NoApplicableAction";
 inline constexpr char kRejected[] = "Rejected";  // a person refused the pending action
+inline constexpr char kManualActionAccepted[] = "ManualActionAccepted";
+inline constexpr char kManualActionRefused[] = "ManualActionRefused";
 inline constexpr char kActionBudgetSpent[] = "ActionBudgetSpent";
 inline constexpr char kRemediationLoop[] = "RemediationLoop";
 inline constexpr char kCooldown[] = "Cooldown";

@@ -391,6 +391,122 @@ TEST_P(ChooseTable, AppliesStrategyAndSafety) {
   EXPECT_NE(s.status.message.find(c.message), std::string::npos) << s.status.message;
 }
 
+// Issue 14: a person's manual action (the console's /action/restart-api and friends).
+RemediationStatus WatchingHealthy() {
+  RemediationStatus st;
+  st.phase = RemediationPhase::kWatching;
+  st.observed_generation = 2;
+  return st;
+}
+
+TEST(Manual, ARequestOnAHealthyTargetOpensAnIncidentAndRecordsTheRungOnce) {
+  const RemediationSpec spec = Spec();
+  Observations o = HealthyObs(kT0);
+  o.action_request = "r1/RestartDeployment/alice";
+  const Step s = Tick(spec, WatchingHealthy(), o, kT0);
+  EXPECT_EQ(RemediationPhaseName(s.status.phase), "Remediating") << s.status.message;
+  EXPECT_EQ(StepKindName(s.kind), "RecordIntent");
+  ASSERT_TRUE(s.status.incident);
+  ASSERT_EQ(s.status.incident->actions.size(), 1u);
+  EXPECT_EQ(ActionName(Last(s).action), "RestartDeployment");
+  EXPECT_EQ(Last(s).requested_by, "alice");
+  EXPECT_NE(s.status.message.find("manual request r1 by alice"), std::string::npos);
+  ASSERT_TRUE(s.status.manual_request);
+  EXPECT_EQ(s.status.manual_request->state, "Accepted");
+  EXPECT_EQ(s.status.manual_request->id, "r1");
+  // The annotation stays; the request is never taken again.
+  RemediationStatus after = s.status;
+  after.phase = RemediationPhase::kResolved;
+  after.incident->closed_at = kT0 + 10s;
+  after.incident->actions[0].result = ActionResult::kVerified;
+  const Step again = Tick(spec, after, o, kT0 + 20min);
+  EXPECT_EQ(again.status.incident->id, s.status.incident->id);
+  EXPECT_EQ(again.status.incident->actions.size(), 1u);
+}
+
+// An incident that ended without closing (Exhausted, then the target healthy again:
+// Watching) keeps its outcome: the manual rung goes to a new incident.
+TEST(Manual, AnEndedIncidentIsNotReopened) {
+  RemediationStatus st = WatchingHealthy();
+  st.incident = Opened("20270115T075955Z", kT0 - 5min);
+  st.incident->outcome = "Rejected";
+  Observations o = HealthyObs(kT0);
+  o.action_request = "r1/RestartDeployment/alice";
+  const Step s = Tick(Spec(), st, o, kT0);
+  ASSERT_TRUE(s.status.incident);
+  EXPECT_NE(s.status.incident->id, "20270115T075955Z");
+  ASSERT_FALSE(s.status.history.empty());
+  EXPECT_EQ(s.status.history.front().id, "20270115T075955Z");
+  EXPECT_EQ(s.status.history.front().outcome, "Rejected");
+  EXPECT_TRUE(s.status.history.front().actions.empty());
+}
+
+TEST(Manual, RefusedUnderTheSafetyRulesWithTheReasonAndNoAction) {
+  struct Case {
+    const char* name;
+    std::function<void(RemediationSpec&, RemediationStatus&, Observations&)> set;
+    const char* why;
+  };
+  const Case cases[] = {
+      {"NotInActions", [](auto& sp, auto&, auto&) { sp.actions = {A::kTerminateBlockingSessions}; },
+       "RestartDeployment is not in spec.actions"},
+      {"DryRun", [](auto& sp, auto&, auto&) { sp.safety.dry_run = true; }, "dryRun"},
+      {"Budget",
+       [](auto&, auto& st, auto&) {
+         st.history = {Fixed(kT0 - 50min, kT0 - 49min), Fixed(kT0 - 40min, kT0 - 39min),
+                       Fixed(kT0 - 30min, kT0 - 29min)};
+       },
+       "3 actions in the last hour (maxActionsPerHour 3)"},
+      {"Cooldown", [](auto&, auto& st, auto&) { st.history = {Fixed(kT0 - 3s, kT0 - 1s)}; },
+       "cooldown: the next action may start in"},
+      {"RungInProgress",
+       [](auto&, auto& st, auto&) {
+         st = Diagnosing();
+         st.phase = RemediationPhase::kVerifying;
+         st.incident->actions = {Record(A::kRestartDatabase, kT0 - 5s, ActionResult::kVerifying)};
+       },
+       "a rung is in progress"},
+      {"Malformed", [](auto&, auto&, auto& o) { o.action_request = "no-slashes"; },
+       "must read <request id>/<action>/<user>"},
+      {"UnknownAction", [](auto&, auto&, auto& o) { o.action_request = "r1/Reboot/alice"; },
+       "unknown action \"Reboot\""},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    RemediationSpec spec = Spec();
+    RemediationStatus st = WatchingHealthy();
+    Observations o = HealthyObs(kT0);
+    o.action_request = "r1/RestartDeployment/alice";
+    c.set(spec, st, o);
+    const size_t before = st.incident ? st.incident->actions.size() : 0;
+    const Step s = Tick(spec, st, o, kT0);
+    ASSERT_TRUE(s.status.manual_request);
+    EXPECT_EQ(s.status.manual_request->state, "Refused");
+    EXPECT_NE(s.status.manual_request->message.find(c.why), std::string::npos)
+        << s.status.manual_request->message;
+    EXPECT_EQ(s.status.incident ? s.status.incident->actions.size() : 0, before);
+    EXPECT_EQ(s.effect.kind, EffectKind::kNone);
+    const bool said = std::any_of(s.events.begin(), s.events.end(),
+                                  [](const auto& e) { return e.reason == "ManualActionRefused"; });
+    EXPECT_TRUE(said);
+  }
+}
+
+TEST(Manual, AwaitingApprovalTakesThePersonsChoiceAsTheNextRung) {
+  RemediationSpec spec = Spec();
+  spec.safety.require_approval = {A::kRestartDeployment};
+  RemediationStatus st = Diagnosing();
+  st.phase = RemediationPhase::kAwaitingApproval;
+  Observations o = LockedObs(kT0);
+  o.action_request = "r2/TerminateBlockingSessions/bob";
+  const Step s = Tick(spec, st, o, kT0);
+  EXPECT_EQ(s.status.incident->id, st.incident->id);  // the open incident, not a new one
+  ASSERT_EQ(s.status.incident->actions.size(), 1u);
+  EXPECT_EQ(ActionName(Last(s).action), "TerminateBlockingSessions");
+  EXPECT_EQ(Last(s).pids, std::vector<int>{4242});
+  EXPECT_EQ(s.status.manual_request->state, "Accepted");
+}
+
 // Issue 14: who approved is kept in the action's record and said in the Approved Event.
 TEST(Choose, TheApproverIsRecordedInStatusAndTheEvent) {
   RemediationSpec spec = Spec();

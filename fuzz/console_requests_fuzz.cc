@@ -1,0 +1,47 @@
+// The control API's request bodies (anyone with network access to the console sends
+// them, before any authorization): each parser accepts or names the field it refuses, and
+// what it accepts builds objects and patches without throwing.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "requests.h"
+#include "user_clients.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace poolguard::console;
+  const std::string_view body(reinterpret_cast<const char*>(data), size);
+  auto named = [](const Invalid& bad) {
+    if (bad.field.empty() || bad.message.empty()) __builtin_trap();
+  };
+  auto brk = ParseBreakDbPool(body);
+  if (auto* bad = std::get_if<Invalid>(&brk)) {
+    named(*bad);
+  } else {
+    const auto& r = std::get<BreakDbPool>(brk);
+    if (!IsDnsLabel(r.ns) || r.connections < 1 || r.connections > 10000) __builtin_trap();
+    const Json rem = Json::parse(R"({"metadata":{"name":"api"},"spec":{"target":{"deployment":"api"},)"
+                                 R"("database":{"service":"db","credentialsSecret":"c"}}})");
+    (void)ChaosExperimentFor(r, rem, std::string(body.substr(0, 64)));
+  }
+  auto exp = ParseExperimentRef(body);
+  if (auto* bad = std::get_if<Invalid>(&exp)) named(*bad);
+  auto ref = ParseRemediationRef(body);
+  if (auto* bad = std::get_if<Invalid>(&ref)) {
+    named(*bad);
+  } else {
+    // The same bytes as a stored Remediation: a decision on it never throws.
+    Json object;
+    try {
+      object = Json::parse(std::string(body));
+    } catch (const std::exception&) {
+      object = Json::object();
+    }
+    auto patch = DecisionPatch(object, std::get<RemediationRef>(ref), Decision::kApprove, "u");
+    if (auto* bad = std::get_if<Invalid>(&patch)) named(*bad);
+  }
+  (void)BearerToken(std::string(body));
+  return 0;
+}
