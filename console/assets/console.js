@@ -89,8 +89,12 @@ async function refresh() {
     state.experiments = exps.items;
     state.rv.remediations = rems.resourceVersion;
     state.rv.chaosexperiments = exps.resourceVersion;
+    $("live").classList.add("on");
+    $("live").textContent = "live";
     showError("");
   } catch (e) {
+    $("live").classList.remove("on");
+    $("live").textContent = "";
     showError(e.status === 403
       ? "Forbidden: " + e.message + (state.namespace ? "" : " (sign in with the namespace you may read)")
       : e.message);

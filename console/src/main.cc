@@ -32,6 +32,9 @@ Usage: poolguard-console [flags]
                       /var/run/secrets/kubernetes.io/serviceaccount/ca.crt)
   --kubeconfig PATH   take the server and CA from a kubeconfig (env KUBECONFIG); its
                       credentials are never used
+  --max-users N       signed-in users whose API server clients are kept (about 1 MB each;
+                      the least recently used goes first; default 32; env
+                      POOLGUARD_CONSOLE_MAX_USERS)
   --log-level LEVEL   trace|debug|info|warn|error (default info; env POOLGUARD_LOG_LEVEL)
   --log-format FMT    text|json (default text; env POOLGUARD_LOG_FORMAT)
 
@@ -60,6 +63,7 @@ int main(int argc, char** argv) {
   std::string port = Env("POOLGUARD_CONSOLE_PORT", "8080");
   std::string api_server, ca_file, kubeconfig = Env("KUBECONFIG", "");
   std::string level = Env("POOLGUARD_LOG_LEVEL", "info");
+  std::string max_users = Env("POOLGUARD_CONSOLE_MAX_USERS", "32");
   std::string format = Env("POOLGUARD_LOG_FORMAT", "text");
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
@@ -79,6 +83,7 @@ int main(int argc, char** argv) {
                         : flag == "--kubeconfig" ? &kubeconfig
                         : flag == "--log-level"  ? &level
                         : flag == "--log-format" ? &format
+                        : flag == "--max-users"  ? &max_users
                                                  : nullptr;
     if (into == nullptr || (!inline_value && i + 1 >= argc)) {
       std::cerr << "poolguard-console: " << (into ? "missing value for " : "unknown flag ") << flag
@@ -89,18 +94,27 @@ int main(int argc, char** argv) {
   }
   const auto lvl = logging::ParseLevel(level);
   const auto fmt = logging::ParseFormat(format);
-  int port_number = 0;
-  try {
-    port_number = std::stoi(port);
-  } catch (const std::exception&) {
-    port_number = -1;
+  // Whole numbers only ("80x" is refused, not read as 80); -1 when not one.
+  auto number = [](const std::string& text) {
+    try {
+      std::size_t used = 0;
+      const int n = std::stoi(text, &used);
+      return used == text.size() ? n : -1;
+    } catch (const std::exception&) {
+      return -1;
+    }
+  };
+  const int port_number = number(port);
+  const int max_users_number = number(max_users);
+  std::string invalid;
+  if (!lvl) invalid = "--log-level " + level;
+  if (!fmt) invalid = "--log-format " + format;
+  if (port_number < 0 || port_number > 65535) invalid = "--port " + port;
+  if (max_users_number < 1 || max_users_number > 10000) {
+    invalid = "--max-users " + max_users + " (1 to 10000)";
   }
-  if (!lvl || !fmt || port_number < 0 || port_number > 65535) {
-    std::cerr << "poolguard-console: invalid "
-              << (!lvl   ? "--log-level " + level
-                  : !fmt ? "--log-format " + format
-                         : "--port " + port)
-              << "\n";
+  if (!invalid.empty()) {
+    std::cerr << "poolguard-console: invalid " << invalid << "\n";
     return 2;
   }
   logging::Setup("poolguard-console", *lvl, *fmt);
@@ -138,7 +152,8 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   prometheus::Registry registry;
-  console::ConsoleApi console_api(std::make_shared<console::UserClients>(api));
+  console::ConsoleApi console_api(
+      std::make_shared<console::UserClients>(api, static_cast<std::size_t>(max_users_number)));
   http::Router router = console_api.MakeRouter();
   router.Add(
       "GET", "/metrics",

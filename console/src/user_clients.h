@@ -25,11 +25,12 @@ struct ApiServer {
 
 /// A client per bearer token, kept while it is used (a TLS connection per user, not per
 /// request), at most `capacity` (the least recently used one goes first) and for at most
-/// `ttl` after its last use.
+/// `ttl` after its last use. Each costs about 1 MB (bench/console.sh): the bound is the
+/// console's memory bound.
 class UserClients {
  public:
-  explicit UserClients(ApiServer api, std::size_t capacity = 256,
-                       std::chrono::seconds ttl = std::chrono::minutes(10));
+  explicit UserClients(ApiServer api, std::size_t capacity = 32,
+                       std::chrono::seconds ttl = std::chrono::minutes(5));
 
   /// The client that sends `token` (the Authorization header's bearer token).
   std::shared_ptr<kube::Client> For(const std::string& token);

@@ -18,6 +18,18 @@ source "$TESTS_CLUSTER_DIR/remediation_lib.sh"
 source "$TESTS_CLUSTER_DIR/console_lib.sh"
 console_up console
 
+check "the operator's role (the chart's poolguard-console-operator, bound in $NS): what the console needs, nothing more"
+for want_args in "yes patch remediations.poolguard.dev" "yes create chaosexperiments.poolguard.dev" \
+  "yes watch remediations.poolguard.dev" "yes list events" "no delete remediations.poolguard.dev" \
+  "no get secrets" "no patch deployments.apps" "no update remediations.poolguard.dev --subresource=status"; do
+  read -ra a <<<"$want_args"
+  got="$(kubectl auth can-i --as="$OPERATOR" "${a[@]:1}" -n "$NS" 2>/dev/null || true)"
+  [[ "$got" == "${a[0]}" ]] || fail "kubectl auth can-i --as=$OPERATOR ${a[*]:1} -n $NS: '$got', want '${a[0]}'"
+done
+[[ "$(kubectl auth can-i --as="$OPERATOR" list remediations.poolguard.dev -n "$OTHER_NS" 2>/dev/null || true)" == no ]] ||
+  fail "the operator may list Remediations in $OTHER_NS"
+ok "patch/create/watch/events yes; delete, secrets, deployments, status no; nothing in $OTHER_NS"
+
 check "sign-in: no token is 401, a token the API server refuses is 401, whoami names the ServiceAccount"
 expect 401 '.error.code == "Unauthorized"' "" GET "/api/remediations?namespace=$NS"
 expect 401 '.error.code == "Unauthorized"' "not-a-token" GET /api/whoami

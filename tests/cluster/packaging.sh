@@ -173,10 +173,17 @@ select_kinds Deployment <"$WORK/overlay-kind.yaml" | jq -e '.items[] | select(.m
   fail "the api Deployment must have automountServiceAccountToken: false, liveness /livez, readiness /health"
 ok "api: no token, liveness /livez, readiness /health"
 
-check "manifests/base/controller (the controller without Helm) passes a server-side dry run; its ClusterRoles match the chart's"
+check "manifests/base/controller and manifests/base/console (without Helm) pass a server-side dry run; their ClusterRoles match the chart's"
 kubectl kustomize "$REPO_DIR/manifests/base/controller" >"$WORK/controller-kustomize.yaml" ||
   fail "kubectl kustomize manifests/base/controller failed"
 dry_run "manifests/base/controller" <"$WORK/controller-kustomize.yaml"
+kubectl kustomize "$REPO_DIR/manifests/base/console" >"$WORK/console-kustomize.yaml" ||
+  fail "kubectl kustomize manifests/base/console failed"
+dry_run "manifests/base/console" <"$WORK/console-kustomize.yaml"
+{
+  echo ---
+  cat "$WORK/console-kustomize.yaml"
+} >>"$WORK/controller-kustomize.yaml"
 rules() { select_kinds ClusterRole Role | jq -S '[.items[] | {kind, name: .metadata.name, rules}] | sort_by(.name)'; }
 rules <"$WORK/controller-kustomize.yaml" >"$WORK/rules-kustomize.json"
 rules <"$WORK/chart-default.yaml" >"$WORK/rules-chart.json"
@@ -369,6 +376,18 @@ can_i no "$API_SA" list secrets -n poolguard-demo
 can_i no "$API_SA" get pods -n poolguard-demo
 can_i no "$API_SA" create chaosexperiments.poolguard.dev -n poolguard-demo
 ok "denied: patch deployments, get/list secrets, get pods, create chaosexperiments"
+
+CONSOLE_SA=system:serviceaccount:poolguard-system:poolguard-console
+check "the console's own identity ($CONSOLE_SA) holds no rights: every call it makes is the signed-in user's"
+for args in "get remediations.poolguard.dev --all-namespaces" "list chaosexperiments.poolguard.dev --all-namespaces" \
+  "create chaosexperiments.poolguard.dev -n poolguard-demo" "patch remediations.poolguard.dev -n poolguard-demo" \
+  "list events -n poolguard-demo" "get secrets -n poolguard-system" "list pods --all-namespaces"; do
+  read -ra a <<<"$args"
+  can_i no "$CONSOLE_SA" "${a[@]}"
+done
+jq -e '.items[] | select(.kind == "ServiceAccount" and .metadata.name == "poolguard-console") | .automountServiceAccountToken == false' \
+  "$WORK/rbac-chart.json" >/dev/null || fail "the console's ServiceAccount mounts a token"
+ok "denied all 7; its ServiceAccount mounts no token"
 
 check "the controller's identity ($CTRL_SA) can do what its reconcilers need"
 n=0
