@@ -12,6 +12,7 @@ DOCKER       ?= docker
 TAG          ?= dev
 TARGET_IMAGE     ?= poolguard/target:$(TAG)
 CONTROLLER_IMAGE ?= poolguard/controller:$(TAG)
+CONSOLE_IMAGE    ?= poolguard/console:$(TAG)
 DEMO_NAMESPACE   ?= poolguard-demo
 SYSTEM_NAMESPACE ?= poolguard-system
 KCTX = --context kind-$(KIND_CLUSTER)
@@ -21,6 +22,7 @@ KCTX = --context kind-$(KIND_CLUSTER)
 images:
 	$(DOCKER) build -f docker/target.Dockerfile -t $(TARGET_IMAGE) .
 	$(DOCKER) build -f docker/controller.Dockerfile -t $(CONTROLLER_IMAGE) .
+	$(DOCKER) build -f docker/console.Dockerfile -t $(CONSOLE_IMAGE) .
 
 kind-cluster:
 	@if $(KIND) get clusters 2>/dev/null | grep -qx '$(KIND_CLUSTER)'; then \
@@ -30,7 +32,7 @@ kind-cluster:
 	fi
 
 kind-load: images
-	$(KIND) load docker-image --name $(KIND_CLUSTER) $(TARGET_IMAGE) $(CONTROLLER_IMAGE)
+	$(KIND) load docker-image --name $(KIND_CLUSTER) $(TARGET_IMAGE) $(CONTROLLER_IMAGE) $(CONSOLE_IMAGE)
 
 # The demo first: the chart binds the controller's target role in $(DEMO_NAMESPACE),
 # which must exist. The chart (CRDs, controller, RBAC) after.
@@ -38,7 +40,8 @@ kind-install:
 	$(KUBECTL) $(KCTX) apply -k manifests/overlays/kind
 	$(HELM) --kube-context kind-$(KIND_CLUSTER) upgrade --install poolguard helm/poolguard \
 	  --namespace $(SYSTEM_NAMESPACE) --create-namespace \
-	  --set image.tag=$(TAG) --set grafanaDashboard.enabled=false --wait --timeout 5m
+	  --set image.tag=$(TAG) --set console.image.tag=$(TAG) --set grafanaDashboard.enabled=false \
+	  --wait --timeout 5m
 	$(KUBECTL) $(KCTX) -n $(DEMO_NAMESPACE) rollout status statefulset/db --timeout=5m
 	$(KUBECTL) $(KCTX) -n $(DEMO_NAMESPACE) rollout status deployment/api --timeout=5m
 	$(KUBECTL) $(KCTX) -n $(DEMO_NAMESPACE) rollout status deployment/prometheus --timeout=5m
@@ -58,7 +61,7 @@ kind-up: kind-cluster kind-load kind-install
 # examples in manifests/examples/ are for trying by hand (kubectl apply -f ...).
 kind-demo:
 	$(KUBECTL) config use-context kind-$(KIND_CLUSTER)
-	POOLGUARD_DEMO_HELM_ARGS="--set image.tag=$(TAG) --set grafanaDashboard.enabled=false" \
+	POOLGUARD_DEMO_HELM_ARGS="--set image.tag=$(TAG) --set console.image.tag=$(TAG) --set grafanaDashboard.enabled=false" \
 	  scripts/demo --current-cluster --overlay manifests/overlays/kind
 
 kind-down:
