@@ -1,6 +1,7 @@
 // The control API's request bodies (anyone with network access to the console sends
 // them, before any authorization): each parser accepts or names the field it refuses, and
-// what it accepts builds objects and patches without throwing.
+// what it accepts builds objects and patches without throwing. Also the target chart's
+// readers: a Prometheus query_range answer, and the Remediation its queries come from.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -8,6 +9,7 @@
 #include <variant>
 
 #include "requests.h"
+#include "series.h"
 #include "user_clients.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -43,5 +45,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (auto* bad = std::get_if<Invalid>(&patch)) named(*bad);
   }
   (void)BearerToken(std::string(body));
+  // The same bytes as a Prometheus answer for the target chart, and as a Remediation.
+  std::string error;
+  const auto points = ParseRange(std::string(body), &error);
+  if (points.size() > 2000) __builtin_trap();
+  try {
+    (void)QueriesFor(Json::parse(std::string(body)));
+  } catch (const std::exception&) {
+  }
   return 0;
 }

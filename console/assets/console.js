@@ -11,6 +11,7 @@ const state = {
   experiments: [],
   rv: { remediations: "", chaosexperiments: "" },
   selected: sessionStorage.getItem("poolguard.selected") || "",
+  series: {}, // by "ns/name": {errorRatio, poolSaturation} from /api/series, or {error}
   generation: 0, // bumped on sign-out: stale loops stop
 };
 
@@ -68,6 +69,7 @@ async function signIn(token, namespace) {
   if (namespace && !form.namespace.value) form.namespace.value = namespace;
   const gen = ++state.generation;
   await refresh();
+  loadSeries();
   watchLoop("remediations", gen);
   watchLoop("chaosexperiments", gen);
 }
@@ -159,12 +161,58 @@ function renderTargets() {
       el("td", {}, ((r.spec || {}).target || {}).deployment || "—"),
       el("td", {}, el("span", { class: det.health || "" }, det.health || "—"),
         det.reason ? el("div", { class: "muted" }, det.reason) : null),
-      el("td", {}, open ? poolText : (det.health === "Healthy" ? "ok" : "—")),
+      el("td", {}, sparkline(state.series[keyOf(r)]),
+        el("div", { class: "muted" }, open ? poolText : (det.health === "Healthy" ? "ok" : "—"))),
       el("td", {}, phaseCell(st.phase)),
       el("td", {}, open ? inc.id : "—"),
       el("td", {}, decisionButtons(r), manualButtons(r)));
     body.append(row);
   }
+}
+
+// Error ratio (red) and pool saturation (blue) over the last 10 minutes, 0 to 1.
+function sparkline(s) {
+  if (!s) return el("span", { class: "muted" }, "…");
+  if (s.error) return el("span", { class: "muted", title: s.error }, "no chart");
+  const W = 140, H = 34;
+  const all = [...(s.errorRatio || []), ...(s.poolSaturation || [])];
+  if (all.length === 0) return el("span", { class: "muted" }, "no data yet");
+  const t0 = Math.min(...all.map((p) => p[0])), t1 = Math.max(...all.map((p) => p[0]));
+  const x = (t) => (t1 === t0 ? W : ((t - t0) / (t1 - t0)) * W);
+  const y = (v) => H - 1 - Math.max(0, Math.min(1, v)) * (H - 2);
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("width", W);
+  svg.setAttribute("height", H);
+  svg.setAttribute("class", "spark");
+  const last = (a) => (a && a.length ? a[a.length - 1][1] : null);
+  const title = document.createElementNS(ns, "title");
+  title.textContent = "last 10 min: error ratio (red) " + (last(s.errorRatio) ?? "—") +
+    ", pool saturation (blue) " + (last(s.poolSaturation) ?? "—");
+  svg.append(title);
+  for (const [points, color] of [[s.poolSaturation, "#0969da"], [s.errorRatio, "#cf222e"]]) {
+    if (!points || !points.length) continue;
+    const line = document.createElementNS(ns, "polyline");
+    line.setAttribute("points", points.map((p) => x(p[0]).toFixed(1) + "," + y(p[1]).toFixed(1)).join(" "));
+    line.setAttribute("fill", "none");
+    line.setAttribute("stroke", color);
+    line.setAttribute("stroke-width", "1.5");
+    svg.append(line);
+  }
+  return svg;
+}
+
+async function loadSeries() {
+  for (const r of state.remediations) {
+    const key = keyOf(r);
+    try {
+      state.series[key] = await api("GET", "/api/series?namespace=" + encodeURIComponent(r.metadata.namespace) +
+        "&name=" + encodeURIComponent(r.metadata.name) + "&minutes=10");
+    } catch (e) {
+      state.series[key] = { error: e.message };
+    }
+  }
+  renderTargets();
 }
 
 function decisionButtons(r) {
@@ -356,6 +404,7 @@ window.addEventListener("DOMContentLoaded", () => {
   $("signout").addEventListener("click", signOut);
   $("break-form").addEventListener("submit", startExperiment);
   setInterval(() => { if (state.user) renderExperiments(); }, 1000); // time left
+  setInterval(() => { if (state.user && !document.hidden) loadSeries(); }, 15000);
   if (state.token) {
     signIn(state.token, state.namespace).catch(() => { sessionStorage.clear(); });
   }

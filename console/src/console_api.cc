@@ -1,10 +1,12 @@
 #include "console_api.h"
 
+#include <poolguard/common/http_client.h>
 #include <poolguard/kube/errors.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <functional>
 #include <mutex>
@@ -15,6 +17,7 @@
 
 #include "assets.h"
 #include "requests.h"
+#include "series.h"
 
 namespace poolguard::console {
 namespace {
@@ -210,6 +213,67 @@ http::Router ConsoleApi::MakeRouter() {
                                        }
                                        return out;
                                      }));
+             }));
+  // The target chart: error ratio and pool saturation over the last minutes, from the
+  // Prometheus the Remediation names, and only for a Remediation the caller may read.
+  router.Add("GET", "/api/series", authed([](const Request& r, const Caller& c) {
+               const std::string ns = Query(r, "namespace");
+               const std::string name = Query(r, "name");
+               if (ns.empty() || !IsDnsLabel(ns)) {
+                 return FromInvalid({"namespace", "a valid namespace is required"});
+               }
+               if (!IsDnsSubdomain(name)) return FromInvalid({"name", "a valid name is required"});
+               int minutes = 10;
+               if (const std::string m = Query(r, "minutes"); !m.empty()) {
+                 minutes = std::atoi(m.c_str());
+                 if (minutes < 1 || minutes > 180 || m.size() > 3) {
+                   return FromInvalid({"minutes", "must be 1 to 180"});
+                 }
+               }
+               const Json rem = c.client->Resource(kRemediations, ns).Get(name);
+               const SeriesQueries q = QueriesFor(rem);
+               if (!q.error.empty()) return Response::Error(422, "InvalidSpec", q.error);
+               if (q.prometheus_url.empty()) {
+                 return Response::Error(404, "NoPrometheus",
+                                        "Remediation " + name +
+                                            " names no Prometheus (spec.detection.prometheus.url)");
+               }
+               const long end = static_cast<long>(std::time(nullptr));
+               const int step = std::max(5, minutes * 60 / 120);
+               Json body = Json::object();
+               body["prometheus"] = Json::string(q.prometheus_url);
+               body["step"] = Json::number(step);
+               for (const auto& [field, query] :
+                    {std::pair<const char*, std::string>{"errorRatio", q.error_ratio},
+                     {"poolSaturation", q.pool_saturation}}) {
+                 Json points = Json::array();
+                 if (!query.empty()) {
+                   http::GetOptions options;
+                   options.timeout = std::chrono::milliseconds(3000);
+                   options.max_body_bytes = 1 << 20;
+                   options.user_agent = "poolguard-console";
+                   const auto got = http::Get(
+                       RangeUrl(q.prometheus_url, query, end, minutes * 60, step), options);
+                   if (got.status != 200) {
+                     return Response::Error(
+                         502, "PrometheusError",
+                         "Prometheus at " + q.prometheus_url + ": " +
+                             (got.status == 0 ? got.error : "HTTP " + std::to_string(got.status)));
+                   }
+                   std::string error;
+                   const auto series = ParseRange(got.body, &error);
+                   if (!error.empty()) {
+                     return Response::Error(502, "PrometheusError",
+                                            "Prometheus at " + q.prometheus_url + ": " + error);
+                   }
+                   std::size_t i = 0;
+                   for (const auto& [t, v] : series) {
+                     points[i++] = Json::array({Json::number(t), Json::number(v)});
+                   }
+                 }
+                 body[field] = points;
+               }
+               return Response::Json(200, body);
              }));
   // A long poll on a watch: answers as soon as the API server reports a change to the
   // resource after `resourceVersion` (or after 25 s with changed=false), so the page

@@ -79,6 +79,11 @@ try {
     page.$eval("#who", (e) => e.textContent.includes(":operator")));
   await waitFor(`the target ${ns}/${rem} Watching`, 60, async () => (await phaseOnPage(page)) === "Watching");
   say(`signed in; ${ns}/${rem} shown Watching`);
+  await waitFor("the target's chart (error ratio and pool saturation)", 30, () =>
+    page.evaluate((key) => {
+      const row = document.querySelector(`#targets tbody tr[data-key="${key}"]`);
+      return row && row.querySelectorAll("svg.spark polyline").length >= 1;
+    }, `${ns}/${rem}`));
   await page.screenshot({ path: `${shots}/console-targets.png`, fullPage: true });
 
   // A LockTable experiment from the form (its defaults: LockTable on items, 1 connection).

@@ -56,6 +56,12 @@ expect 403 '.error.code == "Forbidden"' "$OUTSIDER_TOKEN" POST /break/db_pool "{
 expect 200 '.items | length == 1' "$OPERATOR_TOKEN" GET "/api/remediations?namespace=$NS"
 ok "403 on list and write in $NS, an empty list in $OTHER_NS; the operator sees 1 Remediation"
 
+check "the target chart (GET /api/series): error ratio and pool saturation from the Remediation's Prometheus, for who may read it"
+expect 403 '.error.code == "Forbidden"' "$OUTSIDER_TOKEN" GET "/api/series?namespace=$NS&name=$REM"
+expect 200 '(.poolSaturation | length > 0) and (.errorRatio | type == "array") and ([.poolSaturation[][1]] | all(. >= 0 and . <= 1))' \
+  "$OPERATOR_TOKEN" GET "/api/series?namespace=$NS&name=$REM&minutes=5"
+ok "$(jq -c '{prometheus, step, errorRatio: (.errorRatio | length), poolSaturation: (.poolSaturation | length), last: .poolSaturation[-1]}' <<<"$BODY")"
+
 check "POST /break/db_pool starts a LockTable experiment as the operator; the controller injects it"
 expect 201 ".requestedBy == \"$OPERATOR\" and (.name | startswith(\"db-pool-\"))" "$OPERATOR_TOKEN" POST /break/db_pool \
   "{\"namespace\":\"$NS\",\"mode\":\"LockTable\",\"table\":\"items\",\"connections\":1,\"duration\":\"3m\"}"

@@ -90,8 +90,8 @@ PromQueries DefaultQueries(MetricPreset preset, const std::string& ns,
   // The presets' templates use only the known placeholders.
   auto expand = [&](const std::string& t) { return t.empty() ? t : ExpandQuery(t, values).text; };
   const PromQueries& t = PresetOf(preset).queries;
-  return {expand(t.error_ratio), expand(t.p99_latency), expand(t.pool_timeouts),
-          expand(t.request_rate), expand(t.auth_errors)};
+  return {expand(t.error_ratio),  expand(t.p99_latency), expand(t.pool_timeouts),
+          expand(t.request_rate), expand(t.auth_errors), expand(t.pool_saturation)};
 }
 
 PromQueries QueriesFor(const DetectionSpec& detection, const std::string& ns,

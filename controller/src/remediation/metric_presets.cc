@@ -34,6 +34,8 @@ MetricPresetDef PoolGuardTarget() {
   d.queries.request_rate = "sum(rate(http_requests_total{" + served + "}[$range]))";
   d.queries.auth_errors =
       "sum(increase(db_errors_total{" + sel + R"(,kind="authentication"}[$range])))";
+  d.queries.pool_saturation =
+      "sum(db_pool_checked_out{" + sel + "}) / sum(db_pool_size{" + sel + "})";
   return d;
 }
 
@@ -66,6 +68,8 @@ MetricPresetDef HikariCP() {
   d.queries.pool_timeouts =
       "sum(increase(hikaricp_connections_timeout_total{" + sel + "}[$range]))";
   d.queries.request_rate = "sum(rate(http_server_requests_seconds_count{" + served + "}[$range]))";
+  d.queries.pool_saturation = "sum(hikaricp_connections_active{" + sel +
+                              "}) / sum(hikaricp_connections_max{" + sel + "})";
   return d;
 }
 

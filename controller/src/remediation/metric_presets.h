@@ -21,6 +21,7 @@ namespace poolguard::controller {
 /// The PromQL of each look-back signal (empty: not sent).
 struct PromQueries {
   std::string error_ratio, p99_latency, pool_timeouts, request_rate, auth_errors;
+  std::string pool_saturation;  // connections checked out / pool size (the console's chart)
   bool operator==(const PromQueries&) const = default;
 };
 
