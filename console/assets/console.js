@@ -89,11 +89,12 @@ async function refresh() {
     ]);
     state.remediations = rems.items;
     state.experiments = exps.items;
+    state.truncated = Boolean(rems.truncated || exps.truncated);
     state.rv.remediations = rems.resourceVersion;
     state.rv.chaosexperiments = exps.resourceVersion;
     $("live").classList.add("on");
     $("live").textContent = "live";
-    showError("");
+    showError(state.truncated ? "Showing the first 500 objects: sign in with a namespace to see the rest." : "");
   } catch (e) {
     $("live").classList.remove("on");
     $("live").textContent = "";

@@ -87,7 +87,17 @@ Json ListBody(const kube::ObjectList& list, const std::function<Json(const Json&
   Json body = Json::object();
   body["items"] = Json::array(items);
   body["resourceVersion"] = Json::string(list.resource_version);
+  // More than one page: the first kListLimit are shown, and the answer says so.
+  if (!list.continue_token.empty()) body["truncated"] = Json::boolean(true);
   return body;
+}
+
+// A list answer is bounded: the first page of kListLimit objects.
+constexpr int64_t kListLimit = 500;
+kube::ListOptions Page() {
+  kube::ListOptions options;
+  options.limit = kListLimit;
+  return options;
 }
 
 std::string Query(const Request& r, const std::string& name) {
@@ -181,13 +191,13 @@ http::Router ConsoleApi::MakeRouter() {
                const std::string ns = Query(r, "namespace");
                if (auto bad = BadNamespace(ns)) return *bad;
                return Response::Json(
-                   200, ListBody(c.client->Resource(kRemediations, ns).List(), Trimmed));
+                   200, ListBody(c.client->Resource(kRemediations, ns).List(Page()), Trimmed));
              }));
   router.Add("GET", "/api/experiments", authed([](const Request& r, const Caller& c) {
                const std::string ns = Query(r, "namespace");
                if (auto bad = BadNamespace(ns)) return *bad;
                return Response::Json(
-                   200, ListBody(c.client->Resource(kExperiments, ns).List(), Trimmed));
+                   200, ListBody(c.client->Resource(kExperiments, ns).List(Page()), Trimmed));
              }));
   // The Events of one object, newest last (who approved, what was done).
   router.Add("GET", "/api/events", authed([](const Request& r, const Caller& c) {
@@ -196,7 +206,7 @@ http::Router ConsoleApi::MakeRouter() {
                if (ns.empty()) return FromInvalid({"namespace", "is required"});
                if (auto bad = BadNamespace(ns)) return *bad;
                if (!IsDnsSubdomain(name)) return FromInvalid({"name", "a valid name is required"});
-               kube::ListOptions options;
+               kube::ListOptions options = Page();
                options.field_selector = "involvedObject.name=" + name;
                auto list = c.client->Resource(kEvents, ns).List(options);
                std::sort(list.items.begin(), list.items.end(), [](const Json& a, const Json& b) {
@@ -322,7 +332,7 @@ http::Router ConsoleApi::MakeRouter() {
                auto parsed = ParseBreakDbPool(r.body);
                if (auto* bad = std::get_if<Invalid>(&parsed)) return FromInvalid(*bad);
                const BreakDbPool& req = std::get<BreakDbPool>(parsed);
-               const auto list = c.client->Resource(kRemediations, req.ns).List();
+               const auto list = c.client->Resource(kRemediations, req.ns).List(Page());
                auto picked = PickRemediation(list.items, req.remediation, req.target);
                if (auto* bad = std::get_if<Invalid>(&picked)) return FromInvalid(*bad, 422);
                const std::string user = clients->UserOf(c.token);
@@ -356,7 +366,7 @@ http::Router ConsoleApi::MakeRouter() {
   router.Add("GET", "/break", authed([](const Request& r, const Caller& c) {
                const std::string ns = Query(r, "namespace");
                if (auto bad = BadNamespace(ns)) return *bad;
-               kube::ListOptions options;
+               kube::ListOptions options = Page();
                options.label_selector = std::string(kStartedByLabel) + "=console";
                return Response::Json(
                    200, ListBody(c.client->Resource(kExperiments, ns).List(options), Trimmed));
@@ -425,7 +435,8 @@ http::Router ConsoleApi::MakeRouter() {
                const std::string ns = Query(r, "namespace");
                if (auto bad = BadNamespace(ns)) return *bad;
                return Response::Json(
-                   200, ListBody(c.client->Resource(kRemediations, ns).List(), [](const Json& o) {
+                   200,
+                   ListBody(c.client->Resource(kRemediations, ns).List(Page()), [](const Json& o) {
                      Json out = Json::object();
                      out["namespace"] = Json::string(Str(o, {"metadata", "namespace"}));
                      out["name"] = Json::string(Str(o, {"metadata", "name"}));
