@@ -1,6 +1,7 @@
 #include "console_api.h"
 
 #include <poolguard/common/http_client.h>
+#include <poolguard/common/json_util.h>
 #include <poolguard/kube/errors.h>
 
 #include <algorithm>
@@ -111,15 +112,6 @@ std::optional<Response> BadNamespace(const std::string& ns) {
   return FromInvalid({"namespace", "\"" + ns.substr(0, 64) + "\" is not a valid namespace name"});
 }
 
-std::string Str(const Json& o, std::initializer_list<const char*> path) {
-  const Json* at = &o;
-  for (const char* key : path) {
-    if (!at->is_object() || !at->has_field(key)) return "";
-    at = &at->at(key);
-  }
-  return at->is_string() ? at->as_string() : "";
-}
-
 // A request id: the time and a random tail, unique enough to tell requests apart.
 std::string RequestId() {
   static std::mutex mu;
@@ -210,7 +202,7 @@ http::Router ConsoleApi::MakeRouter() {
                options.field_selector = "involvedObject.name=" + name;
                auto list = c.client->Resource(kEvents, ns).List(options);
                std::sort(list.items.begin(), list.items.end(), [](const Json& a, const Json& b) {
-                 return Str(a, {"lastTimestamp"}) < Str(b, {"lastTimestamp"});
+                 return json::StringAt(a, {"lastTimestamp"}) < json::StringAt(b, {"lastTimestamp"});
                });
                if (list.items.size() > 100) {
                  list.items.erase(list.items.begin(), list.items.end() - 100);
@@ -235,8 +227,11 @@ http::Router ConsoleApi::MakeRouter() {
                if (!IsDnsSubdomain(name)) return FromInvalid({"name", "a valid name is required"});
                int minutes = 10;
                if (const std::string m = Query(r, "minutes"); !m.empty()) {
-                 minutes = std::atoi(m.c_str());
-                 if (minutes < 1 || minutes > 180 || m.size() > 3) {
+                 const bool digits = m.size() <= 3 && std::all_of(m.begin(), m.end(), [](char ch) {
+                                       return ch >= '0' && ch <= '9';
+                                     });
+                 minutes = digits ? std::atoi(m.c_str()) : 0;
+                 if (minutes < 1 || minutes > 180) {
                    return FromInvalid({"minutes", "must be 1 to 180"});
                  }
                }
@@ -342,7 +337,7 @@ http::Router ConsoleApi::MakeRouter() {
                Json body = Json::object();
                body["status"] = Json::string("DB pool exhaustion started");
                body["namespace"] = Json::string(req.ns);
-               body["name"] = Json::string(Str(created, {"metadata", "name"}));
+               body["name"] = Json::string(json::StringAt(created, {"metadata", "name"}));
                body["requestedBy"] = Json::string(user);
                body["experiment"] = Trimmed(created);
                return Response::Json(201, body);
@@ -389,7 +384,7 @@ http::Router ConsoleApi::MakeRouter() {
       body["status"] = Json::string(decision == Decision::kApprove ? "approved" : "rejected");
       body["namespace"] = Json::string(ref.ns);
       body["remediation"] = Json::string(ref.remediation);
-      body["incident"] = Json::string(Str(current, {"status", "incident", "id"}));
+      body["incident"] = Json::string(json::StringAt(current, {"status", "incident", "id"}));
       body["decidedBy"] = Json::string(user);
       body["remediationObject"] = Trimmed(patched);
       return Response::Json(200, body);
@@ -438,10 +433,10 @@ http::Router ConsoleApi::MakeRouter() {
                    200,
                    ListBody(c.client->Resource(kRemediations, ns).List(Page()), [](const Json& o) {
                      Json out = Json::object();
-                     out["namespace"] = Json::string(Str(o, {"metadata", "namespace"}));
-                     out["name"] = Json::string(Str(o, {"metadata", "name"}));
-                     out["phase"] = Json::string(Str(o, {"status", "phase"}));
-                     out["message"] = Json::string(Str(o, {"status", "message"}));
+                     out["namespace"] = Json::string(json::StringAt(o, {"metadata", "namespace"}));
+                     out["name"] = Json::string(json::StringAt(o, {"metadata", "name"}));
+                     out["phase"] = Json::string(json::StringAt(o, {"status", "phase"}));
+                     out["message"] = Json::string(json::StringAt(o, {"status", "message"}));
                      if (o.has_field("status") && o.at("status").has_field("incident")) {
                        out["incident"] = o.at("status").at("incident");
                      }

@@ -1,5 +1,7 @@
 #include "requests.h"
 
+#include <poolguard/common/json_util.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -54,20 +56,6 @@ std::optional<Invalid> Name(const Json& o, const char* field, bool required, boo
                               ")"};
   }
   return std::nullopt;
-}
-
-const Json* Path(const Json& o, std::initializer_list<const char*> path) {
-  const Json* at = &o;
-  for (const char* key : path) {
-    if (!at->is_object() || !at->has_field(key)) return nullptr;
-    at = &at->at(key);
-  }
-  return at;
-}
-
-std::string StringAt(const Json& o, std::initializer_list<const char*> path) {
-  const Json* v = Path(o, path);
-  return v != nullptr && v->is_string() ? v->as_string() : "";
 }
 
 }  // namespace
@@ -175,10 +163,11 @@ std::variant<Json, Invalid> PickRemediation(const std::vector<Json>& items, cons
   std::vector<const Json*> match;
   std::string names;
   for (const auto& item : items) {
-    const std::string n = StringAt(item, {"metadata", "name"});
+    const std::string n = json::StringAt(item, {"metadata", "name"});
     names += (names.empty() ? "" : ", ") + n;
     if (!name.empty() && n != name) continue;
-    if (!target.empty() && StringAt(item, {"spec", "target", "deployment"}) != target) continue;
+    if (!target.empty() && json::StringAt(item, {"spec", "target", "deployment"}) != target)
+      continue;
     match.push_back(&item);
   }
   if (match.size() == 1) return *match.front();
@@ -211,9 +200,10 @@ Json ChaosExperimentFor(const BreakDbPool& r, const Json& remediation, const std
   metadata["annotations"][kRequestedByAnnotation] = Json::string(user);
 
   Json target = Json::object();
-  target["deployment"] = Json::string(StringAt(remediation, {"spec", "target", "deployment"}));
+  target["deployment"] =
+      Json::string(json::StringAt(remediation, {"spec", "target", "deployment"}));
   Json database = Json::object();
-  const Json* db = Path(remediation, {"spec", "database"});
+  const Json* db = json::Find(remediation, {"spec", "database"});
   for (const char* f : {"service", "port", "credentialsSecret"}) {
     if (db != nullptr && db->is_object() && db->has_field(f)) database[f] = db->at(f);
   }
@@ -262,8 +252,8 @@ std::variant<RemediationRef, Invalid> ParseRemediationRef(std::string_view body)
 
 std::variant<Json, Invalid> DecisionPatch(const Json& remediation, const RemediationRef& ref,
                                           Decision decision, const std::string& user) {
-  const std::string phase = StringAt(remediation, {"status", "phase"});
-  const std::string open = StringAt(remediation, {"status", "incident", "id"});
+  const std::string phase = json::StringAt(remediation, {"status", "phase"});
+  const std::string open = json::StringAt(remediation, {"status", "incident", "id"});
   if (phase != "AwaitingApproval" || open.empty()) {
     return Invalid{"remediation", "Remediation " + ref.remediation + " is " +
                                       (phase.empty() ? std::string("not yet reconciled") : phase) +
@@ -306,7 +296,7 @@ Json AbortPatch(const std::string& user) {
 }
 
 std::string UserFromReview(const Json& review) {
-  return StringAt(review, {"status", "userInfo", "username"});
+  return json::StringAt(review, {"status", "userInfo", "username"});
 }
 
 }  // namespace poolguard::console

@@ -1,5 +1,7 @@
 #include "series.h"
 
+#include <cpprest/uri.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <system_error>
@@ -37,28 +39,11 @@ SeriesQueries QueriesFor(const web::json::value& remediation) {
   return q;
 }
 
-namespace {
-std::string Escape(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-}  // namespace
-
 std::string RangeUrl(const std::string& prometheus_url, const std::string& query, long end,
                      int seconds, int step) {
   std::string base = prometheus_url;
   while (!base.empty() && base.back() == '/') base.pop_back();
-  return base + "/api/v1/query_range?query=" + Escape(query) +
+  return base + "/api/v1/query_range?query=" + web::uri::encode_data_string(query) +
          "&start=" + std::to_string(end - seconds) + "&end=" + std::to_string(end) +
          "&step=" + std::to_string(step);
 }

@@ -88,6 +88,10 @@ TEST_F(ConsoleApiTest, BadBodiesAre400NamingTheFieldBeforeTheApiServerIsAsked) {
   r = Call(router_, "GET", "/api/remediations", "", "Bearer t0k3n", {{"namespace", "A B"}});
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(Body(r).at("error").at("field").as_string(), "namespace");
+  r = Call(router_, "GET", "/api/series", "", "Bearer t0k3n",
+           {{"namespace", "a"}, {"name", "api"}, {"minutes", "5x"}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(Body(r).at("error").at("field").as_string(), "minutes");
   r = Call(router_, "GET", "/api/watch", "", "Bearer t0k3n", {{"resource", "pods"}});
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(Body(r).at("error").at("field").as_string(), "resource");
