@@ -170,6 +170,9 @@ TEST(CrdDefaults, ChaosExperimentTheCrdsDefaultsAreTheControllers) {
        R"({"target":{"deployment":"api","service":"api"},
            "database":{"service":"db","credentialsSecret":"c"},
            "fault":{"type":"TrafficSurge","trafficSurge":{"concurrency":10}},
+           "duration":"2m"})",
+       R"({"target":{"deployment":"api"},"database":{"service":"db","credentialsSecret":"c"},
+           "fault":{"type":"CredentialRotation","credentialRotation":{}},
            "duration":"2m"})"},
       ParseChaosSpec);
 }

@@ -36,7 +36,7 @@ def healing_rung_seconds:
 def action_results: [.actions[]? | "\(.name)/\(.result)"] | join(",");
 # One line of figures for a test's log.
 def figures:
-  "id=\(.id) detection=\(.detectionSeconds)s recovery=\(.recoverySeconds)s actions=\(action_results) verdict=\(.verdict)";
+  "id=\(.id) detection=\(.detectionSeconds // "-")s recovery=\(.recoverySeconds // "-")s actions=\(action_results) verdict=\(.verdict)";
 
 # --- An incident, as scripts/demo prints it ------------------------------------------
 # "first bad signal 06:39:07.9, detected 06:39:12.1 (3.7 s)"

@@ -190,7 +190,7 @@ int RunController(const Options& options) {
   // No fault outlives this process: once the workers have stopped, every fault held here
   // is rolled back and the rollback recorded in status.
   chaos_options.on_stopped = [&] {
-    for (const auto& key : engine->Keys()) {
+    for (const auto& key : chaos.Holding()) {
       try {
         chaos.Shutdown(key);
       } catch (const std::exception& e) {

@@ -14,6 +14,10 @@ std::string FaultDescription(const ChaosSpec& spec) {
   if (spec.type == FaultType::kTrafficSurge) {
     return std::to_string(spec.concurrency) + " clients on " + spec.path;
   }
+  if (spec.type == FaultType::kCredentialRotation) {
+    return std::string("a rotated password for the role of ") + spec.credentials_secret +
+           (spec.terminate_sessions ? " (its sessions ended)" : "");
+  }
   std::string mode = spec.mode == LeakMode::kIdle                ? "idle"
                      : spec.mode == LeakMode::kIdleInTransaction ? "idle in transaction"
                                                                  : "locking " + spec.table;
@@ -46,6 +50,8 @@ class Builder {
   void Held(int n) {
     if (o_.spec.spec && o_.spec.spec->type == FaultType::kTrafficSurge) {
       d_.status.surge_clients = n;
+    } else if (o_.spec.spec && o_.spec.spec->type == FaultType::kCredentialRotation) {
+      d_.status.password_rotated = n > 0;
     } else {
       d_.status.leaked_connections = n;
     }
@@ -172,6 +178,11 @@ void DecidePending(const ChaosObserved& o, Builder* b) {
   b->d().status.finished_at.reset();
   b->d().status.application_name = ApplicationName(o.ns, o.name);
   b->d().status.database_endpoint = o.database_endpoint;
+  if (spec.type == FaultType::kCredentialRotation) {
+    // Intent first: the role whose password is about to change, before it changes.
+    b->d().status.rotated_role = o.database_role;
+    b->d().status.password_rotated = false;
+  }
   b->Phase(Phase::kInjecting, reasons::kInjecting, "injecting " + FaultDescription(spec));
   b->Cond(reasons::kAccepted, "True", reasons::kGuardrailsPassed, "all guardrails passed");
   b->Cond(reasons::kFaultActive, "False", reasons::kInjecting,
@@ -215,9 +226,11 @@ void DecideRunning(const ChaosObserved& o, Builder* b) {
   // a database restart, or this controller restarted and PostgreSQL dropped the sessions).
   const int lost = want - o.held;
   b->d().status.severed_at = TruncateToSeconds(o.now);
-  const std::string msg = std::to_string(lost) + " of " + std::to_string(want) +
-                          (spec.type == FaultType::kConnectionLeak ? " sessions" : " clients") +
-                          " severed";
+  const std::string msg =
+      spec.type == FaultType::kCredentialRotation
+          ? "the role's password was set back by someone else"
+          : std::to_string(lost) + " of " + std::to_string(want) +
+                (spec.type == FaultType::kConnectionLeak ? " sessions" : " clients") + " severed";
   b->Event("Warning", reasons::kSevered, msg);
   if (spec.reinject == Reinject::kOnSever) {
     b->Phase(Phase::kInjecting, reasons::kReinjecting, msg + "; reinjecting (reinject: OnSever)");

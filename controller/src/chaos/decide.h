@@ -35,9 +35,12 @@ struct ChaosObserved {
   std::optional<DbCapacity> capacity;
   std::string resolve_error;  // the database or target could not be resolved
   std::string database_endpoint;
+  std::string database_role;  // CredentialRotation: the Secret's username
 
   // The fault.
-  int held = 0;                    // sessions/clients alive in this process
+  /// Sessions/clients alive in this process; CredentialRotation: 1 while the role's password
+  /// is the experiment's (a login with it succeeds), else 0.
+  int held = 0;
   std::optional<int> db_sessions;  // pg_stat_activity rows with our application_name
   std::string inject_error;        // the last Inject failed with this
 };

@@ -1,5 +1,7 @@
 #include "chaos/reconciler.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <spdlog/spdlog.h>
 
 #include <condition_variable>
@@ -51,7 +53,62 @@ std::string TargetOf(const kube::Json& o) {
   }
 }
 
+// The experiment's identity for its rotated password: the uid, else (objects without one,
+// in tests) its key.
+std::string UidOf(const kube::Json& o) {
+  const std::string uid = json::StringAt(o, {"metadata", "uid"});
+  return uid.empty() ? kube::KeyOf(o) : uid;
+}
+
 }  // namespace
+
+std::string RotatedPassword(const std::string& original, const std::string& uid) {
+  const std::string message = "poolguard.dev/credential-rotation/" + uid;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), original.data(), static_cast<int>(original.size()),
+       reinterpret_cast<const unsigned char*>(message.data()), message.size(), digest, &length);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "poolguard-chaos-";
+  for (unsigned int i = 0; i < length; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 15];
+  }
+  return out;
+}
+
+std::vector<std::string> ChaosReconciler::Holding() {
+  std::set<std::string> keys;
+  for (auto& k : engine_->Keys()) keys.insert(std::move(k));
+  {
+    std::lock_guard lock(mutex_);
+    keys.insert(rotated_.begin(), rotated_.end());
+  }
+  return {keys.begin(), keys.end()};
+}
+
+std::optional<bool> ChaosReconciler::PasswordRotated(const std::string& key, const DbTarget& db,
+                                                     const std::string& rotated) {
+  const LoginAttempt original = admin_->Login(db);
+  if (original.result == LoginResult::kOk) return false;
+  if (original.result != LoginResult::kAuthRejected) {
+    spdlog::warn("{}: cannot tell whose password role {} has: {}", key, db.user, original.detail);
+    return std::nullopt;
+  }
+  DbTarget ours = db;
+  ours.password = rotated;
+  const LoginAttempt attempt = admin_->Login(ours);
+  if (attempt.result == LoginResult::kOk) return true;
+  if (attempt.result != LoginResult::kAuthRejected) {
+    spdlog::warn("{}: cannot tell whose password role {} has: {}", key, db.user, attempt.detail);
+    return std::nullopt;
+  }
+  spdlog::warn(
+      "{}: neither the Secret's password nor the experiment's logs in as role {}: someone "
+      "else set it; it is not the experiment's to set back",
+      key, db.user);
+  return false;
+}
 
 ChaosReconciler::ChaosReconciler(ObjectStore* store, ClusterReader* reader, FaultEngine* engine,
                                  PgAdmin* admin, Events* events, ChaosMetrics* metrics,
@@ -111,6 +168,7 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
   if (!o.spec.spec) return o;
   const ChaosSpec& spec = *o.spec.spec;
   const bool leak = spec.type == FaultType::kConnectionLeak;
+  const bool rotation = spec.type == FaultType::kCredentialRotation;
   const Phase phase = o.status.phase;
   const std::string app =
       o.status.application_name.empty() ? ApplicationName(o.ns, o.name) : o.status.application_name;
@@ -149,6 +207,23 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
       } catch (const DbError& e) {
         o.resolve_error = e.what();  // names the database's endpoint
       }
+    } else if (rotation) {
+      std::string error;
+      auto db = Database(key, object, spec, &error);
+      if (!db) {
+        o.resolve_error = error;
+        return o;
+      }
+      o.database_endpoint = db->endpoint.ToString();
+      o.database_role = db->user;
+      // The password to set back must work now: otherwise the rollback could not log in
+      // with the experiment's password's key, nor leave the role as the Secret says.
+      const LoginAttempt login = admin_->Login(*db);
+      if (login.result != LoginResult::kOk) {
+        o.resolve_error = "the password in Secret " + o.ns + "/" + spec.credentials_secret +
+                          " does not log in as role " + db->user + " (" + login.detail +
+                          "); the experiment rotates only a password it can set back";
+      }
     } else {
       try {
         const auto eps = reader_->ResolveService(o.ns, spec.target_service, spec.target_port);
@@ -159,6 +234,23 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
       }
     }
     return o;
+  }
+
+  if (rotation && (HoldsTarget(phase) || o.deleting ||
+                   (IsTerminal(phase) && o.status.password_rotated.value_or(false)))) {
+    std::optional<bool> rotated;
+    if (auto db = Database(key, object, spec, nullptr)) {
+      rotated = PasswordRotated(key, *db, RotatedPassword(db->password, UidOf(object)));
+    }
+    // Not known (the database did not answer): as status last said.
+    const bool held = rotated.value_or(o.status.password_rotated.value_or(false));
+    o.held = held ? 1 : 0;
+    std::lock_guard lock(mutex_);
+    if (held) {
+      rotated_.insert(key);
+    } else if (rotated.has_value()) {
+      rotated_.erase(key);
+    }
   }
 
   if (leak && (HoldsTarget(phase) || o.deleting)) {
@@ -210,6 +302,23 @@ void ChaosReconciler::RunInject(const std::string& key, const kube::Json& object
         db_cache_[key] = *db;
       }
       engine_->Inject(key, plan);
+    } else if (spec.type == FaultType::kCredentialRotation) {
+      std::string error;
+      auto db = Database(key, object, spec, &error);
+      if (!db) throw InjectError(error);
+      {
+        std::lock_guard lock(mutex_);
+        db_cache_[key] = *db;
+        rotated_.insert(key);  // before the change: a SIGTERM meanwhile still sets it back
+      }
+      try {
+        const int ended = admin_->SetOwnPassword(*db, RotatedPassword(db->password, UidOf(object)),
+                                                 spec.terminate_sessions);
+        spdlog::info("{}: rotated the password of role {}; ended {} of its sessions", key, db->user,
+                     ended);
+      } catch (const DbError& e) {
+        throw InjectError(e.what());
+      }
     } else {
       try {
         plan.surge_endpoints = reader_->ResolveService(o.ns, spec.target_service, spec.target_port);
@@ -234,7 +343,22 @@ void ChaosReconciler::RunRollback(const std::string& key, const kube::Json& obje
   const auto start = clock_->Now();
   spdlog::info("{}: rolling back (phase {}, held {}, in pg_stat_activity {})", key,
                PhaseName(o.status.phase), o.held, o.db_sessions.value_or(-1));
-  engine_->Rollback(key);
+  const bool rotation = o.spec.spec && o.spec.spec->type == FaultType::kCredentialRotation;
+  if (!rotation) engine_->Rollback(key);
+  if (rotation) {
+    if (auto db = Database(key, object, *o.spec.spec, nullptr)) {
+      DbTarget ours = *db;
+      ours.password = RotatedPassword(db->password, UidOf(object));
+      try {
+        admin_->SetOwnPassword(ours, db->password, false);
+        spdlog::info("{}: set the password of role {} back to the Secret's", key, db->user);
+      } catch (const DbError& e) {
+        // The next observation tells whether it is still ours; the rollback is retried.
+        spdlog::warn("{}: cannot set the password of role {} back yet: {}", key, db->user,
+                     e.what());
+      }
+    }
+  }
   if (o.spec.spec && o.spec.spec->type == FaultType::kConnectionLeak) {
     auto db = Database(key, object, *o.spec.spec, nullptr);
     const std::string app = ApplicationName(o.ns, o.name);
@@ -280,6 +404,7 @@ ReconcileResult ChaosReconciler::Run(const std::string& key, bool shutting_down)
     engine_->Rollback(key);
     std::lock_guard lock(mutex_);
     claims_.erase(key);
+    rotated_.erase(key);
     db_cache_.erase(key);
     inject_errors_.erase(key);
     return {};

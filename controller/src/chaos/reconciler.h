@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,12 @@
 #include "poolguard/kube/clock.h"
 
 namespace poolguard::controller {
+
+/// The password a CredentialRotation experiment gives the role: HMAC-SHA256 of the
+/// experiment's uid keyed by the Secret's password. Nothing needs storing to set it back
+/// after a crash (the next controller derives it again), and only who can read the Secret
+/// can derive it.
+std::string RotatedPassword(const std::string& original, const std::string& uid);
 
 /// What the reconciler counts (app/metrics.h implements it).
 class ChaosMetrics {
@@ -55,6 +62,10 @@ class ChaosReconciler {
   void set_notifier(Notifier* notifier) { notifier_ = notifier; }
   /// SIGTERM path: roll back the fault of `key` and record it in status.
   void Shutdown(const std::string& key);
+  /// Experiments whose fault this process holds: the engine's sessions and clients, and the
+  /// passwords it rotated (those outlive the process unless set back: the SIGTERM path
+  /// walks this list).
+  std::vector<std::string> Holding();
 
  private:
   ChaosObserved Observe(const kube::Json& object, bool shutting_down);
@@ -63,6 +74,11 @@ class ChaosReconciler {
   void RunInject(const std::string& key, const kube::Json& object, const ChaosObserved& o);
   void RunRollback(const std::string& key, const kube::Json& object, const ChaosObserved& o);
   ReconcileResult Run(const std::string& key, bool shutting_down);
+  /// Whether the role's password is the experiment's: true when only the rotated password
+  /// logs in, false when the Secret's does or neither does (someone else changed it; it is
+  /// not ours to set back), nullopt when the database did not answer.
+  std::optional<bool> PasswordRotated(const std::string& key, const DbTarget& db,
+                                      const std::string& rotated);
 
   ObjectStore* store_;
   ClusterReader* reader_;
@@ -78,6 +94,7 @@ class ChaosReconciler {
   std::mutex mutex_;                           // guards the maps below
   std::map<std::string, std::string> claims_;  // key → "ns/deployment" admitted here
   std::map<std::string, DbTarget> db_cache_;   // key → database of the held fault
+  std::set<std::string> rotated_;              // keys whose password change this process saw
   std::map<std::string, std::string> inject_errors_;
 };
 

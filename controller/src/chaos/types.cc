@@ -124,9 +124,28 @@ SpecParse ParseChaosSpec(const Json& object) {
     if (spec.target_service.empty()) {
       return fail("spec.target.service: Required value: required when fault.type is TrafficSurge");
     }
+  } else if (type == "CredentialRotation") {
+    spec.type = FaultType::kCredentialRotation;
+    const Json* rotation = Field(*fault, "credentialRotation");
+    if (rotation != nullptr) {
+      const Json* terminate = Field(*rotation, "terminateSessions");
+      spec.terminate_sessions =
+          terminate == nullptr || !terminate->is_boolean() || terminate->as_bool();
+    }
   } else {
     return fail("spec.fault.type: Unsupported value \"" + type +
-                "\": supported values: ConnectionLeak, TrafficSurge");
+                "\": supported values: ConnectionLeak, TrafficSurge, CredentialRotation");
+  }
+  if (spec.type != FaultType::kConnectionLeak && Field(*fault, "connectionLeak") != nullptr) {
+    return fail("spec.fault.connectionLeak: Forbidden: only allowed when type is ConnectionLeak");
+  }
+  if (spec.type != FaultType::kTrafficSurge && Field(*fault, "trafficSurge") != nullptr) {
+    return fail("spec.fault.trafficSurge: Forbidden: only allowed when type is TrafficSurge");
+  }
+  if (spec.type != FaultType::kCredentialRotation &&
+      Field(*fault, "credentialRotation") != nullptr) {
+    return fail(
+        "spec.fault.credentialRotation: Forbidden: only allowed when type is CredentialRotation");
   }
 
   const std::string duration = StringField(*spec_json, "duration");
@@ -198,6 +217,10 @@ ChaosStatus ParseChaosStatus(const Json& object) {
   status.severed_at = TimeField(*s, "severedAt");
   if (auto v = IntField(*s, "leakedConnections")) status.leaked_connections = static_cast<int>(*v);
   if (auto v = IntField(*s, "surgeClients")) status.surge_clients = static_cast<int>(*v);
+  if (const Json* v = Field(*s, "passwordRotated"); v != nullptr && v->is_boolean()) {
+    status.password_rotated = v->as_bool();
+  }
+  status.rotated_role = StringField(*s, "rotatedRole");
   status.application_name = StringField(*s, "applicationName");
   status.database_endpoint = StringField(*s, "databaseEndpoint");
   status.conditions = ParseConditions(*s, TimeField, IntField);
@@ -219,6 +242,8 @@ Json ToJson(const ChaosStatus& status) {
   put_time("severedAt", status.severed_at);
   if (status.leaked_connections) s["leakedConnections"] = Json::number(*status.leaked_connections);
   if (status.surge_clients) s["surgeClients"] = Json::number(*status.surge_clients);
+  if (status.password_rotated) s["passwordRotated"] = Json::boolean(*status.password_rotated);
+  if (!status.rotated_role.empty()) s["rotatedRole"] = Json::string(status.rotated_role);
   if (!status.application_name.empty())
     s["applicationName"] = Json::string(status.application_name);
   if (!status.database_endpoint.empty()) {

@@ -19,7 +19,7 @@ inline constexpr char kChaosOptInLabel[] = "poolguard.dev/chaos";
 inline constexpr char kAbortedByAnnotation[] = "poolguard.dev/aborted-by";
 inline constexpr char kChaosOptInValue[] = "enabled";
 
-enum class FaultType { kConnectionLeak, kTrafficSurge };
+enum class FaultType { kConnectionLeak, kTrafficSurge, kCredentialRotation };
 enum class LeakMode { kIdle, kIdleInTransaction, kLockTable };
 enum class Reinject { kNever, kOnSever };
 
@@ -39,13 +39,25 @@ struct ChaosSpec {
   std::string table;
   int concurrency = 0;
   std::string path = "/items";
+  bool terminate_sessions = true;  // CredentialRotation: end the role's sessions once rotated
   std::chrono::milliseconds duration{0};
   Reinject reinject = Reinject::kNever;
   bool abort = false;
   std::string aborted_by;  // the poolguard.dev/aborted-by annotation (the console sets it)
 
-  /// Sessions (ConnectionLeak) or clients (TrafficSurge) the fault holds.
-  int Want() const { return type == FaultType::kConnectionLeak ? connections : concurrency; }
+  /// Sessions (ConnectionLeak), clients (TrafficSurge) or rotated passwords
+  /// (CredentialRotation: one) the fault holds.
+  int Want() const {
+    switch (type) {
+      case FaultType::kConnectionLeak:
+        return connections;
+      case FaultType::kTrafficSurge:
+        return concurrency;
+      case FaultType::kCredentialRotation:
+        return 1;
+    }
+    return 0;
+  }
   bool operator==(const ChaosSpec&) const = default;
 };
 
@@ -81,6 +93,8 @@ struct ChaosStatus {
   std::optional<WallTime> started_at, ends_at, finished_at, severed_at;
   std::optional<int> leaked_connections;
   std::optional<int> surge_clients;
+  std::optional<bool> password_rotated;  // CredentialRotation: the role's password is ours now
+  std::string rotated_role;              // CredentialRotation: whose password it is
   std::string application_name;
   std::string database_endpoint;
   std::vector<Condition> conditions;

@@ -122,6 +122,14 @@ class PgAdmin {
   /// A fresh connection with the credentials, closed at once: Ok, AuthRejected (28P01,
   /// 28000), TooManyClients (53300), Refused (nothing listens / unreachable), OtherError.
   virtual LoginAttempt Login(const DbTarget& db) = 0;
+  /// Logs in as `db` (fresh connection) and sets the role's own password to `new_password`
+  /// (sent hashed, as the server's password_encryption says, so it appears in no log). With
+  /// `end_sessions`, then ends the role's other sessions in the database except the
+  /// controller's and experiments' own (IsControllerSession), so that clients must log in
+  /// again; returns how many it ended. A role may change its own password and end its own
+  /// sessions without further privileges.
+  virtual int SetOwnPassword(const DbTarget& db, const std::string& new_password,
+                             bool end_sessions) = 0;
   /// Closes kept connections to databases not in `keep` (objects deleted or retargeted).
   virtual void Retain(const std::vector<DbTarget>& keep) = 0;
 };

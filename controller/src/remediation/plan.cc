@@ -431,7 +431,7 @@ class Planner {
         return UnderLoad(o_) ? std::vector<A>{A::kIncreasePoolSize, A::kRestartDeployment}
                              : std::vector<A>{A::kRestartDeployment, A::kIncreasePoolSize};
       case Conclusion::kCredentialsRejected:
-        return {A::kRestartDeployment};  // picks up a rotated Secret; verification tells
+        return {};  // PickAction says why
       case Conclusion::kNetworkUnreachable:
         return {};
       case Conclusion::kUnknown:
@@ -491,6 +491,18 @@ class Planner {
     Pick pick;
     const Diagnosis d = Fresh();
     const Incident& in = *St().incident;
+    if (d.conclusion == Conclusion::kCredentialsRejected) {
+      // No action here changes a password: restarting the target into a database that
+      // refuses it (or the database under it) only adds an outage. A person who has set the
+      // Secret or the role right restarts it (kubectl, or a manual request: not refused).
+      pick.why =
+          "the database rejects the target's credentials and no action changes them: set "
+          "the role's password or Secret " +
+          spec_.credentials_secret +
+          " right, then restart the target (kubectl rollout restart deployment/" +
+          spec_.target_deployment + ", or the console's restart-api)";
+      return pick;
+    }
     std::vector<std::string> skipped;
     std::size_t skipped_first = 0;  // how many were skipped before the one picked
     for (RemediationAction a : Preference(d)) {

@@ -19,6 +19,7 @@ std::string DescribeChaos(const Json& object) {
   const ChaosStatus s = ParseChaosStatus(object);
   std::string out = "phase=" + std::string(PhaseName(s.phase)) + " reason=" + s.reason;
   if (s.leaked_connections) out += " held=" + std::to_string(*s.leaked_connections);
+  if (s.password_rotated) out += std::string(" rotated=") + (*s.password_rotated ? "yes" : "no");
   return out;
 }
 
@@ -49,6 +50,19 @@ class ChaosReconcilerTest : public ::testing::Test {
                        std::to_string(connections) + R"(,"mode":"Idle"}},
               "duration":"2m","reinject":")" +
                        reinject + R"("}})");
+  }
+
+  // A CredentialRotation experiment on demo/api's role (Secret db-credentials) for 2 minutes.
+  Json Rotation(const std::string& name, bool terminate = true) {
+    return Json::parse(R"({"apiVersion":"poolguard.dev/v1alpha1","kind":"ChaosExperiment",
+      "metadata":{"name":")" +
+                       name + R"(","namespace":"demo","generation":1,"uid":"u-)" + name + R"("},
+      "spec":{"target":{"deployment":"api"},
+              "database":{"service":"db","port":5432,"credentialsSecret":"db-credentials"},
+              "fault":{"type":"CredentialRotation",
+                       "credentialRotation":{"terminateSessions":)" +
+                       (terminate ? "true" : "false") + R"(}},
+              "duration":"2m"}})");
   }
 
   static void SettleWith(ChaosReconciler& reconciler, const std::string& key) {
@@ -241,6 +255,133 @@ TEST_F(ChaosReconcilerTest, ShutdownRollsBackAndRecordsWhy) {
   EXPECT_NE(std::find(lines.begin(), lines.end(), "rollback demo/leak"), lines.end());
   const ChaosStatus s = ParseChaosStatus(*store_.Get("demo/leak"));
   EXPECT_EQ(s.reason, reasons::kControllerShutdown);
+}
+
+// ---- CredentialRotation: the fault is a password the database holds, not a session
+// this process holds, so every step is read back from PostgreSQL (a login with either
+// password) and a restarted controller sets it back as surely as this one.
+
+TEST_F(ChaosReconcilerTest, RotationRecordsTheRoleThenChangesThePasswordThenReportsIt) {
+  admin_.role_password = "secret";
+  store_.Put(Rotation("rot"));
+  const std::string rotated = RotatedPassword("secret", "u-rot");
+  ASSERT_NE(rotated, "secret");
+  Settle("demo/rot");
+  EXPECT_EQ(log_.Take(), (Lines{
+                             "update demo/rot finalizers=[poolguard.dev/chaos-rollback]",
+                             "update-status demo/rot phase=Injecting reason=Injecting rotated=no",
+                             "set-password app secret -> " + rotated + " ending sessions",
+                             "update-status demo/rot phase=Active reason=Injected rotated=yes",
+                             "event demo/rot Normal Injected",
+                         }));
+  const ChaosStatus s = ParseChaosStatus(*store_.Get("demo/rot"));
+  EXPECT_EQ(s.rotated_role, "app");
+  EXPECT_EQ(reconciler_.Holding(), Lines{"demo/rot"});
+}
+
+TEST_F(ChaosReconcilerTest, RotationIsSetBackAtEndsAtAndTheExperimentCompletes) {
+  admin_.role_password = "secret";
+  store_.Put(Rotation("rot", false));
+  Settle("demo/rot");
+  log_.Take();
+  clock_->Advance(121s);
+  Settle("demo/rot");
+  EXPECT_EQ(log_.Take(),
+            (Lines{
+                "update-status demo/rot phase=RollingBack reason=Expired rotated=yes",
+                "set-password app " + RotatedPassword("secret", "u-rot") + " -> secret",
+                "update-status demo/rot phase=Completed reason=Expired rotated=no",
+                "event demo/rot Normal RolledBack",
+            }));
+  EXPECT_EQ(*admin_.role_password, "secret");
+  EXPECT_TRUE(reconciler_.Holding().empty());
+}
+
+TEST_F(ChaosReconcilerTest, ANewControllerFindsTheRotatedPasswordAndSetsItBackOnTime) {
+  admin_.role_password = "secret";
+  store_.Put(Rotation("rot"));
+  Settle("demo/rot");  // this controller dies here (kill -9): nothing is set back
+  log_.Take();
+  ChaosReconciler next(&store_, &reader_, &engine_, &admin_, &events_, nullptr, clock_, {});
+  SettleWith(next, "demo/rot");
+  EXPECT_EQ(log_.Take(), Lines{});  // still Active: not rotated twice, not set back early
+  EXPECT_EQ(next.Holding(), Lines{"demo/rot"});
+  clock_->Advance(121s);
+  SettleWith(next, "demo/rot");
+  EXPECT_EQ(*admin_.role_password, "secret");
+  EXPECT_EQ(ParseChaosStatus(*store_.Get("demo/rot")).phase, Phase::kCompleted);
+}
+
+TEST_F(ChaosReconcilerTest, ACrashBetweenIntentAndChangeRotatesOnceOnResume) {
+  admin_.role_password = "secret";
+  store_.Put(Rotation("rot"));
+  admin_.set_password_error = "PostgreSQL at 10.0.0.5:5432: server closed the connection";
+  Settle("demo/rot");
+  log_.Take();
+  // The first attempt failed as a crash would leave it: intent written, password unchanged.
+  Json injecting = *store_.Get("demo/rot");
+  ChaosStatus intent = ParseChaosStatus(injecting);
+  ASSERT_EQ(intent.phase, Phase::kFailed);  // this one saw the error and said so
+  EXPECT_NE(intent.message.find("server closed the connection"), std::string::npos);
+  EXPECT_EQ(*admin_.role_password, "secret");  // nothing to set back
+  intent.phase = Phase::kInjecting;
+  intent.reason = reasons::kInjecting;
+  injecting["status"] = ToJson(intent);
+  store_.Remove("demo/rot");
+  store_.Put(injecting);
+  admin_.set_password_error.reset();
+  ChaosReconciler next(&store_, &reader_, &engine_, &admin_, &events_, nullptr, clock_, {});
+  SettleWith(next, "demo/rot");
+  const Lines lines = log_.Take();
+  EXPECT_EQ(std::count_if(lines.begin(), lines.end(),
+                          [](const std::string& l) { return l.rfind("set-password", 0) == 0; }),
+            1)
+      << ::testing::PrintToString(lines);
+  EXPECT_EQ(ParseChaosStatus(*store_.Get("demo/rot")).phase, Phase::kActive);
+}
+
+TEST_F(ChaosReconcilerTest, APasswordSetBackBySomeoneElseEndsTheExperimentAsSevered) {
+  admin_.role_password = "secret";
+  store_.Put(Rotation("rot"));
+  Settle("demo/rot");
+  log_.Take();
+  admin_.role_password = "secret";  // a person ran ALTER ROLE
+  Settle("demo/rot");
+  const ChaosStatus s = ParseChaosStatus(*store_.Get("demo/rot"));
+  EXPECT_EQ(s.phase, Phase::kCompleted);
+  EXPECT_EQ(s.reason, reasons::kSevered);
+  EXPECT_EQ(s.password_rotated, false);
+  for (const auto& line : log_.Take()) EXPECT_EQ(line.rfind("set-password", 0), std::string::npos);
+}
+
+TEST_F(ChaosReconcilerTest, ARotationWhoseSecretDoesNotLogInIsRefusedUntouched) {
+  admin_.role_password = "something-else";  // the Secret is stale already
+  store_.Put(Rotation("rot"));
+  Settle("demo/rot");
+  const ChaosStatus s = ParseChaosStatus(*store_.Get("demo/rot"));
+  EXPECT_EQ(s.phase, Phase::kFailed);
+  EXPECT_EQ(s.reason, reasons::kResolutionFailed);
+  EXPECT_NE(s.message.find("does not log in as role app"), std::string::npos) << s.message;
+  EXPECT_EQ(*admin_.role_password, "something-else");
+}
+
+TEST_F(ChaosReconcilerTest, ShutdownSetsARotatedPasswordBack) {
+  admin_.role_password = "secret";
+  store_.Put(Rotation("rot"));
+  Settle("demo/rot");
+  log_.Take();
+  for (const auto& key : reconciler_.Holding()) reconciler_.Shutdown(key);
+  EXPECT_EQ(*admin_.role_password, "secret");
+  const ChaosStatus s = ParseChaosStatus(*store_.Get("demo/rot"));
+  EXPECT_EQ(s.reason, reasons::kControllerShutdown);
+  EXPECT_EQ(s.password_rotated, false);
+}
+
+TEST(RotatedPassword, DependsOnTheSecretAndTheExperimentAndIsStable) {
+  EXPECT_EQ(RotatedPassword("a", "u1"), RotatedPassword("a", "u1"));
+  EXPECT_NE(RotatedPassword("a", "u1"), RotatedPassword("b", "u1"));
+  EXPECT_NE(RotatedPassword("a", "u1"), RotatedPassword("a", "u2"));
+  EXPECT_EQ(RotatedPassword("a", "u1").size(), 16u + 64u);  // prefix + SHA-256 in hex
 }
 
 }  // namespace

@@ -67,6 +67,24 @@ INSTANTIATE_TEST_SUITE_P(
                 R"(,"fault":{"type":"ConnectionLeak","connectionLeak":{"connections":1,"mode":"LockTable","table":"x; drop"}}})",
             "spec.fault.connectionLeak.table: Invalid"},
         SpecCase{"UnknownType", "{" + kBase + R"(,"fault":{"type":"Meteor"}})", "spec.fault.type"},
+        SpecCase{"CredentialRotation", "{" + kBase + R"(,"fault":{"type":"CredentialRotation"}})",
+                 ""},
+        SpecCase{
+            "CredentialRotationKeepingSessions",
+            "{" + kBase +
+                R"(,"fault":{"type":"CredentialRotation","credentialRotation":{"terminateSessions":false}}})",
+            ""},
+        // A block for another type is a mistake the schema refuses; so does the controller.
+        SpecCase{
+            "RotationWithALeakBlock",
+            "{" + kBase +
+                R"(,"fault":{"type":"CredentialRotation","connectionLeak":{"connections":3}}})",
+            "spec.fault.connectionLeak: Forbidden"},
+        SpecCase{
+            "LeakWithARotationBlock",
+            "{" + kBase +
+                R"(,"fault":{"type":"ConnectionLeak","connectionLeak":{"connections":3},"credentialRotation":{}}})",
+            "spec.fault.credentialRotation: Forbidden"},
         SpecCase{
             "SurgeNeedsService",
             "{" + kBase + R"(,"fault":{"type":"TrafficSurge","trafficSurge":{"concurrency":4}}})",
@@ -119,6 +137,8 @@ TEST(Status, RoundTrips) {
   s.ends_at = *s.started_at + 60s;
   s.leaked_connections = 7;
   s.application_name = "poolguard-chaos/a/b";
+  s.password_rotated = false;  // false is said, not left out: "set back" is news
+  s.rotated_role = "app";
   SetCondition(&s.conditions, {"FaultActive", "True", "Injected", "m", {}, 3}, *s.started_at);
   Json obj = Json::object();
   obj["status"] = ToJson(s);

@@ -527,6 +527,45 @@ TEST(PgAdmin, TerminateStaysInItsScope) {
             std::vector<int>{database_pid});
 }
 
+// Issue 15's CredentialRotation: an ordinary role changes its own password (sent as a
+// SCRAM verifier), its sessions end except the controller's and experiments', the old
+// password is refused and the new one works; and back.
+TEST(PgAdmin, SetOwnPasswordRotatesAndEndsTheRolesSessionsOnly) {
+  Pg& pg = Pg::Shared();
+  PgPtr admin = Connect(pg.Superuser(), "test-admin");
+  Query(admin.get(), "DROP ROLE IF EXISTS rotor");
+  Query(admin.get(), "CREATE ROLE rotor LOGIN PASSWORD 'before'");
+  const DbTarget before{Endpoint{pg.Superuser().endpoint}, "rotor", "before", "postgres"};
+  DbTarget after = before;
+  after.password = "after";
+  PgPtr app = Connect(before, "api");
+  PgPtr diagnostics = Connect(before, "poolguard-controller-diagnostics");
+  PgPtr chaos = Connect(before, "poolguard-chaos/ns/x");
+  PgPtr other = Connect(pg.App(), "api");  // another role: not rotor's to end
+  auto db = NewPgAdmin();
+
+  EXPECT_EQ(db->SetOwnPassword(before, "after", true), 1);
+  EXPECT_EQ(db->Login(before).result, LoginResult::kAuthRejected);
+  EXPECT_EQ(db->Login(after).result, LoginResult::kOk);
+  EXPECT_TRUE(WaitUntil([&] {
+    PgResultPtr r(PQexec(app.get(), "SELECT 1"));
+    return PQresultStatus(r.get()) != PGRES_TUPLES_OK;
+  })) << "rotor's api session was not ended";
+  EXPECT_EQ(Query(diagnostics.get(), "SELECT 1"), "1");
+  EXPECT_EQ(Query(chaos.get(), "SELECT 1"), "1");
+  EXPECT_EQ(Query(other.get(), "SELECT 1"), "1");
+  EXPECT_EQ(
+      Query(admin.get(), "SELECT left(rolpassword, 14) FROM pg_authid WHERE rolname = 'rotor'"),
+      "SCRAM-SHA-256$");
+
+  // Back, without ending anything; a wrong current password changes nothing.
+  EXPECT_THROW(db->SetOwnPassword(before, "x", false), DbError);
+  EXPECT_EQ(db->SetOwnPassword(after, "before", false), 0);
+  EXPECT_EQ(db->Login(before).result, LoginResult::kOk);
+  EXPECT_EQ(db->Login(after).result, LoginResult::kAuthRejected);
+  EXPECT_EQ(Query(diagnostics.get(), "SELECT 1"), "1");
+}
+
 TEST(PgAdmin, KeptConnectionsAreKeyedByTheirPassword) {
   Pg& pg = Pg::Shared();
   auto db = NewPgAdmin();

@@ -343,7 +343,30 @@ class FakePgAdmin final : public PgAdmin {
               " application_name=" + spare.application_name + " addresses=" + spared);
     return pids;
   }
-  LoginAttempt Login(const DbTarget&) override { return login; }
+  /// With `role_password` set, Login succeeds for that password only (AuthRejected else)
+  /// and SetOwnPassword changes it; each SetOwnPassword is recorded.
+  LoginAttempt Login(const DbTarget& db) override {
+    std::lock_guard lock(mutex_);
+    if (!role_password) return login;
+    if (db.password == *role_password) return {LoginResult::kOk, "logged in as " + db.user};
+    return {LoginResult::kAuthRejected,
+            "password authentication failed for user \"" + db.user + "\""};
+  }
+  int SetOwnPassword(const DbTarget& db, const std::string& new_password,
+                     bool end_sessions) override {
+    std::lock_guard lock(mutex_);
+    if (role_password && db.password != *role_password) {
+      throw DbError("PostgreSQL at db:5432: password authentication failed");
+    }
+    if (set_password_error) throw DbError(*set_password_error);
+    log_->Add("set-password " + db.user + " " + db.password + " -> " + new_password +
+              (end_sessions ? " ending sessions" : ""));
+    role_password = new_password;
+    return end_sessions ? sessions_ended : 0;
+  }
+  std::optional<std::string> role_password;
+  std::optional<std::string> set_password_error;
+  int sessions_ended = 3;
   void Retain(const std::vector<DbTarget>&) override {}
 
  private:

@@ -536,6 +536,16 @@ void DatabaseIsDown(Observations& o) {
   o.sessions.reset();
 }
 
+// The role's password changed under the target (a CredentialRotation experiment): the
+// target's logins and the controller's are refused; no lock, slots to spare.
+void CredentialsAreRejected(Observations& o) {
+  o.login = LoginResult::kAuthRejected;
+  o.login_detail = "password authentication failed for user \"app\"";
+  o.logs = Logs({{"authentication", 12}});
+  o.pool_timeouts = 0;
+  o.sessions = std::vector<SessionRow>{};
+}
+
 // Every slot taken: the diagnostic login gets 53300, so no session can be read.
 void SlotsAreGone(Observations& o) {
   o.sessions.reset();
@@ -572,6 +582,19 @@ INSTANTIATE_TEST_SUITE_P(
                        [](RemediationSpec& s) { s.actions = {A::kRestartDeployment}; }, nullptr,
                        SlotsAreGone, RemediationPhase::kExhausted, StepKind::kStop, std::nullopt,
                        "no applicable action (RestartDeployment: not restarting the target while"},
+            // Issue 15: no action changes a password; a person is asked, nothing restarted.
+            ChooseCase{"LadderTakesNoRungWhenCredentialsAreRejected", nullptr, nullptr,
+                       CredentialsAreRejected, RemediationPhase::kExhausted, StepKind::kStop,
+                       std::nullopt,
+                       "the database rejects the target's credentials and no action changes "
+                       "them: set the role's password or Secret creds right, then restart the "
+                       "target (kubectl rollout restart deployment/api, or the console's "
+                       "restart-api)"},
+            ChooseCase{"DiagnosisDrivenTakesNoActionWhenCredentialsAreRejected",
+                       [](RemediationSpec& s) { s.strategy = Strategy::kDiagnosisDriven; }, nullptr,
+                       CredentialsAreRejected, RemediationPhase::kExhausted, StepKind::kStop,
+                       std::nullopt,
+                       "the database rejects the target's credentials and no action changes"},
             ChooseCase{"CooldownWaits", nullptr,
                        [](RemediationStatus& st) {
                          st.incident->actions = {Record(A::kRestartDeployment, kT0 - 3s,

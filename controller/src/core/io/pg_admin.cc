@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -152,6 +153,17 @@ WHERE pid = ANY($1::int[])
        OR NOT (coalesce(host(client_addr), '') = ANY($3::text[])
                OR ($6::text <> '' AND usename = $6::text
                    AND ($2::text = '' OR coalesce(application_name, '') = $2::text))))
+)sql";
+
+// The role's other sessions in this database, the controller's and experiments' spared
+// (IsControllerSession, in SQL).
+constexpr char kEndOwnSessionsSql[] = R"sql(
+SELECT count(pg_terminate_backend(pid))::text
+FROM pg_stat_activity
+WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+  AND usename = current_user AND datname = current_database()
+  AND left(coalesce(application_name, ''), 20) <> 'poolguard-controller'
+  AND left(coalesce(application_name, ''), 16) <> 'poolguard-chaos/'
 )sql";
 
 // Runs `sql` on `conn`; throws DbError unless it returned rows.
@@ -304,6 +316,32 @@ class Admin final : public PgAdmin {
     attempt.detail = PgOneLine(PQerrorMessage(conn.get()));
     attempt.result = ClassifyLogin(attempt.detail);
     return attempt;
+  }
+
+  int SetOwnPassword(const DbTarget& db, const std::string& new_password,
+                     bool end_sessions) override {
+    PgPtr conn = OpenOrThrow(db, kAdminApplicationName);
+    // Hashed here (SCRAM or md5, whichever password_encryption names), so the statement
+    // that reaches the server, and any log of it, carries no password.
+    std::unique_ptr<char, decltype(&PQfreemem)> hashed(
+        PQencryptPasswordConn(conn.get(), new_password.c_str(), db.user.c_str(), nullptr),
+        &PQfreemem);
+    if (hashed == nullptr) {
+      throw DbError(PgWhere(db) +
+                    ": cannot hash the password: " + PgOneLine(PQerrorMessage(conn.get())));
+    }
+    std::unique_ptr<char, decltype(&PQfreemem)> literal(
+        PQescapeLiteral(conn.get(), hashed.get(), std::strlen(hashed.get())), &PQfreemem);
+    if (literal == nullptr) throw DbError(PgWhere(db) + ": cannot quote the password hash");
+    const std::string sql = "ALTER ROLE CURRENT_USER PASSWORD " + std::string(literal.get());
+    PgResultPtr r(PQexec(conn.get(), sql.c_str()));
+    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+      throw DbError(
+          PgWhere(db) + ": cannot change the password of role " + db.user + ": " +
+          PgOneLine(r != nullptr ? PQresultErrorMessage(r.get()) : PQerrorMessage(conn.get())));
+    }
+    if (!end_sessions) return 0;
+    return ScalarInt(Run(conn.get(), db, kEndOwnSessionsSql, {}), db, "ended session count");
   }
 
   void Retain(const std::vector<DbTarget>& keep) override {
