@@ -99,7 +99,8 @@ void WebhookNotifier::Run() {
       error = e.what();
     }
     lock.lock();
-    in_flight_ = false;
+    // in_flight_ stays true until the delivery is queued again or its result reported:
+    // WaitIdle must not see an idle notifier in between (the log calls unlock).
     ++stats_.attempts;
     ++d.attempt;
     const char* result = nullptr;
@@ -112,11 +113,14 @@ void WebhookNotifier::Run() {
     } else {
       const auto wait = options_.backoff * (1 << std::min(d.attempt - 1, 10));
       d.due = std::chrono::steady_clock::now() + wait;
-      lock.unlock();
-      spdlog::info("notification {}: attempt {} of {} failed ({}); again in {} ms", d.key,
-                   d.attempt, options_.attempts, error, wait.count());
-      lock.lock();
+      const std::string key = d.key;
+      const int attempt = d.attempt;
       queue_.push_back(std::move(d));
+      in_flight_ = false;
+      lock.unlock();
+      spdlog::info("notification {}: attempt {} of {} failed ({}); again in {} ms", key, attempt,
+                   options_.attempts, error, wait.count());
+      lock.lock();
       continue;
     }
     lock.unlock();
@@ -127,6 +131,7 @@ void WebhookNotifier::Run() {
     }
     if (on_result) on_result(result);
     lock.lock();
+    in_flight_ = false;
   }
 }
 
