@@ -173,6 +173,9 @@ TEST(CrdDefaults, ChaosExperimentTheCrdsDefaultsAreTheControllers) {
            "duration":"2m"})",
        R"({"target":{"deployment":"api"},"database":{"service":"db","credentialsSecret":"c"},
            "fault":{"type":"CredentialRotation","credentialRotation":{}},
+           "duration":"2m"})",
+       R"({"target":{"deployment":"api"},"database":{"service":"db","credentialsSecret":"c"},
+           "fault":{"type":"DatabaseDown","databaseDown":{}},
            "duration":"2m"})"},
       ParseChaosSpec);
 }

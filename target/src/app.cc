@@ -7,6 +7,7 @@
 #include <pqxx/nontransaction>
 #include <pqxx/result>
 #include <pqxx/transaction>
+#include <random>
 
 #include "items.h"
 #include "pg_connection.h"
@@ -93,6 +94,11 @@ App::App(const Config& config, std::shared_ptr<PgConnectionFactory> factory)
                         .Name("db_pool_waiters")
                         .Help("Requests queued for a connection right now")
                         .Register(*registry_)
+                        .Add({})),
+      exports_open_(prometheus::BuildGauge()
+                        .Name("items_exports_open")
+                        .Help("Exports in progress, each holding a pooled connection")
+                        .Register(*registry_)
                         .Add({})) {
   PoolOptions options;
   options.size = config.pool_size;
@@ -140,6 +146,10 @@ http::Router App::MakeRouter() {
   router.Add("GET", "/health", [this](const Request&) { return Health(); });
   router.Add("GET", "/items", [this](const Request& r) { return ListItems(r); });
   router.Add("POST", "/items", [this](const Request& r) { return CreateItem(r); });
+  // Before /items/{id}: the first route that matches wins.
+  router.Add("GET", "/items/export", [this](const Request& r) { return StartExport(r); });
+  router.Add("GET", "/items/export/{token}",
+             [this](const Request& r) { return ContinueExport(r); });
   router.Add("GET", "/items/{id}", [this](const Request& r) { return GetItem(r); });
   return router;
 }
@@ -170,7 +180,14 @@ Response App::WithConnection(Work&& work) {
     Pool::Lease lease = pool_->Checkout();
     auto& pg = static_cast<PgConnection&>(*lease);
     try {
-      Response response = work(pg.raw());
+      // Work that keeps the connection past the request takes the lease too.
+      Response response = [&] {
+        if constexpr (std::is_invocable_v<Work, pqxx::connection&, Pool::Lease&>) {
+          return work(pg.raw(), lease);
+        } else {
+          return work(pg.raw());
+        }
+      }();
       pg.MarkUsed();
       return response;
     } catch (const pqxx::sql_error& e) {
@@ -274,6 +291,101 @@ Response App::CreateItem(const Request& request) {
     r.headers.emplace_back("Location", "/items/" + rows[0][0].as<std::string>());
     return r;
   });
+}
+
+namespace {
+
+std::string NewToken() {
+  static thread_local std::mt19937_64 random{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string token;
+  for (int i = 0; i < 2; ++i) {
+    const std::uint64_t v = random();
+    for (int shift = 60; shift >= 0; shift -= 4) token += kHex[(v >> shift) & 15];
+  }
+  return token;
+}
+
+// One batch from the export's cursor as {"items":[...]} and, unless it was the last,
+// "next" (the URL of the following batch).
+std::string ExportBatch(const pqxx::result& rows, const std::string& next) {
+  std::string body = "{\"items\":[";
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (i > 0) body += ',';
+    AppendItemJson(rows[i], body);
+  }
+  body += "]";
+  if (!next.empty()) body += ",\"next\":\"" + next + "\"";
+  body += "}";
+  return body;
+}
+
+}  // namespace
+
+Response App::StartExport(const Request& request) {
+  long long batch = 100;
+  try {
+    batch = http::IntParam(request, "batch", 1, 1000).value_or(100);
+  } catch (const std::invalid_argument& e) {
+    return Response::Error(400, "BadQuery", e.what());
+  }
+  return WithConnection([&](pqxx::connection& c, Pool::Lease& lease) {
+    auto e = std::make_shared<Export>();
+    e->batch = static_cast<std::size_t>(batch);
+    e->tx = std::make_unique<pqxx::transaction<pqxx::isolation_level::repeatable_read>>(c);
+    e->tx->exec(std::string("DECLARE export_cursor NO SCROLL CURSOR FOR SELECT ") + kItemColumns +
+                " FROM items ORDER BY id");
+    const pqxx::result rows = e->tx->exec("FETCH " + std::to_string(batch) + " FROM export_cursor");
+    if (rows.size() < e->batch) {  // all of it in one batch: nothing to keep
+      e->tx->commit();
+      return JsonText(200, ExportBatch(rows, ""));
+    }
+    const std::string token = NewToken();
+    e->lease.emplace(std::move(lease));  // from here the connection is the export's
+    {
+      std::lock_guard lock(exports_mutex_);
+      exports_[token] = e;
+      exports_open_.Set(static_cast<double>(exports_.size()));
+    }
+    return JsonText(200, ExportBatch(rows, "/items/export/" + token));
+  });
+}
+
+Response App::ContinueExport(const Request& request) {
+  const std::string& token = request.params.at("token");
+  std::shared_ptr<Export> e;
+  {
+    std::lock_guard lock(exports_mutex_);
+    auto it = exports_.find(token);
+    if (it != exports_.end()) e = it->second;
+  }
+  if (e == nullptr) {
+    return Response::Error(404, "ExportNotFound",
+                           "no export in progress with token '" + token.substr(0, 64) + "'");
+  }
+  auto finish = [&] {
+    std::lock_guard lock(exports_mutex_);
+    exports_.erase(token);
+    exports_open_.Set(static_cast<double>(exports_.size()));
+  };
+  std::lock_guard export_lock(e->mutex);
+  if (e->tx == nullptr) return Response::Error(404, "ExportNotFound", "the export has ended");
+  try {
+    const pqxx::result rows =
+        e->tx->exec("FETCH " + std::to_string(e->batch) + " FROM export_cursor");
+    if (rows.size() < e->batch) {
+      e->tx->commit();
+      e->tx.reset();
+      finish();  // the last reference but this one: the lease goes back with `e`
+      return JsonText(200, ExportBatch(rows, ""));
+    }
+    return JsonText(200, ExportBatch(rows, "/items/export/" + token));
+  } catch (const pqxx::failure& error) {
+    e->tx.reset();
+    if (e->lease) e->lease->Invalidate();
+    finish();
+    return DatabaseFailure(DbErrorKind::kConnectionLost, error.what());
+  }
 }
 
 Response App::Metrics() {

@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# Issue 15, end to end with real PostgreSQL and Prometheus: a fault from outside the
-# connection pool. CredentialRotation changes the password of the api's role (the Secret
-# db-credentials stays as it was, as when a rotation reaches the database but not the
-# application) and ends the role's sessions, so that the api must log in again and cannot.
-# Expected of the Remediation: CredentialsRejected, a person asked (NeedsHuman), nothing
-# restarted. Expected of the experiment: the password set back at its end, even by a
-# controller that was SIGKILLed while it was in place.
+# Issue 15, end to end with real PostgreSQL and Prometheus: faults from outside the
+# connection pool, in one demo stack.
+# 1. CredentialRotation changes the password of the api's role (the Secret db-credentials
+#    stays as it was, as when a rotation reaches the database but not the application) and
+#    ends the role's sessions, so that the api must log in again and cannot. Expected of the
+#    Remediation: CredentialsRejected, a person asked (NeedsHuman), nothing restarted; of the
+#    experiment: the password set back at its end, even by a controller that was SIGKILLed
+#    while it was in place.
+# 2. DatabaseDown (Stopped) scales the db StatefulSet to 0. Expected: DatabaseDown, the api
+#    never restarted or rolled out into it (the Ladder skips every rung, saying why), a
+#    person asked; the StatefulSet back at its replicas at the end and the api healthy.
+# 3. An in-app leak: clients start an export (GET /items/export, a cursor on a pooled
+#    connection held across requests) and abandon it, as real clients do; the api never
+#    ends an abandoned export, so each keeps a connection idle in transaction. Expected:
+#    ConnectionPoolExhausted (the target's own sessions idle in transaction, none blocked,
+#    slots to spare), RestartDeployment verified once: the reference design's primary
+#    action healing what it is for.
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=remediation_lib.sh
 source "$TESTS_CLUSTER_DIR/remediation_lib.sh"
@@ -78,3 +88,65 @@ after="$(workload_state)"
 leaked="$( (chaos_json rot; kubectl get events -n "$NS" -o json; cat "$CONTROLLER_LOG") | grep -c 'poolguard-chaos-[0-9a-f]\{64\}' || true)"
 [[ "$leaked" == 0 ]] || fail "the rotated password appears $leaked times in status, Events or the log"
 ok "no restart, no patch ($after); incident $(rq '.status.incident.outcome // .status.history[-1].outcome // "open"'); $(incident_summary)"
+
+# ---- 2. DatabaseDown, Stopped, under the Ladder
+check "DatabaseDown (Stopped) + Ladder: DatabaseDown, no rung taken (each skipped with its reason), the StatefulSet back at the end"
+reset_stack
+before="$(workload_state)"
+apply_remediation Ladder "$ALL_ACTIONS"
+wait_watching
+chaos down "{type: DatabaseDown, databaseDown: {mode: Stopped}}" 40s
+wait_chaos_active down
+chaos_is down '.status.databaseStopped == true and .status.restoreReplicas == 1' ||
+  fail "status does not show the stop: $(chaos_json down | jq -c .status)"
+[[ "$(jp statefulset/db '{.spec.replicas}' -n "$NS")" == 0 ]] || fail "StatefulSet db is not at 0 replicas"
+ok "down Active: StatefulSet db at 0 replicas, restoreReplicas 1"
+wait_rem "an incident linked to down" 30 ".status.incident.chaosExperiment == \"$NS/down\""
+wait_rem "NeedsHuman" 60 '[.status.conditions[] | select(.type == "NeedsHuman" and .status == "True")] | length == 1'
+rem_is '.status.incident.diagnosis.conclusion == "DatabaseDown"' ||
+  fail "diagnosis: $(rq '.status.incident.diagnosis | {conclusion, confidence, summary}')"
+rem_is '(.status.incident.actions // []) | length == 0' ||
+  fail "actions taken: $(rq '[.status.incident.actions[] | {name, result}]')"
+msg="$(rq .status.message)"
+for why in "RestartDeployment: not restarting the target into a database that is down" \
+  "RestartDatabase: StatefulSet db has 0 replicas" "IncreasePoolSize: not resizing the pool"; do
+  [[ "$msg" == *"$why"* ]] || fail "the message does not say \"$why\": $msg"
+done
+ok "$(rq '.status.incident.diagnosis | "\(.conclusion) (\(.confidence))"'), phase $(rq .status.phase): $msg"
+wait_for "down Completed (Expired), StatefulSet db back at 1 replica" 90 \
+  chaos_is down '.status.phase == "Completed" and .status.reason == "Expired" and .status.databaseStopped == false'
+[[ "$(jp statefulset/db '{.spec.replicas}' -n "$NS")" == 1 ]] || fail "StatefulSet db is not back at 1 replica"
+wait_for "the db Ready and the api healthy again" 120 stack_healthy
+# The StatefulSet's generation rose with its replicas (0 and back); nothing else may move.
+after="$(workload_state)"
+[[ "${after%%; sts*}" == "${before%%; sts*}" && "${after##*restartedAt=}" == "${before##*restartedAt=}" ]] ||
+  fail "the api or the db's template changed: before '$before', after '$after'"
+ok "api untouched, db not restarted ($after); incident $(rq '.status.incident.outcome // "open"'); $(incident_summary)"
+
+# ---- 3. The in-app leak, healed by RestartDeployment
+check "abandoned exports leak the api's pools: ConnectionPoolExhausted, RestartDeployment verified once"
+reset_stack
+before="$(workload_state)"
+apply_remediation DiagnosisDriven "$ALL_ACTIONS"
+wait_watching
+# Ten requests in all over two clients (one per api pod): five abandoned exports per pod,
+# its whole pool (DB_POOL_SIZE 5).
+chaos leak "{type: TrafficSurge, trafficSurge: {concurrency: 2, requests: 10, path: '/items/export?batch=1'}}" 60s
+wait_chaos_active leak
+leaked_exports() { promql "sum(items_exports_open{namespace=\"$NS\"})"; }
+exports_open() { [[ "$(leaked_exports)" == "$1" ]]; }
+wait_rem "an incident linked to leak" 60 ".status.incident.chaosExperiment == \"$NS/leak\""
+wait_rem "the incident Resolved" 150 '.status.incident.outcome == "Resolved"'
+rem_is '.status.incident.diagnosis.conclusion == "ConnectionPoolExhausted"' ||
+  fail "diagnosis: $(rq '.status.incident.diagnosis | {conclusion, confidence, summary}')"
+rem_is '[.status.incident.actions[] | {name, result}] == [{name: "RestartDeployment", result: "Verified"}]' ||
+  fail "actions: $(rq '[.status.incident.actions[] | {name, rung, result, detail}]')"
+evidence="$(rq '[.status.incident.diagnosis.checks[] | "\(.name)=\(.result): \(.evidence)"] | join(" | ")')"
+[[ "$evidence" == *"held and not used as the database shows: all 10 target sessions idle (10 in a transaction)"* ]] ||
+  fail "the checks do not show the pools' 10 sessions held idle in a transaction: $evidence"
+after="$(workload_state)"
+[[ "${after%%restartedAt=*}" != "${before%%restartedAt=*}" && "${after##*; sts }" == "${before##*; sts }" ]] ||
+  fail "expected the api's generation to rise once and the db untouched: before '$before', after '$after'"
+wait_for "no export left open on the new api pods" 60 exports_open 0
+ok "$(rq '.status.incident.diagnosis | "\(.conclusion) (\(.confidence))"'): $(rq '.status.incident.diagnosis.summary')"
+ok "$after; $(incident_summary)"

@@ -12,11 +12,15 @@ using std::chrono::milliseconds;
 
 std::string FaultDescription(const ChaosSpec& spec) {
   if (spec.type == FaultType::kTrafficSurge) {
-    return std::to_string(spec.concurrency) + " clients on " + spec.path;
+    return std::to_string(spec.concurrency) + " clients on " + spec.path +
+           (spec.requests > 0 ? " (" + std::to_string(spec.requests) + " requests in all)" : "");
   }
   if (spec.type == FaultType::kCredentialRotation) {
     return std::string("a rotated password for the role of ") + spec.credentials_secret +
            (spec.terminate_sessions ? " (its sessions ended)" : "");
+  }
+  if (spec.type == FaultType::kDatabaseDown) {
+    return "StatefulSet " + spec.db_statefulset + " stopped (0 replicas)";
   }
   std::string mode = spec.mode == LeakMode::kIdle                ? "idle"
                      : spec.mode == LeakMode::kIdleInTransaction ? "idle in transaction"
@@ -52,6 +56,8 @@ class Builder {
       d_.status.surge_clients = n;
     } else if (o_.spec.spec && o_.spec.spec->type == FaultType::kCredentialRotation) {
       d_.status.password_rotated = n > 0;
+    } else if (o_.spec.spec && o_.spec.spec->type == FaultType::kDatabaseDown) {
+      d_.status.database_stopped = n > 0;
     } else {
       d_.status.leaked_connections = n;
     }
@@ -147,6 +153,13 @@ void DecidePending(const ChaosObserved& o, Builder* b) {
                spec.target_deployment + "; one active experiment per target");
     return;
   }
+  if (spec.type == FaultType::kDatabaseDown && o.database_replicas.has_value() &&
+      *o.database_replicas < 1) {
+    Reject(b, reasons::kDatabaseNotRunning,
+           "StatefulSet " + o.ns + "/" + spec.db_statefulset +
+               " has 0 replicas already: there is nothing to stop, and nothing to restore");
+    return;
+  }
   if (!o.resolve_error.empty()) {
     b->Phase(Phase::kFailed, reasons::kResolutionFailed, o.resolve_error);
     b->Cond(reasons::kAccepted, "False", reasons::kResolutionFailed, o.resolve_error);
@@ -182,6 +195,11 @@ void DecidePending(const ChaosObserved& o, Builder* b) {
     // Intent first: the role whose password is about to change, before it changes.
     b->d().status.rotated_role = o.database_role;
     b->d().status.password_rotated = false;
+  }
+  if (spec.type == FaultType::kDatabaseDown) {
+    // Intent first: the replicas to restore, before the StatefulSet is scaled to 0.
+    b->d().status.restore_replicas = o.database_replicas.value_or(1);
+    b->d().status.database_stopped = false;
   }
   b->Phase(Phase::kInjecting, reasons::kInjecting, "injecting " + FaultDescription(spec));
   b->Cond(reasons::kAccepted, "True", reasons::kGuardrailsPassed, "all guardrails passed");
@@ -229,6 +247,8 @@ void DecideRunning(const ChaosObserved& o, Builder* b) {
   const std::string msg =
       spec.type == FaultType::kCredentialRotation
           ? "the role's password was set back by someone else"
+      : spec.type == FaultType::kDatabaseDown
+          ? "StatefulSet " + spec.db_statefulset + " was scaled up by someone else"
           : std::to_string(lost) + " of " + std::to_string(want) +
                 (spec.type == FaultType::kConnectionLeak ? " sessions" : " clients") + " severed";
   b->Event("Warning", reasons::kSevered, msg);

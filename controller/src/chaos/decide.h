@@ -36,10 +36,13 @@ struct ChaosObserved {
   std::string resolve_error;  // the database or target could not be resolved
   std::string database_endpoint;
   std::string database_role;  // CredentialRotation: the Secret's username
+  /// DatabaseDown: the StatefulSet's spec.replicas before injection (nullopt: not found).
+  std::optional<int> database_replicas;
 
   // The fault.
   /// Sessions/clients alive in this process; CredentialRotation: 1 while the role's password
-  /// is the experiment's (a login with it succeeds), else 0.
+  /// is the experiment's (a login with it succeeds), else 0; DatabaseDown: 1 while the
+  /// StatefulSet is at 0 replicas.
   int held = 0;
   std::optional<int> db_sessions;  // pg_stat_activity rows with our application_name
   std::string inject_error;        // the last Inject failed with this
@@ -73,6 +76,7 @@ inline constexpr char kTargetNotFound[] = "TargetNotFound";
 inline constexpr char kTargetBusy[] = "TargetBusy";
 inline constexpr char kDatabaseCapacity[] = "DatabaseCapacity";
 inline constexpr char kResolutionFailed[] = "ResolutionFailed";
+inline constexpr char kDatabaseNotRunning[] = "DatabaseNotRunning";
 inline constexpr char kGuardrailsPassed[] = "GuardrailsPassed";
 inline constexpr char kInjecting[] = "Injecting";
 inline constexpr char kInjected[] = "Injected";

@@ -82,7 +82,7 @@ std::vector<std::string> ChaosReconciler::Holding() {
   for (auto& k : engine_->Keys()) keys.insert(std::move(k));
   {
     std::lock_guard lock(mutex_);
-    keys.insert(rotated_.begin(), rotated_.end());
+    keys.insert(outside_.begin(), outside_.end());
   }
   return {keys.begin(), keys.end()};
 }
@@ -169,6 +169,7 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
   const ChaosSpec& spec = *o.spec.spec;
   const bool leak = spec.type == FaultType::kConnectionLeak;
   const bool rotation = spec.type == FaultType::kCredentialRotation;
+  const bool down = spec.type == FaultType::kDatabaseDown;
   const Phase phase = o.status.phase;
   const std::string app =
       o.status.application_name.empty() ? ApplicationName(o.ns, o.name) : o.status.application_name;
@@ -206,6 +207,13 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
         o.capacity = admin_->Capacity(*db, PgConnection::kFresh);
       } catch (const DbError& e) {
         o.resolve_error = e.what();  // names the database's endpoint
+      }
+    } else if (down) {
+      o.database_replicas = reader_->StatefulSetReplicas(o.ns, spec.db_statefulset);
+      if (!o.database_replicas) {
+        o.resolve_error = "StatefulSet " + o.ns + "/" + spec.db_statefulset +
+                          " not found (spec.fault.databaseDown.statefulSet, default "
+                          "spec.database.service)";
       }
     } else if (rotation) {
       std::string error;
@@ -247,9 +255,29 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
     o.held = held ? 1 : 0;
     std::lock_guard lock(mutex_);
     if (held) {
-      rotated_.insert(key);
+      outside_.insert(key);
     } else if (rotated.has_value()) {
-      rotated_.erase(key);
+      outside_.erase(key);
+    }
+  }
+
+  if (down && (HoldsTarget(phase) || o.deleting ||
+               (IsTerminal(phase) && o.status.database_stopped.value_or(false)))) {
+    std::optional<bool> stopped;
+    try {
+      // Gone: nothing left to restore.
+      const auto replicas = reader_->StatefulSetReplicas(o.ns, spec.db_statefulset);
+      stopped = replicas.has_value() && *replicas == 0 && o.status.restore_replicas.has_value();
+    } catch (const kube::ApiError& e) {
+      spdlog::warn("{}: cannot read StatefulSet {}: {}", key, spec.db_statefulset, e.what());
+    }
+    const bool held = stopped.value_or(o.status.database_stopped.value_or(false));
+    o.held = held ? 1 : 0;
+    std::lock_guard lock(mutex_);
+    if (held) {
+      outside_.insert(key);
+    } else if (stopped.has_value()) {
+      outside_.erase(key);
     }
   }
 
@@ -302,6 +330,19 @@ void ChaosReconciler::RunInject(const std::string& key, const kube::Json& object
         db_cache_[key] = *db;
       }
       engine_->Inject(key, plan);
+    } else if (spec.type == FaultType::kDatabaseDown) {
+      {
+        std::lock_guard lock(mutex_);
+        outside_.insert(key);  // before the change: a SIGTERM meanwhile still restores it
+      }
+      try {
+        reader_->ScaleStatefulSet(o.ns, spec.db_statefulset, 0);
+        spdlog::info("{}: scaled StatefulSet {} from {} to 0 replicas", key, spec.db_statefulset,
+                     o.status.restore_replicas.value_or(1));
+      } catch (const kube::ApiError& e) {
+        throw InjectError("cannot scale StatefulSet " + o.ns + "/" + spec.db_statefulset +
+                          " to 0: " + e.what());
+      }
     } else if (spec.type == FaultType::kCredentialRotation) {
       std::string error;
       auto db = Database(key, object, spec, &error);
@@ -309,7 +350,7 @@ void ChaosReconciler::RunInject(const std::string& key, const kube::Json& object
       {
         std::lock_guard lock(mutex_);
         db_cache_[key] = *db;
-        rotated_.insert(key);  // before the change: a SIGTERM meanwhile still sets it back
+        outside_.insert(key);  // before the change: a SIGTERM meanwhile still sets it back
       }
       try {
         const int ended = admin_->SetOwnPassword(*db, RotatedPassword(db->password, UidOf(object)),
@@ -326,6 +367,7 @@ void ChaosReconciler::RunInject(const std::string& key, const kube::Json& object
         throw InjectError(e.what());
       }
       plan.surge_path = spec.path;
+      plan.surge_requests = spec.requests;
       engine_->Inject(key, plan);
     }
     if (metrics_ != nullptr) {
@@ -344,7 +386,21 @@ void ChaosReconciler::RunRollback(const std::string& key, const kube::Json& obje
   spdlog::info("{}: rolling back (phase {}, held {}, in pg_stat_activity {})", key,
                PhaseName(o.status.phase), o.held, o.db_sessions.value_or(-1));
   const bool rotation = o.spec.spec && o.spec.spec->type == FaultType::kCredentialRotation;
-  if (!rotation) engine_->Rollback(key);
+  const bool down = o.spec.spec && o.spec.spec->type == FaultType::kDatabaseDown;
+  if (!rotation && !down) engine_->Rollback(key);
+  if (down && o.status.restore_replicas) {
+    const std::string& sts = o.spec.spec->db_statefulset;
+    try {
+      // Only from 0: a StatefulSet someone scaled meanwhile is theirs.
+      if (reader_->StatefulSetReplicas(o.ns, sts) == 0) {
+        reader_->ScaleStatefulSet(o.ns, sts, *o.status.restore_replicas);
+        spdlog::info("{}: scaled StatefulSet {} back to {} replicas", key, sts,
+                     *o.status.restore_replicas);
+      }
+    } catch (const kube::ApiError& e) {
+      spdlog::warn("{}: cannot scale StatefulSet {} back yet: {}", key, sts, e.what());
+    }
+  }
   if (rotation) {
     if (auto db = Database(key, object, *o.spec.spec, nullptr)) {
       DbTarget ours = *db;
@@ -404,7 +460,7 @@ ReconcileResult ChaosReconciler::Run(const std::string& key, bool shutting_down)
     engine_->Rollback(key);
     std::lock_guard lock(mutex_);
     claims_.erase(key);
-    rotated_.erase(key);
+    outside_.erase(key);
     db_cache_.erase(key);
     inject_errors_.erase(key);
     return {};

@@ -62,9 +62,9 @@ class ChaosReconciler {
   void set_notifier(Notifier* notifier) { notifier_ = notifier; }
   /// SIGTERM path: roll back the fault of `key` and record it in status.
   void Shutdown(const std::string& key);
-  /// Experiments whose fault this process holds: the engine's sessions and clients, and the
-  /// passwords it rotated (those outlive the process unless set back: the SIGTERM path
-  /// walks this list).
+  /// Experiments whose fault this process holds: the engine's sessions and clients, the
+  /// passwords it rotated and the StatefulSets it stopped (those outlive the process unless
+  /// set back: the SIGTERM path walks this list).
   std::vector<std::string> Holding();
 
  private:
@@ -94,7 +94,9 @@ class ChaosReconciler {
   std::mutex mutex_;                           // guards the maps below
   std::map<std::string, std::string> claims_;  // key → "ns/deployment" admitted here
   std::map<std::string, DbTarget> db_cache_;   // key → database of the held fault
-  std::set<std::string> rotated_;              // keys whose password change this process saw
+  /// Keys whose fault lives outside this process and the engine (a rotated password, a
+  /// stopped StatefulSet) as this process last saw it: the SIGTERM path's list.
+  std::set<std::string> outside_;
   std::map<std::string, std::string> inject_errors_;
 };
 

@@ -118,6 +118,11 @@ SpecParse ParseChaosSpec(const Json& object) {
       return fail("spec.fault.trafficSurge.concurrency: must be 1-1000, got " +
                   std::to_string(spec.concurrency));
     }
+    spec.requests = IntField(*surge, "requests").value_or(0);
+    if (spec.requests < 0 || spec.requests > 1'000'000) {
+      return fail("spec.fault.trafficSurge.requests: must be 1-1000000, got " +
+                  std::to_string(spec.requests));
+    }
     const std::string path = StringField(*surge, "path");
     if (!path.empty()) spec.path = path;
     if (spec.path.front() != '/') return fail("spec.fault.trafficSurge.path: must start with /");
@@ -132,9 +137,26 @@ SpecParse ParseChaosSpec(const Json& object) {
       spec.terminate_sessions =
           terminate == nullptr || !terminate->is_boolean() || terminate->as_bool();
     }
+  } else if (type == "DatabaseDown") {
+    spec.type = FaultType::kDatabaseDown;
+    const Json* down = Field(*fault, "databaseDown");
+    const std::string mode = down != nullptr ? StringField(*down, "mode") : "";
+    if (!mode.empty() && mode != "Stopped") {
+      return fail("spec.fault.databaseDown.mode: Unsupported value \"" + mode.substr(0, 64) +
+                  "\": supported values: Stopped");
+    }
+    spec.db_statefulset = down != nullptr ? StringField(*down, "statefulSet") : "";
+    if (spec.db_statefulset.empty()) spec.db_statefulset = spec.db_service;
+    if (auto why = CheckDnsSubdomain(spec.db_statefulset); !why.empty()) {
+      return bad_name("spec.fault.databaseDown.statefulSet", spec.db_statefulset, why);
+    }
   } else {
     return fail("spec.fault.type: Unsupported value \"" + type +
-                "\": supported values: ConnectionLeak, TrafficSurge, CredentialRotation");
+                "\": supported values: ConnectionLeak, TrafficSurge, CredentialRotation, "
+                "DatabaseDown");
+  }
+  if (spec.type != FaultType::kDatabaseDown && Field(*fault, "databaseDown") != nullptr) {
+    return fail("spec.fault.databaseDown: Forbidden: only allowed when type is DatabaseDown");
   }
   if (spec.type != FaultType::kConnectionLeak && Field(*fault, "connectionLeak") != nullptr) {
     return fail("spec.fault.connectionLeak: Forbidden: only allowed when type is ConnectionLeak");
@@ -221,6 +243,10 @@ ChaosStatus ParseChaosStatus(const Json& object) {
     status.password_rotated = v->as_bool();
   }
   status.rotated_role = StringField(*s, "rotatedRole");
+  if (const Json* v = Field(*s, "databaseStopped"); v != nullptr && v->is_boolean()) {
+    status.database_stopped = v->as_bool();
+  }
+  if (auto v = IntField(*s, "restoreReplicas")) status.restore_replicas = static_cast<int>(*v);
   status.application_name = StringField(*s, "applicationName");
   status.database_endpoint = StringField(*s, "databaseEndpoint");
   status.conditions = ParseConditions(*s, TimeField, IntField);
@@ -244,6 +270,8 @@ Json ToJson(const ChaosStatus& status) {
   if (status.surge_clients) s["surgeClients"] = Json::number(*status.surge_clients);
   if (status.password_rotated) s["passwordRotated"] = Json::boolean(*status.password_rotated);
   if (!status.rotated_role.empty()) s["rotatedRole"] = Json::string(status.rotated_role);
+  if (status.database_stopped) s["databaseStopped"] = Json::boolean(*status.database_stopped);
+  if (status.restore_replicas) s["restoreReplicas"] = Json::number(*status.restore_replicas);
   if (!status.application_name.empty())
     s["applicationName"] = Json::string(status.application_name);
   if (!status.database_endpoint.empty()) {

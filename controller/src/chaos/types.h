@@ -19,7 +19,7 @@ inline constexpr char kChaosOptInLabel[] = "poolguard.dev/chaos";
 inline constexpr char kAbortedByAnnotation[] = "poolguard.dev/aborted-by";
 inline constexpr char kChaosOptInValue[] = "enabled";
 
-enum class FaultType { kConnectionLeak, kTrafficSurge, kCredentialRotation };
+enum class FaultType { kConnectionLeak, kTrafficSurge, kCredentialRotation, kDatabaseDown };
 enum class LeakMode { kIdle, kIdleInTransaction, kLockTable };
 enum class Reinject { kNever, kOnSever };
 
@@ -39,7 +39,9 @@ struct ChaosSpec {
   std::string table;
   int concurrency = 0;
   std::string path = "/items";
+  long long requests = 0;  // TrafficSurge: requests in all, then the clients stop (0: no limit)
   bool terminate_sessions = true;  // CredentialRotation: end the role's sessions once rotated
+  std::string db_statefulset;      // DatabaseDown: the StatefulSet stopped (scaled to 0)
   std::chrono::milliseconds duration{0};
   Reinject reinject = Reinject::kNever;
   bool abort = false;
@@ -54,6 +56,7 @@ struct ChaosSpec {
       case FaultType::kTrafficSurge:
         return concurrency;
       case FaultType::kCredentialRotation:
+      case FaultType::kDatabaseDown:
         return 1;
     }
     return 0;
@@ -95,6 +98,8 @@ struct ChaosStatus {
   std::optional<int> surge_clients;
   std::optional<bool> password_rotated;  // CredentialRotation: the role's password is ours now
   std::string rotated_role;              // CredentialRotation: whose password it is
+  std::optional<bool> database_stopped;  // DatabaseDown: the StatefulSet is at 0 replicas
+  std::optional<int> restore_replicas;   // DatabaseDown: its replicas before (intent first)
   std::string application_name;
   std::string database_endpoint;
   std::vector<Condition> conditions;

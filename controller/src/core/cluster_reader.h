@@ -1,9 +1,11 @@
 #pragma once
 
 // The Kubernetes reads both kinds need besides their own resource: namespaces, Services
-// through their EndpointSlices, Secrets.
+// through their EndpointSlices, Secrets, StatefulSets' replicas; and the one write a
+// DatabaseDown experiment makes (a StatefulSet's replicas).
 
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -41,6 +43,11 @@ class ClusterReader {
                                                int port) = 0;
   /// Keys username, password, database (optional, default "postgres") of a Secret.
   virtual DbTarget ReadCredentials(const std::string& ns, const std::string& secret) = 0;
+  /// A StatefulSet's spec.replicas; nullopt when it does not exist. Throws kube::ApiError.
+  virtual std::optional<int> StatefulSetReplicas(const std::string& ns,
+                                                 const std::string& name) = 0;
+  /// Sets a StatefulSet's spec.replicas (a merge patch). Throws kube::ApiError.
+  virtual void ScaleStatefulSet(const std::string& ns, const std::string& name, int replicas) = 0;
 };
 
 }  // namespace poolguard::controller

@@ -214,7 +214,14 @@ DbProbe Collector::GatherDatabase(const CollectInput& in, const RemediationSpec&
   DbTarget target;
   try {
     target = reader_->ReadCredentials(in.ns, spec.credentials_secret);
-    target.endpoint = reader_->ResolveService(in.ns, spec.db_service, spec.db_port).front();
+    try {
+      target.endpoint = reader_->ResolveService(in.ns, spec.db_service, spec.db_port).front();
+    } catch (const ResolveError& e) {
+      // No ready endpoint behind the database's Service: nothing to connect to is a failed
+      // reach, not an unknown one (a stopped database has no endpoints at all).
+      d.tcp = {Outcome::kFail, e.what()};
+      return d;
+    }
     std::vector<DbTarget> in_use;
     {
       std::lock_guard lock(mutex_);

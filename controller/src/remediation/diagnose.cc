@@ -122,6 +122,10 @@ Check PoolTimeouts(const Observations& o) {
   if (o.db_pool && o.db_pool->starved) {
     fail.push_back("starved as the database shows: " + o.db_pool->detail);
   }
+  // Only beside timeouts: an idle app's open pool looks the same.
+  if (!fail.empty() && o.db_pool && o.db_pool->held_idle) {
+    fail.push_back("held and not used as the database shows: " + o.db_pool->detail);
+  }
   if (!fail.empty()) {
     return Make(check::kPoolTimeouts, Outcome::kFail, Join(fail, "; "),
                 static_cast<int>(fail.size()));
@@ -342,6 +346,10 @@ Diagnosis Diagnose(const Observations& o) {
     d.conclusion = Conclusion::kConnectionPoolExhausted;
     corroborated = passed(lock) && passed(slots);
     why = corroborated ? "the pool times out while the database is healthy" : "the pool times out";
+    if (o.db_pool && o.db_pool->held_idle) {
+      why += "; its connections are taken and not given back (a leak in the target): " +
+             o.db_pool->detail;
+    }
   } else {
     d.conclusion = Conclusion::kUnknown;
     why = "no check explains the degradation";
@@ -349,6 +357,10 @@ Diagnosis Diagnose(const Observations& o) {
 
   std::vector<std::string> unknown;
   for (const Check* c : {&db, &net, &auth, &pool, &lock, &slots}) {
+    // A database that is down answers no login and shows no session: the checks that ask it
+    // cannot run, and that is no doubt about the conclusion.
+    const bool asks_the_database = c == &auth || c == &lock || c == &slots;
+    if (d.conclusion == Conclusion::kDatabaseDown && asks_the_database) continue;
     if (!IsEvidence(c->result.result)) unknown.push_back(c->result.name);
   }
   std::vector<std::string> notes;

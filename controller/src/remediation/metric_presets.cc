@@ -68,8 +68,8 @@ MetricPresetDef HikariCP() {
   d.queries.pool_timeouts =
       "sum(increase(hikaricp_connections_timeout_total{" + sel + "}[$range]))";
   d.queries.request_rate = "sum(rate(http_server_requests_seconds_count{" + served + "}[$range]))";
-  d.queries.pool_saturation = "sum(hikaricp_connections_active{" + sel +
-                              "}) / sum(hikaricp_connections_max{" + sel + "})";
+  d.queries.pool_saturation =
+      "sum(hikaricp_connections_active{" + sel + "}) / sum(hikaricp_connections_max{" + sel + "})";
   return d;
 }
 

@@ -61,6 +61,7 @@ bool UnderLoad(const Observations& o) {
   // whatever the request rate says (a surge of slow requests raises concurrency, and the
   // rate may even fall). A leak shows idle or idle-in-transaction sessions instead.
   if (o.db_pool && o.db_pool->all_active) return true;
+  if (o.db_pool && o.db_pool->held_idle) return false;  // a leak, whatever the rate
   if (!o.request_rate || !o.baseline.request_rate || *o.baseline.request_rate <= 0) return true;
   return *o.request_rate >= kLoadFactor * *o.baseline.request_rate;
 }
@@ -461,10 +462,20 @@ class Planner {
         }
         return "";
       case A::kRestartDatabase:
+        // Scaled to 0 is stopped on purpose (maintenance, an experiment): a restart starts
+        // nothing, and the rollout wait would time out.
+        if (o_.database && o_.database->replicas == 0) {
+          return "StatefulSet " + spec_.db_statefulset +
+                 " has 0 replicas: it was stopped, and a restart starts nothing (scale it up)";
+        }
         return "";
       case A::kTerminateBlockingSessions:
         return d.blocking_pids.empty() ? "no blocking session to terminate" : "";
       case A::kIncreasePoolSize: {
+        // A new pool size is a rollout of the target: new pods into a database that is down.
+        if (c == Conclusion::kDatabaseDown) {
+          return "not resizing the pool (a rollout of the target) while the database is down";
+        }
         if (!o_.pool_size) return "the current pool size is not known";
         const auto& p = spec_.increase_pool_size;
         if (*o_.pool_size >= p.max) {

@@ -256,6 +256,8 @@ DbPoolView ViewDbPool(const DbSessionsInput& in) {
   if (!in.sessions) return v;
   const double lock_wait = static_cast<double>(in.lock_wait.count()) / 1000;
   const double idle_in_tx = static_cast<double>(in.idle_in_transaction.count()) / 1000;
+  constexpr double kHeldIdle = 1.0;  // seconds: longer than any gap between two queries
+  int held_idle = 0, held_in_tx = 0;
   for (const SessionRow& row : *in.sessions) {
     if (!row.is_target) continue;
     ++v.target;
@@ -270,6 +272,11 @@ DbPoolView ViewDbPool(const DbSessionsInput& in) {
     if (row.state.rfind("idle in transaction", 0) == 0) {
       ++v.idle_in_transaction;
       if (row.state_seconds >= idle_in_tx) ++v.idle_in_transaction_long;
+      if (row.state_seconds >= kHeldIdle) ++held_in_tx;
+    }
+    if ((row.state == "idle" || row.state.rfind("idle in transaction", 0) == 0) &&
+        row.state_seconds >= kHeldIdle) {
+      ++held_idle;
     }
   }
   std::sort(v.blockers.begin(), v.blockers.end());
@@ -294,6 +301,14 @@ DbPoolView ViewDbPool(const DbSessionsInput& in) {
     v.all_active = true;
     v.detail = "all " + Plural(v.active, "target session", "target sessions") +
                " running queries, none idle (pools hold " + std::to_string(*in.pool_capacity) + ")";
+  }
+  if (!v.starved && in.pool_capacity && *in.pool_capacity > 0 && v.target >= *in.pool_capacity &&
+      v.active == 0 && v.waiting == 0 && held_idle >= *in.pool_capacity) {
+    v.held_idle = true;
+    v.detail = "all " + Plural(v.target, "target session", "target sessions") + " idle" +
+               (held_in_tx > 0 ? " (" + std::to_string(held_in_tx) + " in a transaction)" : "") +
+               " for 1s or more, none running a query, none blocked, the pools (" +
+               std::to_string(*in.pool_capacity) + ") full";
   }
   return v;
 }

@@ -141,6 +141,11 @@ struct DbPoolView {
   // Starved by work, not by a lock or a leak: as many sessions as its pools hold, every one
   // running a query (what a traffic surge on slow requests looks like).
   bool all_active = false;
+  // Held, not used: the pools full of the target's sessions, every one idle (or idle in a
+  // transaction) for a second or more, none running a query, none waiting. With pool
+  // timeouts, connections taken and never given back: a leak in the target, not load.
+  // (Without timeouts it is only an idle app's open pool: not a starvation by itself.)
+  bool held_idle = false;
   std::string detail;  // why starved, e.g. "10 of 10 target sessions wait on a lock, none idle"
 };
 DbPoolView ViewDbPool(const DbSessionsInput& in);

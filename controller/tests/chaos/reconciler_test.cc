@@ -20,6 +20,7 @@ std::string DescribeChaos(const Json& object) {
   std::string out = "phase=" + std::string(PhaseName(s.phase)) + " reason=" + s.reason;
   if (s.leaked_connections) out += " held=" + std::to_string(*s.leaked_connections);
   if (s.password_rotated) out += std::string(" rotated=") + (*s.password_rotated ? "yes" : "no");
+  if (s.database_stopped) out += std::string(" stopped=") + (*s.database_stopped ? "yes" : "no");
   return out;
 }
 
@@ -36,6 +37,8 @@ class ChaosReconcilerTest : public ::testing::Test {
     reader_.services["demo/db:5432"] = {Endpoint{"10.0.0.5", 5432}};
     reader_.services["demo/api:8000"] = {Endpoint{"10.0.0.7", 8000}};
     reader_.secrets["demo/db-credentials"] = DbTarget{{}, "app", "secret", "app"};
+    reader_.statefulsets["demo/db"] = 1;
+    reader_.log = &log_;
   }
 
   // A LockTable experiment of `connections` sessions on demo/api for 2 minutes.
@@ -62,6 +65,17 @@ class ChaosReconcilerTest : public ::testing::Test {
               "fault":{"type":"CredentialRotation",
                        "credentialRotation":{"terminateSessions":)" +
                        (terminate ? "true" : "false") + R"(}},
+              "duration":"2m"}})");
+  }
+
+  // A DatabaseDown (Stopped) experiment on demo/db for 2 minutes.
+  Json Down(const std::string& name) {
+    return Json::parse(R"({"apiVersion":"poolguard.dev/v1alpha1","kind":"ChaosExperiment",
+      "metadata":{"name":")" +
+                       name + R"(","namespace":"demo","generation":1,"uid":"u-)" + name + R"("},
+      "spec":{"target":{"deployment":"api"},
+              "database":{"service":"db","port":5432,"credentialsSecret":"db-credentials"},
+              "fault":{"type":"DatabaseDown","databaseDown":{"mode":"Stopped"}},
               "duration":"2m"}})");
   }
 
@@ -382,6 +396,77 @@ TEST(RotatedPassword, DependsOnTheSecretAndTheExperimentAndIsStable) {
   EXPECT_NE(RotatedPassword("a", "u1"), RotatedPassword("b", "u1"));
   EXPECT_NE(RotatedPassword("a", "u1"), RotatedPassword("a", "u2"));
   EXPECT_EQ(RotatedPassword("a", "u1").size(), 16u + 64u);  // prefix + SHA-256 in hex
+}
+
+// ---- DatabaseDown (Stopped): the fault is the StatefulSet's replicas, read back from it.
+
+TEST_F(ChaosReconcilerTest, DatabaseDownRecordsTheReplicasThenScalesToZero) {
+  reader_.statefulsets["demo/db"] = 2;
+  store_.Put(Down("down"));
+  Settle("demo/down");
+  EXPECT_EQ(log_.Take(), (Lines{
+                             "update demo/down finalizers=[poolguard.dev/chaos-rollback]",
+                             "update-status demo/down phase=Injecting reason=Injecting stopped=no",
+                             "scale statefulset demo/db to 0",
+                             "update-status demo/down phase=Active reason=Injected stopped=yes",
+                             "event demo/down Normal Injected",
+                         }));
+  EXPECT_EQ(ParseChaosStatus(*store_.Get("demo/down")).restore_replicas, 2);
+  EXPECT_EQ(reconciler_.Holding(), Lines{"demo/down"});
+}
+
+TEST_F(ChaosReconcilerTest, DatabaseDownIsScaledBackAtEndsAtEvenByANewController) {
+  reader_.statefulsets["demo/db"] = 2;
+  store_.Put(Down("down"));
+  Settle("demo/down");  // this controller dies here
+  log_.Take();
+  ChaosReconciler next(&store_, &reader_, &engine_, &admin_, &events_, nullptr, clock_, {});
+  SettleWith(next, "demo/down");
+  EXPECT_EQ(log_.Take(), Lines{});  // found stopped: not scaled again, not restored early
+  clock_->Advance(121s);
+  SettleWith(next, "demo/down");
+  EXPECT_EQ(log_.Take(), (Lines{
+                             "update-status demo/down phase=RollingBack reason=Expired stopped=yes",
+                             "scale statefulset demo/db to 2",
+                             "update-status demo/down phase=Completed reason=Expired stopped=no",
+                             "event demo/down Normal RolledBack",
+                         }));
+  EXPECT_TRUE(next.Holding().empty());
+}
+
+TEST_F(ChaosReconcilerTest, ADatabaseScaledUpBySomeoneElseIsSeveredAndLeftAlone) {
+  store_.Put(Down("down"));
+  Settle("demo/down");
+  log_.Take();
+  reader_.statefulsets["demo/db"] = 3;  // a person scaled it up
+  Settle("demo/down");
+  const ChaosStatus s = ParseChaosStatus(*store_.Get("demo/down"));
+  EXPECT_EQ(s.phase, Phase::kCompleted);
+  EXPECT_EQ(s.reason, reasons::kSevered);
+  for (const auto& line : log_.Take()) EXPECT_EQ(line.rfind("scale", 0), std::string::npos);
+  EXPECT_EQ(reader_.statefulsets["demo/db"], 3);
+}
+
+TEST_F(ChaosReconcilerTest, ADatabaseAlreadyAtZeroOrMissingIsNotTouched) {
+  reader_.statefulsets["demo/db"] = 0;
+  store_.Put(Down("down"));
+  Settle("demo/down");
+  EXPECT_EQ(ParseChaosStatus(*store_.Get("demo/down")).reason, reasons::kDatabaseNotRunning);
+  reader_.statefulsets.clear();
+  store_.Put(Down("gone"));
+  Settle("demo/gone");
+  const ChaosStatus s = ParseChaosStatus(*store_.Get("demo/gone"));
+  EXPECT_EQ(s.reason, reasons::kResolutionFailed);
+  EXPECT_NE(s.message.find("StatefulSet demo/db not found"), std::string::npos) << s.message;
+  for (const auto& line : log_.Take()) EXPECT_EQ(line.rfind("scale", 0), std::string::npos);
+}
+
+TEST_F(ChaosReconcilerTest, ShutdownScalesAStoppedDatabaseBack) {
+  store_.Put(Down("down"));
+  Settle("demo/down");
+  for (const auto& key : reconciler_.Holding()) reconciler_.Shutdown(key);
+  EXPECT_EQ(reader_.statefulsets["demo/db"], 1);
+  EXPECT_EQ(ParseChaosStatus(*store_.Get("demo/down")).reason, reasons::kControllerShutdown);
 }
 
 }  // namespace

@@ -74,6 +74,15 @@ INSTANTIATE_TEST_SUITE_P(
             "{" + kBase +
                 R"(,"fault":{"type":"CredentialRotation","credentialRotation":{"terminateSessions":false}}})",
             ""},
+        SpecCase{"DatabaseDown", "{" + kBase + R"(,"fault":{"type":"DatabaseDown"}})", ""},
+        SpecCase{
+            "DatabaseDownHung",
+            "{" + kBase + R"(,"fault":{"type":"DatabaseDown","databaseDown":{"mode":"Frozen"}}})",
+            "spec.fault.databaseDown.mode: Unsupported value \"Frozen\""},
+        SpecCase{"DatabaseDownBadName",
+                 "{" + kBase +
+                     R"(,"fault":{"type":"DatabaseDown","databaseDown":{"statefulSet":"db/x"}}})",
+                 "spec.fault.databaseDown.statefulSet: Invalid value"},
         // A block for another type is a mistake the schema refuses; so does the controller.
         SpecCase{
             "RotationWithALeakBlock",

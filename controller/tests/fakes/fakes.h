@@ -238,6 +238,23 @@ class FakeClusterReader final : public ClusterReader {
     if (it == secrets.end()) throw ResolveError("Secret " + ns + "/" + secret + " not found");
     return it->second;
   }
+  std::optional<int> StatefulSetReplicas(const std::string& ns, const std::string& name) override {
+    std::lock_guard lock(mutex_);
+    auto it = statefulsets.find(ns + "/" + name);
+    if (it == statefulsets.end()) return std::nullopt;
+    return it->second;
+  }
+  void ScaleStatefulSet(const std::string& ns, const std::string& name, int replicas) override {
+    std::lock_guard lock(mutex_);
+    if (log != nullptr)
+      log->Add("scale statefulset " + ns + "/" + name + " to " + std::to_string(replicas));
+    statefulsets[ns + "/" + name] = replicas;
+  }
+  std::map<std::string, int> statefulsets;  // "ns/name" → spec.replicas
+  ActionLog* log = nullptr;                 // records ScaleStatefulSet when set
+
+ private:
+  std::mutex mutex_;
 };
 
 /// Holds faults as counts. `fail_next_inject` makes the next Inject throw InjectError.

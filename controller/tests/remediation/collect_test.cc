@@ -545,6 +545,29 @@ TEST(ViewDbPool, StarvedByWorkWhenEverySessionThePoolsHoldRunsAQuery) {
   EXPECT_FALSE(ViewDbPool(in).all_active);
 }
 
+// Issue 15's in-app leak: the pools full, every session idle (in a transaction) for a
+// second or more, nothing running, nothing waiting. Not a starvation by itself (an idle
+// app's open pool looks the same); beside pool timeouts, connections not given back.
+TEST(ViewDbPool, HeldIdleWhenThePoolsAreFullOfSessionsDoingNothing) {
+  DbSessionsInput in;
+  in.sessions = {Row(1, true, "idle in transaction", 4), Row(2, true, "idle in transaction", 3),
+                 Row(3, true, "idle", 2), Row(4, false, "active", 9, {}, "psql")};
+  EXPECT_FALSE(ViewDbPool(in).held_idle);  // pool size unknown
+  in.pool_capacity = 4;
+  EXPECT_FALSE(ViewDbPool(in).held_idle);  // the pools could open one more
+  in.pool_capacity = 3;
+  DbPoolView v = ViewDbPool(in);
+  EXPECT_TRUE(v.held_idle);
+  EXPECT_FALSE(v.starved);
+  EXPECT_EQ(v.detail,
+            "all 3 target sessions idle (2 in a transaction) for 1s or more, none running a "
+            "query, none blocked, the pools (3) full");
+  in.sessions->at(2).state_seconds = 0.01;  // between two queries: busy, not held
+  EXPECT_FALSE(ViewDbPool(in).held_idle);
+  in.sessions->at(2) = Row(3, true, "active", 0.2);
+  EXPECT_FALSE(ViewDbPool(in).held_idle);
+}
+
 TEST(SummarizeSessions, CountsTheTargetsAndTheOthersButNotTheControllers) {
   const SessionsStatus st = SummarizeSessions(
       {Row(1, true, "idle", 1), Row(2, true, "active", 1), Row(3, false, "idle", 1, {}, "psql"),

@@ -160,9 +160,26 @@ INSTANTIATE_TEST_SUITE_P(
                             o.sessions.reset();
                             o.logs = Logs({{"connection_refused", 9}});
                           }),
-                     Conclusion::kDatabaseDown, Confidence::kMedium, "DatabaseRunning",
+                     // The checks that ask the database cannot run while it is down: no
+                     // doubt about the conclusion (pods and refused connections agree).
+                     Conclusion::kDatabaseDown, Confidence::kHigh, "DatabaseRunning",
                      "db-0 not Ready (CrashLoopBackOff)",
-                     "inconclusive: BlockingSessions, ServerSlots"},
+                     "confidence High: independent signals agree"},
+        // A DatabaseDown (Stopped) experiment: no pods, no endpoint behind the Service.
+        DiagnoseCase{"DatabaseStopped",
+                     With(Healthy(),
+                          [](Observations& o) {
+                            o.db_pods = std::vector<PodState>{};
+                            o.tcp = {Outcome::kFail,
+                                     "Service ns/db port 5432 has no ready endpoints in its "
+                                     "EndpointSlices"};
+                            o.login = LoginResult::kNotTried;
+                            o.capacity.reset();
+                            o.sessions.reset();
+                            o.logs = Logs({{"connection_refused", 3}});
+                          }),
+                     Conclusion::kDatabaseDown, Confidence::kHigh, "NetworkReachable",
+                     "no ready endpoints", "database pods not Ready, and connections are refused"},
         DiagnoseCase{"NetworkUnreachable",
                      With(Healthy(),
                           [](Observations& o) {

@@ -582,6 +582,18 @@ INSTANTIATE_TEST_SUITE_P(
                        [](RemediationSpec& s) { s.actions = {A::kRestartDeployment}; }, nullptr,
                        SlotsAreGone, RemediationPhase::kExhausted, StepKind::kStop, std::nullopt,
                        "no applicable action (RestartDeployment: not restarting the target while"},
+            // Issue 15: a StatefulSet scaled to 0 was stopped on purpose: no rung starts it,
+            // and no rung rolls the target out into it (IncreasePoolSize is a rollout too).
+            ChooseCase{"LadderTakesNoRungWhenTheDatabaseIsScaledToZero", nullptr, nullptr,
+                       [](Observations& o) {
+                         DatabaseIsDown(o);
+                         o.db_pods = std::vector<PodState>{};
+                         o.database->replicas = 0;
+                       },
+                       RemediationPhase::kExhausted, StepKind::kStop, std::nullopt,
+                       "RestartDatabase: StatefulSet db has 0 replicas: it was stopped, and a "
+                       "restart starts nothing (scale it up); IncreasePoolSize: not resizing the "
+                       "pool (a rollout of the target) while the database is down"},
             // Issue 15: no action changes a password; a person is asked, nothing restarted.
             ChooseCase{"LadderTakesNoRungWhenCredentialsAreRejected", nullptr, nullptr,
                        CredentialsAreRejected, RemediationPhase::kExhausted, StepKind::kStop,
@@ -737,6 +749,20 @@ INSTANTIATE_TEST_SUITE_P(
                        [](Observations& o) {
                          o.sessions = std::vector<SessionRow>{};
                          o.request_rate = 20;
+                       },
+                       RemediationPhase::kRemediating, StepKind::kRecordIntent,
+                       A::kRestartDeployment, "the fix for ConnectionPoolExhausted"},
+            // Issue 15: the pools full of sessions held idle is a leak, whatever the rate
+            // says (no baseline yet, or a busy hour): the restart comes first.
+            ChooseCase{"DiagnosisDrivenRestartsWhatTheDatabaseShowsHeldIdle",
+                       [](RemediationSpec& s) { s.strategy = Strategy::kDiagnosisDriven; }, nullptr,
+                       [](Observations& o) {
+                         o.sessions = std::vector<SessionRow>{};
+                         o.request_rate.reset();  // no rate, no baseline: "under load" by default
+                         o.baseline = {};
+                         o.db_pool = DbPoolView{};
+                         o.db_pool->held_idle = true;
+                         o.db_pool->detail = "all 10 target sessions idle (10 in a transaction)";
                        },
                        RemediationPhase::kRemediating, StepKind::kRecordIntent,
                        A::kRestartDeployment, "the fix for ConnectionPoolExhausted"},

@@ -261,6 +261,46 @@ TEST_F(TargetTest, HealthFollowsPostgresDownAndBackWithoutARestart) {
   EXPECT_EQ(Call("GET", "/items/1").status, 200);
 }
 
+// Issue 15's in-app leak: /items/export pages through a cursor on a pooled connection held
+// across requests; an export read to the end gives the connection back, an abandoned one
+// keeps it idle in transaction until the process restarts (the documented bug).
+TEST_F(TargetTest, ExportsPageThroughACursorAndAbandonedOnesKeepTheirConnections) {
+  int read = 0;
+  std::string next = "/items/export?batch=30";
+  for (int pages = 0; !next.empty() && pages < 10; ++pages) {
+    auto page = Call("GET", next);
+    ASSERT_EQ(page.status, 200) << page.body;
+    const auto doc = web::json::value::parse(page.body);
+    read += static_cast<int>(doc.at("items").size());
+    next = doc.has_field("next") ? doc.at("next").as_string() : "";
+  }
+  EXPECT_EQ(read, 100);  // the seeded items, each once
+  EXPECT_TRUE(next.empty());
+  auto metrics = Call("GET", "/metrics");
+  EXPECT_EQ(MetricValue(metrics.body, "db_pool_checked_out"), 0) << metrics.body;
+  EXPECT_EQ(MetricValue(metrics.body, "items_exports_open"), 0);
+  EXPECT_EQ(Call("GET", next.empty() ? "/items/export/0123" : next).status, 404);
+
+  // Five clients start an export and never come back: the pool (5) is theirs.
+  for (int i = 0; i < 5; ++i) {
+    auto page = Call("GET", "/items/export?batch=1");
+    ASSERT_EQ(page.status, 200) << page.body;
+    EXPECT_TRUE(web::json::value::parse(page.body).has_field("next"));
+  }
+  metrics = Call("GET", "/metrics");
+  EXPECT_EQ(MetricValue(metrics.body, "db_pool_checked_out"), 5);
+  EXPECT_EQ(MetricValue(metrics.body, "items_exports_open"), 5);
+  pqxx::connection admin(PgServer::Shared().SuperuserUrl(database_));
+  EXPECT_EQ(pqxx::nontransaction(admin)
+                .exec("SELECT count(*) FROM pg_stat_activity WHERE usename = 'app' AND "
+                      "datname = current_database() AND state = 'idle in transaction'")[0][0]
+                .as<int>(),
+            5);
+  auto health = Call("GET", "/health");
+  EXPECT_EQ(health.status, 503);  // waits DB_POOL_TIMEOUT for a connection no one returns
+  EXPECT_NE(target_->Log().find("DB_ERROR: pool_timeout"), std::string::npos);
+}
+
 TEST(TargetStartup, TwoTargetsStartingTogetherApplyMigrationsOnce) {
   const std::string database = PgServer::Shared().CreateDatabase();
   TargetProcess a(EnvFor(database));

@@ -67,6 +67,26 @@ class KubeClusterReader final : public ClusterReader {
     return t;
   }
 
+  std::optional<int> StatefulSetReplicas(const std::string& ns, const std::string& name) override {
+    try {
+      const kube::Json sts = client_->Resource({"apps", "v1", "statefulsets"}, ns).Get(name);
+      const kube::Json* spec = Field(sts, "spec");
+      // As the API server defaults it: no replicas means 1.
+      return static_cast<int>(spec != nullptr ? IntField(*spec, "replicas").value_or(1) : 1);
+    } catch (const kube::ApiError& e) {
+      if (kube::IsNotFound(e)) return std::nullopt;
+      throw;
+    }
+  }
+
+  void ScaleStatefulSet(const std::string& ns, const std::string& name, int replicas) override {
+    kube::Json patch = kube::Json::object();
+    patch["spec"] = kube::Json::object();
+    patch["spec"]["replicas"] = kube::Json::number(replicas);
+    client_->Resource({"apps", "v1", "statefulsets"}, ns)
+        .Patch(name, kube::PatchType::kMerge, patch);
+  }
+
  private:
   std::shared_ptr<kube::Client> client_;
 };
