@@ -16,22 +16,28 @@
 #    ConnectionPoolExhausted (the target's own sessions idle in transaction, none blocked,
 #    slots to spare), RestartDeployment verified once: the reference design's primary
 #    action healing what it is for.
+# 4. The chaos kill switch: annotating the namespace the controller was pointed at rolls
+#    a running experiment back (Aborted, KillSwitch; its sessions gone from
+#    pg_stat_activity) and refuses new ones until the annotation is removed.
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=remediation_lib.sh
 source "$TESTS_CLUSTER_DIR/remediation_lib.sh"
 stack_up rem-faults
+# The kill switch this controller obeys: an annotation on the test's own namespace.
+CONTROLLER_ARGS=(--chaos-kill-switch-namespace="$NS")
 start_controller
 ALL_ACTIONS='[TerminateBlockingSessions, RestartDeployment, RestartDatabase, IncreasePoolSize]'
 
-DB_IP="$(kubectl get pods -n "$NS" -l app.kubernetes.io/name=db -o jsonpath='{.items[0].status.podIP}')"
-[[ -n "$DB_IP" ]] || fail "the db pod has no IP"
+# The db pod's address now (scenario 2 stops it: its next pod may have another).
+db_ip() { kubectl get pods -n "$NS" -l app.kubernetes.io/name=db -o jsonpath='{.items[0].status.podIP}'; }
+[[ -n "$(db_ip)" ]] || fail "the db pod has no IP"
 secret() { kubectl get secret db-credentials -n "$NS" -o jsonpath="{.data.$1}" | base64 -d; }
 DB_USER="$(secret username)"
 DB_PASSWORD="$(secret password)"
 DB_NAME="$(secret database)"
 # login_with PASSWORD: does PostgreSQL let the api's role in with it (as the api would)?
 login_with() {
-  PGPASSWORD="$1" PGCONNECT_TIMEOUT=5 psql -h "$DB_IP" -U "$DB_USER" -d "$DB_NAME" -XAtqc 'SELECT 1' >/dev/null 2>&1
+  PGPASSWORD="$1" PGCONNECT_TIMEOUT=5 psql -h "$(db_ip)" -U "$DB_USER" -d "$DB_NAME" -XAtqc 'SELECT 1' >/dev/null 2>&1
 }
 chaos_json() { kubectl get chaosexperiment "$1" -n "$NS" -o json; }
 chaos_is() { chaos_json "$1" | jq -e "$2" >/dev/null; }
@@ -150,3 +156,33 @@ after="$(workload_state)"
 wait_for "no export left open on the new api pods" 60 exports_open 0
 ok "$(rq '.status.incident.diagnosis | "\(.conclusion) (\(.confidence))"'): $(rq '.status.incident.diagnosis.summary')"
 ok "$after; $(incident_summary)"
+
+# ---- 4. The kill switch
+check "kill switch: on rolls a running experiment back and refuses new ones; off lets them run"
+kubectl delete chaosexperiments --all -n "$NS" --timeout=60s >/dev/null || fail "cannot delete the experiments"
+chaos_sessions() {
+  PGPASSWORD="$DB_PASSWORD" psql -h "$(db_ip)" -U "$DB_USER" -d "$DB_NAME" -XAtqc \
+    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'poolguard-chaos/$NS/$1'"
+}
+sessions_are() { [[ "$(chaos_sessions "$1")" == "$2" ]]; }
+chaos ks-running "{type: ConnectionLeak, connectionLeak: {connections: 2, mode: Idle}}" 5m
+wait_chaos_active ks-running
+wait_for "2 sessions of ks-running in pg_stat_activity" 20 sessions_are ks-running 2
+start=$SECONDS
+kubectl annotate namespace "$NS" "poolguard.dev/chaos-kill-switch=freeze: test" >/dev/null || fail "kubectl annotate failed"
+wait_for "ks-running Aborted by the kill switch" 30 \
+  chaos_is ks-running '.status.phase == "Aborted" and .status.reason == "KillSwitch"'
+stopped_in=$((SECONDS - start))
+wait_for "no session of ks-running left" 20 sessions_are ks-running 0
+msg="$(chaos_json ks-running | jq -r .status.message)"
+[[ "$msg" == *'poolguard.dev/chaos-kill-switch="freeze: test"'* ]] || fail "the message does not name the switch: $msg"
+chaos ks-new "{type: ConnectionLeak, connectionLeak: {connections: 1, mode: Idle}}" 1m
+wait_for "ks-new Rejected (KillSwitch)" 30 \
+  chaos_is ks-new '.status.phase == "Rejected" and .status.reason == "KillSwitch"'
+sessions_are ks-new 0 || fail "ks-new opened sessions while the switch was on"
+ok "on: ks-running rolled back within ${stopped_in}s ($msg); ks-new Rejected"
+kubectl annotate namespace "$NS" "poolguard.dev/chaos-kill-switch-" >/dev/null || fail "kubectl annotate (remove) failed"
+sleep 3 # past one poll of the switch (2 s)
+chaos ks-after "{type: ConnectionLeak, connectionLeak: {connections: 1, mode: Idle}}" 1m
+wait_chaos_active ks-after
+ok "off: ks-after Active"

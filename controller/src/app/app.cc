@@ -14,6 +14,7 @@
 
 #include "app/controller.h"
 #include "app/informer_set.h"
+#include "app/kill_switch.h"
 #include "app/manager.h"
 #include "app/metrics.h"
 #include "app/webhook_notifier.h"
@@ -175,7 +176,19 @@ int RunController(const Options& options) {
       clock, kube::DefaultControllerRateLimiter(clock), metrics.QueueMetrics("chaosexperiment"));
   InformerSet chaos_cache("chaosexperiment", client, kChaosGvr, options.namespaces, chaos_queue);
   auto engine = NewFaultEngine();
+  // The kill switch: on and off, every experiment is looked at again at once.
+  const std::string kill_switch_ns = !options.kill_switch_namespace.empty()
+                                         ? options.kill_switch_namespace
+                                         : config.default_namespace;
+  KillSwitch kill_switch("namespace " + kill_switch_ns,
+                         NamespaceAnnotationReader(client, kill_switch_ns), std::chrono::seconds(2),
+                         [&chaos_cache, chaos_queue, &metrics, &kill_switch] {
+                           metrics.SetKillSwitch(!kill_switch.Engaged().empty());
+                           for (const auto& o : chaos_cache.List())
+                             chaos_queue->Add(kube::KeyOf(o));
+                         });
   ChaosReconcilerOptions rops;
+  rops.kill_switch = [&kill_switch] { return kill_switch.Engaged(); };
   rops.max_connections_per_experiment = options.max_connections_per_experiment;
   rops.capacity_margin = options.db_capacity_margin;
   rops.max_surge_clients = options.max_surge_clients;
@@ -278,9 +291,9 @@ int RunController(const Options& options) {
     election = std::make_unique<KubeLeaderElection>(client, lc);
   }
   Manager manager(std::move(election));
-  for (Runnable* r : std::initializer_list<Runnable*>{&event_flush, &health_server, &metrics_server,
-                                                      &chaos_cache, &rem_cache, &chaos_controller,
-                                                      &rem_controller, &leader_gauge}) {
+  for (Runnable* r : std::initializer_list<Runnable*>{
+           &event_flush, &health_server, &metrics_server, &kill_switch, &chaos_cache, &rem_cache,
+           &chaos_controller, &rem_controller, &leader_gauge}) {
     manager.Add(r);
   }
 

@@ -75,6 +75,11 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                  .Help("1 while this replica holds the leader lease")
                  .Register(*registry_)
                  .Add({});
+  kill_switch_ = &BuildGauge()
+                      .Name("poolguard_chaos_kill_switch")
+                      .Help("1 while the chaos kill switch is on (no experiment runs)")
+                      .Register(*registry_)
+                      .Add({});
   remediations_ = &BuildGauge()
                        .Name("poolguard_remediations")
                        .Help("Remediations per phase")
@@ -190,6 +195,7 @@ void Metrics::SetHeld(int sessions, int clients) {
 void Metrics::Injected(double seconds) { injection_->Observe(seconds); }
 void Metrics::RolledBack(double seconds) { rollback_->Observe(seconds); }
 void Metrics::SetLeader(bool leader) { leader_->Set(leader ? 1 : 0); }
+void Metrics::SetKillSwitch(bool on) { kill_switch_->Set(on ? 1 : 0); }
 
 std::shared_ptr<kube::WorkQueueMetrics> Metrics::QueueMetrics(const std::string& name) {
   const prometheus::Labels l{{"name", name}};

@@ -31,6 +31,7 @@ class Metrics final : public ReconcileMetrics, public ChaosMetrics, public Remed
   void Injected(double seconds) override;
   void RolledBack(double seconds) override;
   void SetLeader(bool leader);
+  void SetKillSwitch(bool on);
   // The Remediation reconciler.
   void SetRemediationPhaseCounts(const std::map<std::string, int>& by_phase);
   /// A new incident and its detection time.
@@ -54,6 +55,7 @@ class Metrics final : public ReconcileMetrics, public ChaosMetrics, public Remed
   prometheus::Histogram* injection_;
   prometheus::Histogram* rollback_;
   prometheus::Gauge* leader_;
+  prometheus::Gauge* kill_switch_;
   prometheus::Family<prometheus::Gauge>* remediations_;
   prometheus::Counter* incidents_;
   prometheus::Histogram* detection_;

@@ -86,6 +86,16 @@ const std::vector<Flag>& Flags() {
          o.leader_election_namespace = v;
          return std::string();
        }},
+      {"chaos-kill-switch-namespace", "POOLGUARD_CHAOS_KILL_SWITCH_NAMESPACE",
+       "Namespace whose annotation poolguard.dev/chaos-kill-switch stops every experiment and "
+       "refuses new ones while present. Default: the pod's namespace in-cluster, else "
+       "\"default\".",
+       false,
+       [](Options& o, const std::string& v) {
+         if (!v.empty() && v.size() > 63) return std::string("expected a namespace name");
+         o.kill_switch_namespace = v;
+         return std::string();
+       }},
       {"leader-election-id", "POOLGUARD_LEADER_ELECTION_ID",
        "Name of the Lease. Default poolguard-controller.", false,
        [](Options& o, const std::string& v) {

@@ -19,6 +19,7 @@ struct Options {
   std::string health_probe_bind_address = ":8081";
   bool leader_elect = false;
   std::string leader_election_namespace;  // "" = in-cluster namespace, else "default"
+  std::string kill_switch_namespace;      // "" = in-cluster namespace, else "default"
   std::string leader_election_id = "poolguard-controller";
   std::string log_level = "info";
   std::string log_format = "text";

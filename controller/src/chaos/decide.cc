@@ -73,7 +73,7 @@ int Alive(const ChaosObserved& o) { return std::max(o.held, o.db_sessions.value_
 
 // Where an experiment that is rolling back for `reason` ends.
 Phase FinalPhaseFor(const std::string& reason) {
-  if (reason == reasons::kAborted) return Phase::kAborted;
+  if (reason == reasons::kAborted || reason == reasons::kKillSwitch) return Phase::kAborted;
   if (reason == reasons::kInjectionFailed) return Phase::kFailed;
   return Phase::kCompleted;
 }
@@ -116,6 +116,12 @@ void DecidePending(const ChaosObserved& o, Builder* b) {
   const ChaosSpec& spec = *o.spec.spec;
   if (spec.abort) {
     Finish(o, b, reasons::kAborted, "aborted before injection" + By(spec));
+    return;
+  }
+  if (!o.kill_switch.empty()) {
+    Reject(b, reasons::kKillSwitch,
+           "the chaos kill switch is on (" + o.kill_switch +
+               "): no experiment starts until the annotation is removed");
     return;
   }
   if (o.namespace_opted_in.has_value() && !*o.namespace_opted_in) {
@@ -214,6 +220,10 @@ void DecideRunning(const ChaosObserved& o, Builder* b) {
   const bool injecting = o.status.phase == Phase::kInjecting;
   if (spec.abort) {
     Finish(o, b, reasons::kAborted, "aborted (spec.abort" + By(spec) + ")");
+    return;
+  }
+  if (!o.kill_switch.empty()) {
+    Finish(o, b, reasons::kKillSwitch, "stopped by the chaos kill switch (" + o.kill_switch + ")");
     return;
   }
   if (!o.inject_error.empty()) {

@@ -22,6 +22,8 @@ struct ChaosObserved {
   SpecParse spec;
   WallTime now;
   bool shutting_down = false;  // the controller is exiting (SIGTERM)
+  /// The cluster-wide kill switch: "" while off, else where it is set and its value.
+  std::string kill_switch;
 
   // Guardrails (gathered only before injection).
   std::optional<bool> namespace_opted_in;
@@ -77,6 +79,7 @@ inline constexpr char kTargetBusy[] = "TargetBusy";
 inline constexpr char kDatabaseCapacity[] = "DatabaseCapacity";
 inline constexpr char kResolutionFailed[] = "ResolutionFailed";
 inline constexpr char kDatabaseNotRunning[] = "DatabaseNotRunning";
+inline constexpr char kKillSwitch[] = "KillSwitch";
 inline constexpr char kGuardrailsPassed[] = "GuardrailsPassed";
 inline constexpr char kInjecting[] = "Injecting";
 inline constexpr char kInjected[] = "Injected";

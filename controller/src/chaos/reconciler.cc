@@ -156,6 +156,7 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
   o.spec = ParseChaosSpec(object);
   o.now = clock_->WallNow();
   o.shutting_down = shutting_down;
+  if (options_.kill_switch) o.kill_switch = options_.kill_switch();
   o.max_connections_per_experiment = options_.max_connections_per_experiment;
   o.capacity_margin = options_.capacity_margin;
   o.max_surge_clients = options_.max_surge_clients;

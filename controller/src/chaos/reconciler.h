@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -42,6 +43,8 @@ struct ChaosReconcilerOptions {
   int max_surge_clients = 2000;
   /// Added to the remaining duration for the server-side session timeouts.
   std::chrono::milliseconds session_grace{30000};
+  /// The cluster-wide kill switch (app/kill_switch.h): "" while off. None: always off.
+  std::function<std::string()> kill_switch;
 };
 
 /// Level-based ChaosExperiment reconciler: observe (cache, engine, PostgreSQL) → DecideChaos

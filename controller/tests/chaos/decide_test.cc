@@ -343,5 +343,35 @@ TEST(Decide, SurgeIgnoresDatabaseCapacity) {
   EXPECT_EQ(d.status.surge_clients, 500);
 }
 
+// Issue 15: the cluster-wide kill switch refuses new experiments and ends running ones
+// (rolled back first, Aborted with reason KillSwitch), whatever their fault.
+TEST(Decide, TheKillSwitchRefusesNewExperimentsAndEndsRunningOnes) {
+  const std::string where =
+      R"(namespace poolguard-system carries poolguard.dev/chaos-kill-switch="game day over")";
+  ChaosObserved o = Obs(Phase::kPending);
+  o.kill_switch = where;
+  ChaosDecision d = DecideChaos(o);
+  EXPECT_EQ(d.status.phase, Phase::kRejected);
+  EXPECT_EQ(d.status.reason, reasons::kKillSwitch);
+  EXPECT_NE(d.status.message.find("game day over"), std::string::npos) << d.status.message;
+  EXPECT_EQ(d.effect, ChaosEffect::kNone);
+
+  o = Obs(Phase::kActive);
+  o.held = 5;
+  o.db_sessions = 5;
+  o.kill_switch = where;
+  d = DecideChaos(o);
+  EXPECT_EQ(d.status.phase, Phase::kRollingBack);
+  EXPECT_EQ(d.status.reason, reasons::kKillSwitch);
+  EXPECT_EQ(d.effect, ChaosEffect::kRollback);
+  o.status = d.status;
+  o.held = 0;
+  o.db_sessions = 0;
+  o.kill_switch.clear();  // turned off meanwhile: the experiment still ends as it began to
+  d = DecideChaos(o);
+  EXPECT_EQ(d.status.phase, Phase::kAborted);
+  EXPECT_EQ(d.status.reason, reasons::kKillSwitch);
+}
+
 }  // namespace
 }  // namespace poolguard::controller

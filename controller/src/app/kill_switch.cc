@@ -1,0 +1,94 @@
+#include "app/kill_switch.h"
+
+#include <spdlog/spdlog.h>
+
+#include "poolguard/common/json_util.h"
+#include "poolguard/kube/errors.h"
+
+namespace poolguard::controller {
+
+KillSwitch::KillSwitch(std::string where, KillSwitchReader read, std::chrono::milliseconds interval,
+                       std::function<void()> on_change)
+    : where_(std::move(where)),
+      read_(std::move(read)),
+      interval_(interval),
+      on_change_(std::move(on_change)) {}
+
+std::string KillSwitch::Engaged() const {
+  std::lock_guard lock(mutex_);
+  if (!on_) return "";
+  return where_ + " carries " + kKillSwitchAnnotation + "=\"" + value_ + "\"";
+}
+
+void KillSwitch::Poll() {
+  std::optional<std::string> read;
+  try {
+    read = read_();
+  } catch (const std::exception& e) {
+    // The last state holds: a failed read neither starts nor stops experiments.
+    std::lock_guard lock(mutex_);
+    if (last_error_ != e.what()) spdlog::warn("cannot read the chaos kill switch: {}", e.what());
+    last_error_ = e.what();
+    return;
+  }
+  // Only the first line, bounded: the value is shown in status messages.
+  const bool on = read.has_value();
+  const std::string value = on ? read->substr(0, read->find('\n')).substr(0, 200) : "";
+  bool changed = false;
+  {
+    std::lock_guard lock(mutex_);
+    last_error_.clear();
+    changed = on != on_ || value != value_;
+    on_ = on;
+    value_ = value;
+  }
+  if (!changed) return;
+  if (on) {
+    spdlog::warn("chaos kill switch ON ({}=\"{}\" on {}): rolling back every experiment",
+                 kKillSwitchAnnotation, value, where_);
+  } else {
+    spdlog::info("chaos kill switch off ({}): experiments may start again", where_);
+  }
+  if (on_change_) on_change_();
+}
+
+void KillSwitch::Start() {
+  Poll();
+  std::lock_guard lock(mutex_);
+  if (stop_ || thread_.joinable()) return;
+  thread_ = std::thread([this] {
+    std::unique_lock held(mutex_);
+    while (!stop_) {
+      wake_.wait_for(held, interval_, [this] { return stop_; });
+      if (stop_) break;
+      held.unlock();
+      Poll();
+      held.lock();
+    }
+  });
+}
+
+void KillSwitch::Stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+KillSwitchReader NamespaceAnnotationReader(std::shared_ptr<kube::Client> client, std::string ns) {
+  return [client = std::move(client), ns = std::move(ns)]() -> std::optional<std::string> {
+    try {
+      const kube::Json obj = client->Resource({"", "v1", "namespaces", false}).Get(ns);
+      const kube::Json* v = json::Find(obj, {"metadata", "annotations", kKillSwitchAnnotation});
+      if (v == nullptr) return std::nullopt;
+      return v->is_string() ? v->as_string() : std::string();
+    } catch (const kube::ApiError& e) {
+      if (kube::IsNotFound(e)) return std::nullopt;
+      throw;
+    }
+  };
+}
+
+}  // namespace poolguard::controller
