@@ -19,6 +19,9 @@
 # 4. The chaos kill switch: annotating the namespace the controller was pointed at rolls
 #    a running experiment back (Aborted, KillSwitch; its sessions gone from
 #    pg_stat_activity) and refuses new ones until the annotation is removed.
+# 5. Stop conditions: a LockTable experiment that stops when the Remediation of its
+#    target needs a person; an experiment that stops when a PromQL value stays above its
+#    bound for 3 s.
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=remediation_lib.sh
 source "$TESTS_CLUSTER_DIR/remediation_lib.sh"
@@ -186,3 +189,47 @@ sleep 3 # past one poll of the switch (2 s)
 chaos ks-after "{type: ConnectionLeak, connectionLeak: {connections: 1, mode: Idle}}" 1m
 wait_chaos_active ks-after
 ok "off: ks-after Active"
+
+# ---- 5. Stop conditions
+check "stop conditions: a Remediation that needs a person ends the experiment; so does PromQL above its bound for 3s"
+kubectl delete chaosexperiments --all -n "$NS" --timeout=60s >/dev/null || fail "cannot delete the experiments"
+# Only IncreasePoolSize allowed: a lock holder leaves the Remediation nothing to do.
+apply_remediation DiagnosisDriven '[IncreasePoolSize]'
+wait_watching
+kubectl apply -n "$NS" -f - >/dev/null <<YAML || fail "cannot apply stop-human"
+apiVersion: poolguard.dev/v1alpha1
+kind: ChaosExperiment
+metadata: {name: stop-human}
+spec:
+  target: {deployment: api, service: api, port: 8000}
+  database: {service: db, credentialsSecret: db-credentials}
+  fault: $LOCK_TABLE
+  duration: 5m
+  stopConditions: {remediationNeedsHuman: true}
+YAML
+wait_chaos_active stop-human
+wait_rem "NeedsHuman" 60 '[.status.conditions[] | select(.type == "NeedsHuman" and .status == "True")] | length == 1'
+wait_for "stop-human Aborted (StopCondition)" 20 \
+  chaos_is stop-human '.status.phase == "Aborted" and .status.reason == "StopCondition"'
+wait_for "no session of stop-human left" 20 sessions_are stop-human 0
+ok "$(chaos_json stop-human | jq -r .status.message)"
+kubectl delete remediation "$REM" -n "$NS" --timeout=30s >/dev/null || fail "cannot delete the Remediation"
+kubectl apply -n "$NS" -f - >/dev/null <<YAML || fail "cannot apply stop-promql"
+apiVersion: poolguard.dev/v1alpha1
+kind: ChaosExperiment
+metadata: {name: stop-promql}
+spec:
+  target: {deployment: api, service: api, port: 8000}
+  database: {service: db, credentialsSecret: db-credentials}
+  fault: {type: ConnectionLeak, connectionLeak: {connections: 1, mode: Idle}}
+  duration: 5m
+  stopConditions:
+    prometheus: {url: "http://$PROM_IP:9090", query: "vector(1)", above: 0.5, for: 3s}
+YAML
+wait_chaos_active stop-promql
+start=$SECONDS
+wait_for "stop-promql Aborted (StopCondition)" 30 \
+  chaos_is stop-promql '.status.phase == "Aborted" and .status.reason == "StopCondition"'
+took=$((SECONDS - start))
+((took >= 2)) || fail "stop-promql stopped after ${took}s: before its 3s"
+ok "after ${took}s: $(chaos_json stop-promql | jq -r .status.message)"

@@ -17,6 +17,7 @@
 #include "app/kill_switch.h"
 #include "app/manager.h"
 #include "app/metrics.h"
+#include "app/stop_conditions.h"
 #include "app/webhook_notifier.h"
 #include "chaos/fault_engine.h"
 #include "chaos/reconciler.h"
@@ -171,6 +172,14 @@ int RunController(const Options& options) {
   WebhookNotifier notifier(nops, HttpWebhookSender());
   notifier.on_result = [&metrics](const std::string& result) { metrics.Notified(result); };
 
+  // The Remediations' cache and the HTTP probes come first: experiments' stop conditions
+  // read them too.
+  auto rem_queue = std::make_shared<kube::WorkQueue>(
+      clock, kube::DefaultControllerRateLimiter(clock), metrics.QueueMetrics("remediation"));
+  InformerSet rem_cache("remediation", client, kRemediationGvr, options.namespaces, rem_queue,
+                        SpecOrMetadataChanged);
+  auto probes = NewProbes();
+
   // ---- ChaosExperiments ----
   auto chaos_queue = std::make_shared<kube::WorkQueue>(
       clock, kube::DefaultControllerRateLimiter(clock), metrics.QueueMetrics("chaosexperiment"));
@@ -189,6 +198,12 @@ int RunController(const Options& options) {
                          });
   ChaosReconcilerOptions rops;
   rops.kill_switch = [&kill_switch] { return kill_switch.Engaged(); };
+  rops.needs_human = [&rem_cache](const std::string& ns, const std::string& deployment) {
+    return RemediationNeedsHuman(rem_cache, ns, deployment);
+  };
+  rops.prometheus = [&probes](const std::string& url, const std::string& query) {
+    return QueryPrometheus(*probes, url, query);
+  };
   rops.max_connections_per_experiment = options.max_connections_per_experiment;
   rops.capacity_margin = options.db_capacity_margin;
   rops.max_surge_clients = options.max_surge_clients;
@@ -217,12 +232,7 @@ int RunController(const Options& options) {
       [&chaos](const std::string& key) { return chaos.Reconcile(key); }, &metrics, clock);
 
   // ---- Remediations ----
-  auto rem_queue = std::make_shared<kube::WorkQueue>(
-      clock, kube::DefaultControllerRateLimiter(clock), metrics.QueueMetrics("remediation"));
-  InformerSet rem_cache("remediation", client, kRemediationGvr, options.namespaces, rem_queue,
-                        SpecOrMetadataChanged);
   auto rem_cluster = NewRemediationCluster(client);
-  auto probes = NewProbes();
   Collector collector(rem_cluster.get(), reader.get(), pg_admin.get(), probes.get(),
                       CollectorOptions{});
   RemediationReconciler remediation(&rem_cache, &collector, rem_cluster.get(), reader.get(),

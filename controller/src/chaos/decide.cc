@@ -73,7 +73,10 @@ int Alive(const ChaosObserved& o) { return std::max(o.held, o.db_sessions.value_
 
 // Where an experiment that is rolling back for `reason` ends.
 Phase FinalPhaseFor(const std::string& reason) {
-  if (reason == reasons::kAborted || reason == reasons::kKillSwitch) return Phase::kAborted;
+  if (reason == reasons::kAborted || reason == reasons::kKillSwitch ||
+      reason == reasons::kStopCondition) {
+    return Phase::kAborted;
+  }
   if (reason == reasons::kInjectionFailed) return Phase::kFailed;
   return Phase::kCompleted;
 }
@@ -234,6 +237,28 @@ void DecideRunning(const ChaosObserved& o, Builder* b) {
     Finish(o, b, reasons::kExpired, "duration " + FormatDuration(spec.duration) + " elapsed");
     return;
   }
+  // Stop conditions: the experiment has done harm enough, or a person is needed.
+  std::optional<milliseconds> stop_check;
+  if (!o.needs_human.empty()) {
+    Finish(o, b, reasons::kStopCondition, "stop condition: " + o.needs_human);
+    return;
+  }
+  if (!spec.stop_query.empty()) {
+    if (o.stop_value && *o.stop_value > spec.stop_above) {
+      const WallTime since = o.status.stop_condition_since.value_or(TruncateToMillis(o.now));
+      if (o.now - since >= spec.stop_for) {
+        Finish(o, b, reasons::kStopCondition,
+               "stop condition: " + spec.stop_query + " = " + FormatFixed(*o.stop_value, 3) +
+                   " > " + FormatFixed(spec.stop_above, 3) +
+                   (spec.stop_for.count() > 0 ? " for " + FormatDuration(spec.stop_for) : ""));
+        return;
+      }
+      b->d().status.stop_condition_since = since;
+      stop_check = duration_cast<milliseconds>(since + spec.stop_for - o.now);
+    } else if (o.stop_value) {  // below: start again; no answer: no change
+      b->d().status.stop_condition_since.reset();
+    }
+  }
   if (o.held >= want) {
     // All in place; report what PostgreSQL sees, and wake up at endsAt.
     b->Held(spec.type == FaultType::kConnectionLeak ? o.db_sessions.value_or(o.held) : o.held);
@@ -244,6 +269,12 @@ void DecideRunning(const ChaosObserved& o, Builder* b) {
     b->Phase(Phase::kActive, reasons::kInjected, what);
     b->Cond(reasons::kFaultActive, "True", reasons::kInjected, what);
     b->d().requeue_after = UntilEnd(o);
+    if (spec.HasStopConditions()) {
+      // Looked at every 2 s while they may fire (sooner when one is due).
+      milliseconds next = std::min(stop_check.value_or(milliseconds(2000)), milliseconds(2000));
+      next = std::max(next, milliseconds(100));
+      if (!b->d().requeue_after || next < *b->d().requeue_after) b->d().requeue_after = next;
+    }
     return;
   }
   if (injecting) {

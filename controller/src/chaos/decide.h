@@ -48,6 +48,10 @@ struct ChaosObserved {
   int held = 0;
   std::optional<int> db_sessions;  // pg_stat_activity rows with our application_name
   std::string inject_error;        // the last Inject failed with this
+
+  // Stop conditions (gathered while the fault is in place and the spec has some).
+  std::string needs_human;           // "Remediation ns/name needs a person: ..." or ""
+  std::optional<double> stop_value;  // the stop query's value now (nullopt: none, or no answer)
 };
 
 enum class ChaosEffect {
@@ -80,6 +84,7 @@ inline constexpr char kDatabaseCapacity[] = "DatabaseCapacity";
 inline constexpr char kResolutionFailed[] = "ResolutionFailed";
 inline constexpr char kDatabaseNotRunning[] = "DatabaseNotRunning";
 inline constexpr char kKillSwitch[] = "KillSwitch";
+inline constexpr char kStopCondition[] = "StopCondition";
 inline constexpr char kGuardrailsPassed[] = "GuardrailsPassed";
 inline constexpr char kInjecting[] = "Injecting";
 inline constexpr char kInjected[] = "Injected";

@@ -245,6 +245,19 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
     return o;
   }
 
+  if ((phase == Phase::kInjecting || phase == Phase::kActive) && !o.deleting &&
+      spec.HasStopConditions()) {
+    if (spec.stop_on_needs_human && options_.needs_human) {
+      o.needs_human = options_.needs_human(o.ns, spec.target_deployment);
+    }
+    if (!spec.stop_query.empty() && options_.prometheus) {
+      const auto answer = options_.prometheus(spec.stop_prometheus_url, spec.stop_query);
+      o.stop_value = answer.value;
+      // No answer never stops an experiment (and never counts as "below").
+      if (!answer.error.empty()) spdlog::warn("{}: stop condition query: {}", key, answer.error);
+    }
+  }
+
   if (rotation && (HoldsTarget(phase) || o.deleting ||
                    (IsTerminal(phase) && o.status.password_rotated.value_or(false)))) {
     std::optional<bool> rotated;

@@ -45,6 +45,16 @@ struct ChaosReconcilerOptions {
   std::chrono::milliseconds session_grace{30000};
   /// The cluster-wide kill switch (app/kill_switch.h): "" while off. None: always off.
   std::function<std::string()> kill_switch;
+  /// Stop conditions. Whether a Remediation of the Deployment `ns`/`name` says NeedsHuman:
+  /// "" if none, else what to tell ("Remediation ns/x needs a person: ...").
+  std::function<std::string(const std::string& ns, const std::string& deployment)> needs_human;
+  /// An instant PromQL query's single value (nullopt: empty, NaN or no answer; `error` says
+  /// which), bounded in time and size.
+  struct PromAnswer {
+    std::optional<double> value;
+    std::string error;
+  };
+  std::function<PromAnswer(const std::string& url, const std::string& query)> prometheus;
 };
 
 /// Level-based ChaosExperiment reconciler: observe (cache, engine, PostgreSQL) → DecideChaos

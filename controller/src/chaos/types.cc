@@ -188,6 +188,33 @@ SpecParse ParseChaosSpec(const Json& object) {
     return fail("spec.reinject: Unsupported value \"" + reinject +
                 "\": supported values: Never, OnSever");
   }
+  if (const Json* stop = Field(*spec_json, "stopConditions"); stop != nullptr) {
+    const Json* needs_human = Field(*stop, "remediationNeedsHuman");
+    spec.stop_on_needs_human =
+        needs_human != nullptr && needs_human->is_boolean() && needs_human->as_bool();
+    if (const Json* prom = Field(*stop, "prometheus"); prom != nullptr) {
+      spec.stop_prometheus_url = StringField(*prom, "url");
+      spec.stop_query = StringField(*prom, "query");
+      if (spec.stop_prometheus_url.rfind("http://", 0) != 0) {
+        return fail("spec.stopConditions.prometheus.url: Invalid value \"" +
+                    spec.stop_prometheus_url.substr(0, 64) +
+                    "\": a plain http:// URL (the client speaks HTTP only)");
+      }
+      if (spec.stop_query.empty() || spec.stop_query.size() > 4096) {
+        return fail("spec.stopConditions.prometheus.query: Required value: 1-4096 bytes of PromQL");
+      }
+      const auto above = NumberField(*prom, "above");
+      if (!above) return fail("spec.stopConditions.prometheus.above: Required value");
+      spec.stop_above = *above;
+      const std::string for_text = StringField(*prom, "for");
+      const auto for_duration = ParseDuration(for_text.empty() ? "0s" : for_text);
+      if (!for_duration || *for_duration > std::chrono::hours(1)) {
+        return fail("spec.stopConditions.prometheus.for: Invalid value \"" +
+                    for_text.substr(0, 32) + "\": a duration up to 1h, e.g. 30s");
+      }
+      spec.stop_for = *for_duration;
+    }
+  }
   const Json* abort = Field(*spec_json, "abort");
   spec.abort = abort != nullptr && abort->is_boolean() && abort->as_bool();
   spec.aborted_by =
@@ -237,6 +264,7 @@ ChaosStatus ParseChaosStatus(const Json& object) {
   status.ends_at = TimeMsField(*s, "endsAt");
   status.finished_at = TimeField(*s, "finishedAt");
   status.severed_at = TimeField(*s, "severedAt");
+  status.stop_condition_since = TimeMsField(*s, "stopConditionSince");
   if (auto v = IntField(*s, "leakedConnections")) status.leaked_connections = static_cast<int>(*v);
   if (auto v = IntField(*s, "surgeClients")) status.surge_clients = static_cast<int>(*v);
   if (const Json* v = Field(*s, "passwordRotated"); v != nullptr && v->is_boolean()) {
@@ -266,6 +294,9 @@ Json ToJson(const ChaosStatus& status) {
   if (status.ends_at) s["endsAt"] = Json::string(FormatTimeMs(*status.ends_at));
   put_time("finishedAt", status.finished_at);
   put_time("severedAt", status.severed_at);
+  if (status.stop_condition_since) {
+    s["stopConditionSince"] = Json::string(FormatTimeMs(*status.stop_condition_since));
+  }
   if (status.leaked_connections) s["leakedConnections"] = Json::number(*status.leaked_connections);
   if (status.surge_clients) s["surgeClients"] = Json::number(*status.surge_clients);
   if (status.password_rotated) s["passwordRotated"] = Json::boolean(*status.password_rotated);

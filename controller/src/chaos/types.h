@@ -47,6 +47,14 @@ struct ChaosSpec {
   bool abort = false;
   std::string aborted_by;  // the poolguard.dev/aborted-by annotation (the console sets it)
 
+  // Stop conditions (spec.stopConditions): end the experiment early, as Aborted.
+  bool stop_on_needs_human = false;  // a Remediation of the target says NeedsHuman=True
+  std::string stop_prometheus_url;   // with a query: stop when its value is above `above`
+  std::string stop_query;
+  double stop_above = 0;
+  std::chrono::milliseconds stop_for{0};  // ... for this long
+  bool HasStopConditions() const { return stop_on_needs_human || !stop_query.empty(); }
+
   /// Sessions (ConnectionLeak), clients (TrafficSurge) or rotated passwords
   /// (CredentialRotation: one) the fault holds.
   int Want() const {
@@ -94,6 +102,7 @@ struct ChaosStatus {
   std::string message;
   int64_t observed_generation = 0;
   std::optional<WallTime> started_at, ends_at, finished_at, severed_at;
+  std::optional<WallTime> stop_condition_since;  // the PromQL stop condition first held
   std::optional<int> leaked_connections;
   std::optional<int> surge_clients;
   std::optional<bool> password_rotated;  // CredentialRotation: the role's password is ours now

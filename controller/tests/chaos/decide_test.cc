@@ -373,5 +373,69 @@ TEST(Decide, TheKillSwitchRefusesNewExperimentsAndEndsRunningOnes) {
   EXPECT_EQ(d.status.reason, reasons::kKillSwitch);
 }
 
+// Issue 15: stop conditions end an experiment early, as Aborted (StopCondition): a
+// Remediation that needs a person at once; a PromQL value above its bound only after `for`,
+// counted from when it was first seen above (kept in status, so a restart keeps counting);
+// no answer neither stops nor resets it.
+TEST(Decide, StopConditionsEndTheExperimentEarly) {
+  ChaosSpec spec = LeakSpec();
+  spec.stop_on_needs_human = true;
+  spec.stop_prometheus_url = "http://prometheus:9090";
+  spec.stop_query = "error_ratio";
+  spec.stop_above = 0.5;
+  spec.stop_for = 10s;
+  ChaosObserved o = Obs(Phase::kActive, spec);
+  o.held = 5;
+  o.db_sessions = 5;
+
+  // Nothing holds: Active, and looked at again within 2 s (not only at endsAt).
+  o.stop_value = 0.1;
+  ChaosDecision d = DecideChaos(o);
+  EXPECT_EQ(d.status.phase, Phase::kActive);
+  ASSERT_TRUE(d.requeue_after);
+  EXPECT_LE(*d.requeue_after, 2s);
+
+  // Above the bound: noted, not yet stopped; looked at again when `for` is over.
+  o.stop_value = 0.9;
+  d = DecideChaos(o);
+  EXPECT_EQ(d.status.phase, Phase::kActive);
+  ASSERT_TRUE(d.status.stop_condition_since);
+  EXPECT_EQ(*d.status.stop_condition_since, kNow);
+  o.status = d.status;
+  o.now = kNow + 4s;
+  o.stop_value.reset();  // Prometheus did not answer: no change either way
+  d = DecideChaos(o);
+  EXPECT_EQ(d.status.phase, Phase::kActive);
+  EXPECT_EQ(d.status.stop_condition_since, kNow);
+  o.now = kNow + 10s;
+  o.stop_value = 0.7;
+  d = DecideChaos(o);
+  EXPECT_EQ(d.status.phase, Phase::kRollingBack);
+  EXPECT_EQ(d.status.reason, reasons::kStopCondition);
+  EXPECT_NE(d.status.message.find("error_ratio = 0.700 > 0.500 for 10s"), std::string::npos)
+      << d.status.message;
+
+  // Back below before `for`: the count starts again.
+  o.now = kNow + 5s;
+  o.stop_value = 0.2;
+  d = DecideChaos(o);
+  EXPECT_FALSE(d.status.stop_condition_since);
+
+  // A Remediation that gave up stops it at once.
+  o = Obs(Phase::kActive, spec);
+  o.held = 5;
+  o.db_sessions = 5;
+  o.needs_human = "Remediation chaos/api needs a person (NoApplicableAction: ...)";
+  d = DecideChaos(o);
+  EXPECT_EQ(d.status.phase, Phase::kRollingBack);
+  EXPECT_EQ(d.status.reason, reasons::kStopCondition);
+  o.status = d.status;
+  o.held = 0;
+  o.db_sessions = 0;
+  d = DecideChaos(o);
+  EXPECT_EQ(d.status.phase, Phase::kAborted);
+  EXPECT_NE(d.status.message.find("needs a person"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace poolguard::controller

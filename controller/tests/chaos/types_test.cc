@@ -83,6 +83,21 @@ INSTANTIATE_TEST_SUITE_P(
                  "{" + kBase +
                      R"(,"fault":{"type":"DatabaseDown","databaseDown":{"statefulSet":"db/x"}}})",
                  "spec.fault.databaseDown.statefulSet: Invalid value"},
+        SpecCase{
+            "StopConditions",
+            "{" + kBase +
+                R"(,"fault":{"type":"ConnectionLeak","connectionLeak":{"connections":3}},"stopConditions":{"remediationNeedsHuman":true,"prometheus":{"url":"http://p:9090","query":"up","above":1,"for":"30s"}}})",
+            ""},
+        SpecCase{
+            "StopConditionHttps",
+            "{" + kBase +
+                R"(,"fault":{"type":"ConnectionLeak","connectionLeak":{"connections":3}},"stopConditions":{"prometheus":{"url":"https://p:9090","query":"up","above":1}}})",
+            "spec.stopConditions.prometheus.url: Invalid value"},
+        SpecCase{
+            "StopConditionWithoutBound",
+            "{" + kBase +
+                R"(,"fault":{"type":"ConnectionLeak","connectionLeak":{"connections":3}},"stopConditions":{"prometheus":{"url":"http://p:9090","query":"up"}}})",
+            "spec.stopConditions.prometheus.above: Required value"},
         // A block for another type is a mistake the schema refuses; so does the controller.
         SpecCase{
             "RotationWithALeakBlock",
