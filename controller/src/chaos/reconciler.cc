@@ -77,6 +77,18 @@ std::string RotatedPassword(const std::string& original, const std::string& uid)
   return out;
 }
 
+int ChaosReconciler::TrackOutside(const std::string& key, std::optional<bool> present,
+                                  bool last_known) {
+  const bool held = present.value_or(last_known);
+  std::lock_guard lock(mutex_);
+  if (held) {
+    outside_.insert(key);
+  } else if (present.has_value()) {
+    outside_.erase(key);
+  }
+  return held ? 1 : 0;
+}
+
 std::vector<std::string> ChaosReconciler::Holding() {
   std::set<std::string> keys;
   for (auto& k : engine_->Keys()) keys.insert(std::move(k));
@@ -196,7 +208,7 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
       }
     }
     if (!o.active_on_same_target.empty()) return o;
-    if (leak) {
+    if (leak || rotation) {
       std::string error;
       auto db = Database(key, object, spec, &error);
       if (!db) {
@@ -204,10 +216,22 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
         return o;
       }
       o.database_endpoint = db->endpoint.ToString();
-      try {
-        o.capacity = admin_->Capacity(*db, PgConnection::kFresh);
-      } catch (const DbError& e) {
-        o.resolve_error = e.what();  // names the database's endpoint
+      if (leak) {
+        try {
+          o.capacity = admin_->Capacity(*db, PgConnection::kFresh);
+        } catch (const DbError& e) {
+          o.resolve_error = e.what();  // names the database's endpoint
+        }
+      } else {
+        o.database_role = db->user;
+        // The password to set back must work now: otherwise the rollback could not log in
+        // with the experiment's password's key, nor leave the role as the Secret says.
+        const LoginAttempt login = admin_->Login(*db);
+        if (login.result != LoginResult::kOk) {
+          o.resolve_error = "the password in Secret " + o.ns + "/" + spec.credentials_secret +
+                            " does not log in as role " + db->user + " (" + login.detail +
+                            "); the experiment rotates only a password it can set back";
+        }
       }
     } else if (down) {
       o.database_replicas = reader_->StatefulSetReplicas(o.ns, spec.db_statefulset);
@@ -215,23 +239,6 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
         o.resolve_error = "StatefulSet " + o.ns + "/" + spec.db_statefulset +
                           " not found (spec.fault.databaseDown.statefulSet, default "
                           "spec.database.service)";
-      }
-    } else if (rotation) {
-      std::string error;
-      auto db = Database(key, object, spec, &error);
-      if (!db) {
-        o.resolve_error = error;
-        return o;
-      }
-      o.database_endpoint = db->endpoint.ToString();
-      o.database_role = db->user;
-      // The password to set back must work now: otherwise the rollback could not log in
-      // with the experiment's password's key, nor leave the role as the Secret says.
-      const LoginAttempt login = admin_->Login(*db);
-      if (login.result != LoginResult::kOk) {
-        o.resolve_error = "the password in Secret " + o.ns + "/" + spec.credentials_secret +
-                          " does not log in as role " + db->user + " (" + login.detail +
-                          "); the experiment rotates only a password it can set back";
       }
     } else {
       try {
@@ -265,14 +272,7 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
       rotated = PasswordRotated(key, *db, RotatedPassword(db->password, UidOf(object)));
     }
     // Not known (the database did not answer): as status last said.
-    const bool held = rotated.value_or(o.status.password_rotated.value_or(false));
-    o.held = held ? 1 : 0;
-    std::lock_guard lock(mutex_);
-    if (held) {
-      outside_.insert(key);
-    } else if (rotated.has_value()) {
-      outside_.erase(key);
-    }
+    o.held = TrackOutside(key, rotated, o.status.password_rotated.value_or(false));
   }
 
   if (down && (HoldsTarget(phase) || o.deleting ||
@@ -285,14 +285,7 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
     } catch (const kube::ApiError& e) {
       spdlog::warn("{}: cannot read StatefulSet {}: {}", key, spec.db_statefulset, e.what());
     }
-    const bool held = stopped.value_or(o.status.database_stopped.value_or(false));
-    o.held = held ? 1 : 0;
-    std::lock_guard lock(mutex_);
-    if (held) {
-      outside_.insert(key);
-    } else if (stopped.has_value()) {
-      outside_.erase(key);
-    }
+    o.held = TrackOutside(key, stopped, o.status.database_stopped.value_or(false));
   }
 
   if (leak && (HoldsTarget(phase) || o.deleting)) {

@@ -92,6 +92,9 @@ class ChaosReconciler {
   /// not ours to set back), nullopt when the database did not answer.
   std::optional<bool> PasswordRotated(const std::string& key, const DbTarget& db,
                                       const std::string& rotated);
+  /// A fault outside this process (a password, a StatefulSet) read back: `present` (nullopt:
+  /// could not tell, then `last_known`, status's). Kept in outside_; returns `held` (0 or 1).
+  int TrackOutside(const std::string& key, std::optional<bool> present, bool last_known);
 
   ObjectStore* store_;
   ClusterReader* reader_;

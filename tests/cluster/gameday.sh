@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Issue 15: scripts/gameday runs manifests/gameday/plan.yaml (LockTable, the in-app leak of
+# abandoned exports, CredentialRotation, DatabaseDown) against the demo stack's api and a
+# DiagnosisDriven Remediation, one fault after another, and writes its report. Every row
+# must be right: the expected diagnosis, healed (or handed to a person) as expected,
+# nothing left behind. The report is printed into the test's log. GAMEDAY_RUNS=N runs the
+# plan N times (bench/gameday.sh: the medians per fault).
+source "$(dirname "$0")/lib.sh"
+# shellcheck source=remediation_lib.sh
+source "$TESTS_CLUSTER_DIR/remediation_lib.sh"
+stack_up gameday
+start_controller
+
+check "scripts/gameday: four faults, each diagnosed right, healed or handed to a person as expected, nothing left behind"
+# The loop breaker would count the next fault healed within 5 minutes as a relapse of the
+# last: a game day's faults are separate incidents.
+apply_remediation DiagnosisDriven '[TerminateBlockingSessions, RestartDeployment, RestartDatabase, IncreasePoolSize]' \
+  '{cooldown: 2s, maxActionsPerHour: 20, loopBreaker: {relapseWindow: 1s}}'
+wait_watching
+start=$SECONDS
+runs="${GAMEDAY_RUNS:-1}"
+"$REPO_DIR/scripts/gameday" --namespace "$NS" --remediation "$REM" --runs "$runs" --out "$WORK/gameday" ||
+  fail "the game day found a fault not met as expected (report above; $WORK/gameday/report.json)"
+rows="$(jq length "$WORK/gameday/report.json")"
+[[ "$rows" == $((4 * runs)) ]] || fail "the report has $rows rows, expected $((4 * runs))"
+jq -e 'all(.[]; .ok and .left_behind == 0 and .incident != null)' "$WORK/gameday/report.json" >/dev/null ||
+  fail "a row is not right: $(jq -c '.[] | select(.ok | not)' "$WORK/gameday/report.json")"
+grep -q '^| run | fault |' "$WORK/gameday/report.md" || fail "report.md has no table"
+ok "$rows of $rows as expected in $((SECONDS - start))s; report in $WORK/gameday"
