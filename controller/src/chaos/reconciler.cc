@@ -355,8 +355,9 @@ void ChaosReconciler::RunInject(const std::string& key, const kube::Json& object
       auto db = Database(key, object, spec, &error);
       if (!db) throw InjectError(error);
       {
+        // Not kept in db_cache_: the password lives on in the database, and setting it back
+        // must find the database where it is then (a restarted pod has a new address).
         std::lock_guard lock(mutex_);
-        db_cache_[key] = *db;
         outside_.insert(key);  // before the change: a SIGTERM meanwhile still sets it back
       }
       try {
