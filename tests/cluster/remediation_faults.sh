@@ -193,6 +193,8 @@ ok "off: ks-after Active"
 # ---- 5. Stop conditions
 check "stop conditions: a Remediation that needs a person ends the experiment; so does PromQL above its bound for 3s"
 kubectl delete chaosexperiments --all -n "$NS" --timeout=60s >/dev/null || fail "cannot delete the experiments"
+# A new Remediation: the one of scenario 3 keeps its (resolved) incident in status.
+kubectl delete remediations --all -n "$NS" --timeout=30s >/dev/null || fail "cannot delete the Remediations"
 # Only IncreasePoolSize allowed: a lock holder leaves the Remediation nothing to do.
 apply_remediation DiagnosisDriven '[IncreasePoolSize]'
 wait_watching

@@ -26,7 +26,7 @@ struct FaultPlan {
   std::chrono::milliseconds session_timeout{0};
   std::vector<Endpoint> surge_endpoints;
   std::string surge_path;
-  long long surge_requests = 0;  // requests over all clients; 0: until rolled back
+  long long surge_requests = 0;  // requests in all, split evenly over the clients; 0: no limit
 };
 
 class InjectError : public std::runtime_error {

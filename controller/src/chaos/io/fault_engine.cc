@@ -69,15 +69,10 @@ std::string QuoteTable(PGconn* conn, const std::string& table) {
 // shuts the connection down, which wakes a request in flight at once.
 class SurgeClient {
  public:
-  /// `budget`, shared by the experiment's clients: requests left to send (negative: no
-  /// limit). A client whose budget is spent stays (the experiment still holds it) but sends
-  /// nothing more.
-  SurgeClient(std::vector<Endpoint> endpoints, std::string path, size_t index,
-              std::shared_ptr<std::atomic<long long>> budget)
-      : endpoints_(std::move(endpoints)),
-        path_(std::move(path)),
-        index_(index),
-        budget_(std::move(budget)) {
+  /// `budget`: the requests this client sends (negative: no limit). A client whose budget
+  /// is spent stays (the experiment still holds it) but sends nothing more.
+  SurgeClient(std::vector<Endpoint> endpoints, std::string path, size_t index, long long budget)
+      : endpoints_(std::move(endpoints)), path_(std::move(path)), index_(index), budget_(budget) {
     thread_ = std::thread([this] { Loop(); });
   }
   ~SurgeClient() { Stop(); }
@@ -123,20 +118,17 @@ class SurgeClient {
     }
   }
 
-  bool TakeOne() {
-    if (budget_ == nullptr) return true;
-    long long left = budget_->load();
-    while (true) {
-      if (left < 0) return true;  // no limit
-      if (left == 0) return false;
-      if (budget_->compare_exchange_weak(left, left - 1)) return true;
-    }
+  bool TakeOne() {                 // only this client's thread calls it
+    if (budget_ < 0) return true;  // no limit
+    if (budget_ == 0) return false;
+    --budget_;
+    return true;
   }
 
   std::vector<Endpoint> endpoints_;
   std::string path_;
   size_t index_;
-  std::shared_ptr<std::atomic<long long>> budget_;
+  long long budget_;
   std::mutex mutex_;  // guards stop_ and connection_
   bool stop_ = false;
   std::shared_ptr<http::Connection> connection_;
@@ -285,20 +277,22 @@ class Engine final : public FaultEngine {
     std::vector<PgPtr> sessions;
     int lock_pid = 0;  // backend holding the table lock (LockTable)
     std::vector<std::unique_ptr<SurgeClient>> clients;
-    std::shared_ptr<std::atomic<long long>> budget;  // TrafficSurge requests left (-1: any)
   };
 
   void InjectSurge(const std::string& key, const FaultPlan& plan) {
     if (plan.surge_endpoints.empty()) throw InjectError("the target has no ready endpoints");
     std::lock_guard lock(mutex_);
     auto& f = faults_[key];
-    if (f.budget == nullptr) {
-      f.budget = std::make_shared<std::atomic<long long>>(
-          plan.surge_requests > 0 ? plan.surge_requests : -1);
-    }
     while (static_cast<int>(f.clients.size()) < plan.count) {
+      // Requests split evenly over the clients, each of which starts on its own endpoint:
+      // with as many clients as pods, each pod gets its share, whatever their speeds.
+      const long long i = static_cast<long long>(f.clients.size());
+      const long long share =
+          plan.surge_requests <= 0
+              ? -1
+              : plan.surge_requests / plan.count + (i < plan.surge_requests % plan.count ? 1 : 0);
       f.clients.push_back(std::make_unique<SurgeClient>(plan.surge_endpoints, plan.surge_path,
-                                                        f.clients.size(), f.budget));
+                                                        f.clients.size(), share));
     }
   }
 
