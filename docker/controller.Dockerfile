@@ -32,7 +32,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libcpprest2.10 libpqxx-6.4 libyaml-cpp0.7 libprometheus-cpp-core1.0 \
-      libspdlog1.10 libfmt9 libssl3 ca-certificates libpq5 \
+      libspdlog1.10 libfmt9 libssl3 ca-certificates libpq5 tzdata \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 poolguard \
  && useradd --system --uid 10001 --gid poolguard --no-create-home --shell /usr/sbin/nologin poolguard

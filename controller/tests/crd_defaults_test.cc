@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "chaos/schedule.h"
 #include "chaos/types.h"
 #include "remediation/spec.h"
 
@@ -183,6 +184,98 @@ TEST(CrdDefaults, ChaosExperimentTheCrdsDefaultsAreTheControllers) {
            "fault":{"type":"DatabaseDown","databaseDown":{}},
            "duration":"2m"})"},
       ParseChaosSpec);
+}
+
+// A ChaosSchedule as the controller reads it, its template read as the experiment it becomes
+// (the template is kept as JSON, where defaults the API server filled in would differ from
+// absent fields that mean the same).
+struct ScheduleView {
+  std::string schedule, time_zone;
+  ConcurrencyPolicy concurrency;
+  bool suspend;
+  int64_t deadline;
+  int successful, failed;
+  ChaosSpec experiment;
+  bool operator==(const ScheduleView&) const = default;
+};
+struct ScheduleViewParse {
+  std::optional<ScheduleView> spec;
+  std::string error;
+};
+ScheduleViewParse ParseScheduleView(const Json& object) {
+  const ScheduleSpecParse p = ParseScheduleSpec(object);
+  if (!p.spec) return {std::nullopt, p.error};
+  const ScheduleSpec& s = *p.spec;
+  Json run = Json::object();
+  run["spec"] = s.template_spec;
+  const SpecParse experiment = ParseChaosSpec(run);
+  if (!experiment.spec) return {std::nullopt, experiment.error};
+  return {
+      ScheduleView{s.schedule, s.time_zone, s.concurrency, s.suspend, s.starting_deadline.count(),
+                   s.successful_history, s.failed_history, *experiment.spec},
+      ""};
+}
+
+TEST(CrdDefaults, ChaosScheduleTheCrdsDefaultsAreTheControllers) {
+  const std::string tmpl =
+      R"({"target":{"deployment":"api"},"database":{"service":"db","credentialsSecret":"c"},
+          "fault":{"type":"ConnectionLeak","connectionLeak":{"connections":3}},
+          "duration":"2m"})";
+  ExpectSameDefaults("chaosschedules.poolguard.dev.yaml",
+                     {R"({"schedule":"@daily","experimentTemplate":{"spec":)" + tmpl + "}}",
+                      R"({"schedule":"@daily","experimentTemplate":{"spec":
+           {"target":{"deployment":"api","service":"api"},
+            "database":{"service":"db","credentialsSecret":"c"},
+            "fault":{"type":"TrafficSurge","trafficSurge":{"concurrency":10}},
+            "stopConditions":{"prometheus":{"url":"http://p:9090","query":"up","above":0.5}},
+            "duration":"2m"}}})",
+                      R"({"schedule":"@daily","experimentTemplate":{"spec":
+           {"target":{"deployment":"api"},"database":{"service":"db","credentialsSecret":"c"},
+            "fault":{"type":"CredentialRotation","credentialRotation":{}},"duration":"2m"}}})",
+                      R"({"schedule":"@daily","experimentTemplate":{"spec":
+           {"target":{"deployment":"api"},"database":{"service":"db","credentialsSecret":"c"},
+            "fault":{"type":"DatabaseDown","databaseDown":{}},"duration":"2m"}}})"},
+                     ParseScheduleView);
+}
+
+// Drops what may differ between the two copies: descriptions, and the rules that compare
+// with the stored object (an experiment's spec is immutable, a template is not).
+YAML::Node Comparable(const YAML::Node& node) {
+  if (node.IsMap()) {
+    YAML::Node out(YAML::NodeType::Map);
+    for (const auto& kv : node) {
+      const std::string key = kv.first.as<std::string>();
+      if (key == "description") continue;
+      if (key == "x-kubernetes-validations") {
+        YAML::Node rules(YAML::NodeType::Sequence);
+        for (const auto& r : kv.second)
+          if (r["rule"].as<std::string>().find("oldSelf") == std::string::npos) rules.push_back(r);
+        if (rules.size() > 0) out[key] = rules;
+        continue;
+      }
+      out[key] = Comparable(kv.second);
+    }
+    return out;
+  }
+  if (node.IsSequence()) {
+    YAML::Node out(YAML::NodeType::Sequence);
+    for (const auto& item : node) out.push_back(Comparable(item));
+    return out;
+  }
+  return node;
+}
+
+TEST(CrdDefaults, AScheduleTemplateIsValidatedAsAChaosExperimentSpec) {
+  const YAML::Node tmpl =
+      SpecSchema("chaosschedules.poolguard.dev.yaml")["properties"]["experimentTemplate"]
+                                                     ["properties"]["spec"];
+  ASSERT_TRUE(tmpl.IsMap());
+  YAML::Emitter a, b;
+  a << Comparable(tmpl);
+  b << Comparable(SpecSchema("chaosexperiments.poolguard.dev.yaml"));
+  EXPECT_EQ(std::string(a.c_str()), std::string(b.c_str()))
+      << "crds/chaosschedules.poolguard.dev.yaml's experimentTemplate.spec has drifted from "
+         "ChaosExperiment.spec: copy it over (less the oldSelf rules)";
 }
 
 // The check itself can fail: a default the controller does not share is caught.
