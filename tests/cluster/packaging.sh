@@ -88,7 +88,7 @@ ok "8 kinds of bad values rejected with a message"
 
 check "the CRDs apply for real and become Established"
 kubectl apply --server-side --force-conflicts -f "$CHART/crds/" >/dev/null || fail "applying the chart's CRDs failed"
-kubectl wait --for=condition=Established --timeout=60s crd/chaosexperiments.poolguard.dev crd/remediations.poolguard.dev >/dev/null ||
+kubectl wait --for=condition=Established --timeout=60s crd/chaosexperiments.poolguard.dev crd/chaosschedules.poolguard.dev crd/remediations.poolguard.dev >/dev/null ||
   fail "the CRDs did not become Established"
 ok "chaosexperiments.poolguard.dev, remediations.poolguard.dev Established"
 
@@ -406,6 +406,11 @@ done <<'EOF'
 * patch chaosexperiments.poolguard.dev status
 * update chaosexperiments.poolguard.dev status
 * update chaosexperiments.poolguard.dev finalizers
+* create chaosexperiments.poolguard.dev
+* delete chaosexperiments.poolguard.dev
+* watch chaosschedules.poolguard.dev
+* update chaosschedules.poolguard.dev status
+* update chaosschedules.poolguard.dev finalizers
 * watch remediations.poolguard.dev
 * update remediations.poolguard.dev status
 * update remediations.poolguard.dev finalizers
@@ -445,8 +450,11 @@ done <<'EOF'
 * get secrets
 * list secrets
 * patch deployments.apps
-* delete chaosexperiments.poolguard.dev
-* create chaosexperiments.poolguard.dev
+* delete remediations.poolguard.dev
+* create remediations.poolguard.dev
+* create chaosschedules.poolguard.dev
+* update chaosschedules.poolguard.dev
+* delete chaosschedules.poolguard.dev
 * create pods exec
 * create pods
 * delete pods

@@ -40,6 +40,8 @@ dump_state() {
   echo "======== [$TEST_NAME] state of namespace $NS at failure ========"
   echo "--- remediation $REM status:"
   kubectl get remediation "$REM" -n "$NS" -o yaml 2>&1 | sed -n '/^status:/,$p' | head -n 200
+  echo "--- chaosschedules:"
+  kubectl get chaosschedules -n "$NS" -o wide 2>&1
   echo "--- chaosexperiments:"
   kubectl get chaosexperiments -n "$NS" -o custom-columns=NAME:.metadata.name,PHASE:.status.phase,REASON:.status.reason,MESSAGE:.status.message 2>&1
   echo "--- pods:"
@@ -57,6 +59,8 @@ remediation_cleanup() {
   ((rc == 0)) || [[ -z "$NS" ]] || dump_state >&2
   if [[ -n "$NS" ]]; then
     kubectl delete remediations --all -n "$NS" --wait=false >/dev/null 2>&1
+    # Schedules first: a schedule left running would create experiments after this.
+    kubectl delete chaosschedules --all -n "$NS" --wait=false >/dev/null 2>&1
     if [[ -n "$CONTROLLER_PID" ]] && kill -0 "$CONTROLLER_PID" 2>/dev/null; then
       kubectl delete chaosexperiments --all -n "$NS" --timeout=30s >/dev/null 2>&1
     fi
