@@ -131,6 +131,16 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // ---- rendering ----
 function keyOf(o) { return o.metadata.namespace + "/" + o.metadata.name; }
 function phaseCell(p) { return el("span", { class: "pill " + (p || "") }, p || "—"); }
+// The incident's report (a game day's): a link when it is an http(s) URL (nothing else is
+// ever made a link: no javascript: or data: from a status field), else its text.
+function reportLink(url) {
+  if (!url) return "";
+  if (/^https?:\/\//i.test(url)) {
+    return el("span", {}, " · ", el("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, "report"));
+  }
+  return " · report " + url;
+}
+
 function secs(v) { return v === undefined || v === null ? "—" : Number(v).toFixed(1) + " s"; }
 
 function render() {
@@ -290,7 +300,8 @@ async function renderIncident() {
     el("strong", {}, "Incident " + inc.id), " · ",
     "detected in " + secs(inc.detectionSeconds), " · recovered in " + secs(inc.recoverySeconds),
     inc.outcome ? " · " + inc.outcome : "",
-    inc.chaosExperiment ? " · experiment " + inc.chaosExperiment : ""));
+    inc.chaosExperiment ? " · experiment " + inc.chaosExperiment : "",
+    reportLink(inc.chaosReport)));
   if (inc.verdict) body.append(el("p", { class: "verdict" }, inc.verdict));
   const sigText = [
     sig.health ? "health: " + sig.health : null,

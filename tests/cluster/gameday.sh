@@ -19,11 +19,19 @@ apply_remediation DiagnosisDriven '[TerminateBlockingSessions, RestartDeployment
 wait_watching
 start=$SECONDS
 runs="${GAMEDAY_RUNS:-1}"
-"$REPO_DIR/scripts/gameday" --namespace "$NS" --remediation "$REM" --runs "$runs" --out "$WORK/gameday" ||
+report_url="https://ci.example/gameday/$NS/report.md"
+"$REPO_DIR/scripts/gameday" --namespace "$NS" --remediation "$REM" --runs "$runs" --out "$WORK/gameday" \
+  --report-url "$report_url" ||
   fail "the game day found a fault not met as expected (report above; $WORK/gameday/report.json)"
 rows="$(jq length "$WORK/gameday/report.json")"
 [[ "$rows" == $((4 * runs)) ]] || fail "the report has $rows rows, expected $((4 * runs))"
 jq -e 'all(.[]; .ok and .left_behind == 0 and .incident != null)' "$WORK/gameday/report.json" >/dev/null ||
   fail "a row is not right: $(jq -c '.[] | select(.ok | not)' "$WORK/gameday/report.json")"
 grep -q '^| run | fault |' "$WORK/gameday/report.md" || fail "report.md has no table"
-ok "$rows of $rows as expected in $((SECONDS - start))s; report in $WORK/gameday"
+# The timeline links the report: each incident (current or in history) of a game-day
+# experiment carries the report's address with the experiment's anchor.
+linked="$(rem_json | jq --arg u "$report_url" '[(.status.incident // empty), (.status.history // [])[]
+  | select(.chaosExperiment != null and (.chaosReport // "") == ($u + "#" + (.chaosExperiment | split("/")[1])))] | length')"
+((linked >= rows)) || fail "only $linked incidents in the timeline link the report ($report_url#<experiment>), expected $rows"
+grep -q '<a id="lock-table-r1"></a>' "$WORK/gameday/report.md" || fail "report.md has no anchor for lock-table-r1"
+ok "$rows of $rows as expected in $((SECONDS - start))s, each incident linking the report; report in $WORK/gameday"

@@ -1,11 +1,9 @@
 #include "app/stop_conditions.h"
 
-#include <cpprest/base_uri.h>
-
 #include "core/condition.h"
 #include "poolguard/common/json_util.h"
 #include "poolguard/kube/object.h"
-#include "remediation/signals.h"
+#include "remediation/collector.h"
 #include "remediation/status.h"
 
 namespace poolguard::controller {
@@ -26,20 +24,8 @@ std::string RemediationNeedsHuman(ObjectStore& remediations, const std::string& 
 
 ChaosReconcilerOptions::PromAnswer QueryPrometheus(Probes& probes, const std::string& url,
                                                    const std::string& query) {
-  std::string base = url;
-  while (!base.empty() && base.back() == '/') base.pop_back();
-  const HttpResult r =
-      probes.Get(base + "/api/v1/query?query=" + web::uri::encode_data_string(query),
-                 std::chrono::milliseconds(1000), kMaxPrometheusBytes);
-  if (r.status == 0) {
-    return {std::nullopt, "Prometheus at " + base + ": " + (r.timed_out ? "timed out" : r.error)};
-  }
-  const PromQueryResult parsed = ParsePromQueryResponse(r.body);
-  if (!parsed.ok) {
-    return {std::nullopt,
-            "Prometheus at " + base + ": HTTP " + std::to_string(r.status) + ": " + parsed.error};
-  }
-  return {SingleValue(parsed), ""};
+  PromInstant a = QueryPrometheusInstant(probes, url, query);
+  return {a.value, std::move(a.error)};
 }
 
 }  // namespace poolguard::controller

@@ -18,6 +18,10 @@ inline constexpr char kChaosOptInLabel[] = "poolguard.dev/chaos";
 /// Who set spec.abort, when the console did; named in the Aborted message.
 inline constexpr char kAbortedByAnnotation[] = "poolguard.dev/aborted-by";
 inline constexpr char kChaosOptInValue[] = "enabled";
+/// Where a report of the experiment will be (scripts/gameday sets it): copied into the
+/// incident it causes (status.incident.chaosReport), at most kMaxReportLength bytes.
+inline constexpr char kChaosReportAnnotation[] = "poolguard.dev/report";
+inline constexpr size_t kMaxReportLength = 512;
 
 enum class FaultType { kConnectionLeak, kTrafficSurge, kCredentialRotation, kDatabaseDown };
 enum class LeakMode { kIdle, kIdleInTransaction, kLockTable };

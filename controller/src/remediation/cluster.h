@@ -27,6 +27,7 @@ struct DeploymentView {
 struct ChaosLink {
   std::string key;  // ns/name
   std::optional<WallTime> started_at;
+  std::string report;  // its poolguard.dev/report annotation: where a report of it will be
 };
 
 /// The most of a pod's log one tick reads.

@@ -333,6 +333,7 @@ Observations Assemble(const Gathered& g, const CollectInput& in, const Remediati
   if (g.db.sessions) o.db_pool = ViewDbPool(db_sessions);
   o.database = g.database;
   o.chaos_experiment = g.chaos_experiment;
+  o.chaos_report = g.chaos_report;
   o.chaos_started_at = g.chaos_started_at;
   o.test_request = g.test_request;
   return o;

@@ -128,6 +128,7 @@ struct Gathered {
   int target_replicas = 1;
   std::optional<RolloutObservation> database;
   std::string chaos_experiment;
+  std::string chaos_report;  // the experiment's poolguard.dev/report annotation
   std::optional<WallTime> chaos_started_at;
   ProbeResult test_request;  // verifying only
 };

@@ -155,6 +155,7 @@ Gathered Collector::Gather(const CollectInput& in, const RemediationSpec& spec) 
     if (auto chaos = cluster_->ActiveChaos(in.ns, spec.target_deployment)) {
       g.chaos_experiment = chaos->key;
       g.chaos_started_at = chaos->started_at;
+      g.chaos_report = chaos->report;
     }
   });
 
@@ -168,30 +169,40 @@ Gathered Collector::Gather(const CollectInput& in, const RemediationSpec& spec) 
   return g;
 }
 
+PromInstant QueryPrometheusInstant(Probes& probes, const std::string& url,
+                                   const std::string& promql) {
+  PromInstant out;
+  std::string base = url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  const HttpResult r = probes.Get(base + "/api/v1/query?query=" + UrlEncode(promql),
+                                  milliseconds(1000), kMaxPrometheusBytes);
+  if (r.status == 0) {
+    out.error = "Prometheus at " + base + ": " + (r.timed_out ? "timed out" : r.error);
+    return out;
+  }
+  const PromQueryResult parsed = ParsePromQueryResponse(r.body);
+  if (!parsed.ok) {
+    out.error =
+        "Prometheus at " + base + ": HTTP " + std::to_string(r.status) + ": " + parsed.error;
+    return out;
+  }
+  out.answered = true;
+  out.value = SingleValue(parsed);
+  return out;
+}
+
 PromProbe Collector::GatherPrometheus(const CollectInput& in, const RemediationSpec& spec) {
   PromProbe p;
   if (spec.detection.prometheus_url.empty()) return p;
   const PromQueries q =
       QueriesFor(spec.detection, in.ns, spec.target_deployment, options_.promql_range);
-  std::string base = spec.detection.prometheus_url;
-  while (!base.empty() && base.back() == '/') base.pop_back();
   auto query = [&](const std::string& promql) -> std::optional<double> {
     if (promql.empty()) return std::nullopt;    // the preset has none and the spec gave none
     if (!p.error.empty()) return std::nullopt;  // one failure is enough for this tick
-    const HttpResult r = probes_->Get(base + "/api/v1/query?query=" + UrlEncode(promql),
-                                      milliseconds(1000), kMaxPrometheusBytes);
-    if (r.status == 0) {
-      p.error = "Prometheus at " + base + ": " + (r.timed_out ? "timed out" : r.error);
-      return std::nullopt;
-    }
-    const PromQueryResult parsed = ParsePromQueryResponse(r.body);
-    if (!parsed.ok) {
-      p.error =
-          "Prometheus at " + base + ": HTTP " + std::to_string(r.status) + ": " + parsed.error;
-      return std::nullopt;
-    }
-    p.answered = true;
-    return SingleValue(parsed);
+    PromInstant a = QueryPrometheusInstant(*probes_, spec.detection.prometheus_url, promql);
+    p.error = std::move(a.error);
+    p.answered = p.answered || a.answered;
+    return a.value;
   };
   p.error_ratio = query(q.error_ratio);
   p.p99 = query(q.p99_latency);

@@ -18,6 +18,18 @@
 
 namespace poolguard::controller {
 
+/// One instant query's answer from Prometheus.
+struct PromInstant {
+  std::optional<double> value;  // the single sample's value (nullopt: no sample, or no answer)
+  bool answered = false;        // Prometheus answered the query (with or without a sample)
+  std::string error;            // why it did not ("Prometheus at URL: timed out", "HTTP 400: ...")
+};
+/// GET <url>/api/v1/query?query=<promql> (trailing slashes of `url` ignored) through
+/// `probes`, within 1 s and kMaxPrometheusBytes. Shared by Remediations' detection and
+/// ChaosExperiments' stop conditions.
+PromInstant QueryPrometheusInstant(Probes& probes, const std::string& url,
+                                   const std::string& promql);
+
 /// Thread-safe: ticks of different Remediations may gather at once.
 class Collector {
  public:

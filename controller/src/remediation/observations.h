@@ -84,6 +84,7 @@ struct Observations {
   std::string decided_by;      // poolguard.dev/decided-by: who set either (the console writes it)
   std::string action_request;  // poolguard.dev/request-action: a person's manual action
   std::string chaos_experiment;
+  std::string chaos_report;  // where a report of the experiment will be (a game day's)
   std::optional<WallTime> chaos_started_at;
 };
 

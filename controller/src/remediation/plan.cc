@@ -331,6 +331,7 @@ class Planner {
     Incident& in = *st.incident;
     in.first_bad_at = o_.detection.failing_since.value_or(now_);
     in.chaos_experiment = o_.chaos_experiment;
+    in.chaos_report = o_.chaos_report;
     const bool from_chaos =
         !o_.chaos_experiment.empty() && o_.chaos_started_at && *o_.chaos_started_at <= now_;
     in.detection_seconds = Seconds(from_chaos ? *o_.chaos_started_at : *in.first_bad_at, now_);

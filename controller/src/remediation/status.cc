@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "chaos/types.h"
 #include "core/enum_names.h"
 #include "core/text.h"
 #include "poolguard/common/json_util.h"
@@ -115,6 +116,7 @@ void BoundList(std::vector<T>& list) {
 
 void Bound(Incident& in) {
   Bound(in.chaos_experiment, 256);
+  Bound(in.chaos_report, kMaxReportLength);
   Bound(in.signals.health);
   Bound(in.signals.log_sample, kMaxLogSample);
   BoundList(in.signals.failing);
@@ -309,6 +311,7 @@ Json ToJson(const Incident& in) {
   PutNum(&j, "detectionSeconds", in.detection_seconds);
   PutNum(&j, "recoverySeconds", in.recovery_seconds);
   PutStr(&j, "chaosExperiment", in.chaos_experiment);
+  PutStr(&j, "chaosReport", in.chaos_report);
 
   Json s = Json::object();
   PutStr(&s, "health", in.signals.health);
@@ -356,6 +359,7 @@ Incident ParseIncident(const Json& j) {
   in.detection_seconds = NumberField(j, "detectionSeconds");
   in.recovery_seconds = NumberField(j, "recoverySeconds");
   in.chaos_experiment = StringField(j, "chaosExperiment");
+  in.chaos_report = StringField(j, "chaosReport");
   if (const Json* s = Field(j, "signals"); s != nullptr && s->is_object()) {
     in.signals.health = StringField(*s, "health");
     in.signals.error_ratio = NumberField(*s, "errorRatio");

@@ -140,6 +140,7 @@ struct Incident {
   std::optional<WallTime> detected_at, diagnosed_at, resolved_at, closed_at;
   std::optional<double> detection_seconds, recovery_seconds;
   std::string chaos_experiment;  // "ns/name" of the active experiment on the target
+  std::string chaos_report;      // its report (a game day's), from its poolguard.dev/report
   IncidentSignals signals;
   Baseline baseline;
   std::optional<Diagnosis> diagnosis;

@@ -262,7 +262,9 @@ TEST_F(RemediationReconcilerTest, AVerifiedFixResolvesTheIncidentAndCountsItOnce
   store_.Put(Remediation("api", "2027-01-15T07:00:00Z"));
   Tick("demo/api");
   Healthy(false);
-  cluster_.chaos = ChaosLink{"demo/break-it", clock_->WallNow()};  // a game day: a verdict
+  // A game day: a verdict, and the incident links the report the experiment names.
+  cluster_.chaos =
+      ChaosLink{"demo/break-it", clock_->WallNow(), "https://ci.example/gd/report.md#break-it"};
   TickUntil("demo/api", "restart ");
   Healthy(true);  // the restart healed it
   Lines rest;
@@ -275,6 +277,7 @@ TEST_F(RemediationReconcilerTest, AVerifiedFixResolvesTheIncidentAndCountsItOnce
   ASSERT_TRUE(s.incident);
   EXPECT_EQ(s.incident->actions.at(0).result, ActionResult::kVerified);
   EXPECT_EQ(s.incident->chaos_experiment, "demo/break-it");
+  EXPECT_EQ(s.incident->chaos_report, "https://ci.example/gd/report.md#break-it");
   EXPECT_NE(s.incident->verdict.find("healed at rung 1 (RestartDeployment)"), std::string::npos)
       << s.incident->verdict;
   for (const auto& line : rest) EXPECT_FALSE(IsEffect(line)) << line;  // no second restart

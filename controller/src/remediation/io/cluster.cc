@@ -4,6 +4,7 @@
 
 #include "chaos/types.h"
 #include "core/io/cluster_reader.h"
+#include "core/text.h"
 #include "poolguard/kube/errors.h"
 #include "remediation/workload.h"
 
@@ -121,7 +122,9 @@ class KubeRemediationCluster final : public RemediationCluster {
       if (json::StringAt(o, {"spec", "target", "deployment"}) != deployment) continue;
       const ChaosStatus st = ParseChaosStatus(o);
       if (st.phase != Phase::kActive && st.phase != Phase::kInjecting) continue;
-      ChaosLink link{kube::KeyOf(o), st.started_at};
+      ChaosLink link{kube::KeyOf(o), st.started_at, ""};
+      if (const Json* a = json::Field(o.at("metadata"), "annotations"); a != nullptr)
+        link.report = Truncated(StringField(*a, kChaosReportAnnotation), kMaxReportLength);
       if (!best || (link.started_at && (!best->started_at || *link.started_at > *best->started_at)))
         best = link;
     }
