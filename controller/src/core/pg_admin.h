@@ -78,6 +78,7 @@ enum class LoginResult {
   kAuthRejected,    // password authentication failed / role does not exist
   kTooManyClients,  // SQLSTATE 53300: the server has no slot for the target's role
   kRefused,         // nothing listens / unreachable
+  kTimedOut,        // no answer within connect_timeout (with TCP up: the server is hung)
   kOtherError,
 };
 

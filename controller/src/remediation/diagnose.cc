@@ -34,6 +34,14 @@ Check DatabaseRunning(const Observations& o) {
     }
   }
   if (ready.empty()) return Make(check::kDatabaseRunning, Outcome::kFail, Join(not_ready, ", "), 1);
+  if (o.login == LoginResult::kTimedOut && o.tcp.outcome == Outcome::kPass) {
+    // Running but wedged: the port accepts connections, the server answers no login.
+    return Make(check::kDatabaseRunning, Outcome::kFail,
+                Join(ready, ", ") +
+                    ", TCP connect ok, but a login got no answer in time (the server is hung)" +
+                    (o.login_detail.empty() ? "" : ": " + o.login_detail),
+                1);
+  }
   ready.insert(ready.end(), not_ready.begin(), not_ready.end());
   return Make(check::kDatabaseRunning, Outcome::kPass, Join(ready, ", "));
 }
@@ -319,7 +327,13 @@ Diagnosis Diagnose(const Observations& o) {
 
   bool corroborated = false;
   std::string why;
-  if (failed(db)) {
+  if (failed(db) && o.login == LoginResult::kTimedOut && o.tcp.outcome == Outcome::kPass) {
+    d.conclusion = Conclusion::kDatabaseDown;
+    // A second source: the target's pool times out, or our own queries on a session logged
+    // in before got no answer either.
+    corroborated = failed(pool) || !o.sessions.has_value();
+    why = "the database runs and accepts connections but answers no login (hung)";
+  } else if (failed(db)) {
     d.conclusion = Conclusion::kDatabaseDown;
     const bool refused = failed(net) || (o.logs && (o.logs->Count("connection_refused") > 0 ||
                                                     o.logs->Count("connection_lost") > 0));

@@ -304,6 +304,24 @@ TEST(PgAdmin, LoginClassifiesWhatTheTargetWouldSee) {
   EXPECT_NE(other.detail.find("no_such_database"), std::string::npos) << other.detail;
 }
 
+// A hung server (the DatabaseDown Hung fault: a superuser holds pg_authid locked): the
+// port accepts the connection, the login gets no answer. Told apart from a refusal.
+TEST(PgAdmin, ALoginAHungServerDoesNotAnswerTimesOut) {
+  Pg& pg = Pg::Shared();
+  auto db = NewPgAdmin();
+  PgPtr holder = Connect(pg.Superuser(), "test-hang");
+  Query(holder.get(), "BEGIN");
+  Query(holder.get(), "LOCK TABLE pg_catalog.pg_authid IN ACCESS EXCLUSIVE MODE");
+  const auto start = std::chrono::steady_clock::now();
+  LoginAttempt hung = db->Login(pg.App());
+  const auto took = std::chrono::steady_clock::now() - start;
+  Query(holder.get(), "ROLLBACK");
+  EXPECT_EQ(hung.result, LoginResult::kTimedOut) << hung.detail;
+  EXPECT_NE(hung.detail.find("timeout expired"), std::string::npos) << hung.detail;
+  EXPECT_LT(took, std::chrono::seconds(10));  // bounded by connect_timeout, not by the lock
+  EXPECT_EQ(db->Login(pg.App()).result, LoginResult::kOk);  // the lock gone, logins again
+}
+
 TEST(PgAdmin, KeptConnectionStillAnswersWhenTheSlotsRunOut) {
   Pg& pg = Pg::Shared();
   auto db = NewPgAdmin();

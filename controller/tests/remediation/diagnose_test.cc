@@ -180,6 +180,31 @@ INSTANTIATE_TEST_SUITE_P(
                           }),
                      Conclusion::kDatabaseDown, Confidence::kHigh, "NetworkReachable",
                      "no ready endpoints", "database pods not Ready, and connections are refused"},
+        // A DatabaseDown (Hung) experiment: the pod Ready, the port open, no login answered
+        // (pg_authid locked), the diagnostic queries cut by their statement timeout.
+        DiagnoseCase{"DatabaseHung",
+                     With(Healthy(),
+                          [](Observations& o) {
+                            o.login = LoginResult::kTimedOut;
+                            o.login_detail = "timeout expired";
+                            o.capacity.reset();
+                            o.sessions.reset();
+                            PoolTimeouts(o);
+                          }),
+                     Conclusion::kDatabaseDown, Confidence::kHigh, "DatabaseRunning",
+                     "TCP connect ok, but a login got no answer in time (the server is hung)",
+                     "answers no login (hung)"},
+        // No answer to a login, and none to TCP either: the network, not a hung server.
+        DiagnoseCase{"LoginTimedOutAndTcpToo",
+                     With(Healthy(),
+                          [](Observations& o) {
+                            o.tcp = {Outcome::kFail, "10.0.0.5:5432: connect timed out"};
+                            o.login = LoginResult::kTimedOut;
+                            o.capacity.reset();
+                            o.sessions.reset();
+                          }),
+                     Conclusion::kNetworkUnreachable, Confidence::kMedium, "NetworkReachable",
+                     "connect timed out"},
         DiagnoseCase{"NetworkUnreachable",
                      With(Healthy(),
                           [](Observations& o) {

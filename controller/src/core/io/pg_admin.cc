@@ -157,14 +157,6 @@ WHERE pid = ANY($1::int[])
 
 // The role's other sessions in this database, the controller's and experiments' spared
 // (IsControllerSession, in SQL).
-constexpr char kEndOwnSessionsSql[] = R"sql(
-SELECT count(pg_terminate_backend(pid))::text
-FROM pg_stat_activity
-WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
-  AND usename = current_user AND datname = current_database()
-  AND left(coalesce(application_name, ''), 20) <> 'poolguard-controller'
-  AND left(coalesce(application_name, ''), 16) <> 'poolguard-chaos/'
-)sql";
 
 // Runs `sql` on `conn`; throws DbError unless it returned rows.
 PgResultPtr Run(PGconn* conn, const DbTarget& db, const char* sql,
@@ -212,9 +204,12 @@ LoginResult ClassifyLogin(std::string_view message) {
       Contains(message, "remaining connection slots are reserved")) {
     return LoginResult::kTooManyClients;
   }
+  // libpq's connect_timeout: no answer to the connection or the login in time. Whether
+  // TCP got through is the diagnosis's to tell (it probes TCP on its own).
+  if (Contains(message, "timeout expired")) return LoginResult::kTimedOut;
   if (Contains(message, "Connection refused") || Contains(message, "could not connect") ||
-      Contains(message, "timeout expired") || Contains(message, "No route to host") ||
-      Contains(message, "Network is unreachable") || Contains(message, "Connection timed out") ||
+      Contains(message, "No route to host") || Contains(message, "Network is unreachable") ||
+      Contains(message, "Connection timed out") ||
       Contains(message, "could not translate host name")) {
     return LoginResult::kRefused;
   }
