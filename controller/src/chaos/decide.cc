@@ -19,6 +19,10 @@ std::string FaultDescription(const ChaosSpec& spec) {
     return std::string("a rotated password for the role of ") + spec.credentials_secret +
            (spec.terminate_sessions ? " (its sessions ended)" : "");
   }
+  if (spec.HangsDatabase()) {
+    return "a hung database: pg_catalog.pg_authid locked (logins wait), the role's sessions "
+           "ended";
+  }
   if (spec.type == FaultType::kDatabaseDown) {
     return "StatefulSet " + spec.db_statefulset + " stopped (0 replicas)";
   }
@@ -56,7 +60,7 @@ class Builder {
       d_.status.surge_clients = n;
     } else if (o_.spec.spec && o_.spec.spec->type == FaultType::kCredentialRotation) {
       d_.status.password_rotated = n > 0;
-    } else if (o_.spec.spec && o_.spec.spec->type == FaultType::kDatabaseDown) {
+    } else if (o_.spec.spec && o_.spec.spec->StopsDatabase()) {
       d_.status.database_stopped = n > 0;
     } else {
       d_.status.leaked_connections = n;
@@ -162,8 +166,7 @@ void DecidePending(const ChaosObserved& o, Builder* b) {
                spec.target_deployment + "; one active experiment per target");
     return;
   }
-  if (spec.type == FaultType::kDatabaseDown && o.database_replicas.has_value() &&
-      *o.database_replicas < 1) {
+  if (spec.StopsDatabase() && o.database_replicas.has_value() && *o.database_replicas < 1) {
     Reject(b, reasons::kDatabaseNotRunning,
            "StatefulSet " + o.ns + "/" + spec.db_statefulset +
                " has 0 replicas already: there is nothing to stop, and nothing to restore");
@@ -205,7 +208,7 @@ void DecidePending(const ChaosObserved& o, Builder* b) {
     b->d().status.rotated_role = o.database_role;
     b->d().status.password_rotated = false;
   }
-  if (spec.type == FaultType::kDatabaseDown) {
+  if (spec.StopsDatabase()) {
     // Intent first: the replicas to restore, before the StatefulSet is scaled to 0.
     b->d().status.restore_replicas = o.database_replicas.value_or(1);
     b->d().status.database_stopped = false;
@@ -288,8 +291,10 @@ void DecideRunning(const ChaosObserved& o, Builder* b) {
   const std::string msg =
       spec.type == FaultType::kCredentialRotation
           ? "the role's password was set back by someone else"
-      : spec.type == FaultType::kDatabaseDown
+      : spec.StopsDatabase()
           ? "StatefulSet " + spec.db_statefulset + " was scaled up by someone else"
+      : spec.HangsDatabase()
+          ? "the session holding pg_authid ended (terminated, or the database restarted)"
           : std::to_string(lost) + " of " + std::to_string(want) +
                 (spec.type == FaultType::kConnectionLeak ? " sessions" : " clients") + " severed";
   b->Event("Warning", reasons::kSevered, msg);

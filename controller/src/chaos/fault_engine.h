@@ -27,6 +27,9 @@ struct FaultPlan {
   std::vector<Endpoint> surge_endpoints;
   std::string surge_path;
   long long surge_requests = 0;  // requests in all, split evenly over the clients; 0: no limit
+  /// LockTable: once the lock is held, end the role's other client sessions (not the
+  /// controller's nor experiments'), so that they must log in again (DatabaseDown, Hung).
+  bool end_role_sessions = false;
 };
 
 class InjectError : public std::runtime_error {

@@ -182,7 +182,8 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
   const ChaosSpec& spec = *o.spec.spec;
   const bool leak = spec.type == FaultType::kConnectionLeak;
   const bool rotation = spec.type == FaultType::kCredentialRotation;
-  const bool down = spec.type == FaultType::kDatabaseDown;
+  const bool down = spec.StopsDatabase();
+  const bool hung = spec.HangsDatabase();
   const Phase phase = o.status.phase;
   const std::string app =
       o.status.application_name.empty() ? ApplicationName(o.ns, o.name) : o.status.application_name;
@@ -208,7 +209,7 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
       }
     }
     if (!o.active_on_same_target.empty()) return o;
-    if (leak || rotation) {
+    if (leak || rotation || hung) {
       std::string error;
       auto db = Database(key, object, spec, &error);
       if (!db) {
@@ -222,7 +223,7 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
         } catch (const DbError& e) {
           o.resolve_error = e.what();  // names the database's endpoint
         }
-      } else {
+      } else if (rotation) {
         o.database_role = db->user;
         // The password to set back must work now: otherwise the rollback could not log in
         // with the experiment's password's key, nor leave the role as the Secret says.
@@ -337,6 +338,23 @@ void ChaosReconciler::RunInject(const std::string& key, const kube::Json& object
         db_cache_[key] = *db;
       }
       engine_->Inject(key, plan);
+    } else if (spec.HangsDatabase()) {
+      std::string error;
+      auto db = Database(key, object, spec, &error);
+      if (!db) throw InjectError(error);
+      plan.db = *db;
+      // One session of the engine's: LOCK pg_catalog.pg_authid (every login reads it), then
+      // the role's other sessions ended, so its pools must log in again, and wait.
+      plan.type = FaultType::kConnectionLeak;
+      plan.mode = LeakMode::kLockTable;
+      plan.table = "pg_catalog.pg_authid";
+      plan.count = 1;
+      plan.end_role_sessions = true;
+      {
+        std::lock_guard lock(mutex_);
+        db_cache_[key] = *db;
+      }
+      engine_->Inject(key, plan);
     } else if (spec.type == FaultType::kDatabaseDown) {
       {
         std::lock_guard lock(mutex_);
@@ -394,8 +412,8 @@ void ChaosReconciler::RunRollback(const std::string& key, const kube::Json& obje
   spdlog::info("{}: rolling back (phase {}, held {}, in pg_stat_activity {})", key,
                PhaseName(o.status.phase), o.held, o.db_sessions.value_or(-1));
   const bool rotation = o.spec.spec && o.spec.spec->type == FaultType::kCredentialRotation;
-  const bool down = o.spec.spec && o.spec.spec->type == FaultType::kDatabaseDown;
-  if (!rotation && !down) engine_->Rollback(key);
+  const bool down = o.spec.spec && o.spec.spec->StopsDatabase();
+  if (!rotation && !down) engine_->Rollback(key);  // leaks, surges and the Hung lock
   if (down && o.status.restore_replicas) {
     const std::string& sts = o.spec.spec->db_statefulset;
     try {

@@ -141,9 +141,11 @@ SpecParse ParseChaosSpec(const Json& object) {
     spec.type = FaultType::kDatabaseDown;
     const Json* down = Field(*fault, "databaseDown");
     const std::string mode = down != nullptr ? StringField(*down, "mode") : "";
-    if (!mode.empty() && mode != "Stopped") {
+    if (mode == "Hung") {
+      spec.down_mode = DownMode::kHung;
+    } else if (!mode.empty() && mode != "Stopped") {
       return fail("spec.fault.databaseDown.mode: Unsupported value \"" + mode.substr(0, 64) +
-                  "\": supported values: Stopped");
+                  "\": supported values: \"Stopped\", \"Hung\"");
     }
     spec.db_statefulset = down != nullptr ? StringField(*down, "statefulSet") : "";
     if (spec.db_statefulset.empty()) spec.db_statefulset = spec.db_service;

@@ -26,6 +26,9 @@ inline constexpr size_t kMaxReportLength = 512;
 enum class FaultType { kConnectionLeak, kTrafficSurge, kCredentialRotation, kDatabaseDown };
 enum class LeakMode { kIdle, kIdleInTransaction, kLockTable };
 enum class Reinject { kNever, kOnSever };
+/// DatabaseDown: the StatefulSet scaled to 0 (Stopped), or the server left running but
+/// answering no login (Hung: a superuser session holds pg_catalog.pg_authid locked).
+enum class DownMode { kStopped, kHung };
 
 /// A ChaosExperiment's spec, validated. The API server enforces the CRD schema; the
 /// controller validates again so objects written before a schema change, or by a client
@@ -46,6 +49,7 @@ struct ChaosSpec {
   long long requests = 0;  // TrafficSurge: requests in all, then the clients stop (0: no limit)
   bool terminate_sessions = true;  // CredentialRotation: end the role's sessions once rotated
   std::string db_statefulset;      // DatabaseDown: the StatefulSet stopped (scaled to 0)
+  DownMode down_mode = DownMode::kStopped;
   std::chrono::milliseconds duration{0};
   Reinject reinject = Reinject::kNever;
   bool abort = false;
@@ -58,6 +62,14 @@ struct ChaosSpec {
   double stop_above = 0;
   std::chrono::milliseconds stop_for{0};  // ... for this long
   bool HasStopConditions() const { return stop_on_needs_human || !stop_query.empty(); }
+  /// DatabaseDown, Stopped: the fault is the StatefulSet's replicas.
+  bool StopsDatabase() const {
+    return type == FaultType::kDatabaseDown && down_mode == DownMode::kStopped;
+  }
+  /// DatabaseDown, Hung: the fault is one session of the engine's, holding a catalog lock.
+  bool HangsDatabase() const {
+    return type == FaultType::kDatabaseDown && down_mode == DownMode::kHung;
+  }
 
   /// Sessions (ConnectionLeak), clients (TrafficSurge) or rotated passwords
   /// (CredentialRotation: one) the fault holds.

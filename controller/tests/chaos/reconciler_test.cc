@@ -68,14 +68,15 @@ class ChaosReconcilerTest : public ::testing::Test {
               "duration":"2m"}})");
   }
 
-  // A DatabaseDown (Stopped) experiment on demo/db for 2 minutes.
-  Json Down(const std::string& name) {
+  // A DatabaseDown experiment on demo/db for 2 minutes (Stopped, or `mode`).
+  Json Down(const std::string& name, const std::string& mode = "Stopped") {
     return Json::parse(R"({"apiVersion":"poolguard.dev/v1alpha1","kind":"ChaosExperiment",
       "metadata":{"name":")" +
                        name + R"(","namespace":"demo","generation":1,"uid":"u-)" + name + R"("},
       "spec":{"target":{"deployment":"api"},
               "database":{"service":"db","port":5432,"credentialsSecret":"db-credentials"},
-              "fault":{"type":"DatabaseDown","databaseDown":{"mode":"Stopped"}},
+              "fault":{"type":"DatabaseDown","databaseDown":{"mode":")" +
+                       mode + R"("}},
               "duration":"2m"}})");
   }
 
@@ -432,6 +433,33 @@ TEST_F(ChaosReconcilerTest, DatabaseDownIsScaledBackAtEndsAtEvenByANewController
                              "event demo/down Normal RolledBack",
                          }));
   EXPECT_TRUE(next.Holding().empty());
+}
+
+// ---- DatabaseDown (Hung): one engine session holding pg_authid, no StatefulSet touched.
+
+TEST_F(ChaosReconcilerTest, AHungDatabaseIsOneLockSessionThatEndsAtEndsAt) {
+  reader_.statefulsets["demo/db"] = 1;
+  store_.Put(Down("hang", "Hung"));
+  Settle("demo/hang");
+  EXPECT_EQ(log_.Take(),
+            (Lines{
+                "update demo/hang finalizers=[poolguard.dev/chaos-rollback]",
+                "update-status demo/hang phase=Injecting reason=Injecting",
+                "inject demo/hang 1 as poolguard-chaos/demo/hang (lock pg_catalog.pg_authid, end "
+                "the role's sessions)",
+                "update-status demo/hang phase=Active reason=Injected held=1",
+                "event demo/hang Normal Injected",
+            }));
+  clock_->Advance(121s);
+  Settle("demo/hang");
+  EXPECT_EQ(log_.Take(), (Lines{
+                             "update-status demo/hang phase=RollingBack reason=Expired held=1",
+                             "rollback demo/hang",
+                             "update-status demo/hang phase=Completed reason=Expired held=0",
+                             "event demo/hang Normal RolledBack",
+                         }));
+  EXPECT_EQ(reader_.statefulsets["demo/db"], 1);
+  EXPECT_TRUE(reconciler_.Holding().empty());
 }
 
 TEST_F(ChaosReconcilerTest, ADatabaseScaledUpBySomeoneElseIsSeveredAndLeftAlone) {

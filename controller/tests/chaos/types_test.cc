@@ -77,8 +77,13 @@ INSTANTIATE_TEST_SUITE_P(
         SpecCase{"DatabaseDown", "{" + kBase + R"(,"fault":{"type":"DatabaseDown"}})", ""},
         SpecCase{
             "DatabaseDownHung",
+            "{" + kBase + R"(,"fault":{"type":"DatabaseDown","databaseDown":{"mode":"Hung"}}})",
+            ""},
+        SpecCase{
+            "DatabaseDownFrozen",
             "{" + kBase + R"(,"fault":{"type":"DatabaseDown","databaseDown":{"mode":"Frozen"}}})",
-            "spec.fault.databaseDown.mode: Unsupported value \"Frozen\""},
+            "spec.fault.databaseDown.mode: Unsupported value \"Frozen\": supported values: "
+            "\"Stopped\", \"Hung\""},
         SpecCase{"DatabaseDownBadName",
                  "{" + kBase +
                      R"(,"fault":{"type":"DatabaseDown","databaseDown":{"statefulSet":"db/x"}}})",

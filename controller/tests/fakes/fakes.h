@@ -269,7 +269,9 @@ class FakeFaultEngine final : public FaultEngine {
 
   void Inject(const std::string& key, const FaultPlan& plan) override {
     std::lock_guard lock(mutex_);
-    log_->Add("inject " + key + " " + std::to_string(plan.count) + " as " + plan.application_name);
+    log_->Add(
+        "inject " + key + " " + std::to_string(plan.count) + " as " + plan.application_name +
+        (plan.end_role_sessions ? " (lock " + plan.table + ", end the role's sessions)" : ""));
     if (!fail_next_inject.empty()) {
       throw InjectError(std::exchange(fail_next_inject, ""));
     }

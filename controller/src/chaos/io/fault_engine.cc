@@ -177,8 +177,16 @@ class Engine final : public FaultEngine {
       PgPtr holder = Connect(plan.db, plan.application_name, plan.session_timeout);
       Exec(holder.get(), "SET lock_timeout = '10s'");
       Exec(holder.get(), "BEGIN");
-      Exec(holder.get(),
-           "LOCK TABLE " + QuoteTable(holder.get(), plan.table) + " IN ACCESS EXCLUSIVE MODE");
+      try {
+        Exec(holder.get(),
+             "LOCK TABLE " + QuoteTable(holder.get(), plan.table) + " IN ACCESS EXCLUSIVE MODE");
+      } catch (const InjectError& e) {
+        if (!plan.end_role_sessions) throw;
+        throw InjectError(std::string("a hung database takes LOCK pg_catalog.pg_authid, which "
+                                      "only a superuser role may: ") +
+                          e.what());
+      }
+      if (plan.end_role_sessions) Exec(holder.get(), kEndOwnSessionsSql);
       opened.push_back(std::move(holder));
     }
     const int rest = missing - static_cast<int>(opened.size());

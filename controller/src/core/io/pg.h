@@ -52,4 +52,16 @@ std::string PgWhere(const DbTarget& db);
 /// The admin port on libpq.
 std::unique_ptr<PgAdmin> NewPgAdmin();
 
+/// Ends the current role's other client sessions in the current database, except the
+/// controller's own and experiments' (by application_name); returns how many, as text.
+/// Used when a role's password is rotated and when a database is made to hang.
+inline constexpr char kEndOwnSessionsSql[] = R"sql(
+SELECT count(pg_terminate_backend(pid))::text
+FROM pg_stat_activity
+WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+  AND usename = current_user AND datname = current_database()
+  AND left(coalesce(application_name, ''), 20) <> 'poolguard-controller'
+  AND left(coalesce(application_name, ''), 16) <> 'poolguard-chaos/'
+)sql";
+
 }  // namespace poolguard::controller
