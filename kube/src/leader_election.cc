@@ -52,7 +52,10 @@ class LeaderElector::Impl {
 
   bool IsLeader() const {
     std::lock_guard<std::mutex> lock(mutex_);
-    return leading_;
+    // A renewal older than renew_deadline is no lease by our own clock, even before the
+    // renew loop notices (a process frozen with SIGSTOP and woken runs its workers first).
+    return leading_ && clock_->Now() - last_renew_ <
+                           std::chrono::duration_cast<Clock::Duration>(config_.renew_deadline);
   }
 
   std::string CurrentLeader() const {
@@ -198,6 +201,11 @@ class LeaderElector::Impl {
   void SetLeading(bool v) {
     std::lock_guard<std::mutex> lock(mutex_);
     leading_ = v;
+    if (v) last_renew_ = clock_->Now();
+  }
+  void Renewed(Clock::TimePoint at) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    last_renew_ = at;
   }
 
   void Loop() {
@@ -214,8 +222,10 @@ class LeaderElector::Impl {
       auto last_renew = clock_->Now();
       bool lost = false;
       while (Sleep(retry)) {
+        const auto attempt = clock_->Now();
         if (TryOnce()) {
           last_renew = clock_->Now();
+          Renewed(attempt);  // valid from when the renewal was sent, not when it came back
         } else if (clock_->Now() - last_renew >= deadline) {
           lost = true;
           break;
@@ -242,6 +252,7 @@ class LeaderElector::Impl {
   std::condition_variable cv_;
   bool stopped_ = false;
   bool leading_ = false;
+  Clock::TimePoint last_renew_{};
   std::string observed_record_;
   std::string observed_holder_;
   Clock::TimePoint observed_time_{};

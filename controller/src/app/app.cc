@@ -141,6 +141,7 @@ class KubeLeaderElection final : public LeaderElection {
   void Stop() override {
     if (elector_) elector_->Stop();
   }
+  bool HoldsLease() const override { return elector_ != nullptr && elector_->IsLeader(); }
 
  private:
   std::shared_ptr<kube::Client> client_;
@@ -180,7 +181,23 @@ int RunController(const Options& options) {
   ro.host = Hostname();
   kube::EventRecorder recorder(kube::NewClientEventSink(client), ro);
   KubeEvents events(&recorder);
-  auto reader = NewClusterReader(client);
+  // Caches of the built-in kinds a Remediation tick reads, in the namespaces served: a tick
+  // asks the API server only for what no cache holds (Secrets, logs) and what must be
+  // fresh (a patch's read-modify-write, the chaos guardrails' and faults' StatefulSets).
+  InformerSet services_cache("service", client, {"", "v1", "services"}, options.namespaces,
+                             nullptr);
+  InformerSet slices_cache("endpointslice", client, {"discovery.k8s.io", "v1", "endpointslices"},
+                           options.namespaces, nullptr);
+  slices_cache.AddIndexer(kServiceIndex, ServiceIndexOf);
+  InformerSet deployments_cache("deployment", client, {"apps", "v1", "deployments"},
+                                options.namespaces, nullptr);
+  InformerSet statefulsets_cache("statefulset", client, {"apps", "v1", "statefulsets"},
+                                 options.namespaces, nullptr);
+  ReadCaches caches;
+  if (options.cache_reads) {
+    caches = {&services_cache, &slices_cache, &deployments_cache, &statefulsets_cache};
+  }
+  auto reader = NewClusterReader(client, caches);
   auto pg_admin = NewPgAdmin();
   // Notifications: the cluster-wide webhook, and each Remediation's own.
   WebhookNotifierOptions nops;
@@ -231,12 +248,26 @@ int RunController(const Options& options) {
                         clock, rops);
   chaos.set_notifier(&notifier);
   engine->SetOnLost([chaos_queue](const std::string& key) { chaos_queue->Add(key); });
+  // The manager, once built below: workers ask it whether they may act (the lease).
+  const Manager* manager_ptr = nullptr;
   Controller::Options chaos_options;
   chaos_options.name = "chaosexperiment";
   chaos_options.workers = options.workers;
+  chaos_options.may_act = [&manager_ptr] {
+    return manager_ptr == nullptr || manager_ptr->MayAct();
+  };
   // No fault outlives this process: once the workers have stopped, every fault held here
-  // is rolled back and the rollback recorded in status.
+  // is rolled back and the rollback recorded in status. After a lost lease another replica
+  // may lead already: only what lives in this process (sessions, clients) is closed; the
+  // status and the faults outside it (a password, a StatefulSet) are the new leader's.
   chaos_options.on_stopped = [&] {
+    if (manager_ptr != nullptr && manager_ptr->LostLease()) {
+      for (const auto& key : engine->Keys()) engine->Rollback(key);
+      spdlog::warn(
+          "lost the lease: closed this process's sessions and clients, left status "
+          "and outside faults to the new leader");
+      return;
+    }
     for (const auto& key : chaos.Holding()) {
       try {
         chaos.Shutdown(key);
@@ -268,12 +299,13 @@ int RunController(const Options& options) {
   Controller::Options schedule_options;
   schedule_options.name = "chaosschedule";
   schedule_options.workers = 1;  // cheap decisions; one worker keeps creates in order
+  schedule_options.may_act = chaos_options.may_act;
   Controller schedule_controller(
       schedule_options, schedule_queue, &schedule_cache,
       [&schedules](const std::string& key) { return schedules.Reconcile(key); }, &metrics, clock);
 
   // ---- Remediations ----
-  auto rem_cluster = NewRemediationCluster(client);
+  auto rem_cluster = NewRemediationCluster(client, &chaos_cache, caches);
   Collector collector(rem_cluster.get(), reader.get(), pg_admin.get(), probes.get(),
                       CollectorOptions{});
   RemediationReconciler remediation(&rem_cache, &collector, rem_cluster.get(), reader.get(),
@@ -282,6 +314,7 @@ int RunController(const Options& options) {
   Controller::Options rem_options;
   rem_options.name = "remediation";
   rem_options.workers = options.workers;
+  rem_options.may_act = chaos_options.may_act;
   Controller rem_controller(
       rem_options, rem_queue, &rem_cache,
       [&remediation](const std::string& key) { return remediation.Reconcile(key); }, &metrics,
@@ -342,11 +375,15 @@ int RunController(const Options& options) {
     election = std::make_unique<KubeLeaderElection>(client, lc);
   }
   Manager manager(std::move(election));
-  for (Runnable* r : std::initializer_list<Runnable*>{
-           &event_flush, &health_server, &metrics_server, &kill_switch, &chaos_cache, &rem_cache,
-           &chaos_controller, &rem_controller, &leader_gauge}) {
-    manager.Add(r);
+  manager_ptr = &manager;
+  std::vector<Runnable*> runnables{&event_flush, &health_server, &metrics_server,
+                                   &kill_switch, &chaos_cache,   &rem_cache};
+  if (options.cache_reads) {
+    runnables.insert(runnables.end(),
+                     {&services_cache, &slices_cache, &deployments_cache, &statefulsets_cache});
   }
+  runnables.insert(runnables.end(), {&chaos_controller, &rem_controller, &leader_gauge});
+  for (Runnable* r : runnables) manager.Add(r);
   if (schedules_served) {
     manager.Add(&schedule_cache);
     manager.Add(&schedule_controller);

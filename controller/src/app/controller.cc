@@ -70,6 +70,12 @@ void Controller::Stop() {
 bool Controller::ProcessNext() {
   const auto key = queue_->Get();
   if (!key) return false;
+  if (options_.may_act && !options_.may_act()) {
+    // Not ours to act on now (a lost or lapsing lease): the key waits for a leader.
+    queue_->AddAfter(*key, std::chrono::seconds(1));
+    queue_->Done(*key);
+    return true;
+  }
   const auto start = clock_->Now();
   std::string result = "success";
   try {

@@ -50,6 +50,9 @@ class Controller final : public Runnable {
     /// Runs once the workers have stopped, before Stop returns: the chaos controller rolls
     /// back every fault this process holds here, while the caches still serve.
     std::function<void()> on_stopped;
+    /// Asked before each reconcile: false (the lease is no longer ours by our own clock)
+    /// puts the key back for later instead of acting. Null: always.
+    std::function<bool()> may_act;
   };
 
   /// `sync` and `metrics` may be null (tests). Nothing is started until Start.

@@ -9,6 +9,7 @@ InformerSet::InformerSet(std::string name, std::shared_ptr<kube::Client> client,
                          std::shared_ptr<kube::WorkQueue> queue, UpdateFilter filter)
     : name_(std::move(name)), client_(std::move(client)), gvr_(std::move(gvr)) {
   // Handlers only enqueue the key: the reconciler reads the object from the cache.
+  const bool enqueue = queue != nullptr;
   kube::EventHandler handler;
   handler.on_add = [queue](const kube::Json& o) { queue->Add(kube::KeyOf(o)); };
   handler.on_update = [queue, filter](const kube::Json& old, const kube::Json& o) {
@@ -21,7 +22,7 @@ InformerSet::InformerSet(std::string name, std::shared_ptr<kube::Client> client,
     kube::InformerOptions io;
     io.resync_period = std::chrono::seconds(300);
     auto inf = std::make_unique<kube::Informer>(client_->Resource(gvr_, ns), io);
-    inf->AddEventHandler(handler);
+    if (enqueue) inf->AddEventHandler(handler);
     informers_[ns] = std::move(inf);
   }
 }
@@ -39,6 +40,20 @@ bool InformerSet::HasSynced() const {
     if (!inf->HasSynced()) return false;
   }
   return true;
+}
+
+void InformerSet::AddIndexer(const std::string& name, kube::IndexFunc func) {
+  for (auto& [_, inf] : informers_) inf->AddIndexer(name, func);
+}
+
+std::vector<kube::Json> InformerSet::ByIndex(const std::string& index, const std::string& value) {
+  std::vector<kube::Json> out;
+  for (auto& [_, inf] : informers_) {
+    auto items = inf->ByIndex(index, value);
+    out.insert(out.end(), std::make_move_iterator(items.begin()),
+               std::make_move_iterator(items.end()));
+  }
+  return out;
 }
 
 std::optional<kube::Json> InformerSet::Get(const std::string& key) {

@@ -11,6 +11,7 @@
 
 #include "app/controller.h"
 #include "app/manager.h"
+#include "core/object_cache.h"
 #include "core/object_store.h"
 #include "poolguard/kube/client.h"
 #include "poolguard/kube/informer.h"
@@ -18,12 +19,16 @@
 
 namespace poolguard::controller {
 
-class InformerSet final : public Runnable, public ObjectStore, public SyncSource {
+class InformerSet final : public Runnable,
+                          public ObjectStore,
+                          public ObjectCache,
+                          public SyncSource {
  public:
   /// Which updates enqueue the object (adds and deletes always do); null: every update.
   using UpdateFilter = bool (*)(const kube::Json& before, const kube::Json& after);
 
-  /// `namespaces` empty: one informer over all namespaces.
+  /// `namespaces` empty: one informer over all namespaces. `queue` null: a cache only
+  /// (reads of a built-in kind), no keys enqueued.
   InformerSet(std::string name, std::shared_ptr<kube::Client> client,
               kube::GroupVersionResource gvr, const std::vector<std::string>& namespaces,
               std::shared_ptr<kube::WorkQueue> queue, UpdateFilter filter = nullptr);
@@ -36,6 +41,12 @@ class InformerSet final : public Runnable, public ObjectStore, public SyncSource
 
   // SyncSource
   bool HasSynced() const override;
+
+  /// Registers an index on every informer; before Start.
+  void AddIndexer(const std::string& name, kube::IndexFunc func);
+  // ObjectCache (Get is ObjectStore's)
+  bool Synced() const override { return HasSynced(); }
+  std::vector<kube::Json> ByIndex(const std::string& index, const std::string& value) override;
 
   // ObjectStore: reads from the caches, writes to the API server.
   std::optional<kube::Json> Get(const std::string& key) override;

@@ -21,6 +21,19 @@ bool Manager::Leading() const {
   return leading_;
 }
 
+bool Manager::MayAct() const {
+  {
+    std::lock_guard lock(mutex_);
+    if (done_) return false;  // stopping: a lost lease, or a stop requested
+  }
+  return election_ == nullptr || election_->HoldsLease();
+}
+
+bool Manager::LostLease() const {
+  std::lock_guard lock(mutex_);
+  return done_ && code_ == kLostLease;
+}
+
 void Manager::Finish(ExitCode code) {
   std::lock_guard lock(mutex_);
   if (done_) return;  // the first reason wins (a lease released while stopping is not lost)

@@ -39,6 +39,9 @@ class LeaderElection {
   virtual void Run(std::function<void()> on_started, std::function<void()> on_stopped) = 0;
   /// Stops campaigning and releases the lease if held. Blocks until its thread has exited.
   virtual void Stop() = 0;
+  /// Whether this replica holds the lease now by its own clock (renewed within the renew
+  /// deadline): false the moment a frozen leader wakes, before its renew loop notices.
+  virtual bool HoldsLease() const { return true; }
 };
 
 /// Runs runnables in the order they were added and stops them in reverse: first those that
@@ -64,6 +67,12 @@ class Manager {
   void RequestStop();
   /// True once the leader's runnables have all started (and until they are stopped).
   bool Leading() const;
+  /// True once Run is ending because the lease was lost: another replica may lead now, so
+  /// stopping runnables must not write what the leader owns.
+  bool LostLease() const;
+  /// Not stopping, and holding the lease now (always, without election): what a worker
+  /// asks before it acts.
+  bool MayAct() const;
 
  private:
   void StartLeaderRunnables();

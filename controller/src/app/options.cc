@@ -77,6 +77,10 @@ const std::vector<Flag>& Flags() {
        [](Options& o, const std::string& v) {
          return SetAddress(&o.health_probe_bind_address, v);
        }},
+      {"cache-reads", "POOLGUARD_CACHE_READS",
+       "Read Deployments, StatefulSets, Services and EndpointSlices of the served namespaces "
+       "from informers (watches) instead of a GET or LIST each tick. Default true.",
+       true, [](Options& o, const std::string& v) { return SetBool(&o.cache_reads, v); }},
       {"leader-elect", "POOLGUARD_LEADER_ELECT",
        "Elect a leader through a Lease; only the leader reconciles. Default false.", true,
        [](Options& o, const std::string& v) { return SetBool(&o.leader_elect, v); }},

@@ -18,6 +18,7 @@ struct Options {
   std::string metrics_bind_address = ":8080";  // "0" = off
   std::string health_probe_bind_address = ":8081";
   bool leader_elect = false;
+  bool cache_reads = true;  // Deployments, StatefulSets, Services, EndpointSlices from informers
   std::string leader_election_namespace;  // "" = in-cluster namespace, else "default"
   std::string kill_switch_namespace;      // "" = in-cluster namespace, else "default"
   std::string leader_election_id = "poolguard-controller";

@@ -70,6 +70,24 @@ TEST_F(ControllerTest, SuccessForgetsTheKey) {
   EXPECT_EQ(queue_->NumRequeues("ns/a"), 0);
 }
 
+// A replica whose lease lapsed (a frozen leader woken) must not act on what it dequeues:
+// the key waits, and is reconciled once it may act again.
+TEST_F(ControllerTest, AKeyDequeuedWithoutTheLeaseWaitsInsteadOfActing) {
+  std::atomic<bool> may_act{false};
+  Controller::Options options;
+  options.may_act = [&] { return may_act.load(); };
+  Controller c = Make(options);
+  script_ = {[] { return ReconcileResult{}; }};
+  queue_->Add("ns/a");
+  EXPECT_TRUE(c.ProcessNext());
+  EXPECT_EQ(log_.Take(), Lines{});  // not reconciled, no metric
+  EXPECT_EQ(queue_->DelayedLen(), 1u);
+  may_act = true;
+  clock_->Advance(1s);
+  EXPECT_TRUE(c.ProcessNext());
+  EXPECT_EQ(log_.Take(), (Lines{"reconcile ns/a", "test success"}));
+}
+
 TEST_F(ControllerTest, RequeueAfterComesBackAtThatTimeAndNotBefore) {
   Controller c = Make();
   script_ = {[] { return ReconcileResult{30s}; }, [] { return ReconcileResult{}; }};

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include <chrono>
 #include <future>
 #include <stdexcept>
@@ -47,6 +49,7 @@ class FakeElection final : public LeaderElection {
     on_stopped_ = std::move(on_stopped);
   }
   void Stop() override { log_->Add("release lease"); }
+  bool HoldsLease() const override { return holds; }
   void Win() { Callback(true)(); }
   void Lose() { Callback(false)(); }
   bool Campaigning() {
@@ -62,6 +65,9 @@ class FakeElection final : public LeaderElection {
   ActionLog* log_;
   std::mutex mutex_;
   std::function<void()> on_started_, on_stopped_;
+
+ public:
+  std::atomic<bool> holds{true};  // the lease renewed within its deadline
 };
 
 // Polls `condition` for up to 10 s (the manager runs on a thread of its own).
@@ -131,6 +137,18 @@ TEST_F(ManagerWithLease, ALostLeaseStopsEverythingWithExitCode1) {
   EXPECT_EQ(run_.get(), Manager::kLostLease);
   EXPECT_EQ(log_.Take(), (Lines{"start cache", "campaign", "start chaos", "stop chaos",
                                 "release lease", "stop cache"}));
+}
+
+TEST_F(ManagerWithLease, WorkersMayActOnlyWhileTheLeaseIsHeldAndNotWhileStopping) {
+  Lead();
+  EXPECT_TRUE(manager_->MayAct());
+  lease_->holds = false;  // overdue by our own clock: a frozen leader just woken
+  EXPECT_FALSE(manager_->MayAct());
+  lease_->holds = true;
+  lease_->Lose();
+  EXPECT_EQ(run_.get(), Manager::kLostLease);
+  EXPECT_FALSE(manager_->MayAct());
+  EXPECT_TRUE(manager_->LostLease());
 }
 
 TEST_F(ManagerWithLease, AStopBeforeTheLeaseIsWonStartsNoLeaderWork) {

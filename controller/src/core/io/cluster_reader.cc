@@ -9,7 +9,8 @@ namespace {
 
 class KubeClusterReader final : public ClusterReader {
  public:
-  explicit KubeClusterReader(std::shared_ptr<kube::Client> client) : client_(std::move(client)) {}
+  KubeClusterReader(std::shared_ptr<kube::Client> client, ReadCaches caches)
+      : client_(std::move(client)), caches_(caches) {}
 
   bool NamespaceOptedIn(const std::string& ns) override {
     const kube::Json obj = client_->Resource({"", "v1", "namespaces", false}).Get(ns);
@@ -31,7 +32,7 @@ class KubeClusterReader final : public ClusterReader {
   std::vector<Endpoint> ResolveService(const std::string& ns, const std::string& service,
                                        int port) override {
     std::vector<Endpoint> out;
-    for (const auto& ep : ServiceEndpoints(*client_, ns, service, port)) {
+    for (const auto& ep : ServiceEndpoints(*client_, ns, service, port, caches_)) {
       if (ep.ready) out.push_back({ep.ip, ep.port});
     }
     if (out.empty()) {
@@ -89,19 +90,38 @@ class KubeClusterReader final : public ClusterReader {
 
  private:
   std::shared_ptr<kube::Client> client_;
+  ReadCaches caches_;
 };
 
 }  // namespace
 
-std::vector<PodEndpoint> ServiceEndpoints(kube::Client& client, const std::string& ns,
-                                          const std::string& service, int port) {
-  kube::Json svc;
+std::optional<kube::Json> GetObject(kube::Client& client, ObjectCache* cache,
+                                    const kube::GroupVersionResource& gvr, const std::string& ns,
+                                    const std::string& name) {
+  if (cache != nullptr && cache->Synced()) return cache->Get(ns + "/" + name);
   try {
-    svc = client.Resource({"", "v1", "services"}, ns).Get(service);
+    return client.Resource(gvr, ns).Get(name);
   } catch (const kube::ApiError& e) {
-    if (kube::IsNotFound(e)) throw ResolveError("Service " + ns + "/" + service + " not found");
+    if (kube::IsNotFound(e)) return std::nullopt;
     throw;
   }
+}
+
+std::vector<std::string> ServiceIndexOf(const kube::Json& slice) {
+  const kube::Json* md = Field(slice, "metadata");
+  const kube::Json* labels = md != nullptr ? Field(*md, "labels") : nullptr;
+  if (labels == nullptr) return {};
+  const std::string service = StringField(*labels, "kubernetes.io/service-name");
+  if (service.empty()) return {};
+  return {StringField(*md, "namespace") + "/" + service};
+}
+
+std::vector<PodEndpoint> ServiceEndpoints(kube::Client& client, const std::string& ns,
+                                          const std::string& service, int port,
+                                          const ReadCaches& caches) {
+  const auto found_svc = GetObject(client, caches.services, {"", "v1", "services"}, ns, service);
+  if (!found_svc) throw ResolveError("Service " + ns + "/" + service + " not found");
+  const kube::Json& svc = *found_svc;
   std::string port_name;
   bool found = false;
   const kube::Json* spec = Field(svc, "spec");
@@ -118,11 +138,16 @@ std::vector<PodEndpoint> ServiceEndpoints(kube::Client& client, const std::strin
   if (!found) {
     throw ResolveError("Service " + ns + "/" + service + " has no port " + std::to_string(port));
   }
-  kube::ListOptions opts;
-  opts.label_selector = "kubernetes.io/service-name=" + service;
-  const auto slices = client.Resource({"discovery.k8s.io", "v1", "endpointslices"}, ns).List(opts);
+  std::vector<kube::Json> slices;
+  if (caches.endpoint_slices != nullptr && caches.endpoint_slices->Synced()) {
+    slices = caches.endpoint_slices->ByIndex(kServiceIndex, ns + "/" + service);
+  } else {
+    kube::ListOptions opts;
+    opts.label_selector = "kubernetes.io/service-name=" + service;
+    slices = client.Resource({"discovery.k8s.io", "v1", "endpointslices"}, ns).List(opts).items;
+  }
   std::vector<PodEndpoint> out;
-  for (const auto& slice : slices.items) {
+  for (const auto& slice : slices) {
     const kube::Json* ports = Field(slice, "ports");
     const kube::Json* endpoints = Field(slice, "endpoints");
     if (ports == nullptr || endpoints == nullptr || !ports->is_array() || !endpoints->is_array()) {
@@ -173,8 +198,9 @@ std::string DecodeBase64(const std::string& text) {
   return out;
 }
 
-std::unique_ptr<ClusterReader> NewClusterReader(std::shared_ptr<kube::Client> client) {
-  return std::make_unique<KubeClusterReader>(std::move(client));
+std::unique_ptr<ClusterReader> NewClusterReader(std::shared_ptr<kube::Client> client,
+                                                ReadCaches caches) {
+  return std::make_unique<KubeClusterReader>(std::move(client), caches);
 }
 
 }  // namespace poolguard::controller

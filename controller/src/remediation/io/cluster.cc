@@ -53,18 +53,21 @@ std::string Selector(const Json& workload) {
 
 class KubeRemediationCluster final : public RemediationCluster {
  public:
-  explicit KubeRemediationCluster(std::shared_ptr<kube::Client> client)
-      : client_(std::move(client)) {}
+  KubeRemediationCluster(std::shared_ptr<kube::Client> client, ObjectStore* experiments,
+                         ReadCaches caches)
+      : client_(std::move(client)), experiments_(experiments), caches_(caches) {}
 
   std::vector<PodEndpoint> TargetEndpoints(const std::string& ns, const std::string& service,
                                            int port) override {
-    return ServiceEndpoints(*client_, ns, service, port);
+    return ServiceEndpoints(*client_, ns, service, port, caches_);
   }
 
   std::optional<DeploymentView> Deployment(const std::string& ns, const std::string& name,
                                            const std::string& container,
                                            const std::string& env) override {
-    auto obj = GetOrNull(kDeployments, ns, name);
+    // From the cache: a copy older than a patch of ours shows the patch's key missing
+    // (RolloutProgress: not applied yet), never a rollout done too early.
+    auto obj = GetObject(*client_, caches_.deployments, kDeployments, ns, name);
     if (!obj) return std::nullopt;
     DeploymentView v;
     v.rollout = ReadRollout(*obj);
@@ -75,13 +78,13 @@ class KubeRemediationCluster final : public RemediationCluster {
 
   std::optional<RolloutObservation> StatefulSet(const std::string& ns,
                                                 const std::string& name) override {
-    auto obj = GetOrNull(kStatefulSets, ns, name);
+    auto obj = GetObject(*client_, caches_.statefulsets, kStatefulSets, ns, name);
     if (!obj) return std::nullopt;
     return ReadRollout(*obj);
   }
 
   std::vector<PodState> StatefulSetPods(const std::string& ns, const std::string& name) override {
-    auto obj = GetOrNull(kStatefulSets, ns, name);
+    auto obj = GetObject(*client_, caches_.statefulsets, kStatefulSets, ns, name);
     if (!obj) return {};
     kube::ListOptions opts;
     opts.label_selector = Selector(*obj);
@@ -110,15 +113,22 @@ class KubeRemediationCluster final : public RemediationCluster {
 
   std::optional<ChaosLink> ActiveChaos(const std::string& ns,
                                        const std::string& deployment) override {
-    kube::ObjectList list;
-    try {
-      list = client_->Resource(kChaos, ns).List();
-    } catch (const kube::ApiError& e) {
-      if (kube::IsNotFound(e)) return std::nullopt;  // CRD not installed
-      throw;
+    // From the experiments' cache when there is one (the controller's: no request per
+    // tick), else one LIST of the namespace.
+    std::vector<Json> items;
+    if (experiments_ != nullptr) {
+      items = experiments_->List();
+    } else {
+      try {
+        items = client_->Resource(kChaos, ns).List().items;
+      } catch (const kube::ApiError& e) {
+        if (kube::IsNotFound(e)) return std::nullopt;  // CRD not installed
+        throw;
+      }
     }
     std::optional<ChaosLink> best;
-    for (const auto& o : list.items) {
+    for (const auto& o : items) {
+      if (kube::NamespaceOf(o) != ns) continue;
       if (json::StringAt(o, {"spec", "target", "deployment"}) != deployment) continue;
       const ChaosStatus st = ParseChaosStatus(o);
       if (st.phase != Phase::kActive && st.phase != Phase::kInjecting) continue;
@@ -181,12 +191,16 @@ class KubeRemediationCluster final : public RemediationCluster {
   }
 
   std::shared_ptr<kube::Client> client_;
+  ObjectStore* experiments_;
+  ReadCaches caches_;
 };
 
 }  // namespace
 
-std::unique_ptr<RemediationCluster> NewRemediationCluster(std::shared_ptr<kube::Client> client) {
-  return std::make_unique<KubeRemediationCluster>(std::move(client));
+std::unique_ptr<RemediationCluster> NewRemediationCluster(std::shared_ptr<kube::Client> client,
+                                                          ObjectStore* experiments,
+                                                          ReadCaches caches) {
+  return std::make_unique<KubeRemediationCluster>(std::move(client), experiments, caches);
 }
 
 }  // namespace poolguard::controller
