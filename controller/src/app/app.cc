@@ -214,12 +214,14 @@ int RunController(const Options& options) {
       clock, kube::DefaultControllerRateLimiter(clock), metrics.QueueMetrics("remediation"));
   InformerSet rem_cache("remediation", client, kRemediationGvr, options.namespaces, rem_queue,
                         SpecOrMetadataChanged);
+  rem_cache.AddIndexer(kTargetIndex, RemediationTargetIndex);
   auto probes = NewProbes();
 
   // ---- ChaosExperiments ----
   auto chaos_queue = std::make_shared<kube::WorkQueue>(
       clock, kube::DefaultControllerRateLimiter(clock), metrics.QueueMetrics("chaosexperiment"));
   InformerSet chaos_cache("chaosexperiment", client, kChaosGvr, options.namespaces, chaos_queue);
+  chaos_cache.AddIndexer(kScheduleIndex, ScheduleRunIndex);
   auto engine = NewFaultEngine();
   // The kill switch: on and off, every experiment is looked at again at once.
   const std::string kill_switch_ns = !options.kill_switch_namespace.empty()

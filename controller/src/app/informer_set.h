@@ -46,7 +46,8 @@ class InformerSet final : public Runnable,
   void AddIndexer(const std::string& name, kube::IndexFunc func);
   // ObjectCache (Get is ObjectStore's)
   bool Synced() const override { return HasSynced(); }
-  std::vector<kube::Json> ByIndex(const std::string& index, const std::string& value) override;
+  std::vector<kube::Json> ByIndex(const std::string& index,
+                                  const std::string& value) override;  // both bases
 
   // ObjectStore: reads from the caches, writes to the API server.
   std::optional<kube::Json> Get(const std::string& key) override;

@@ -92,15 +92,7 @@ class KubeScheduleRuns final : public ScheduleRuns {
       : client_(std::move(client)), experiments_(experiments) {}
 
   std::vector<Json> List(const std::string& ns, const std::string& schedule) override {
-    std::vector<Json> out;
-    for (auto& o : experiments_->List()) {
-      const Json& md = o.at("metadata");
-      if (StringField(md, "namespace") != ns) continue;
-      const Json* labels = json::Field(md, "labels");
-      if (labels == nullptr || StringField(*labels, kScheduleLabel) != schedule) continue;
-      out.push_back(std::move(o));
-    }
-    return out;
+    return experiments_->ByIndex(kScheduleIndex, ns + "/" + schedule);
   }
   bool Create(const Json& experiment) override {
     try {

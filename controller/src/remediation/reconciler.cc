@@ -100,7 +100,11 @@ ReconcileResult RemediationReconciler::Reconcile(const std::string& key) {
   Step step;
   const RemediationSpecParse parsed = ParseRemediationSpec(object);
   const std::optional<TargetClaim> owner =
-      parsed.spec ? TargetOwner(key, object, *parsed.spec, store_->List()) : std::nullopt;
+      parsed.spec && !parsed.spec->safety.dry_run
+          ? TargetOwner(key, object, *parsed.spec,
+                        store_->ByIndex(kTargetIndex, kube::NamespaceOf(object) + "/" +
+                                                          parsed.spec->target_deployment))
+          : std::nullopt;
   if (owner) {
     collector_->Forget(key);  // baselines and counters would be stale when it takes over
     step = TargetClaimed(current, owner->key, parsed.spec->target_deployment, generation, now);
