@@ -141,14 +141,7 @@ Civil CivilOf(int64_t local) {
   return c;
 }
 
-int64_t LocalOf(int64_t y, int m, int d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const int64_t yoe = y - era * 400;
-  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return (era * 146097 + doe - 719468) * kDay;
-}
+int64_t LocalOf(int64_t y, int m, int d) { return DaysFromCivil(y, m, d) * kDay; }
 
 }  // namespace
 

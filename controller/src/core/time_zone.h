@@ -14,6 +14,9 @@
 
 namespace poolguard::controller {
 
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+int64_t DaysFromCivil(int64_t year, int month, int day);
+
 class TimeZone {
  public:
   /// UTC (no transitions, offset 0).
