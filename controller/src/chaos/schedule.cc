@@ -266,6 +266,7 @@ ScheduleDecision DecideSchedule(const ScheduleObserved& o) {
                             std::to_string(spec.starting_deadline.count()) + "s) late"});
   }
 
+  bool replacing = false;  // Replace: the earlier runs are ending; the new one waits
   if (due) {
     st.last_schedule_time = due;
     const std::string name = RunName(o.name, cron, *due);
@@ -287,8 +288,22 @@ ScheduleDecision DecideSchedule(const ScheduleObserved& o) {
       d.events.push_back({"Normal", "SkippedConcurrent",
                           "the run due at " + Describe(*due, spec, zone) + " was not started: " +
                               others_text + " still running (concurrencyPolicy Forbid)"});
+    } else if (!others.empty() && spec.concurrency == ConcurrencyPolicy::kReplace) {
+      // The new run starts once the earlier ones have rolled back: until then they still
+      // hold the target, and the new one would be rejected (one experiment per target).
+      // The due time stays due (not recorded) while within startingDeadlineSeconds.
+      replacing = true;
+      st.last_schedule_time = o.status.last_schedule_time;
+      for (const auto& run : o.runs) {
+        if (!run.aborting && std::find(others.begin(), others.end(), run.name) != others.end())
+          d.abort.push_back(run.name);
+      }
+      if (!d.abort.empty()) {
+        d.events.push_back({"Normal", "Replacing",
+                            "the run due at " + Describe(*due, spec, zone) + " waits: aborting " +
+                                others_text + " first (concurrencyPolicy Replace)"});
+      }
     } else {
-      if (spec.concurrency == ConcurrencyPolicy::kReplace) d.abort = others;
       Json run = Json::object();
       run["apiVersion"] = Json::string(kApiVersion);
       run["kind"] = Json::string("ChaosExperiment");
@@ -315,11 +330,8 @@ ScheduleDecision DecideSchedule(const ScheduleObserved& o) {
       d.create = run;
       st.active.push_back(name);
       std::sort(st.active.begin(), st.active.end());
-      d.events.push_back(
-          {"Normal", "Scheduled",
-           "created " + name + " for the run due at " + Describe(*due, spec, zone) +
-               (d.abort.empty() ? ""
-                                : "; aborting " + others_text + " (concurrencyPolicy Replace)")});
+      d.events.push_back({"Normal", "Scheduled",
+                          "created " + name + " for the run due at " + Describe(*due, spec, zone)});
     }
   }
 
@@ -337,6 +349,7 @@ ScheduleDecision DecideSchedule(const ScheduleObserved& o) {
   }
   if (!st.active.empty() || !d.remove.empty())
     d.requeue_after = d.requeue_after ? std::min(*d.requeue_after, kActivePoll) : kActivePoll;
+  if (replacing) d.requeue_after = milliseconds(1000);  // to start the new run promptly
   return d;
 }
 

@@ -70,6 +70,7 @@ struct ScheduledRun {
   WallTime scheduled_at;
   Phase phase = Phase::kNone;
   bool deleting = false;
+  bool aborting = false;  // spec.abort set (by a Replace, or a person)
 };
 
 struct ScheduleObserved {

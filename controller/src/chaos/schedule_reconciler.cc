@@ -59,6 +59,8 @@ ReconcileResult ScheduleReconciler::Reconcile(const std::string& key) {
     r.scheduled_at = due.value_or(TimeField(rmd, "creationTimestamp").value_or(WallTime{}));
     r.phase = ParseChaosStatus(run).phase;
     r.deleting = json::Field(rmd, "deletionTimestamp") != nullptr;
+    const Json* run_spec = json::Field(run, "spec");
+    r.aborting = run_spec != nullptr && BoolField(*run_spec, "abort");
     o.runs.push_back(std::move(r));
   }
   o.now = clock_->WallNow();

@@ -126,21 +126,22 @@ TEST_F(ScheduleReconcilerTest, ReplaceAbortsTheActiveRunBeforeCreatingTheNext) {
   clock_->Advance(61s);
   Reconcile();
   log_.Take();
-  clock_->Advance(60s);
+  clock_->Advance(60s);  // 08:02: the 08:01 run is still active
   Reconcile();
   EXPECT_EQ(log_.Take(),
             (std::vector<std::string>{
                 "abort shop/nightly-30000001 by ChaosSchedule nightly (concurrencyPolicy Replace)",
-                "create shop/nightly-30000002", "event shop/nightly Normal Scheduled",
-                "update-status shop/nightly last=2027-01-15T08:02:00Z "
-                "active=[nightly-30000001,nightly-30000002]"}));
-  // Once both have finished, the history limit (1 failed by default) keeps the newest.
+                "event shop/nightly Normal Replacing",
+                "update-status shop/nightly last=2027-01-15T08:01:00Z active=[nightly-30000001]"}));
+  // Once it has ended, the 08:02 run starts; the history limit (1 failed by default) keeps
+  // the newest failed run.
   runs_.SetPhase("shop/nightly-30000001", "Aborted");
-  runs_.SetPhase("shop/nightly-30000002", "Failed");
+  clock_->Advance(2s);
   Reconcile();
   EXPECT_EQ(log_.Take(), (std::vector<std::string>{
-                             "delete shop/nightly-30000001",
-                             "update-status shop/nightly last=2027-01-15T08:02:00Z active=[]"}));
+                             "create shop/nightly-30000002", "event shop/nightly Normal Scheduled",
+                             "update-status shop/nightly last=2027-01-15T08:02:00Z "
+                             "active=[nightly-30000002]"}));
 }
 
 }  // namespace

@@ -128,24 +128,51 @@ TEST(Schedule, ForbidSkipsARunWhileAnotherIsActive) {
   EXPECT_LE(*d.requeue_after, 5s);  // active runs are looked at again soon
 }
 
-TEST(Schedule, AllowRunsAlongsideAndReplaceAbortsTheActiveRun) {
-  for (const char* policy : {"Allow", "Replace"}) {
-    auto o =
-        Obs(std::string(R"("schedule": "*/5 * * * *", "concurrencyPolicy": ")") + policy + "\"",
-            "2026-12-04T09:00:00Z", "2026-12-04T10:05:01Z");
-    o.status.observed_generation = 1;
-    o.status.schedule_since = At("2026-12-04T09:00:00Z");
-    o.status.last_schedule_time = At("2026-12-04T10:00:00Z");
-    o.runs = {Due("nightly-29939640", "2026-12-04T10:00:00Z", Phase::kActive)};
-    auto d = DecideSchedule(o);
-    ASSERT_TRUE(d.create) << policy;
-    EXPECT_EQ(d.status.active.size(), 2u) << policy;
-    if (std::string(policy) == "Replace") {
-      EXPECT_EQ(d.abort, std::vector<std::string>{"nightly-29939640"});
-    } else {
-      EXPECT_TRUE(d.abort.empty());
-    }
-  }
+TEST(Schedule, AllowRunsAlongside) {
+  auto o = Obs(R"("schedule": "*/5 * * * *", "concurrencyPolicy": "Allow")", "2026-12-04T09:00:00Z",
+               "2026-12-04T10:05:01Z");
+  o.status.observed_generation = 1;
+  o.status.schedule_since = At("2026-12-04T09:00:00Z");
+  o.status.last_schedule_time = At("2026-12-04T10:00:00Z");
+  o.runs = {Due("nightly-29939640", "2026-12-04T10:00:00Z", Phase::kActive)};
+  auto d = DecideSchedule(o);
+  ASSERT_TRUE(d.create);
+  EXPECT_EQ(d.status.active.size(), 2u);
+  EXPECT_TRUE(d.abort.empty());
+}
+
+// Replace aborts the active run and starts the new one only once it has rolled back (it
+// holds the target until then: the new one would be rejected), within the deadline.
+TEST(Schedule, ReplaceAbortsTheActiveRunThenStartsTheNextOnceItEnded) {
+  auto o = Obs(R"("schedule": "*/5 * * * *", "concurrencyPolicy": "Replace")",
+               "2026-12-04T09:00:00Z", "2026-12-04T10:05:01Z");
+  o.status.observed_generation = 1;
+  o.status.schedule_since = At("2026-12-04T09:00:00Z");
+  o.status.last_schedule_time = At("2026-12-04T10:00:00Z");
+  o.runs = {Due("nightly-29939640", "2026-12-04T10:00:00Z", Phase::kActive)};
+  auto d = DecideSchedule(o);
+  EXPECT_FALSE(d.create);
+  EXPECT_EQ(d.abort, std::vector<std::string>{"nightly-29939640"});
+  EXPECT_EQ(Reasons(d), std::vector<std::string>{"Replacing"});
+  EXPECT_EQ(d.status.last_schedule_time, At("2026-12-04T10:00:00Z"));  // still due
+  EXPECT_EQ(*d.requeue_after, 1s);
+
+  // Rolling back: not aborted again, nothing said again.
+  auto o2 = Then(o, d, "2026-12-04T10:05:03Z");
+  o2.runs[0].aborting = true;
+  o2.runs[0].phase = Phase::kRollingBack;
+  auto d2 = DecideSchedule(o2);
+  EXPECT_FALSE(d2.create);
+  EXPECT_TRUE(d2.abort.empty());
+  EXPECT_TRUE(d2.events.empty());
+
+  // Aborted: the run due at 10:05 starts now.
+  auto o3 = Then(o2, d2, "2026-12-04T10:05:05Z");
+  o3.runs[0].phase = Phase::kAborted;
+  auto d3 = DecideSchedule(o3);
+  ASSERT_TRUE(d3.create);
+  EXPECT_EQ(d3.create->at("metadata").at("name").as_string(), "nightly-29939645");
+  EXPECT_EQ(d3.status.last_schedule_time, At("2026-12-04T10:05:00Z"));
 }
 
 TEST(Schedule, SuspendedStartsNothingAndResumingDoesNotCatchUp) {
