@@ -400,6 +400,9 @@ int RunController(const Options& options) {
     manager.RequestStop();
   });
   const Manager::ExitCode code = manager.Run();
+  // The Controllers outlive the manager (declared before it): a standby's, never started,
+  // run on_stopped in their destructors and must not ask a destroyed manager.
+  manager_ptr = nullptr;
   if (!signalled.exchange(true)) pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();
   spdlog::info("stopped");

@@ -242,8 +242,10 @@ ScheduleDecision DecideSchedule(const ScheduleObserved& o) {
       if (cron.every() > 0) {
         missed = FromUnix(from + (window_start - 1 - from) / cron.every() * cron.every());
       } else {
-        for (auto n = cron.Next(t, zone); n && *n < window_start; n = cron.Next(*n, zone)) t = *n;
-        missed = FromUnix(t);
+        std::optional<int64_t> last;
+        for (auto n = cron.Next(t, zone); n && *n < window_start; n = cron.Next(*n, zone)) last = n;
+        // None in that week: name the first one missed, a time the cron did name.
+        missed = FromUnix(last.value_or(*first));
       }
     }
     int64_t scan = window_start;

@@ -70,17 +70,28 @@ ReconcileResult ScheduleReconciler::Reconcile(const std::string& key) {
   for (const auto& name : d.abort) {
     runs_->Abort(o.ns, name, "ChaosSchedule " + o.name + " (concurrencyPolicy Replace)");
   }
-  if (d.create && !runs_->Create(*d.create)) {
-    spdlog::info("{}: run {} exists already (created before a restart)", key,
-                 StringField(d.create->at("metadata"), "name"));
+  if (d.create) {
+    const std::string name = StringField(d.create->at("metadata"), "name");
+    try {
+      if (!runs_->Create(*d.create)) {
+        spdlog::info("{}: run {} exists already (created before a restart)", key, name);
+      }
+    } catch (const std::exception& e) {
+      // Refused (quota, validation, rights): said on the schedule, retried while due.
+      events_->Record(*object, "Warning", "CreateFailed",
+                      "cannot create run " + name + ": " + std::string(e.what()).substr(0, 400));
+      throw;
+    }
   }
-  for (const auto& name : d.remove) runs_->Delete(o.ns, name);
   for (const auto& e : d.events) events_->Record(*object, e.type, e.reason, e.message);
   if (ParseScheduleStatus(*object) != d.status || json::Field(*object, "status") == nullptr) {
     Json updated = *object;
     updated["status"] = ToJson(d.status);
     schedules_->UpdateStatus(updated);
   }
+  // Last: a run is pruned only once the run due after it is recorded (a status write that
+  // failed would otherwise let the next look create a pruned run's name again).
+  for (const auto& name : d.remove) runs_->Delete(o.ns, name);
   return {d.requeue_after};
 }
 

@@ -1,5 +1,6 @@
 #include "core/cron.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <vector>
@@ -11,6 +12,7 @@ namespace {
 
 constexpr int64_t kDay = 86400;
 constexpr int64_t kMinEvery = 10;  // seconds: faster than this is not a schedule for faults
+constexpr int64_t kMaxEvery = 366 * 86400;  // a year: longer is what a cron line says
 
 struct Field {
   const char* name;
@@ -96,10 +98,12 @@ bool ParseField(std::string_view text, const Field& f, uint64_t* bits, bool* sta
       item = item.substr(0, slash);
     }
     int lo = 0, hi = 0;
+    // Expansions stop at Saturday (6): 7 is only Sunday written out, as in robfig/cron.
+    const int top = f.names == kDayNames ? 6 : f.max;
     if (item == "*" || item == "?") {
       lo = f.min;
-      hi = f.max;
-      if (!has_step) *star = true;
+      hi = top;
+      if (step == 1) *star = true;  // "*/1" is "*"
     } else if (const auto dash = item.find('-'); dash != std::string_view::npos) {
       if (!Value(item.substr(0, dash), f, &lo) || !Value(item.substr(dash + 1), f, &hi))
         return fail("a range needs two values from " + std::to_string(f.min) + " to " +
@@ -110,7 +114,7 @@ bool ParseField(std::string_view text, const Field& f, uint64_t* bits, bool* sta
         return fail("expected a value from " + std::to_string(f.min) + " to " +
                     std::to_string(f.max) + (f.names != nullptr ? " or a name" : "") +
                     ", a range, a list or \"*\"");
-      hi = has_step ? f.max : lo;  // "5/15" is "5-max/15"
+      hi = has_step ? std::max(lo, top) : lo;  // "5/15" is "5-max/15"
     }
     for (int v = lo; v <= hi; v += step) *bits |= uint64_t{1} << v;
   }
@@ -183,6 +187,10 @@ std::optional<CronSchedule> CronSchedule::Parse(std::string_view expr, std::stri
       return std::nullopt;
     }
     CronSchedule s;
+    if (*ms > std::chrono::seconds(kMaxEvery)) {
+      *error = "@every " + std::string(d) + " is longer than a year (8784h): use a cron expression";
+      return std::nullopt;
+    }
     s.every_ = std::chrono::duration_cast<std::chrono::seconds>(*ms).count();
     return s;
   }

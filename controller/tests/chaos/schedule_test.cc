@@ -230,6 +230,17 @@ TEST(Schedule, LateRunsWithinTheDeadlineStartAndOlderOnesAreReportedMissed) {
   EXPECT_TRUE(DecideSchedule(Then(o2, d2, "2026-12-04T10:05:25Z")).events.empty());
 }
 
+TEST(Schedule, AMissedRunIsOneTheCronNamedEvenAfterLongDowntime) {
+  // Monthly, the controller away 40 days: nothing was due in the week before the window,
+  // and the run reported missed is the 1 January one, not an invented time.
+  auto o = Obs(R"("schedule": "@monthly")", "2026-12-01T00:00:00Z", "2027-01-10T00:00:00Z");
+  o.status.observed_generation = 1;
+  o.status.schedule_since = At("2026-12-01T00:00:00Z");
+  auto d = DecideSchedule(o);
+  EXPECT_FALSE(d.create);
+  EXPECT_EQ(d.status.last_missed_time, At("2027-01-01T00:00:00Z"));
+}
+
 TEST(Schedule, HistoryKeepsTheNewestFinishedRunsOfEachKind) {
   auto o = Obs(R"("schedule": "@hourly", "successfulHistoryLimit": 2, "failedHistoryLimit": 1)",
                "2026-12-04T00:00:00Z", "2026-12-04T09:30:00Z");

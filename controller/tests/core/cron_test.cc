@@ -49,9 +49,18 @@ TEST(Cron, DayOfMonthAndDayOfWeekBothRestrictedMeansEither) {
   // The 13th, or any Friday: Friday 4 December comes first, then Sunday 13 December.
   EXPECT_EQ(NextUtc("0 0 13 * FRI", "2026-12-01T00:00:00Z"), "2026-12-04T00:00:00Z");
   EXPECT_EQ(NextUtc("0 0 13 * FRI", "2026-12-11T00:00:00Z"), "2026-12-13T00:00:00Z");
+  // "*/1" is "*" (robfig/cron): the day of month alone decides.
+  EXPECT_EQ(NextUtc("0 0 13 * */1", "2026-12-01T00:00:00Z"), "2026-12-13T00:00:00Z");
   // With "*" in one of them, the other alone decides.
   EXPECT_EQ(NextUtc("0 0 * * FRI", "2026-12-05T00:00:00Z"), "2026-12-11T00:00:00Z");
   EXPECT_EQ(NextUtc("0 0 13 * *", "2026-12-01T00:00:00Z"), "2026-12-13T00:00:00Z");
+}
+
+TEST(Cron, DayOfWeekStepsStopAtSaturday) {
+  // 1/2 is Mon, Wed, Fri: after Friday 4 December comes Monday 7, not Sunday 6.
+  EXPECT_EQ(NextUtc("0 9 * * 1/2", "2026-12-04T10:00:00Z"), "2026-12-07T09:00:00Z");
+  EXPECT_EQ(NextUtc("0 9 * * 5/2", "2026-12-04T10:00:00Z"), "2026-12-11T09:00:00Z");
+  EXPECT_EQ(NextUtc("0 9 * * MON/2", "2026-12-04T10:00:00Z"), "2026-12-07T09:00:00Z");
 }
 
 TEST(Cron, EveryCountsFromTheTimeGiven) {
@@ -98,6 +107,7 @@ TEST(Cron, ErrorsSayWhatAndWhere) {
            {"@fortnightly", "unknown macro"},
            {"@every 5s", "shorter than 10s"},
            {"@every soon", "@every needs a duration"},
+           {"@every 9000h", "longer than a year"},
        }) {
     std::string error;
     EXPECT_FALSE(CronSchedule::Parse(c.expr, &error)) << c.expr;
