@@ -220,10 +220,13 @@ TEST_F(InformerTest, SurvivesAnApiServerRestart) {
   bool caught_up = Eventually(
       [&] {
         auto c = informer.Get(ns_, "before-0");
-        return informer.Size() == 20u && c && c->at("data").at("v").as_string() == "after";
+        // Handlers run after the cache holds the object: wait for both.
+        return informer.Size() == 20u && c && c->at("data").at("v").as_string() == "after" &&
+               adds == 20;
       },
       60s);
-  EXPECT_TRUE(caught_up) << "size " << informer.Size() << " lists " << informer.ListCount();
+  EXPECT_TRUE(caught_up) << "size " << informer.Size() << " lists " << informer.ListCount()
+                         << " adds " << adds;
   EXPECT_EQ(adds, 20);
   RecordProperty("lists", informer.ListCount());
   informer.Stop();
