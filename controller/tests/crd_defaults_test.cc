@@ -182,6 +182,9 @@ TEST(CrdDefaults, ChaosExperimentTheCrdsDefaultsAreTheControllers) {
            "duration":"2m"})",
        R"({"target":{"deployment":"api"},"database":{"service":"db","credentialsSecret":"c"},
            "fault":{"type":"DatabaseDown","databaseDown":{}},
+           "duration":"2m"})",
+       R"({"target":{"deployment":"api"},"database":{"service":"db","credentialsSecret":"c"},
+           "fault":{"type":"NetworkPartition","networkPartition":{}},
            "duration":"2m"})"},
       ParseChaosSpec);
 }
@@ -234,7 +237,10 @@ TEST(CrdDefaults, ChaosScheduleTheCrdsDefaultsAreTheControllers) {
             "fault":{"type":"CredentialRotation","credentialRotation":{}},"duration":"2m"}}})",
                       R"({"schedule":"@daily","experimentTemplate":{"spec":
            {"target":{"deployment":"api"},"database":{"service":"db","credentialsSecret":"c"},
-            "fault":{"type":"DatabaseDown","databaseDown":{}},"duration":"2m"}}})"},
+            "fault":{"type":"DatabaseDown","databaseDown":{}},"duration":"2m"}}})",
+                      R"({"schedule":"@daily","experimentTemplate":{"spec":
+           {"target":{"deployment":"api"},"database":{"service":"db","credentialsSecret":"c"},
+            "fault":{"type":"NetworkPartition","networkPartition":{}},"duration":"2m"}}})"},
                      ParseScheduleView);
 }
 

@@ -426,6 +426,7 @@ poolguard-demo get secrets
 poolguard-demo get pods log
 poolguard-demo patch deployments.apps
 poolguard-demo patch statefulsets.apps
+poolguard-demo patch services
 poolguard-system get leases.coordination.k8s.io
 poolguard-system create leases.coordination.k8s.io
 poolguard-system update leases.coordination.k8s.io
@@ -465,6 +466,9 @@ poolguard-demo update secrets
 poolguard-demo delete statefulsets.apps
 default get secrets
 default patch deployments.apps
+default patch services
+poolguard-demo update services
+poolguard-demo delete services
 default get pods log
 default create leases.coordination.k8s.io
 kube-system get secrets

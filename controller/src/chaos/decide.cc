@@ -26,6 +26,10 @@ std::string FaultDescription(const ChaosSpec& spec) {
   if (spec.type == FaultType::kDatabaseDown) {
     return "StatefulSet " + spec.db_statefulset + " stopped (0 replicas)";
   }
+  if (spec.type == FaultType::kNetworkPartition) {
+    return "Service " + spec.partition_service + " partitioned (its selector matches no pod)" +
+           (spec.terminate_sessions ? ", the role's sessions ended" : "");
+  }
   std::string mode = spec.mode == LeakMode::kIdle                ? "idle"
                      : spec.mode == LeakMode::kIdleInTransaction ? "idle in transaction"
                                                                  : "locking " + spec.table;
@@ -62,6 +66,8 @@ class Builder {
       d_.status.password_rotated = n > 0;
     } else if (o_.spec.spec && o_.spec.spec->StopsDatabase()) {
       d_.status.database_stopped = n > 0;
+    } else if (o_.spec.spec && o_.spec.spec->type == FaultType::kNetworkPartition) {
+      d_.status.service_partitioned = n > 0;
     } else {
       d_.status.leaked_connections = n;
     }
@@ -213,6 +219,12 @@ void DecidePending(const ChaosObserved& o, Builder* b) {
     b->d().status.restore_replicas = o.database_replicas.value_or(1);
     b->d().status.database_stopped = false;
   }
+  if (spec.type == FaultType::kNetworkPartition) {
+    // Intent first: which Service's selector is about to change (the rollback's key is
+    // the experiment's UID in it).
+    b->d().status.partitioned_service = spec.partition_service;
+    b->d().status.service_partitioned = false;
+  }
   b->Phase(Phase::kInjecting, reasons::kInjecting, "injecting " + FaultDescription(spec));
   b->Cond(reasons::kAccepted, "True", reasons::kGuardrailsPassed, "all guardrails passed");
   b->Cond(reasons::kFaultActive, "False", reasons::kInjecting,
@@ -293,6 +305,8 @@ void DecideRunning(const ChaosObserved& o, Builder* b) {
           ? "the role's password was set back by someone else"
       : spec.StopsDatabase()
           ? "StatefulSet " + spec.db_statefulset + " was scaled up by someone else"
+      : spec.type == FaultType::kNetworkPartition
+          ? "Service " + spec.partition_service + "'s selector was set back by someone else"
       : spec.HangsDatabase()
           ? "the session holding pg_authid ended (terminated, or the database restarted)"
           : std::to_string(lost) + " of " + std::to_string(want) +

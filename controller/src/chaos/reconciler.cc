@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <condition_variable>
+#include <map>
 
 #include "chaos/notify.h"
 #include "poolguard/common/json_util.h"
@@ -58,6 +59,14 @@ std::string TargetOf(const kube::Json& o) {
 std::string UidOf(const kube::Json& o) {
   const std::string uid = json::StringAt(o, {"metadata", "uid"});
   return uid.empty() ? kube::KeyOf(o) : uid;
+}
+
+// NetworkPartition: whether the Service's selector carries the experiment's key.
+bool PartitionedBy(const std::optional<std::map<std::string, std::string>>& selector,
+                   const std::string& uid) {
+  if (!selector) return false;
+  auto it = selector->find(kPartitionSelectorKey);
+  return it != selector->end() && it->second == uid;
 }
 
 }  // namespace
@@ -155,6 +164,37 @@ std::optional<DbTarget> ChaosReconciler::Database(const std::string& key, const 
   return std::nullopt;
 }
 
+std::string ChaosReconciler::PartitionGuard(const std::string& key, const kube::Json& object,
+                                            const ChaosSpec& spec, std::string* endpoint) {
+  const std::string ns = kube::NamespaceOf(object);
+  const std::string where = "Service " + ns + "/" + spec.partition_service;
+  std::optional<std::map<std::string, std::string>> selector;
+  try {
+    selector = reader_->ServiceSelector(ns, spec.partition_service);
+  } catch (const kube::ApiError& e) {
+    return "cannot read " + where + ": " + e.what();
+  }
+  if (!selector) {
+    return where +
+           " not found (spec.fault.networkPartition.service, default spec.database.service)";
+  }
+  if (selector->empty()) {
+    return where +
+           " has no selector: its endpoints are not chosen by labels, so the partition "
+           "cannot take them away";
+  }
+  if (auto it = selector->find(kPartitionSelectorKey); it != selector->end()) {
+    return where + " is partitioned already (selector " + kPartitionSelectorKey + "=" + it->second +
+           ")";
+  }
+  if (!spec.terminate_sessions) return "";
+  std::string error;
+  auto db = Database(key, object, spec, &error);
+  if (!db) return error;
+  *endpoint = db->endpoint.ToString();
+  return "";
+}
+
 ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_down) {
   const std::string key = kube::KeyOf(object);
   ChaosObserved o;
@@ -184,6 +224,7 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
   const bool rotation = spec.type == FaultType::kCredentialRotation;
   const bool down = spec.StopsDatabase();
   const bool hung = spec.HangsDatabase();
+  const bool partition = spec.type == FaultType::kNetworkPartition;
   const Phase phase = o.status.phase;
   const std::string app =
       o.status.application_name.empty() ? ApplicationName(o.ns, o.name) : o.status.application_name;
@@ -197,7 +238,7 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
     if (!leak) o.surge_clients_in_use = engine_->TotalClients();
     if (leak && spec.connections > o.max_connections_per_experiment) return o;
     const std::string target = o.ns + "/" + spec.target_deployment;
-    for (const auto& other : store_->List()) {
+    for (const auto& other : store_->ByIndex(kTargetIndex, target)) {
       const std::string other_key = kube::KeyOf(other);
       if (other_key == key || TargetOf(other) != target) continue;
       if (HoldsTarget(ParseChaosStatus(other).phase)) o.active_on_same_target.push_back(other_key);
@@ -234,6 +275,8 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
                             "); the experiment rotates only a password it can set back";
         }
       }
+    } else if (partition) {
+      o.resolve_error = PartitionGuard(key, object, spec, &o.database_endpoint);
     } else if (down) {
       o.database_replicas = reader_->StatefulSetReplicas(o.ns, spec.db_statefulset);
       if (!o.database_replicas) {
@@ -287,6 +330,25 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
       spdlog::warn("{}: cannot read StatefulSet {}: {}", key, spec.db_statefulset, e.what());
     }
     o.held = TrackOutside(key, stopped, o.status.database_stopped.value_or(false));
+  }
+
+  if (partition && (HoldsTarget(phase) || o.deleting ||
+                    (IsTerminal(phase) && o.status.service_partitioned.value_or(false)))) {
+    // Ours only while the selector carries our UID under our key, and status named the
+    // Service first (Injecting): the rollback finds it by status, not by a spec it trusts.
+    std::optional<bool> partitioned;
+    const std::string& service = o.status.partitioned_service;
+    if (service.empty()) {
+      partitioned = false;
+    } else {
+      try {
+        const auto selector = reader_->ServiceSelector(o.ns, service);
+        partitioned = PartitionedBy(selector, UidOf(object));
+      } catch (const kube::ApiError& e) {
+        spdlog::warn("{}: cannot read Service {}: {}", key, service, e.what());
+      }
+    }
+    o.held = TrackOutside(key, partitioned, o.status.service_partitioned.value_or(false));
   }
 
   if (leak && (HoldsTarget(phase) || o.deleting)) {
@@ -368,6 +430,41 @@ void ChaosReconciler::RunInject(const std::string& key, const kube::Json& object
         throw InjectError("cannot scale StatefulSet " + o.ns + "/" + spec.db_statefulset +
                           " to 0: " + e.what());
       }
+    } else if (spec.type == FaultType::kNetworkPartition) {
+      // The database's address before its Service loses it: the role's sessions are ended
+      // there, after the partition, so that its pools must reconnect through the Service.
+      std::optional<DbTarget> db;
+      if (spec.terminate_sessions) {
+        std::string error;
+        db = Database(key, object, spec, &error);
+        if (!db) throw InjectError(error);
+      }
+      // As status names it now (the decision wrote it just before this effect): never a
+      // Service status does not name, so the rollback always knows which to heal.
+      const std::string service = ParseChaosStatus(object).partitioned_service;
+      if (service.empty()) throw InjectError("status.partitionedService is not written");
+      {
+        std::lock_guard lock(mutex_);
+        outside_.insert(key);  // before the change: a SIGTERM meanwhile still heals it
+      }
+      try {
+        reader_->SetServiceSelectorKey(o.ns, service, kPartitionSelectorKey, UidOf(object));
+        spdlog::info("{}: partitioned Service {} (selector {}={})", key, service,
+                     kPartitionSelectorKey, UidOf(object));
+      } catch (const kube::ApiError& e) {
+        throw InjectError("cannot patch Service " + o.ns + "/" + service +
+                          "'s selector: " + e.what());
+      }
+      if (db) {
+        try {
+          const int ended = admin_->EndOwnSessions(*db);
+          spdlog::info("{}: ended {} session(s) of role {} at {}", key, ended, db->user,
+                       db->endpoint.ToString());
+        } catch (const DbError& e) {
+          // The partition is in place; sessions open before it live on until they fail.
+          spdlog::warn("{}: cannot end the role's sessions: {}", key, e.what());
+        }
+      }
     } else if (spec.type == FaultType::kCredentialRotation) {
       std::string error;
       auto db = Database(key, object, spec, &error);
@@ -413,7 +510,21 @@ void ChaosReconciler::RunRollback(const std::string& key, const kube::Json& obje
                PhaseName(o.status.phase), o.held, o.db_sessions.value_or(-1));
   const bool rotation = o.spec.spec && o.spec.spec->type == FaultType::kCredentialRotation;
   const bool down = o.spec.spec && o.spec.spec->StopsDatabase();
-  if (!rotation && !down) engine_->Rollback(key);  // leaks, surges and the Hung lock
+  const bool partition = o.spec.spec && o.spec.spec->type == FaultType::kNetworkPartition;
+  if (!rotation && !down && !partition) engine_->Rollback(key);  // leaks, surges, the Hung lock
+  if (partition && !o.status.partitioned_service.empty()) {
+    const std::string& service = o.status.partitioned_service;
+    try {
+      // Only our key with our UID: a selector someone changed back is theirs.
+      if (PartitionedBy(reader_->ServiceSelector(o.ns, service), UidOf(object))) {
+        reader_->SetServiceSelectorKey(o.ns, service, kPartitionSelectorKey, std::nullopt);
+        spdlog::info("{}: healed Service {} (selector {} removed)", key, service,
+                     kPartitionSelectorKey);
+      }
+    } catch (const kube::ApiError& e) {
+      spdlog::warn("{}: cannot heal Service {} yet: {}", key, service, e.what());
+    }
+  }
   if (down && o.status.restore_replicas) {
     const std::string& sts = o.spec.spec->db_statefulset;
     try {

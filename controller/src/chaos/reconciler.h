@@ -84,6 +84,10 @@ class ChaosReconciler {
   ChaosObserved Observe(const kube::Json& object, bool shutting_down);
   std::optional<DbTarget> Database(const std::string& key, const kube::Json& object,
                                    const ChaosSpec& spec, std::string* error);
+  /// NetworkPartition's guardrail: why the Service cannot be partitioned ("" when it can): not
+  /// found, no selector, partitioned already, or (terminateSessions) the database unresolved.
+  std::string PartitionGuard(const std::string& key, const kube::Json& object,
+                             const ChaosSpec& spec, std::string* endpoint);
   void RunInject(const std::string& key, const kube::Json& object, const ChaosObserved& o);
   void RunRollback(const std::string& key, const kube::Json& object, const ChaosObserved& o);
   ReconcileResult Run(const std::string& key, bool shutting_down);
@@ -92,8 +96,9 @@ class ChaosReconciler {
   /// not ours to set back), nullopt when the database did not answer.
   std::optional<bool> PasswordRotated(const std::string& key, const DbTarget& db,
                                       const std::string& rotated);
-  /// A fault outside this process (a password, a StatefulSet) read back: `present` (nullopt:
-  /// could not tell, then `last_known`, status's). Kept in outside_; returns `held` (0 or 1).
+  /// A fault outside this process (a password, a StatefulSet, a Service) read back: `present`
+  /// (nullopt: could not tell, then `last_known`, status's). Kept in outside_; returns `held` (0 or
+  /// 1).
   int TrackOutside(const std::string& key, std::optional<bool> present, bool last_known);
 
   ObjectStore* store_;

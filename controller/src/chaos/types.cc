@@ -152,10 +152,27 @@ SpecParse ParseChaosSpec(const Json& object) {
     if (auto why = CheckDnsSubdomain(spec.db_statefulset); !why.empty()) {
       return bad_name("spec.fault.databaseDown.statefulSet", spec.db_statefulset, why);
     }
+  } else if (type == "NetworkPartition") {
+    spec.type = FaultType::kNetworkPartition;
+    const Json* partition = Field(*fault, "networkPartition");
+    spec.partition_service = partition != nullptr ? StringField(*partition, "service") : "";
+    if (spec.partition_service.empty()) spec.partition_service = spec.db_service;
+    if (auto why = CheckDnsLabel(spec.partition_service); !why.empty()) {
+      return bad_name("spec.fault.networkPartition.service", spec.partition_service, why);
+    }
+    if (partition != nullptr) {
+      const Json* terminate = Field(*partition, "terminateSessions");
+      spec.terminate_sessions =
+          terminate == nullptr || !terminate->is_boolean() || terminate->as_bool();
+    }
   } else {
     return fail("spec.fault.type: Unsupported value \"" + type +
                 "\": supported values: ConnectionLeak, TrafficSurge, CredentialRotation, "
-                "DatabaseDown");
+                "DatabaseDown, NetworkPartition");
+  }
+  if (spec.type != FaultType::kNetworkPartition && Field(*fault, "networkPartition") != nullptr) {
+    return fail(
+        "spec.fault.networkPartition: Forbidden: only allowed when type is NetworkPartition");
   }
   if (spec.type != FaultType::kDatabaseDown && Field(*fault, "databaseDown") != nullptr) {
     return fail("spec.fault.databaseDown: Forbidden: only allowed when type is DatabaseDown");
@@ -277,6 +294,10 @@ ChaosStatus ParseChaosStatus(const Json& object) {
     status.database_stopped = v->as_bool();
   }
   if (auto v = IntField(*s, "restoreReplicas")) status.restore_replicas = static_cast<int>(*v);
+  if (const Json* v = Field(*s, "servicePartitioned"); v != nullptr && v->is_boolean()) {
+    status.service_partitioned = v->as_bool();
+  }
+  status.partitioned_service = StringField(*s, "partitionedService");
   status.application_name = StringField(*s, "applicationName");
   status.database_endpoint = StringField(*s, "databaseEndpoint");
   status.conditions = ParseConditions(*s, TimeField, IntField);
@@ -305,6 +326,12 @@ Json ToJson(const ChaosStatus& status) {
   if (!status.rotated_role.empty()) s["rotatedRole"] = Json::string(status.rotated_role);
   if (status.database_stopped) s["databaseStopped"] = Json::boolean(*status.database_stopped);
   if (status.restore_replicas) s["restoreReplicas"] = Json::number(*status.restore_replicas);
+  if (status.service_partitioned) {
+    s["servicePartitioned"] = Json::boolean(*status.service_partitioned);
+  }
+  if (!status.partitioned_service.empty()) {
+    s["partitionedService"] = Json::string(status.partitioned_service);
+  }
   if (!status.application_name.empty())
     s["applicationName"] = Json::string(status.application_name);
   if (!status.database_endpoint.empty()) {

@@ -23,9 +23,18 @@ inline constexpr char kChaosOptInValue[] = "enabled";
 inline constexpr char kChaosReportAnnotation[] = "poolguard.dev/report";
 inline constexpr size_t kMaxReportLength = 512;
 
-enum class FaultType { kConnectionLeak, kTrafficSurge, kCredentialRotation, kDatabaseDown };
+enum class FaultType {
+  kConnectionLeak,
+  kTrafficSurge,
+  kCredentialRotation,
+  kDatabaseDown,
+  kNetworkPartition,
+};
 enum class LeakMode { kIdle, kIdleInTransaction, kLockTable };
 enum class Reinject { kNever, kOnSever };
+/// NetworkPartition: the selector key added to the Service, its value the experiment's UID.
+/// A key no pod carries, so the Service selects nothing while it is there.
+inline constexpr char kPartitionSelectorKey[] = "poolguard.dev/partitioned-by";
 /// DatabaseDown: the StatefulSet scaled to 0 (Stopped), or the server left running but
 /// answering no login (Hung: a superuser session holds pg_catalog.pg_authid locked).
 enum class DownMode { kStopped, kHung };
@@ -47,9 +56,11 @@ struct ChaosSpec {
   int concurrency = 0;
   std::string path = "/items";
   long long requests = 0;  // TrafficSurge: requests in all, then the clients stop (0: no limit)
-  bool terminate_sessions = true;  // CredentialRotation: end the role's sessions once rotated
-  std::string db_statefulset;      // DatabaseDown: the StatefulSet stopped (scaled to 0)
+  // CredentialRotation, NetworkPartition: end the role's sessions once the fault is in place.
+  bool terminate_sessions = true;
+  std::string db_statefulset;  // DatabaseDown: the StatefulSet stopped (scaled to 0)
   DownMode down_mode = DownMode::kStopped;
+  std::string partition_service;  // NetworkPartition: the Service whose endpoints go away
   std::chrono::milliseconds duration{0};
   Reinject reinject = Reinject::kNever;
   bool abort = false;
@@ -71,8 +82,8 @@ struct ChaosSpec {
     return type == FaultType::kDatabaseDown && down_mode == DownMode::kHung;
   }
 
-  /// Sessions (ConnectionLeak), clients (TrafficSurge) or rotated passwords
-  /// (CredentialRotation: one) the fault holds.
+  /// Sessions (ConnectionLeak), clients (TrafficSurge), or one (the rotated password, the
+  /// stopped StatefulSet, the partitioned Service) the fault holds.
   int Want() const {
     switch (type) {
       case FaultType::kConnectionLeak:
@@ -81,6 +92,7 @@ struct ChaosSpec {
         return concurrency;
       case FaultType::kCredentialRotation:
       case FaultType::kDatabaseDown:
+      case FaultType::kNetworkPartition:
         return 1;
     }
     return 0;
@@ -121,10 +133,12 @@ struct ChaosStatus {
   std::optional<WallTime> stop_condition_since;  // the PromQL stop condition first held
   std::optional<int> leaked_connections;
   std::optional<int> surge_clients;
-  std::optional<bool> password_rotated;  // CredentialRotation: the role's password is ours now
-  std::string rotated_role;              // CredentialRotation: whose password it is
-  std::optional<bool> database_stopped;  // DatabaseDown: the StatefulSet is at 0 replicas
-  std::optional<int> restore_replicas;   // DatabaseDown: its replicas before (intent first)
+  std::optional<bool> password_rotated;     // CredentialRotation: the role's password is ours now
+  std::string rotated_role;                 // CredentialRotation: whose password it is
+  std::optional<bool> database_stopped;     // DatabaseDown: the StatefulSet is at 0 replicas
+  std::optional<int> restore_replicas;      // DatabaseDown: its replicas before (intent first)
+  std::optional<bool> service_partitioned;  // NetworkPartition: our key is in the selector
+  std::string partitioned_service;          // NetworkPartition: which Service (intent first)
   std::string application_name;
   std::string database_endpoint;
   std::vector<Condition> conditions;

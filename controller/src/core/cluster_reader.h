@@ -2,8 +2,10 @@
 
 // The Kubernetes reads both kinds need besides their own resource: namespaces, Services
 // through their EndpointSlices, Secrets, StatefulSets' replicas; and the one write a
-// DatabaseDown experiment makes (a StatefulSet's replicas).
+// DatabaseDown experiment makes (a StatefulSet's replicas) and a NetworkPartition's (a
+// Service's selector).
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -48,6 +50,15 @@ class ClusterReader {
                                                  const std::string& name) = 0;
   /// Sets a StatefulSet's spec.replicas (a merge patch). Throws kube::ApiError.
   virtual void ScaleStatefulSet(const std::string& ns, const std::string& name, int replicas) = 0;
+  /// A Service's spec.selector, read fresh (empty: it has none); nullopt when the Service
+  /// does not exist. Throws kube::ApiError.
+  virtual std::optional<std::map<std::string, std::string>> ServiceSelector(
+      const std::string& ns, const std::string& name) = 0;
+  /// Sets one key of a Service's spec.selector, or removes it (nullopt): a merge patch
+  /// that leaves the other keys as they are. Throws kube::ApiError.
+  virtual void SetServiceSelectorKey(const std::string& ns, const std::string& name,
+                                     const std::string& key,
+                                     const std::optional<std::string>& value) = 0;
 };
 
 }  // namespace poolguard::controller

@@ -131,6 +131,10 @@ class PgAdmin {
   /// sessions without further privileges.
   virtual int SetOwnPassword(const DbTarget& db, const std::string& new_password,
                              bool end_sessions) = 0;
+  /// Logs in as `db` (fresh connection) and ends the role's other sessions in the database
+  /// except the controller's and experiments' own, as SetOwnPassword's `end_sessions` does;
+  /// returns how many it ended.
+  virtual int EndOwnSessions(const DbTarget& db) = 0;
   /// Closes kept connections to databases not in `keep` (objects deleted or retargeted).
   virtual void Retain(const std::vector<DbTarget>& keep) = 0;
 };

@@ -21,6 +21,9 @@ std::string DescribeChaos(const Json& object) {
   if (s.leaked_connections) out += " held=" + std::to_string(*s.leaked_connections);
   if (s.password_rotated) out += std::string(" rotated=") + (*s.password_rotated ? "yes" : "no");
   if (s.database_stopped) out += std::string(" stopped=") + (*s.database_stopped ? "yes" : "no");
+  if (s.service_partitioned) {
+    out += std::string(" partitioned=") + (*s.service_partitioned ? "yes" : "no");
+  }
   return out;
 }
 
@@ -38,6 +41,7 @@ class ChaosReconcilerTest : public ::testing::Test {
     reader_.services["demo/api:8000"] = {Endpoint{"10.0.0.7", 8000}};
     reader_.secrets["demo/db-credentials"] = DbTarget{{}, "app", "secret", "app"};
     reader_.statefulsets["demo/db"] = 1;
+    reader_.selectors["demo/db"] = {{"app.kubernetes.io/name", "db"}};
     reader_.log = &log_;
   }
 
@@ -77,6 +81,19 @@ class ChaosReconcilerTest : public ::testing::Test {
               "database":{"service":"db","port":5432,"credentialsSecret":"db-credentials"},
               "fault":{"type":"DatabaseDown","databaseDown":{"mode":")" +
                        mode + R"("}},
+              "duration":"2m"}})");
+  }
+
+  // A NetworkPartition experiment on demo/db's Service for 2 minutes.
+  Json Partition(const std::string& name, bool terminate = true) {
+    return Json::parse(R"({"apiVersion":"poolguard.dev/v1alpha1","kind":"ChaosExperiment",
+      "metadata":{"name":")" +
+                       name + R"(","namespace":"demo","generation":1,"uid":"u-)" + name + R"("},
+      "spec":{"target":{"deployment":"api"},
+              "database":{"service":"db","port":5432,"credentialsSecret":"db-credentials"},
+              "fault":{"type":"NetworkPartition",
+                       "networkPartition":{"terminateSessions":)" +
+                       (terminate ? "true" : "false") + R"(}},
               "duration":"2m"}})");
   }
 
@@ -495,6 +512,107 @@ TEST_F(ChaosReconcilerTest, ShutdownScalesAStoppedDatabaseBack) {
   for (const auto& key : reconciler_.Holding()) reconciler_.Shutdown(key);
   EXPECT_EQ(reader_.statefulsets["demo/db"], 1);
   EXPECT_EQ(ParseChaosStatus(*store_.Get("demo/down")).reason, reasons::kControllerShutdown);
+}
+
+// ---- NetworkPartition: the fault is one key in the Service's selector, read back from it.
+
+TEST_F(ChaosReconcilerTest, APartitionNamesTheServiceThenChangesItsSelectorThenEndsSessions) {
+  store_.Put(Partition("cut"));
+  Settle("demo/cut");
+  EXPECT_EQ(log_.Take(),
+            (Lines{
+                "update demo/cut finalizers=[poolguard.dev/chaos-rollback]",
+                "update-status demo/cut phase=Injecting reason=Injecting partitioned=no",
+                "selector demo/db poolguard.dev/partitioned-by=u-cut",
+                // At the address resolved before the Service lost it.
+                "end-sessions app at 10.0.0.5:5432",
+                "update-status demo/cut phase=Active reason=Injected partitioned=yes",
+                "event demo/cut Normal Injected",
+            }));
+  EXPECT_EQ(ParseChaosStatus(*store_.Get("demo/cut")).partitioned_service, "db");
+  EXPECT_EQ(reader_.selectors["demo/db"].at("app.kubernetes.io/name"), "db");  // kept
+  EXPECT_EQ(reconciler_.Holding(), Lines{"demo/cut"});
+}
+
+TEST_F(ChaosReconcilerTest, APartitionIsHealedAtEndsAtEvenByANewController) {
+  store_.Put(Partition("cut", false));
+  Settle("demo/cut");                 // this controller dies here
+  EXPECT_EQ(log_.Take().size(), 5u);  // no session ended: terminateSessions false
+  // The Service has no endpoints now: the new controller must not need them.
+  reader_.services.erase("demo/db:5432");
+  ChaosReconciler next(&store_, &reader_, &engine_, &admin_, &events_, nullptr, clock_, {});
+  SettleWith(next, "demo/cut");
+  EXPECT_EQ(log_.Take(), Lines{});  // found partitioned: not patched again, not healed early
+  clock_->Advance(121s);
+  SettleWith(next, "demo/cut");
+  EXPECT_EQ(log_.Take(),
+            (Lines{
+                "update-status demo/cut phase=RollingBack reason=Expired partitioned=yes",
+                "selector demo/db poolguard.dev/partitioned-by removed",
+                "update-status demo/cut phase=Completed reason=Expired partitioned=no",
+                "event demo/cut Normal RolledBack",
+            }));
+  EXPECT_EQ(reader_.selectors["demo/db"],
+            (std::map<std::string, std::string>{{"app.kubernetes.io/name", "db"}}));
+  EXPECT_TRUE(next.Holding().empty());
+}
+
+TEST_F(ChaosReconcilerTest, ASelectorSetBackBySomeoneElseIsSeveredAndLeftAlone) {
+  store_.Put(Partition("cut"));
+  Settle("demo/cut");
+  log_.Take();
+  reader_.selectors["demo/db"][kPartitionSelectorKey] = "someone-else";
+  Settle("demo/cut");
+  const ChaosStatus s = ParseChaosStatus(*store_.Get("demo/cut"));
+  EXPECT_EQ(s.phase, Phase::kCompleted);
+  EXPECT_EQ(s.reason, reasons::kSevered);
+  for (const auto& line : log_.Take()) EXPECT_EQ(line.rfind("selector", 0), std::string::npos);
+  EXPECT_EQ(reader_.selectors["demo/db"][kPartitionSelectorKey], "someone-else");
+}
+
+TEST_F(ChaosReconcilerTest, AServiceMissingWithoutSelectorOrPartitionedIsNotTouched) {
+  auto refused = [&](const std::string& name, const std::string& why) {
+    store_.Put(Partition(name));
+    Settle("demo/" + name);
+    const ChaosStatus s = ParseChaosStatus(*store_.Get("demo/" + name));
+    EXPECT_EQ(s.reason, reasons::kResolutionFailed) << name;
+    EXPECT_NE(s.message.find(why), std::string::npos) << s.message;
+    for (const auto& line : log_.Take()) EXPECT_EQ(line.rfind("selector", 0), std::string::npos);
+  };
+  reader_.selectors["demo/db"][kPartitionSelectorKey] = "u-other";
+  refused("twice",
+          "Service demo/db is partitioned already (selector "
+          "poolguard.dev/partitioned-by=u-other)");
+  reader_.selectors["demo/db"].clear();
+  refused("manual", "Service demo/db has no selector");
+  reader_.selectors.clear();
+  refused("gone", "Service demo/db not found (spec.fault.networkPartition.service");
+}
+
+TEST_F(ChaosReconcilerTest, ShutdownAndDeletionHealAPartition) {
+  store_.Put(Partition("cut"));
+  Settle("demo/cut");
+  for (const auto& key : reconciler_.Holding()) reconciler_.Shutdown(key);
+  EXPECT_EQ(reader_.selectors["demo/db"].count(kPartitionSelectorKey), 0u);
+  EXPECT_EQ(ParseChaosStatus(*store_.Get("demo/cut")).reason, reasons::kControllerShutdown);
+
+  store_.Put(Partition("cut2"));
+  Settle("demo/cut2");
+  ASSERT_EQ(reader_.selectors["demo/db"].count(kPartitionSelectorKey), 1u);
+  log_.Take();
+  Json deleting = *store_.Get("demo/cut2");
+  deleting["metadata"]["deletionTimestamp"] = Json::string("2027-01-15T08:00:00Z");
+  store_.Remove("demo/cut2");
+  store_.Put(deleting);
+  Settle("demo/cut2");
+  const Lines lines = log_.Take();
+  const auto healed = std::find(lines.begin(), lines.end(),
+                                "selector demo/db poolguard.dev/partitioned-by removed");
+  const auto finalizer = std::find(lines.begin(), lines.end(), "update demo/cut2 finalizers=[]");
+  ASSERT_NE(healed, lines.end()) << ::testing::PrintToString(lines);
+  ASSERT_NE(finalizer, lines.end()) << ::testing::PrintToString(lines);
+  EXPECT_LT(healed, finalizer);
+  EXPECT_FALSE(store_.Get("demo/cut2"));
 }
 
 }  // namespace

@@ -88,6 +88,22 @@ INSTANTIATE_TEST_SUITE_P(
                  "{" + kBase +
                      R"(,"fault":{"type":"DatabaseDown","databaseDown":{"statefulSet":"db/x"}}})",
                  "spec.fault.databaseDown.statefulSet: Invalid value"},
+        SpecCase{"NetworkPartition", "{" + kBase + R"(,"fault":{"type":"NetworkPartition"}})", ""},
+        SpecCase{
+            "NetworkPartitionOfAnotherService",
+            "{" + kBase +
+                R"(,"fault":{"type":"NetworkPartition","networkPartition":{"service":"db-rw","terminateSessions":false}}})",
+            ""},
+        SpecCase{
+            "NetworkPartitionBadName",
+            "{" + kBase +
+                R"(,"fault":{"type":"NetworkPartition","networkPartition":{"service":"db.x"}}})",
+            "spec.fault.networkPartition.service: Invalid value"},
+        SpecCase{
+            "PartitionBlockOnALeak",
+            "{" + kBase +
+                R"(,"fault":{"type":"ConnectionLeak","connectionLeak":{"connections":1},"networkPartition":{}}})",
+            "spec.fault.networkPartition: Forbidden"},
         SpecCase{
             "StopConditions",
             "{" + kBase +
@@ -168,10 +184,21 @@ TEST(Status, RoundTrips) {
   s.application_name = "poolguard-chaos/a/b";
   s.password_rotated = false;  // false is said, not left out: "set back" is news
   s.rotated_role = "app";
+  s.service_partitioned = true;
+  s.partitioned_service = "db";
   SetCondition(&s.conditions, {"FaultActive", "True", "Injected", "m", {}, 3}, *s.started_at);
   Json obj = Json::object();
   obj["status"] = ToJson(s);
   EXPECT_TRUE(ParseChaosStatus(obj) == s);
+}
+
+TEST(NetworkPartition, DefaultsToTheDatabaseServiceAndEndingSessions) {
+  const auto r =
+      ParseChaosSpec(J("{\"spec\":{" + kBase + R"(,"fault":{"type":"NetworkPartition"}}})"));
+  ASSERT_TRUE(r.spec) << r.error;
+  EXPECT_EQ(r.spec->partition_service, "db");
+  EXPECT_TRUE(r.spec->terminate_sessions);
+  EXPECT_EQ(r.spec->Want(), 1);
 }
 
 TEST(ApplicationName, FitsPostgresLimit) {

@@ -250,8 +250,29 @@ class FakeClusterReader final : public ClusterReader {
       log->Add("scale statefulset " + ns + "/" + name + " to " + std::to_string(replicas));
     statefulsets[ns + "/" + name] = replicas;
   }
+  std::optional<std::map<std::string, std::string>> ServiceSelector(
+      const std::string& ns, const std::string& name) override {
+    std::lock_guard lock(mutex_);
+    auto it = selectors.find(ns + "/" + name);
+    if (it == selectors.end()) return std::nullopt;
+    return it->second;
+  }
+  void SetServiceSelectorKey(const std::string& ns, const std::string& name, const std::string& key,
+                             const std::optional<std::string>& value) override {
+    std::lock_guard lock(mutex_);
+    if (log != nullptr) {
+      log->Add("selector " + ns + "/" + name + " " + key + (value ? "=" + *value : " removed"));
+    }
+    auto& selector = selectors[ns + "/" + name];
+    if (value) {
+      selector[key] = *value;
+    } else {
+      selector.erase(key);
+    }
+  }
   std::map<std::string, int> statefulsets;  // "ns/name" → spec.replicas
-  ActionLog* log = nullptr;                 // records ScaleStatefulSet when set
+  std::map<std::string, std::map<std::string, std::string>> selectors;  // Services' selectors
+  ActionLog* log = nullptr;  // records ScaleStatefulSet and SetServiceSelectorKey when set
 
  private:
   std::mutex mutex_;
@@ -382,6 +403,11 @@ class FakePgAdmin final : public PgAdmin {
               (end_sessions ? " ending sessions" : ""));
     role_password = new_password;
     return end_sessions ? sessions_ended : 0;
+  }
+  int EndOwnSessions(const DbTarget& db) override {
+    std::lock_guard lock(mutex_);
+    log_->Add("end-sessions " + db.user + " at " + db.endpoint.ToString());
+    return sessions_ended;
   }
   std::optional<std::string> role_password;
   std::optional<std::string> set_password_error;

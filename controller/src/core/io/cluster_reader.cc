@@ -88,6 +88,35 @@ class KubeClusterReader final : public ClusterReader {
         .Patch(name, kube::PatchType::kMerge, patch);
   }
 
+  std::optional<std::map<std::string, std::string>> ServiceSelector(
+      const std::string& ns, const std::string& name) override {
+    kube::Json svc;
+    try {
+      svc = client_->Resource({"", "v1", "services"}, ns).Get(name);
+    } catch (const kube::ApiError& e) {
+      if (kube::IsNotFound(e)) return std::nullopt;
+      throw;
+    }
+    std::map<std::string, std::string> selector;
+    const kube::Json* spec = Field(svc, "spec");
+    const kube::Json* sel = spec != nullptr ? Field(*spec, "selector") : nullptr;
+    if (sel != nullptr && sel->is_object()) {
+      for (const auto& [k, v] : sel->as_object()) {
+        if (v.is_string()) selector[k] = v.as_string();
+      }
+    }
+    return selector;
+  }
+
+  void SetServiceSelectorKey(const std::string& ns, const std::string& name, const std::string& key,
+                             const std::optional<std::string>& value) override {
+    kube::Json patch = kube::Json::object();
+    patch["spec"] = kube::Json::object();
+    patch["spec"]["selector"] = kube::Json::object();
+    patch["spec"]["selector"][key] = value ? kube::Json::string(*value) : kube::Json::null();
+    client_->Resource({"", "v1", "services"}, ns).Patch(name, kube::PatchType::kMerge, patch);
+  }
+
  private:
   std::shared_ptr<kube::Client> client_;
   ReadCaches caches_;

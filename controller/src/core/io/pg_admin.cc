@@ -339,6 +339,11 @@ class Admin final : public PgAdmin {
     return ScalarInt(Run(conn.get(), db, kEndOwnSessionsSql, {}), db, "ended session count");
   }
 
+  int EndOwnSessions(const DbTarget& db) override {
+    PgPtr conn = OpenOrThrow(db, kAdminApplicationName);
+    return ScalarInt(Run(conn.get(), db, kEndOwnSessionsSql, {}), db, "ended session count");
+  }
+
   void Retain(const std::vector<DbTarget>& keep) override {
     std::vector<std::shared_ptr<Kept>> closing;  // closed outside the map's lock
     {
