@@ -515,6 +515,16 @@ class Planner {
           spec_.target_deployment + ", or the console's restart-api)";
       return pick;
     }
+    if (d.conclusion == Conclusion::kNetworkUnreachable) {
+      // The database runs but cannot be reached: a restarted target (or database) would
+      // come back to the same network, an outage added to the one there is.
+      pick.why =
+          "the database cannot be reached and no action changes the network: check Service " +
+          spec_.db_service +
+          "'s selector and EndpointSlices and any NetworkPolicy between the target and the "
+          "database";
+      return pick;
+    }
     std::vector<std::string> skipped;
     std::size_t skipped_first = 0;  // how many were skipped before the one picked
     for (RemediationAction a : Preference(d)) {

@@ -546,6 +546,16 @@ void CredentialsAreRejected(Observations& o) {
   o.sessions = std::vector<SessionRow>{};
 }
 
+// The database's Service has no endpoints (a NetworkPartition experiment): its pods run
+// Ready, nothing reaches them.
+void DatabaseIsUnreachable(Observations& o) {
+  o.db_pods = std::vector<PodState>{{"db-0", true, ""}};
+  o.tcp = {Outcome::kFail, "Service demo/db port 5432 has no ready endpoints"};
+  o.login = LoginResult::kNotTried;
+  o.logs = Logs({{"connection_refused", 9}});
+  o.sessions.reset();
+}
+
 // Every slot taken: the diagnostic login gets 53300, so no session can be read.
 void SlotsAreGone(Observations& o) {
   o.sessions.reset();
@@ -607,6 +617,16 @@ INSTANTIATE_TEST_SUITE_P(
                        CredentialsAreRejected, RemediationPhase::kExhausted, StepKind::kStop,
                        std::nullopt,
                        "the database rejects the target's credentials and no action changes"},
+            // Issue 15: no action changes the network; no rung restarts into it.
+            ChooseCase{"LadderTakesNoRungWhenTheDatabaseIsUnreachable", nullptr, nullptr,
+                       DatabaseIsUnreachable, RemediationPhase::kExhausted, StepKind::kStop,
+                       std::nullopt,
+                       "the database cannot be reached and no action changes the network: "
+                       "check Service db's selector and EndpointSlices"},
+            ChooseCase{"DiagnosisDrivenTakesNoActionWhenTheDatabaseIsUnreachable",
+                       [](RemediationSpec& s) { s.strategy = Strategy::kDiagnosisDriven; }, nullptr,
+                       DatabaseIsUnreachable, RemediationPhase::kExhausted, StepKind::kStop,
+                       std::nullopt, "the database cannot be reached"},
             ChooseCase{"CooldownWaits", nullptr,
                        [](RemediationStatus& st) {
                          st.incident->actions = {Record(A::kRestartDeployment, kT0 - 3s,
