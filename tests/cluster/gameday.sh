@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 15: scripts/gameday runs manifests/gameday/plan.yaml (LockTable, the in-app leak of
-# abandoned exports, CredentialRotation, DatabaseDown stopped and hung) against the demo stack's api and a
+# abandoned exports, CredentialRotation, DatabaseDown stopped and hung, NetworkPartition) against the demo stack's api and a
 # DiagnosisDriven Remediation, one fault after another, and writes its report. Every row
 # must be right: the expected diagnosis, healed (or handed to a person) as expected,
 # nothing left behind. The report is printed into the test's log. GAMEDAY_RUNS=N runs the
@@ -11,7 +11,7 @@ source "$TESTS_CLUSTER_DIR/remediation_lib.sh"
 stack_up gameday
 start_controller
 
-check "scripts/gameday: five faults, each diagnosed right, healed or handed to a person as expected, nothing left behind"
+check "scripts/gameday: six faults, each diagnosed right, healed or handed to a person as expected, nothing left behind"
 # The loop breaker would count the next fault healed within 5 minutes as a relapse of the
 # last: a game day's faults are separate incidents.
 apply_remediation DiagnosisDriven '[TerminateBlockingSessions, RestartDeployment, RestartDatabase, IncreasePoolSize]' \
@@ -24,7 +24,7 @@ report_url="https://ci.example/gameday/$NS/report.md"
   --report-url "$report_url" ||
   fail "the game day found a fault not met as expected (report above; $WORK/gameday/report.json)"
 rows="$(jq length "$WORK/gameday/report.json")"
-[[ "$rows" == $((5 * runs)) ]] || fail "the report has $rows rows, expected $((5 * runs))"
+[[ "$rows" == $((6 * runs)) ]] || fail "the report has $rows rows, expected $((6 * runs))"
 # The hung database was healed by restarting it, and the api was never restarted into it.
 jq -e '[.[] | select(.plan == "database-hung") | .actions == ["RestartDatabase/Verified"]] | all' \
   "$WORK/gameday/report.json" >/dev/null ||

@@ -22,6 +22,12 @@
 # 5. Stop conditions: a LockTable experiment that stops when the Remediation of its
 #    target needs a person; an experiment that stops when a PromQL value stays above its
 #    bound for 3 s.
+# 6. NetworkPartition: the db Service's selector gains a key no pod carries, so the Service
+#    has no endpoints while the db pod runs Ready, and the api's sessions are ended (its
+#    pools must reconnect through the Service, and cannot). Expected: NetworkUnreachable, no
+#    rung taken (restarting the api or the db changes no network), a person asked; the
+#    selector exactly as before at the end, even after the controller was SIGKILLed while
+#    the partition was in place, and the api healthy again by itself.
 source "$(dirname "$0")/lib.sh"
 # shellcheck source=remediation_lib.sh
 source "$TESTS_CLUSTER_DIR/remediation_lib.sh"
@@ -235,3 +241,57 @@ wait_for "stop-promql Aborted (StopCondition)" 30 \
 took=$((SECONDS - start))
 ((took >= 2)) || fail "stop-promql stopped after ${took}s: before its 3s"
 ok "after ${took}s: $(chaos_json stop-promql | jq -r .status.message)"
+
+# ---- 6. NetworkPartition, under the Ladder
+check "NetworkPartition + Ladder: NetworkUnreachable, no rung taken, a person asked; the selector healed after a SIGKILL"
+reset_stack
+before="$(workload_state)"
+svc_selector() { kubectl get service db -n "$NS" -o json | jq -c .spec.selector; }
+db_endpoints() {
+  kubectl get endpointslices -n "$NS" -l kubernetes.io/service-name=db -o json |
+    jq '[.items[].endpoints // [] | .[] | select(.conditions.ready != false)] | length'
+}
+db_endpoints_are() { [[ "$(db_endpoints)" == "$1" ]]; }
+selector_before="$(svc_selector)"
+apply_remediation Ladder "$ALL_ACTIONS"
+wait_watching
+chaos cut "{type: NetworkPartition}" 50s
+wait_chaos_active cut
+uid="$(chaos_json cut | jq -r .metadata.uid)"
+chaos_is cut '.status.servicePartitioned == true and .status.partitionedService == "db"' ||
+  fail "status does not show the partition: $(chaos_json cut | jq -c .status)"
+[[ "$(svc_selector | jq -r '.["poolguard.dev/partitioned-by"]')" == "$uid" ]] ||
+  fail "the selector does not carry the experiment's key: $(svc_selector)"
+wait_for "Service db without endpoints" 30 db_endpoints_are 0
+[[ "$(kubectl get pods -n "$NS" -l app.kubernetes.io/name=db -o jsonpath='{.items[0].status.conditions[?(@.type=="Ready")].status}')" == True ]] ||
+  fail "the db pod is not Ready: the partition must leave it running"
+ok "cut Active: selector $(svc_selector), no endpoint, db pod Ready"
+
+wait_rem "an incident linked to cut" 30 ".status.incident.chaosExperiment == \"$NS/cut\""
+wait_rem "NeedsHuman" 60 '[.status.conditions[] | select(.type == "NeedsHuman" and .status == "True")] | length == 1'
+rem_is '.status.incident.diagnosis.conclusion == "NetworkUnreachable"' ||
+  fail "diagnosis: $(rq '.status.incident.diagnosis | {conclusion, confidence, summary}')"
+rem_is '(.status.incident.actions // []) | length == 0' ||
+  fail "actions taken: $(rq '[.status.incident.actions[] | {name, result}]')"
+msg="$(rq .status.message)"
+[[ "$msg" == *"no action changes the network"* && "$msg" == *"Service db"* ]] ||
+  fail "the message does not say what a person should check: $msg"
+ok "$(rq '.status.incident.diagnosis | "\(.conclusion) (\(.confidence)): \(.summary)"'); $msg"
+
+# The controller dies with the Service partitioned: a new one must find the key (status
+# named the Service first), neither patch it again nor heal it early, and heal it at endsAt.
+stop_controller KILL
+sleep 2
+[[ "$(svc_selector | jq -r '.["poolguard.dev/partitioned-by"]')" == "$uid" ]] ||
+  fail "the selector changed without a controller: $(svc_selector)"
+start_controller
+wait_for "cut Completed (Expired) by the second controller" 90 \
+  chaos_is cut '.status.phase == "Completed" and .status.reason == "Expired" and .status.servicePartitioned == false'
+[[ "$(svc_selector)" == "$selector_before" ]] ||
+  fail "the selector is not as before: before $selector_before, after $(svc_selector)"
+partitions="$(grep -c 'partitioned Service db' "$CONTROLLER_LOG" || true)"
+[[ "$partitions" == 1 ]] || fail "the Service was partitioned $partitions times (expected once)"
+wait_for "the db Service's endpoint back and the api healthy again" 120 stack_healthy
+after="$(workload_state)"
+[[ "$after" == "$before" ]] || fail "a workload changed: before '$before', after '$after'"
+ok "selector $(svc_selector) as before; no restart, no patch ($after); $(incident_summary)"
