@@ -222,6 +222,9 @@ int RunController(const Options& options) {
       clock, kube::DefaultControllerRateLimiter(clock), metrics.QueueMetrics("chaosexperiment"));
   InformerSet chaos_cache("chaosexperiment", client, kChaosGvr, options.namespaces, chaos_queue);
   chaos_cache.AddIndexer(kScheduleIndex, ScheduleRunIndex);
+  // Experiments by target (spec.target.deployment, as Remediations): a Remediation's tick
+  // and an experiment's one-per-target guardrail look up only their target's.
+  chaos_cache.AddIndexer(kTargetIndex, RemediationTargetIndex);
   auto engine = NewFaultEngine();
   // The kill switch: on and off, every experiment is looked at again at once.
   const std::string kill_switch_ns = !options.kill_switch_namespace.empty()

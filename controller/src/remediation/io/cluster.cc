@@ -114,10 +114,10 @@ class KubeRemediationCluster final : public RemediationCluster {
   std::optional<ChaosLink> ActiveChaos(const std::string& ns,
                                        const std::string& deployment) override {
     // From the experiments' cache when there is one (the controller's: no request per
-    // tick), else one LIST of the namespace.
+    // tick, and only this target's, by its index), else one LIST of the namespace.
     std::vector<Json> items;
     if (experiments_ != nullptr) {
-      items = experiments_->List();
+      items = experiments_->ByIndex(kTargetIndex, ns + "/" + deployment);
     } else {
       try {
         items = client_->Resource(kChaos, ns).List().items;
