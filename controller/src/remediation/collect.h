@@ -29,6 +29,10 @@ struct CollectorOptions {
   std::chrono::milliseconds counter_window{15000};
   /// The PromQL range; Prometheus scrapes every 5 s in the demo.
   std::string promql_range = "30s";
+  /// How long the credentials Secret read for a Remediation is reused (RBAC grants `get`
+  /// on Secrets, no watch: without this every tick is a GET). A login the database rejects
+  /// with reused credentials reads the Secret again at once.
+  std::chrono::milliseconds credentials_ttl{30000};
 };
 
 /// Which sessions are the target's (SessionFilter): spec.target.sessions, its role

@@ -28,6 +28,26 @@ std::string UrlEncode(const std::string& s) {
   return out;
 }
 
+// GET <url>/api/v1/query for `promql`: the parsed answer, or why there is none.
+// `refused`: Prometheus answered 4xx (the query is wrong), not "no answer".
+PromQueryResult AskPrometheus(Probes& probes, const std::string& url, const std::string& promql,
+                              std::string* error, bool* refused = nullptr) {
+  std::string base = url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  const HttpResult r = probes.Get(base + "/api/v1/query?query=" + UrlEncode(promql),
+                                  milliseconds(1000), kMaxPrometheusBytes);
+  if (r.status == 0) {
+    *error = "Prometheus at " + base + ": " + (r.timed_out ? "timed out" : r.error);
+    return {};
+  }
+  PromQueryResult parsed = ParsePromQueryResponse(r.body);
+  if (refused != nullptr) *refused = r.status >= 400 && r.status < 500;
+  if (!parsed.ok) {
+    *error = "Prometheus at " + base + ": HTTP " + std::to_string(r.status) + ": " + parsed.error;
+  }
+  return parsed;
+}
+
 std::string HostPort(const std::string& ip, int port) {
   return (ip.find(':') != std::string::npos ? "[" + ip + "]" : ip) + ":" + std::to_string(port);
 }
@@ -44,6 +64,7 @@ void Collector::Forget(const std::string& key) {
     std::lock_guard lock(mutex_);
     state_.erase(key);
     databases_.erase(key);
+    credentials_.erase(key);
     for (const auto& [_, db] : databases_) still_used.push_back(db);
   }
   // The diagnostic connection of a database no Remediation watches any more is closed.
@@ -172,20 +193,8 @@ Gathered Collector::Gather(const CollectInput& in, const RemediationSpec& spec) 
 PromInstant QueryPrometheusInstant(Probes& probes, const std::string& url,
                                    const std::string& promql) {
   PromInstant out;
-  std::string base = url;
-  while (!base.empty() && base.back() == '/') base.pop_back();
-  const HttpResult r = probes.Get(base + "/api/v1/query?query=" + UrlEncode(promql),
-                                  milliseconds(1000), kMaxPrometheusBytes);
-  if (r.status == 0) {
-    out.error = "Prometheus at " + base + ": " + (r.timed_out ? "timed out" : r.error);
-    return out;
-  }
-  const PromQueryResult parsed = ParsePromQueryResponse(r.body);
-  if (!parsed.ok) {
-    out.error =
-        "Prometheus at " + base + ": HTTP " + std::to_string(r.status) + ": " + parsed.error;
-    return out;
-  }
+  const PromQueryResult parsed = AskPrometheus(probes, url, promql, &out.error);
+  if (!parsed.ok) return out;
   out.answered = true;
   out.value = SingleValue(parsed);
   return out;
@@ -196,19 +205,42 @@ PromProbe Collector::GatherPrometheus(const CollectInput& in, const RemediationS
   if (spec.detection.prometheus_url.empty()) return p;
   const PromQueries q =
       QueriesFor(spec.detection, in.ns, spec.target_deployment, options_.promql_range);
-  auto query = [&](const std::string& promql) -> std::optional<double> {
-    if (promql.empty()) return std::nullopt;    // the preset has none and the spec gave none
-    if (!p.error.empty()) return std::nullopt;  // one failure is enough for this tick
-    PromInstant a = QueryPrometheusInstant(*probes_, spec.detection.prometheus_url, promql);
-    p.error = std::move(a.error);
+  // The tick's queries (those the preset or the spec gives), in one request.
+  std::vector<std::pair<std::optional<double>*, const std::string*>> asked;
+  for (auto [field, promql] :
+       {std::pair{&p.error_ratio, &q.error_ratio}, std::pair{&p.p99, &q.p99_latency},
+        std::pair{&p.pool_timeouts, &q.pool_timeouts}, std::pair{&p.request_rate, &q.request_rate},
+        std::pair{&p.auth_errors, &q.auth_errors}}) {
+    if (!promql->empty()) asked.emplace_back(field, promql);
+  }
+  if (asked.empty()) return p;
+  std::vector<std::string> queries;
+  for (const auto& [_, promql] : asked) queries.push_back(*promql);
+  std::string error;
+  bool refused = false;
+  const PromQueryResult batch = AskPrometheus(*probes_, spec.detection.prometheus_url,
+                                              BatchPromQL(queries), &error, &refused);
+  if (batch.ok) {
+    p.answered = true;
+    const auto values = SplitPromBatch(batch, queries.size());
+    for (size_t i = 0; i < asked.size(); ++i) *asked[i].first = values[i];
+    return p;
+  }
+  if (!refused) {
+    p.error = std::move(error);  // no answer (refused, timed out, 5xx): the tick has none
+    return p;
+  }
+  // Prometheus refused the batch (a spec's query that is a scalar, or does not parse): one
+  // by one, so each answers or fails on its own.
+  for (const auto& [field, promql] : asked) {
+    PromInstant a = QueryPrometheusInstant(*probes_, spec.detection.prometheus_url, *promql);
     p.answered = p.answered || a.answered;
-    return a.value;
-  };
-  p.error_ratio = query(q.error_ratio);
-  p.p99 = query(q.p99_latency);
-  p.pool_timeouts = query(q.pool_timeouts);
-  p.request_rate = query(q.request_rate);
-  p.auth_errors = query(q.auth_errors);
+    if (!a.error.empty()) {
+      p.error = std::move(a.error);
+      break;  // one failure is enough for this tick
+    }
+    *field = a.value;
+  }
   return p;
 }
 
@@ -223,8 +255,9 @@ DbProbe Collector::GatherDatabase(const CollectInput& in, const RemediationSpec&
     }
   }
   DbTarget target;
+  bool reused = false;
   try {
-    target = reader_->ReadCredentials(in.ns, spec.credentials_secret);
+    target = Credentials(in.key, in.ns, spec.credentials_secret, false, &reused);
     try {
       target.endpoint = reader_->ResolveService(in.ns, spec.db_service, spec.db_port).front();
     } catch (const ResolveError& e) {
@@ -267,8 +300,44 @@ DbProbe Collector::GatherDatabase(const CollectInput& in, const RemediationSpec&
     d.sessions_error = e.what();
     spdlog::debug("{}: diagnostic queries: {}", in.key, e.what());
   }
-  if (in.deep) d.login = db_->Login(target);
+  if (in.deep) {
+    d.login = db_->Login(target);
+    if (d.login.result == LoginResult::kAuthRejected && reused) {
+      // Perhaps the Secret changed since it was read: a rejection is the Secret's as it is now.
+      try {
+        const DbTarget fresh = Credentials(in.key, in.ns, spec.credentials_secret, true, &reused);
+        if (fresh.password != target.password || fresh.user != target.user ||
+            fresh.database != target.database) {
+          DbTarget again = fresh;
+          again.endpoint = target.endpoint;
+          d.login = db_->Login(again);
+        }
+      } catch (const std::exception& e) {
+        spdlog::debug("{}: credentials: {}", in.key, e.what());
+      }
+    }
+  }
   return d;
+}
+
+DbTarget Collector::Credentials(const std::string& key, const std::string& ns,
+                                const std::string& secret, bool fresh, bool* reused) {
+  const std::string name = ns + "/" + secret;
+  const auto now = std::chrono::steady_clock::now();
+  if (!fresh) {
+    std::lock_guard lock(mutex_);
+    auto it = credentials_.find(key);
+    if (it != credentials_.end() && it->second.secret == name &&
+        now - it->second.read_at < options_.credentials_ttl) {
+      *reused = true;
+      return it->second.db;
+    }
+  }
+  DbTarget db = reader_->ReadCredentials(ns, secret);
+  *reused = false;
+  std::lock_guard lock(mutex_);
+  credentials_[key] = {name, db, now};
+  return db;
 }
 
 ProbeResult Collector::TestRequest(const std::vector<PodEndpoint>& endpoints,

@@ -4,6 +4,7 @@
 // concurrently, each failure kept as an error text or an unset field ("not known"), never
 // as healthy. The arithmetic on what it gathered is remediation/collect.h's Assemble.
 
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -51,6 +52,10 @@ class Collector {
   DbProbe GatherDatabase(const CollectInput& in, const RemediationSpec& spec,
                          const std::vector<PodEndpoint>& endpoints);
   PromProbe GatherPrometheus(const CollectInput& in, const RemediationSpec& spec);
+  /// The credentials in `secret` for `key`: reused within credentials_ttl unless `fresh`;
+  /// `*reused` says which.
+  DbTarget Credentials(const std::string& key, const std::string& ns, const std::string& secret,
+                       bool fresh, bool* reused);
   ProbeResult TestRequest(const std::vector<PodEndpoint>& endpoints, const std::string& path);
 
   RemediationCluster* cluster_;
@@ -61,6 +66,12 @@ class Collector {
   std::mutex mutex_;
   std::map<std::string, CollectState> state_;
   std::map<std::string, DbTarget> databases_;  // the database each key read last (Retain)
+  struct KeptCredentials {
+    std::string secret;  // ns/name
+    DbTarget db;
+    std::chrono::steady_clock::time_point read_at;
+  };
+  std::map<std::string, KeptCredentials> credentials_;  // by key
 };
 
 }  // namespace poolguard::controller

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -596,6 +597,37 @@ std::optional<double> SingleValue(const PromQueryResult& result) {
     if (!best || s.value > *best) best = s.value;
   }
   return best;
+}
+
+namespace {
+constexpr char kBatchLabel[] = "poolguard_query";
+}  // namespace
+
+std::string BatchPromQL(const std::vector<std::string>& queries) {
+  std::string out;
+  for (size_t i = 0; i < queries.size(); ++i) {
+    if (i > 0) out += " or ";
+    out += "label_replace((" + queries[i] + "), \"" + kBatchLabel + "\", \"" + std::to_string(i) +
+           "\", \"\", \"\")";
+  }
+  return out;
+}
+
+std::vector<std::optional<double>> SplitPromBatch(const PromQueryResult& result, size_t queries) {
+  std::vector<std::optional<double>> values(queries);
+  if (!result.ok) return values;
+  for (const auto& s : result.samples) {
+    auto it = s.labels.find(kBatchLabel);
+    if (it == s.labels.end() || std::isnan(s.value)) continue;
+    size_t i = 0;
+    const auto [end, ec] =
+        std::from_chars(it->second.data(), it->second.data() + it->second.size(), i);
+    if (ec != std::errc() || end != it->second.data() + it->second.size() || i >= queries) {
+      continue;
+    }
+    if (!values[i] || s.value > *values[i]) values[i] = s.value;
+  }
+  return values;
 }
 
 const std::vector<LogPattern>& DriverLogPatterns() {

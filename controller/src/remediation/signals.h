@@ -194,6 +194,14 @@ PromQueryResult ParsePromQueryResponse(std::string_view body);
 /// nullopt when the result is empty or NaN (no traffic). Several series: their maximum
 /// (the worst pod).
 std::optional<double> SingleValue(const PromQueryResult& result);
+/// Several instant queries as one: each wrapped in label_replace(..., "poolguard_query",
+/// "<index>", "", "") and joined with `or`, so one request answers them all and each series
+/// says which query it came from. Queries must be instant vectors (a scalar is refused by
+/// Prometheus: ask them one by one then).
+std::string BatchPromQL(const std::vector<std::string>& queries);
+/// Each query's value from a batch's answer (as SingleValue: the maximum of its series, NaN
+/// skipped; nullopt for a query with no series).
+std::vector<std::optional<double>> SplitPromBatch(const PromQueryResult& result, size_t queries);
 
 /// The built-in table, first match first: the texts SQLAlchemy, psycopg2/libpq,
 /// node-postgres, HikariCP and the PostgreSQL JDBC driver print (docs/remediation.md lists

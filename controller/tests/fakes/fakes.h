@@ -6,6 +6,7 @@
 // 3 Idle", ...) and sees both what was done and in which order. Reads are served from
 // fixtures the test sets and are not logged.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -219,6 +220,7 @@ class FakeClusterReader final : public ClusterReader {
   std::set<std::string> deployments = {"demo/api"};       // "ns/name" that exist
   std::map<std::string, std::vector<Endpoint>> services;  // "ns/name:port" → ready endpoints
   std::map<std::string, DbTarget> secrets;                // "ns/name"
+  std::atomic<int> credential_reads{0};                   // ReadCredentials calls
 
   bool NamespaceOptedIn(const std::string& ns) override { return opted_in.count(ns) > 0; }
   bool DeploymentExists(const std::string& ns, const std::string& name) override {
@@ -234,6 +236,7 @@ class FakeClusterReader final : public ClusterReader {
     return it->second;
   }
   DbTarget ReadCredentials(const std::string& ns, const std::string& secret) override {
+    ++credential_reads;
     auto it = secrets.find(ns + "/" + secret);
     if (it == secrets.end()) throw ResolveError("Secret " + ns + "/" + secret + " not found");
     return it->second;

@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "remediation/collector.h"
+
 namespace poolguard::controller {
 namespace {
 
@@ -612,6 +614,25 @@ TEST(LogWindow, TheIntervalRoundedUpPlusASecondAtLeastTwo) {
   EXPECT_EQ(LogWindow(d), 2s);
   d.interval = 2500ms;
   EXPECT_EQ(LogWindow(d), 4s);
+}
+
+TEST(PromBatch, EachQueryKeepsItsOwnSeries) {
+  EXPECT_EQ(BatchPromQL({"sum(a)", "b / c"}),
+            R"(label_replace((sum(a)), "poolguard_query", "0", "", "") or )"
+            R"(label_replace((b / c), "poolguard_query", "1", "", ""))");
+  const PromQueryResult r = ParsePromQueryResponse(
+      R"({"status":"success","data":{"resultType":"vector","result":[
+        {"metric":{"poolguard_query":"2","pod":"a"},"value":[1,"3"]},
+        {"metric":{"poolguard_query":"2","pod":"b"},"value":[1,"7"]},
+        {"metric":{"poolguard_query":"0"},"value":[1,"NaN"]},
+        {"metric":{"poolguard_query":"9"},"value":[1,"1"]},
+        {"metric":{"poolguard_query":"1x"},"value":[1,"1"]},
+        {"metric":{},"value":[1,"1"]}]}})");
+  ASSERT_TRUE(r.ok) << r.error;
+  // NaN (no traffic) and no series are "no value"; several series, the worst; labels out of
+  // range or not ours are ignored.
+  EXPECT_EQ(SplitPromBatch(r, 3),
+            (std::vector<std::optional<double>>{std::nullopt, std::nullopt, 7.0}));
 }
 
 }  // namespace

@@ -186,6 +186,53 @@ TEST_F(RemediationReconcilerTest, ThePresetDecidesWhichMetricsEndpointIsAsked) {
             (std::vector<std::string>{pod + "/health", "tcp 10.0.0.7:8000"}));
 }
 
+// Issue 16: one Prometheus request per tick for all of its queries; when Prometheus refuses
+// the batch (a spec's query that is a scalar), each is asked on its own.
+TEST_F(RemediationReconcilerTest, PrometheusIsAskedOnceATickOrOneByOneWhenItRefusesTheBatch) {
+  Json remediation = Remediation("api", "2027-01-15T07:00:00Z");
+  remediation["spec"]["detection"]["prometheus"] = Json::parse(R"({"url":"http://prom:9090"})");
+  store_.Put(remediation);
+  auto prometheus_asked = [&] {
+    probes_.TakeAsked();
+    Tick("demo/api");
+    int n = 0;
+    for (const auto& a : probes_.TakeAsked()) n += a.rfind("http://prom:9090/", 0) == 0;
+    return n;
+  };
+  probes_.Answer("http://prom:9090/", 200,
+                 R"({"status":"success","data":{"resultType":"vector","result":[
+                    {"metric":{"poolguard_query":"0"},"value":[1,"0.5"]}]}})");
+  EXPECT_EQ(prometheus_asked(), 1);
+  probes_.Answer(
+      "http://prom:9090/", 400,
+      R"({"status":"error","errorType":"bad_data","error":"expected type instant vector"})");
+  EXPECT_GT(prometheus_asked(), 1);
+}
+
+// Issue 16: the credentials Secret (get only, no watch) is read once per TTL, not per tick;
+// a login the database rejects with the kept credentials reads it again at once, and logs
+// in with the new ones.
+TEST_F(RemediationReconcilerTest, TheSecretIsReadOncePerTtlAndAgainWhenALoginIsRejected) {
+  const RemediationSpecParse parsed =
+      ParseRemediationSpec(Remediation("api", "2027-01-15T07:00:00Z"));
+  ASSERT_TRUE(parsed.spec) << parsed.error;
+  CollectInput in;
+  in.key = "demo/api";
+  in.ns = "demo";
+  for (int i = 0; i < 3; ++i) collector_.Gather(in, *parsed.spec);
+  EXPECT_EQ(reader_.credential_reads, 1);
+
+  // The Secret and the role's password change together (a rotation done right).
+  reader_.secrets["demo/db-credentials"].password = "rotated";
+  admin_.role_password = "rotated";
+  in.deep = true;
+  const Gathered g = collector_.Gather(in, *parsed.spec);
+  EXPECT_EQ(reader_.credential_reads, 2);
+  EXPECT_EQ(g.db.login.result, LoginResult::kOk) << g.db.login.detail;
+  collector_.Gather(in, *parsed.spec);
+  EXPECT_EQ(reader_.credential_reads, 2);  // the new ones are kept in turn
+}
+
 TEST_F(RemediationReconcilerTest, AHealthyTargetGetsStatusOnceAndNoAction) {
   store_.Put(Remediation("api", "2027-01-15T07:00:00Z"));
   const Lines first = Tick("demo/api");
