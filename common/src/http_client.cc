@@ -554,6 +554,7 @@ ClientResponse Get(std::string_view url, const GetOptions& options) {
                                        : connected.error;
     return result;
   }
+  result.connected = true;
   std::string request =
       "GET " + parsed->target + " HTTP/1.0\r\nHost: " + where +
       "\r\nAccept: */*\r\nConnection: close\r\nUser-Agent: " + options.user_agent + "\r\n";

@@ -315,6 +315,7 @@ TEST_F(HttpClient, GetTimesOutOnAStuckHandler) {
   ClientResponse slow = Get(base_ + "/slow", In(200ms));
   EXPECT_EQ(slow.status, 0);
   EXPECT_TRUE(slow.timed_out);
+  EXPECT_TRUE(slow.connected);  // accepted, then mute: a hung process, not a network
   EXPECT_FALSE(slow.error.empty());
 }
 
@@ -323,6 +324,7 @@ TEST_F(HttpClient, GetReportsARefusedConnection) {
       Get("http://127.0.0.1:" + std::to_string(ClosedPort()) + "/health", In(5s));
   EXPECT_EQ(refused.status, 0);
   EXPECT_FALSE(refused.timed_out);
+  EXPECT_FALSE(refused.connected);
   EXPECT_NE(refused.error.find("connection refused"), std::string::npos) << refused.error;
 }
 

@@ -159,6 +159,7 @@ Observations Assemble(const Gathered& g, const CollectInput& in, const Remediati
     hp.body = p.health.body;
     hp.read_body = spec.health_body == HealthBody::kAuto;
     hp.timed_out = p.health.timed_out;
+    hp.connected = p.health.connected;
     hp.process_alive = p.metrics.status != 0 || p.alive;
     hp.error = p.health.error;
     hp.ready = p.endpoint.ready || server_full;

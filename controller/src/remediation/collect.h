@@ -33,6 +33,10 @@ struct CollectorOptions {
   /// on Secrets, no watch: without this every tick is a GET). A login the database rejects
   /// with reused credentials reads the Secret again at once.
   std::chrono::milliseconds credentials_ttl{30000};
+  /// While the target is healthy (no signal failing, no incident), pods' logs are read at
+  /// most this often (a GET per pod), over the time since the last read: lines are found at
+  /// most this late, none is missed. Every tick reads them once anything fails.
+  std::chrono::milliseconds healthy_logs_interval{5000};
 };
 
 /// Which sessions are the target's (SessionFilter): spec.target.sessions, its role

@@ -65,6 +65,7 @@ void Collector::Forget(const std::string& key) {
     state_.erase(key);
     databases_.erase(key);
     credentials_.erase(key);
+    logs_read_.erase(key);
     for (const auto& [_, db] : databases_) still_used.push_back(db);
   }
   // The diagnostic connection of a database no Remediation watches any more is closed.
@@ -121,11 +122,30 @@ Gathered Collector::Gather(const CollectInput& in, const RemediationSpec& spec) 
     }));
   }
 
-  // ---- logs of each pod ----
+  // ---- logs of each pod (while healthy, every healthy_logs_interval, since the last read) ----
   g.log_window = LogWindow(spec.detection);
+  const auto now = std::chrono::steady_clock::now();
+  bool read_logs = true;
+  {
+    std::lock_guard lock(mutex_);
+    auto last = logs_read_.find(in.key);
+    if (!in.deep && last != logs_read_.end()) {
+      const auto since = now - last->second;
+      if (since < options_.healthy_logs_interval) {
+        read_logs = false;
+      } else {
+        g.log_window = std::max(
+            g.log_window, std::chrono::ceil<std::chrono::seconds>(since) + std::chrono::seconds(1));
+      }
+    }
+  }
   auto logs = std::async(std::launch::async, [&] {
     if (g.endpoints.empty()) {
       g.logs_error = g.endpoints_error;
+      return;
+    }
+    if (!read_logs) {
+      g.logs = DbErrorCounts{};  // nothing new to count yet: the next read covers this tick
       return;
     }
     DbErrorCounts total;
@@ -147,6 +167,8 @@ Gathered Collector::Gather(const CollectInput& in, const RemediationSpec& spec) 
       g.logs_error = Join(errors, "; ");
     } else {
       g.logs = total;
+      std::lock_guard lock(mutex_);
+      logs_read_[in.key] = now;
     }
   });
 

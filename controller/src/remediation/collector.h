@@ -71,7 +71,8 @@ class Collector {
     DbTarget db;
     std::chrono::steady_clock::time_point read_at;
   };
-  std::map<std::string, KeptCredentials> credentials_;  // by key
+  std::map<std::string, KeptCredentials> credentials_;                      // by key
+  std::map<std::string, std::chrono::steady_clock::time_point> logs_read_;  // by key
 };
 
 }  // namespace poolguard::controller

@@ -168,6 +168,11 @@ Signal HealthSignal(const HealthProbe& probe, WallTime now) {
   } else if (probe.timed_out && probe.process_alive) {
     s.outcome = Outcome::kFail;
     s.detail = "timed out while the process answers: the health check is stuck";
+  } else if (probe.timed_out && probe.connected && probe.ready) {
+    s.outcome = Outcome::kFail;
+    s.detail =
+        "timed out after the connection was accepted, and nothing else answers: the "
+        "process is hung";
   } else {
     s.detail = probe.timed_out ? "timed out" : (probe.error.empty() ? "no answer" : probe.error);
   }

@@ -79,13 +79,17 @@ struct HealthProbe {
   std::string body;            // the answer's body (bounded by the collector)
   bool read_body = true;       // spec.target.healthBody: Auto (true) or Ignore (false)
   bool ready = true;           // the endpoint is Ready (a pod not yet, or no longer, is not)
+  bool connected = false;      // the probe's TCP handshake completed before it timed out
 };
 /// 200: Pass, unless `read_body` and ReadHealthBody says the body is unhealthy (a 200 with
 /// {"status": "degraded"}): Fail. Another status: Fail. A timeout while the process
 /// answers /livez: Fail (the health check is stuck on the pool) — unless the endpoint is
 /// not Ready: a pod that has just started answers its first checks slowly (a first
-/// connection, a cold runtime), so that is Inconclusive. No answer at all: Error — a pod
-/// that is starting or gone is not evidence. The detail quotes the body's fields.
+/// connection, a cold runtime), so that is Inconclusive. A timeout after the connection was
+/// accepted, on a Ready pod that answers nothing else either: Fail (the process is wedged:
+/// its listener accepts, nothing answers). No answer at all otherwise (refused, or the
+/// connect itself timed out): Error — a pod that is starting or gone, or a network between
+/// the controller and the pod, is not evidence. The detail quotes the body's fields.
 Signal HealthSignal(const HealthProbe& probe, WallTime now);
 
 /// A value compared with a threshold (Fail above it). No value: Error when `error` says why

@@ -452,7 +452,13 @@ class FakeRemediationCluster final : public RemediationCluster {
   std::vector<PodState> StatefulSetPods(const std::string&, const std::string&) override {
     return db_pods;
   }
-  std::string PodLogs(const std::string&, const std::string&, int) override { return logs; }
+  std::string PodLogs(const std::string&, const std::string&, int since_seconds) override {
+    ++log_reads;
+    last_log_since = since_seconds;
+    return logs;
+  }
+  std::atomic<int> log_reads{0};       // PodLogs calls
+  std::atomic<int> last_log_since{0};  // the last PodLogs call's sinceSeconds
   std::optional<ChaosLink> ActiveChaos(const std::string&, const std::string&) override {
     return chaos;
   }

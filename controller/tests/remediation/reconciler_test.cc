@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "fakes/fakes.h"
 
@@ -231,6 +232,34 @@ TEST_F(RemediationReconcilerTest, TheSecretIsReadOncePerTtlAndAgainWhenALoginIsR
   EXPECT_EQ(g.db.login.result, LoginResult::kOk) << g.db.login.detail;
   collector_.Gather(in, *parsed.spec);
   EXPECT_EQ(reader_.credential_reads, 2);  // the new ones are kept in turn
+}
+
+// Issue 16: while the target is healthy its logs are read every healthy_logs_interval, over
+// the time since the last read; once anything fails, every tick.
+TEST_F(RemediationReconcilerTest, LogsAreReadLessOftenWhileHealthyAndEveryTickOtherwise) {
+  CollectorOptions options;
+  options.healthy_logs_interval = std::chrono::milliseconds(200);
+  Collector collector(&cluster_, &reader_, &admin_, &probes_, options);
+  const RemediationSpecParse parsed =
+      ParseRemediationSpec(Remediation("api", "2027-01-15T07:00:00Z"));
+  ASSERT_TRUE(parsed.spec) << parsed.error;
+  CollectInput in;
+  in.key = "demo/api";
+  in.ns = "demo";
+  const int pods = static_cast<int>(cluster_.endpoints.size());
+  ASSERT_GT(pods, 0);
+  collector.Gather(in, *parsed.spec);
+  const Gathered skipped = collector.Gather(in, *parsed.spec);
+  EXPECT_EQ(cluster_.log_reads, pods);
+  ASSERT_TRUE(skipped.logs.has_value());  // nothing new yet, not "not known"
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  collector.Gather(in, *parsed.spec);
+  EXPECT_EQ(cluster_.log_reads, 2 * pods);
+  EXPECT_GE(cluster_.last_log_since, 3);  // interval 1s + 1, widened to the gap + 1
+  in.deep = true;
+  collector.Gather(in, *parsed.spec);
+  collector.Gather(in, *parsed.spec);
+  EXPECT_EQ(cluster_.log_reads, 4 * pods);
 }
 
 TEST_F(RemediationReconcilerTest, AHealthyTargetGetsStatusOnceAndNoAction) {

@@ -242,6 +242,20 @@ INSTANTIATE_TEST_SUITE_P(
         SignalCase{"Health200PlainText",
                    HealthSignal({"api-1", 200, false, true, "", "OK", true}, kT0), Outcome::kPass,
                    "HTTP 200"},
+        // Issue 16's slow-target bench found it: a listener that accepts and never answers
+        // (a wedged process) on a Ready pod is an outage, not "no evidence".
+        SignalCase{"HealthHungAfterConnect",
+                   HealthSignal({"api-1", {}, true, false, "timed out", "", true, true, true}, kT0),
+                   Outcome::kFail, "the process is hung"},
+        SignalCase{
+            "HealthConnectTimedOut",
+            HealthSignal({"api-1", {}, true, false, "connect timed out", "", true, true, false},
+                         kT0),
+            Outcome::kError, "timed out"},
+        SignalCase{
+            "HealthHungButNotReady",
+            HealthSignal({"api-1", {}, true, false, "timed out", "", true, false, true}, kT0),
+            Outcome::kError, "timed out"},
         SignalCase{"HealthNoAnswer",
                    HealthSignal({"api-1", {}, false, false, "connection refused", "", true}, kT0),
                    Outcome::kError, "connection refused"},

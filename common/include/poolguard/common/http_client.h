@@ -36,6 +36,7 @@ struct ClientResponse {
   int status = 0;  // 0: no (complete) answer
   std::string body;
   bool timed_out = false;
+  bool connected = false;  // the TCP handshake completed (a timeout after it: the peer is mute)
   bool truncated = false;  // the body was cut at max_body_bytes (GetOptions::truncate_body)
   std::string error;       // when status is 0: what went wrong, naming the peer
 };
