@@ -179,7 +179,7 @@ const std::vector<Flag>& Flags() {
          return std::string();
        }},
       {"workers", "POOLGUARD_WORKERS",
-       "Concurrent reconciles of each kind (ChaosExperiment, Remediation). Default 4.", false,
+       "Concurrent reconciles of each kind (ChaosExperiment, Remediation). Default 16.", false,
        [](Options& o, const std::string& v) { return SetInt(&o.workers, v, 1, 64); }},
   };
   return flags;
