@@ -10,7 +10,9 @@
 #     new leader resumes from status, the Deployment is restarted once (its generation
 #     rises by one), and the incident resolves once;
 # (c) during verification: the same, the new leader verifies;
-# (d) frozen with SIGSTOP past its lease (as a partition from the API server looks to the
+# (d) the kube-apiserver restarted while a RestartDeployment is under way: whichever
+#     replica leads afterwards resumes from status; one restart, one resolution;
+# (e) frozen with SIGSTOP past its lease (as a partition from the API server looks to the
 #     others): the other replica takes over; woken, the old leader exits (lost lease)
 #     without touching the experiment (its sessions never exceed the spec's).
 source "$(dirname "$0")/lib.sh"
@@ -165,8 +167,30 @@ gen_after="$(jp deployment/api '{.metadata.generation}' -n "$NS")"
 ((gen_after == gen_before + 1)) || fail "the Deployment's generation went $gen_before -> $gen_after"
 ok "new leader after ${took}s; generation $gen_before -> $gen_after: $(incident_summary)"
 
-# ---------------------------------------------------------------- (d) a frozen leader
-check "(d) the leader frozen (SIGSTOP) past its lease: the other takes over, the frozen one never acts again"
+# ---------------------------------------------------------------- (d) the API server restarted
+check "(d) kube-apiserver restarted during a RestartDeployment: resumed from status, one restart, one resolution"
+wait_for "a leader again" 30 has_holder
+prev="$(rq '.status.incident.id')"
+wait_rem "the target healthy, incident $prev closed" 90 \
+  '((.status.conditions // []) | any(.type == "Healthy" and .status == "True")) and ((.status.incident.closedAt // "") != "")'
+gen_before="$(jp deployment/api '{.metadata.generation}' -n "$NS")"
+chaos ha-exports3 '{type: TrafficSurge, trafficSurge: {concurrency: 2, requests: 10, path: "/items/export?batch=1"}}' 60s
+wait_for "RestartDeployment applied in a new incident" 90 \
+  rem_is "(.status.incident.id != \"$prev\") and (.status.incident.actions[0]? | (.name == \"RestartDeployment\" and .appliedAt != null))"
+start=$SECONDS
+"$REPO_DIR/localcluster/lc" restart kube-apiserver >/dev/null || fail "cannot restart kube-apiserver"
+note "kube-apiserver restarted in $((SECONDS - start))s with RestartDeployment applied"
+wait_for "a leader again" 60 has_holder
+wait_rem "the incident Resolved by RestartDeployment, Verified once" 120 \
+  "(.status.incident.id != \"$prev\") and (.status.incident.outcome == \"Resolved\") and ([.status.incident.actions[] | .result] == [\"Verified\"])"
+gen_after="$(jp deployment/api '{.metadata.generation}' -n "$NS")"
+((gen_after == gen_before + 1)) || fail "the Deployment's generation went $gen_before -> $gen_after: restarted $((gen_after - gen_before)) times"
+ok "holder $(holder); generation $gen_before -> $gen_after: $(incident_summary)"
+# Its 60 s would still hold the target (one experiment per target) when (e) begins.
+kubectl delete chaosexperiment ha-exports3 -n "$NS" --timeout=60s >/dev/null || fail "cannot delete ha-exports3"
+
+# ---------------------------------------------------------------- (e) a frozen leader
+check "(e) the leader frozen (SIGSTOP) past its lease: the other takes over, the frozen one never acts again"
 wait_for "a leader again" 30 has_holder
 chaos ha-leak2 '{type: ConnectionLeak, connectionLeak: {connections: 3, mode: Idle}}' 60s OnSever
 wait_chaos_active ha-leak2
