@@ -196,6 +196,15 @@ class Informer::Impl {
     return ParseAll(texts);
   }
 
+  std::map<std::string, size_t> IndexCounts(const std::string& index) const {
+    std::lock_guard<std::mutex> guard(cache_mutex_);
+    std::map<std::string, size_t> out;
+    auto iit = indices_.find(index);
+    if (iit == indices_.end()) return out;
+    for (const auto& [value, keys] : iit->second) out[value] = keys.size();
+    return out;
+  }
+
   size_t Size() const {
     std::lock_guard<std::mutex> guard(cache_mutex_);
     return items_.size();
@@ -628,6 +637,9 @@ std::vector<Json> Informer::List() const { return impl_->List(); }
 std::vector<std::string> Informer::ListKeys() const { return impl_->ListKeys(); }
 std::vector<Json> Informer::ByIndex(const std::string& index_name, const std::string& value) const {
   return impl_->ByIndex(index_name, value);
+}
+std::map<std::string, size_t> Informer::IndexCounts(const std::string& index_name) const {
+  return impl_->IndexCounts(index_name);
 }
 size_t Informer::Size() const { return impl_->Size(); }
 std::string Informer::LastResourceVersion() const { return impl_->LastResourceVersion(); }

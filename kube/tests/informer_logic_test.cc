@@ -300,6 +300,9 @@ TEST(InformerLogicTest, IndexesFollowUpdatesAndDeletes) {
   EXPECT_TRUE(inf.ByIndex("team", "red").empty());
   ASSERT_EQ(inf.ByIndex("team", "blue").size(), 1u);
   EXPECT_EQ(NameOf(inf.ByIndex("team", "blue")[0]), "a");
+  // The counts a gauge reads, without a copy: the deleted and moved objects left "red".
+  EXPECT_EQ(inf.IndexCounts("team"), (std::map<std::string, size_t>{{"blue", 1}}));
+  EXPECT_TRUE(inf.IndexCounts("no such index").empty());
   inf.Stop();
 }
 

@@ -64,6 +64,14 @@ std::optional<kube::Json> InformerSet::Get(const std::string& key) {
   return it->second->Get(key);
 }
 
+std::map<std::string, size_t> InformerSet::IndexCounts(const std::string& index) {
+  std::map<std::string, size_t> out;
+  for (auto& [_, inf] : informers_) {
+    for (const auto& [value, n] : inf->IndexCounts(index)) out[value] += n;
+  }
+  return out;
+}
+
 std::vector<kube::Json> InformerSet::List() {
   std::vector<kube::Json> out;
   for (auto& [_, inf] : informers_) {

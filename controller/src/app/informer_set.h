@@ -50,6 +50,8 @@ class InformerSet final : public Runnable,
                                   const std::string& value) override;  // both bases
 
   // ObjectStore: reads from the caches, writes to the API server.
+  /// Objects per value of an index, over every namespace's informer (no object copied).
+  std::map<std::string, size_t> IndexCounts(const std::string& index);
   std::optional<kube::Json> Get(const std::string& key) override;
   std::vector<kube::Json> List() override;
   kube::Json Update(const kube::Json& object) override;

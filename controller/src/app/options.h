@@ -28,7 +28,7 @@ struct Options {
   int max_surge_clients = 2000;
   int db_capacity_margin = 5;
   std::chrono::milliseconds session_grace{30000};
-  int workers = 16;  // ticks wait on targets (probe deadlines ~1 s): I/O, not CPU
+  int workers = 16;                // ticks wait on targets (probe deadlines ~1 s): I/O, not CPU
   std::string notify_webhook_url;  // "" = none
   WebhookFormat notify_webhook_format = WebhookFormat::kSlack;
   std::string console_url;  // for links in notifications

@@ -18,6 +18,8 @@ std::vector<std::string> RemediationTargetIndex(const kube::Json& object);  // "
 std::vector<std::string> ScheduleRunIndex(const kube::Json& object);        // "ns/schedule"
 inline constexpr char kTargetIndex[] = "target";
 inline constexpr char kScheduleIndex[] = "schedule";
+/// An informer's objects by status.phase (the phase gauges; IndexCounts only).
+inline constexpr char kPhaseIndex[] = "phase";
 
 class ObjectStore {
  public:
