@@ -32,7 +32,7 @@ struct CollectorOptions {
   /// How long the credentials Secret read for a Remediation is reused (RBAC grants `get`
   /// on Secrets, no watch: without this every tick is a GET). A login the database rejects
   /// with reused credentials reads the Secret again at once.
-  std::chrono::milliseconds credentials_ttl{30000};
+  std::chrono::milliseconds credentials_ttl{300000};
   /// While the target is healthy (no signal failing, no incident), pods' logs are read at
   /// most this often (a GET per pod), over the time since the last read: lines are found at
   /// most this late, none is missed. Every tick reads them once anything fails.

@@ -279,15 +279,18 @@ DbProbe Collector::GatherDatabase(const CollectInput& in, const RemediationSpec&
   DbTarget target;
   bool reused = false;
   try {
-    target = Credentials(in.key, in.ns, spec.credentials_secret, false, &reused);
+    Endpoint endpoint;
     try {
-      target.endpoint = reader_->ResolveService(in.ns, spec.db_service, spec.db_port).front();
+      endpoint = reader_->ResolveService(in.ns, spec.db_service, spec.db_port).front();
     } catch (const ResolveError& e) {
       // No ready endpoint behind the database's Service: nothing to connect to is a failed
-      // reach, not an unknown one (a stopped database has no endpoints at all).
+      // reach, not an unknown one (a stopped database has no endpoints at all). Nothing to
+      // log in to either: the Secret is not read.
       d.tcp = {Outcome::kFail, e.what()};
       return d;
     }
+    target = Credentials(in.key, in.ns, spec.credentials_secret, false, &reused);
+    target.endpoint = endpoint;
     std::vector<DbTarget> in_use;
     {
       std::lock_guard lock(mutex_);
