@@ -107,6 +107,20 @@ class RemediationReconcilerTest : public ::testing::Test {
               "safety":{"cooldown":"0s","maxActionsPerHour":5}}})");
   }
 
+  // demo/api's Remediation's spec, and a collector's input for it (a tick's, not deep).
+  RemediationSpec ApiSpec() {
+    const RemediationSpecParse parsed =
+        ParseRemediationSpec(Remediation("api", "2027-01-15T07:00:00Z"));
+    EXPECT_TRUE(parsed.spec) << parsed.error;
+    return parsed.spec.value_or(RemediationSpec{});
+  }
+  static CollectInput ApiInput() {
+    CollectInput in;
+    in.key = "demo/api";
+    in.ns = "demo";
+    return in;
+  }
+
   // One tick, as the work queue runs it: Reconcile, then the clock moves on by the requeue
   // (at least a millisecond). Returns the lines the tick logged.
   Lines Tick(const std::string& key, bool* threw = nullptr) {
@@ -214,24 +228,27 @@ TEST_F(RemediationReconcilerTest, PrometheusIsAskedOnceATickOrOneByOneWhenItRefu
 // a login the database rejects with the kept credentials reads it again at once, and logs
 // in with the new ones.
 TEST_F(RemediationReconcilerTest, TheSecretIsReadOncePerTtlAndAgainWhenALoginIsRejected) {
-  const RemediationSpecParse parsed =
-      ParseRemediationSpec(Remediation("api", "2027-01-15T07:00:00Z"));
-  ASSERT_TRUE(parsed.spec) << parsed.error;
-  CollectInput in;
-  in.key = "demo/api";
-  in.ns = "demo";
-  for (int i = 0; i < 3; ++i) collector_.Gather(in, *parsed.spec);
+  const RemediationSpec spec = ApiSpec();
+  CollectInput in = ApiInput();
+  for (int i = 0; i < 3; ++i) collector_.Gather(in, spec);
   EXPECT_EQ(reader_.credential_reads, 1);
 
   // The Secret and the role's password change together (a rotation done right).
   reader_.secrets["demo/db-credentials"].password = "rotated";
   admin_.role_password = "rotated";
   in.deep = true;
-  const Gathered g = collector_.Gather(in, *parsed.spec);
+  const Gathered g = collector_.Gather(in, spec);
   EXPECT_EQ(reader_.credential_reads, 2);
   EXPECT_EQ(g.db.login.result, LoginResult::kOk) << g.db.login.detail;
-  collector_.Gather(in, *parsed.spec);
+  collector_.Gather(in, spec);
   EXPECT_EQ(reader_.credential_reads, 2);  // the new ones are kept in turn
+
+  // No endpoint behind the database's Service: nothing to log in to, no Secret read.
+  collector_.Forget("demo/api");
+  reader_.services.erase("demo/db:5432");
+  const Gathered none = collector_.Gather(in, spec);
+  EXPECT_EQ(none.db.tcp.outcome, Outcome::kFail);
+  EXPECT_EQ(reader_.credential_reads, 2);
 }
 
 // Issue 16: while the target is healthy its logs are read every healthy_logs_interval, over
@@ -240,25 +257,21 @@ TEST_F(RemediationReconcilerTest, LogsAreReadLessOftenWhileHealthyAndEveryTickOt
   CollectorOptions options;
   options.healthy_logs_interval = std::chrono::milliseconds(200);
   Collector collector(&cluster_, &reader_, &admin_, &probes_, options);
-  const RemediationSpecParse parsed =
-      ParseRemediationSpec(Remediation("api", "2027-01-15T07:00:00Z"));
-  ASSERT_TRUE(parsed.spec) << parsed.error;
-  CollectInput in;
-  in.key = "demo/api";
-  in.ns = "demo";
+  const RemediationSpec spec = ApiSpec();
+  CollectInput in = ApiInput();
   const int pods = static_cast<int>(cluster_.endpoints.size());
   ASSERT_GT(pods, 0);
-  collector.Gather(in, *parsed.spec);
-  const Gathered skipped = collector.Gather(in, *parsed.spec);
+  collector.Gather(in, spec);
+  const Gathered skipped = collector.Gather(in, spec);
   EXPECT_EQ(cluster_.log_reads, pods);
   ASSERT_TRUE(skipped.logs.has_value());  // nothing new yet, not "not known"
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
-  collector.Gather(in, *parsed.spec);
+  collector.Gather(in, spec);
   EXPECT_EQ(cluster_.log_reads, 2 * pods);
   EXPECT_GE(cluster_.last_log_since, 3);  // interval 1s + 1, widened to the gap + 1
   in.deep = true;
-  collector.Gather(in, *parsed.spec);
-  collector.Gather(in, *parsed.spec);
+  collector.Gather(in, spec);
+  collector.Gather(in, spec);
   EXPECT_EQ(cluster_.log_reads, 4 * pods);
 }
 
