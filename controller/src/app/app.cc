@@ -17,6 +17,7 @@
 #include "app/kill_switch.h"
 #include "app/manager.h"
 #include "app/metrics.h"
+#include "app/periodic.h"
 #include "app/stop_conditions.h"
 #include "app/webhook_notifier.h"
 #include "chaos/fault_engine.h"
@@ -368,6 +369,10 @@ int RunController(const Options& options) {
                                std::move(health));
   ServerRunnable metrics_server("metrics", options.metrics_bind_address, std::move(metrics_router));
   FuncRunnable event_flush("event recorder", false, nullptr, [&recorder] { recorder.Flush(); });
+  // Every 10 s the heap's free pages go back to the kernel: the JSON the workers parse and
+  // free each tick otherwise keeps each malloc arena at its high-water mark
+  // (bench/compare.sh at 1000 Remediations: 66.6 -> 49.9 MB, CPU per reconcile the same).
+  Periodic heap_trim("heap trim", std::chrono::seconds(10), TrimHeap);
   FuncRunnable leader_gauge(
       "leader gauge", true, [&metrics] { metrics.SetLeader(true); },
       [&metrics] { metrics.SetLeader(false); });
@@ -385,8 +390,8 @@ int RunController(const Options& options) {
   }
   Manager manager(std::move(election));
   manager_ptr = &manager;
-  std::vector<Runnable*> runnables{&event_flush, &health_server, &metrics_server,
-                                   &kill_switch, &chaos_cache,   &rem_cache};
+  std::vector<Runnable*> runnables{&event_flush, &heap_trim,   &health_server, &metrics_server,
+                                   &kill_switch, &chaos_cache, &rem_cache};
   if (options.cache_reads) {
     runnables.insert(runnables.end(),
                      {&services_cache, &slices_cache, &deployments_cache, &statefulsets_cache});
