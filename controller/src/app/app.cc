@@ -236,16 +236,22 @@ int RunController(const Options& options) {
     return std::vector<std::string>{std::string(p == Phase::kNone ? "Pending" : PhaseName(p))};
   });
   auto engine = NewFaultEngine();
-  // The kill switch: on and off, every experiment is looked at again at once.
+  // The kill switch: turned on, every session and client this process holds is closed at
+  // once (before any status write: a thousand rollbacks recorded one by one take seconds);
+  // on and off, every experiment is looked at again at once.
   const std::string kill_switch_ns = !options.kill_switch_namespace.empty()
                                          ? options.kill_switch_namespace
                                          : config.default_namespace;
+  ChaosReconciler* chaos_ptr = nullptr;  // set once built, before the switch is first read
   KillSwitch kill_switch("namespace " + kill_switch_ns,
                          NamespaceAnnotationReader(client, kill_switch_ns), std::chrono::seconds(2),
-                         [&chaos_cache, chaos_queue, &metrics, &kill_switch] {
-                           metrics.SetKillSwitch(!kill_switch.Engaged().empty());
-                           for (const auto& o : chaos_cache.List())
-                             chaos_queue->Add(kube::KeyOf(o));
+                         [&chaos_cache, chaos_queue, &metrics, &kill_switch, &chaos_ptr] {
+                           const std::string engaged = kill_switch.Engaged();
+                           metrics.SetKillSwitch(!engaged.empty());
+                           if (!engaged.empty() && chaos_ptr != nullptr) {
+                             chaos_ptr->ReleaseHeld(engaged);
+                           }
+                           for (const auto& key : chaos_cache.ListKeys()) chaos_queue->Add(key);
                          });
   ChaosReconcilerOptions rops;
   rops.kill_switch = [&kill_switch] { return kill_switch.Engaged(); };
@@ -262,6 +268,7 @@ int RunController(const Options& options) {
   ChaosReconciler chaos(&chaos_cache, reader.get(), engine.get(), pg_admin.get(), &events, &metrics,
                         clock, rops);
   chaos.set_notifier(&notifier);
+  chaos_ptr = &chaos;
   engine->SetOnLost([chaos_queue](const std::string& key) { chaos_queue->Add(key); });
   // The manager, once built below: workers ask it whether they may act (the lease).
   const Manager* manager_ptr = nullptr;

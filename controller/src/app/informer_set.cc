@@ -82,6 +82,16 @@ std::vector<kube::Json> InformerSet::List() {
   return out;
 }
 
+std::vector<std::string> InformerSet::ListKeys() {
+  std::vector<std::string> out;
+  for (auto& [_, inf] : informers_) {
+    auto keys = inf->ListKeys();
+    out.insert(out.end(), std::make_move_iterator(keys.begin()),
+               std::make_move_iterator(keys.end()));
+  }
+  return out;
+}
+
 kube::Json InformerSet::Update(const kube::Json& object) {
   return client_->Resource(gvr_, kube::NamespaceOf(object)).Update(object);
 }

@@ -54,6 +54,8 @@ class InformerSet final : public Runnable,
   std::map<std::string, size_t> IndexCounts(const std::string& index);
   std::optional<kube::Json> Get(const std::string& key) override;
   std::vector<kube::Json> List() override;
+  /// Every cached object's key ("namespace/name"), none parsed.
+  std::vector<std::string> ListKeys();
   kube::Json Update(const kube::Json& object) override;
   kube::Json UpdateStatus(const kube::Json& object) override;
 

@@ -108,6 +108,17 @@ std::vector<std::string> ChaosReconciler::Holding() {
   return {keys.begin(), keys.end()};
 }
 
+void ChaosReconciler::ReleaseHeld(const std::string& why) {
+  const std::vector<std::string> keys = engine_->Keys();
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& key : keys) released_.emplace(key, why);
+  }
+  for (const auto& key : keys) engine_->Rollback(key);
+  if (!keys.empty())
+    spdlog::warn("chaos kill switch: closed the faults of {} experiment(s)", keys.size());
+}
+
 std::optional<bool> ChaosReconciler::PasswordRotated(const std::string& key, const DbTarget& db,
                                                      const std::string& rotated) {
   const LoginAttempt original = admin_->Login(db);
@@ -209,15 +220,18 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
   o.now = clock_->WallNow();
   o.shutting_down = shutting_down;
   if (options_.kill_switch) o.kill_switch = options_.kill_switch();
-  o.max_connections_per_experiment = options_.max_connections_per_experiment;
-  o.capacity_margin = options_.capacity_margin;
-  o.max_surge_clients = options_.max_surge_clients;
   o.held = engine_->Held(key);
   {
     std::lock_guard lock(mutex_);
     auto it = inject_errors_.find(key);
     if (it != inject_errors_.end()) o.inject_error = it->second;
+    // Released by the switch: stopped by it, whatever the switch says now.
+    auto released = released_.find(key);
+    if (o.kill_switch.empty() && released != released_.end()) o.kill_switch = released->second;
   }
+  o.max_connections_per_experiment = options_.max_connections_per_experiment;
+  o.capacity_margin = options_.capacity_margin;
+  o.max_surge_clients = options_.max_surge_clients;
   if (!o.spec.spec) return o;
   const ChaosSpec& spec = *o.spec.spec;
   const bool leak = spec.type == FaultType::kConnectionLeak;
@@ -600,6 +614,7 @@ ReconcileResult ChaosReconciler::Run(const std::string& key, bool shutting_down)
     outside_.erase(key);
     db_cache_.erase(key);
     inject_errors_.erase(key);
+    released_.erase(key);
     return {};
   }
   kube::Json object = *current;
@@ -636,6 +651,7 @@ ReconcileResult ChaosReconciler::Run(const std::string& key, bool shutting_down)
       } else if (IsTerminal(d.status.phase)) {
         claims_.erase(key);
         inject_errors_.erase(key);
+        released_.erase(key);
       }
     }
     if (admission.owns_lock()) admission.unlock();
@@ -663,6 +679,7 @@ ReconcileResult ChaosReconciler::Run(const std::string& key, bool shutting_down)
           claims_.erase(key);
           db_cache_.erase(key);
           inject_errors_.erase(key);
+          released_.erase(key);
         }
         return {};
     }

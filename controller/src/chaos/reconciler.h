@@ -79,6 +79,12 @@ class ChaosReconciler {
   /// passwords it rotated and the StatefulSets it stopped (those outlive the process unless
   /// set back: the SIGTERM path walks this list).
   std::vector<std::string> Holding();
+  /// The kill switch turned on (`why` says where): closes every session and client this
+  /// process holds at once, before any status is written; each experiment then records
+  /// its rollback when reconciled, as stopped by the switch even if it is off again by
+  /// then (a fault released is never injected again). Faults outside the process (a
+  /// password, a StatefulSet, a selector) are set back by those reconciles.
+  void ReleaseHeld(const std::string& why);
 
  private:
   ChaosObserved Observe(const kube::Json& object, bool shutting_down);
@@ -119,6 +125,7 @@ class ChaosReconciler {
   /// stopped StatefulSet) as this process last saw it: the SIGTERM path's list.
   std::set<std::string> outside_;
   std::map<std::string, std::string> inject_errors_;
+  std::map<std::string, std::string> released_;  // key → the kill switch that released it
 };
 
 }  // namespace poolguard::controller

@@ -192,6 +192,28 @@ TEST_F(ChaosReconcilerTest, AtEndsAtTheRollbackIsRecordedFirstThenDone) {
   EXPECT_EQ(admin_.CountSessions({}, "poolguard-chaos/demo/leak"), 0);
 }
 
+// The kill switch at scale: a thousand rollbacks recorded one by one take seconds, so the
+// switch closes every session this process holds first, then each run is recorded.
+TEST_F(ChaosReconcilerTest, TheKillSwitchClosesSessionsBeforeAnyStatusAndTheRunEndsByIt) {
+  store_.Put(Experiment("leak", 3, "OnSever"));
+  reconciler_.Reconcile("demo/leak");
+  log_.Take();
+  reconciler_.ReleaseHeld(R"(namespace ops carries poolguard.dev/chaos-kill-switch="stop")");
+  EXPECT_EQ(log_.Take(), Lines{"rollback demo/leak"});  // nothing written before
+  EXPECT_EQ(admin_.CountSessions({}, "poolguard-chaos/demo/leak"), 0);
+  // The switch is off again (this reconciler reads none) before the run is looked at: a
+  // severed OnSever run would be injected again, a released one ends as stopped by it.
+  Settle("demo/leak");
+  EXPECT_EQ(log_.Take(), (Lines{
+                             "update-status demo/leak phase=Aborted reason=KillSwitch held=0",
+                             "event demo/leak Normal KillSwitch",
+                         }));
+  const ChaosStatus s = ParseChaosStatus(*store_.Get("demo/leak"));
+  EXPECT_NE(s.message.find("chaos-kill-switch=\"stop\""), std::string::npos) << s.message;
+  reconciler_.Reconcile("demo/leak");
+  EXPECT_EQ(log_.Take(), Lines{"update demo/leak finalizers=[]"});  // done: never injected again
+}
+
 TEST_F(ChaosReconcilerTest, SessionsThatLingerAfterTheRollbackAreTerminated) {
   store_.Put(Experiment("leak"));
   reconciler_.Reconcile("demo/leak");
