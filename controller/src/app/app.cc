@@ -98,6 +98,10 @@ class ServerRunnable final : public Runnable {
     http::ServerOptions opts;
     opts.address = bind->first;
     opts.port = static_cast<uint16_t>(bind->second);
+    // Every handler here is kInline and answers from memory: one I/O thread, and the
+    // smallest worker pool (the default 64 idle threads would cost RSS for nothing).
+    opts.io_threads = 1;
+    opts.workers = 1;
     server_ = std::make_unique<http::Server>(opts, std::move(router_), nullptr);
     server_->Start();
     spdlog::info("serving {} on {}:{}", what_, opts.address, server_->port());
