@@ -2,6 +2,7 @@
 
 #include <cpprest/containerstream.h>
 #include <cpprest/http_client.h>
+#include <pplx/threadpool.h>
 
 #include <algorithm>
 #include <atomic>
@@ -306,6 +307,15 @@ void AddListQuery(const ListOptions& o, std::map<std::string, std::string>* q) {
 
 ApiError ErrorFromStatus(const Json& status) {
   return ErrorFromResponse(json::IntOr(status, "code", 0), status.serialize());
+}
+
+bool Client::SetIoThreads(size_t threads) {
+  try {
+    crossplat::threadpool::initialize_with_threads(threads);
+    return true;
+  } catch (const std::exception&) {  // already initialized
+    return false;
+  }
 }
 
 std::shared_ptr<Client> Client::Create(const Config& config, ClientOptions options) {

@@ -169,6 +169,9 @@ int RunController(const Options& options) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // The API server client's shared I/O threads (cpprestsdk's default is 40), now that they
+  // inherit the blocked signals.
+  kube::Client::SetIoThreads(4);
 
   kube::Config config;
   try {

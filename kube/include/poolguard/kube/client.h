@@ -141,6 +141,11 @@ class Client : public std::enable_shared_from_this<Client> {
  public:
   /// Throws ConfigError if `config` cannot be used (bad server URL, unreadable PEM).
   static std::shared_ptr<Client> Create(const Config& config, ClientOptions options = {});
+  /// Sizes the I/O threads every Client shares (cpprestsdk's pool: 40 by default; the
+  /// calls block their callers' threads, nothing blocks on these). Call once, before the
+  /// first Client is made and after the caller has blocked the signals these threads must
+  /// not take. Returns false (and changes nothing) if the pool already runs.
+  static bool SetIoThreads(size_t threads);
   virtual ~Client() = default;
 
   /// Typed-by-URL access to one resource type, in `ns` ("" = all namespaces for
