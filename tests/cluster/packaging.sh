@@ -422,6 +422,8 @@ done <<'EOF'
 * watch deployments.apps
 * watch statefulsets.apps
 * get namespaces
+poolguard-system watch namespaces/poolguard-system
+poolguard-system list namespaces/poolguard-system
 poolguard-demo get secrets
 poolguard-demo get pods log
 poolguard-demo patch deployments.apps
@@ -445,6 +447,8 @@ while read -r ns verb resource sub; do
   n=$((n + 1))
 done <<'EOF'
 * delete namespaces
+* list namespaces
+* watch namespaces/poolguard-demo
 * create clusterroles.rbac.authorization.k8s.io
 * create clusterrolebindings.rbac.authorization.k8s.io
 * create rolebindings.rbac.authorization.k8s.io

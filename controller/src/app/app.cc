@@ -29,6 +29,7 @@
 #include "poolguard/kube/client.h"
 #include "poolguard/kube/config.h"
 #include "poolguard/kube/events.h"
+#include "poolguard/kube/informer.h"
 #include "poolguard/kube/leader_election.h"
 #include "poolguard/kube/workqueue.h"
 #include "remediation/collector.h"
@@ -260,6 +261,22 @@ int RunController(const Options& options) {
                            }
                            for (const auto& key : chaos_cache.ListKeys()) chaos_queue->Add(key);
                          });
+  // Watched (that Namespace only: list/watch with resourceNames needs its name as a field
+  // selector); polled every 2 s until the watch has synced, or if it never does.
+  kube::InformerOptions kill_switch_watch_options;
+  kill_switch_watch_options.selectors.field_selector = "metadata.name=" + kill_switch_ns;
+  kube::Informer kill_switch_watch(client->Resource({"", "v1", "namespaces", false}),
+                                   kill_switch_watch_options);
+  kill_switch_watch.AddEventHandler(
+      {[&kill_switch](const kube::Json& o) { kill_switch.Observed(KillSwitchValue(o)); },
+       [&kill_switch](const kube::Json&, const kube::Json& o) {
+         kill_switch.Observed(KillSwitchValue(o));
+       },
+       [&kill_switch](const kube::Json&) { kill_switch.Observed(std::nullopt); }});
+  kill_switch.SetWatch([&kill_switch_watch] { return kill_switch_watch.HasSynced(); });
+  FuncRunnable kill_switch_watcher(
+      "chaos kill switch watch", false, [&kill_switch_watch] { kill_switch_watch.Run(); },
+      [&kill_switch_watch] { kill_switch_watch.Stop(); });
   ChaosReconcilerOptions rops;
   rops.kill_switch = [&kill_switch] { return kill_switch.Engaged(); };
   rops.needs_human = [&rem_cache](const std::string& ns, const std::string& deployment) {
@@ -404,8 +421,9 @@ int RunController(const Options& options) {
   }
   Manager manager(std::move(election));
   manager_ptr = &manager;
-  std::vector<Runnable*> runnables{&event_flush, &heap_trim,   &health_server, &metrics_server,
-                                   &kill_switch, &chaos_cache, &rem_cache};
+  std::vector<Runnable*> runnables{&event_flush,    &heap_trim,   &health_server,
+                                   &metrics_server, &kill_switch, &kill_switch_watcher,
+                                   &chaos_cache,    &rem_cache};
   if (options.cache_reads) {
     runnables.insert(runnables.end(),
                      {&services_cache, &slices_cache, &deployments_cache, &statefulsets_cache});

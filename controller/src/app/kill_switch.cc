@@ -21,6 +21,11 @@ std::string KillSwitch::Engaged() const {
 }
 
 void KillSwitch::Poll() {
+  uint64_t seq = 0;
+  {
+    std::lock_guard lock(mutex_);
+    seq = watch_seq_;
+  }
   std::optional<std::string> read;
   try {
     read = read_();
@@ -31,12 +36,27 @@ void KillSwitch::Poll() {
     last_error_ = e.what();
     return;
   }
+  Apply(read, seq);
+}
+
+void KillSwitch::Observed(const std::optional<std::string>& value) {
+  {
+    std::lock_guard lock(mutex_);
+    ++watch_seq_;
+  }
+  Apply(value, std::nullopt);
+}
+
+void KillSwitch::Apply(const std::optional<std::string>& read,
+                       std::optional<uint64_t> only_if_seq) {
   // Only the first line, bounded: the value is shown in status messages.
   const bool on = read.has_value();
   const std::string value = on ? read->substr(0, read->find('\n')).substr(0, 200) : "";
   bool changed = false;
   {
     std::lock_guard lock(mutex_);
+    // A watch event since this poll's read began is newer than what it read.
+    if (only_if_seq && *only_if_seq != watch_seq_) return;
     last_error_.clear();
     changed = on != on_ || value != value_;
     on_ = on;
@@ -62,7 +82,8 @@ void KillSwitch::Start() {
       wake_.wait_for(held, interval_, [this] { return stop_; });
       if (stop_) break;
       held.unlock();
-      Poll();
+      // Watched: the watch keeps the switch, no request is made.
+      if (!watch_synced_ || !watch_synced_()) Poll();
       held.lock();
     }
   });
@@ -77,13 +98,16 @@ void KillSwitch::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+std::optional<std::string> KillSwitchValue(const kube::Json& ns_object) {
+  const kube::Json* v = json::Find(ns_object, {"metadata", "annotations", kKillSwitchAnnotation});
+  if (v == nullptr) return std::nullopt;
+  return v->is_string() ? v->as_string() : std::string();
+}
+
 KillSwitchReader NamespaceAnnotationReader(std::shared_ptr<kube::Client> client, std::string ns) {
   return [client = std::move(client), ns = std::move(ns)]() -> std::optional<std::string> {
     try {
-      const kube::Json obj = client->Resource({"", "v1", "namespaces", false}).Get(ns);
-      const kube::Json* v = json::Find(obj, {"metadata", "annotations", kKillSwitchAnnotation});
-      if (v == nullptr) return std::nullopt;
-      return v->is_string() ? v->as_string() : std::string();
+      return KillSwitchValue(client->Resource({"", "v1", "namespaces", false}).Get(ns));
     } catch (const kube::ApiError& e) {
       if (kube::IsNotFound(e)) return std::nullopt;
       throw;

@@ -1,10 +1,13 @@
-// Issue 15: the chaos kill switch is read by polling; every change (on, off, a new value)
-// makes every experiment be looked at again, and a failed read changes nothing.
+// Issue 15: the chaos kill switch is read by a watch, or by polling until the watch has
+// synced; every change (on, off, a new value) makes every experiment be looked at again,
+// and a failed read changes nothing.
 #include "app/kill_switch.h"
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <stdexcept>
+#include <thread>
 
 namespace poolguard::controller {
 namespace {
@@ -14,7 +17,7 @@ using namespace std::chrono_literals;
 struct Script {
   std::optional<std::string> value;
   bool fail = false;
-  int reads = 0;
+  std::atomic<int> reads{0};  // the poll thread's, read by the test's
   KillSwitchReader Reader() {
     return [this]() -> std::optional<std::string> {
       ++reads;
@@ -67,6 +70,48 @@ TEST(KillSwitch, StartReadsAtOnceAndStopJoins) {
   const int reads = script.reads;
   EXPECT_GE(reads, 1);
   k.Stop();  // idempotent
+}
+
+TEST(KillSwitch, AWatchTurnsItOnAndOffAndAnOlderPollCannotUndoIt) {
+  Script script;
+  int changes = 0;
+  KillSwitch k("namespace ops", script.Reader(), 1h, [&] { ++changes; });
+  k.Observed("stop");
+  EXPECT_EQ(k.Engaged(), R"(namespace ops carries poolguard.dev/chaos-kill-switch="stop")");
+  EXPECT_EQ(changes, 1);
+
+  // A poll whose GET was answered before the watch's event arrives after it: the switch
+  // stays as the watch says.
+  KillSwitch* late_ptr = nullptr;
+  KillSwitch late(
+      "namespace ops",
+      [&]() -> std::optional<std::string> {
+        late_ptr->Observed("stop");  // the event, while the GET is on its way
+        return std::nullopt;         // what the GET read: older
+      },
+      1h, nullptr);
+  late_ptr = &late;
+  late.Poll();
+  EXPECT_NE(late.Engaged(), "");
+
+  k.Observed(std::nullopt);  // annotation removed, or the Namespace gone
+  EXPECT_EQ(k.Engaged(), "");
+  EXPECT_EQ(changes, 2);
+}
+
+TEST(KillSwitch, WatchedItMakesNoRequestButStillReadsOnceAtStart) {
+  Script script;
+  std::atomic<bool> synced{false};
+  KillSwitch k("namespace ops", script.Reader(), 1ms, nullptr);
+  k.SetWatch([&] { return synced.load(); });
+  k.Start();
+  EXPECT_GE(script.reads.load(), 1);  // not yet synced: it polls
+  synced = true;
+  std::this_thread::sleep_for(20ms);  // a poll in progress when it synced may finish
+  const int reads = script.reads;
+  std::this_thread::sleep_for(50ms);
+  k.Stop();
+  EXPECT_EQ(script.reads, reads);  // 50 intervals, no read
 }
 
 }  // namespace
