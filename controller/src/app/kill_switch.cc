@@ -11,8 +11,8 @@ KillSwitch::KillSwitch(std::string where, KillSwitchReader read, std::chrono::mi
                        std::function<void()> on_change)
     : where_(std::move(where)),
       read_(std::move(read)),
-      interval_(interval),
-      on_change_(std::move(on_change)) {}
+      on_change_(std::move(on_change)),
+      poller_("chaos kill switch poll", interval, [this] { PollUnlessWatched(); }) {}
 
 std::string KillSwitch::Engaged() const {
   std::lock_guard lock(mutex_);
@@ -74,28 +74,14 @@ void KillSwitch::Apply(const std::optional<std::string>& read,
 
 void KillSwitch::Start() {
   Poll();
-  std::lock_guard lock(mutex_);
-  if (stop_ || thread_.joinable()) return;
-  thread_ = std::thread([this] {
-    std::unique_lock held(mutex_);
-    while (!stop_) {
-      wake_.wait_for(held, interval_, [this] { return stop_; });
-      if (stop_) break;
-      held.unlock();
-      // Watched: the watch keeps the switch, no request is made.
-      if (!watch_synced_ || !watch_synced_()) Poll();
-      held.lock();
-    }
-  });
+  poller_.Start();
 }
 
-void KillSwitch::Stop() {
-  {
-    std::lock_guard lock(mutex_);
-    stop_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+void KillSwitch::Stop() { poller_.Stop(); }
+
+void KillSwitch::PollUnlessWatched() {
+  // Watched: the watch keeps the switch, no request is made.
+  if (!watch_synced_ || !watch_synced_()) Poll();
 }
 
 std::optional<std::string> KillSwitchValue(const kube::Json& ns_object) {

@@ -8,16 +8,15 @@
 // with an older ClusterRole without that right — by polling it (one GET every interval).
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include "app/manager.h"
+#include "app/periodic.h"
 #include "poolguard/kube/client.h"
 
 namespace poolguard::controller {
@@ -54,21 +53,20 @@ class KillSwitch final : public Runnable {
   void SetWatch(std::function<bool()> synced) { watch_synced_ = std::move(synced); }
 
  private:
-  std::string where_;
-  KillSwitchReader read_;
-  std::chrono::milliseconds interval_;
-  std::function<void()> on_change_;
-  std::function<bool()> watch_synced_;
+  void PollUnlessWatched();
   /// Applies a read; with `only_if_seq`, only if no watch event came since that sequence.
   void Apply(const std::optional<std::string>& read, std::optional<uint64_t> only_if_seq);
+
+  std::string where_;
+  KillSwitchReader read_;
+  std::function<void()> on_change_;
+  std::function<bool()> watch_synced_;
   mutable std::mutex mutex_;
   uint64_t watch_seq_ = 0;  // watch events applied
-  std::condition_variable wake_;
-  bool stop_ = false;
   bool on_ = false;
   std::string value_;
   std::string last_error_;
-  std::thread thread_;
+  Periodic poller_;  // last: stopped (by its destructor too) before the rest goes
 };
 
 /// The switch's value on a Namespace object: its annotation, nullopt when absent.
