@@ -335,13 +335,12 @@ class Admin final : public PgAdmin {
           PgWhere(db) + ": cannot change the password of role " + db.user + ": " +
           PgOneLine(r != nullptr ? PQresultErrorMessage(r.get()) : PQerrorMessage(conn.get())));
     }
-    if (!end_sessions) return 0;
-    return ScalarInt(Run(conn.get(), db, kEndOwnSessionsSql, {}), db, "ended session count");
+    return end_sessions ? EndOwnSessionsOn(conn.get(), db) : 0;
   }
 
   int EndOwnSessions(const DbTarget& db) override {
     PgPtr conn = OpenOrThrow(db, kAdminApplicationName);
-    return ScalarInt(Run(conn.get(), db, kEndOwnSessionsSql, {}), db, "ended session count");
+    return EndOwnSessionsOn(conn.get(), db);
   }
 
   void Retain(const std::vector<DbTarget>& keep) override {
@@ -369,6 +368,12 @@ class Admin final : public PgAdmin {
     std::mutex mutex;  // one query at a time on a connection
     PgPtr conn;
   };
+
+  // The role's other sessions in the database ended, but the controller's and experiments'
+  // (kEndOwnSessionsSql), on a connection logged in as that role.
+  static int EndOwnSessionsOn(PGconn* conn, const DbTarget& db) {
+    return ScalarInt(Run(conn, db, kEndOwnSessionsSql, {}), db, "ended session count");
+  }
 
   static Key KeyOf(const DbTarget& db) {
     return {db.endpoint.host, db.endpoint.port, db.user, db.database, db.password};
