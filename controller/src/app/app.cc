@@ -353,7 +353,7 @@ int RunController(const Options& options) {
   // ---- Remediations ----
   auto rem_cluster = NewRemediationCluster(client, &chaos_cache, caches);
   Collector collector(rem_cluster.get(), reader.get(), pg_admin.get(), probes.get(),
-                      CollectorOptions{});
+                      CollectorOptions{}, clock);
   RemediationReconciler remediation(&rem_cache, &collector, rem_cluster.get(), reader.get(),
                                     pg_admin.get(), &events, &metrics, clock);
   remediation.set_notifier(&notifier);

@@ -55,8 +55,13 @@ std::string HostPort(const std::string& ip, int port) {
 }  // namespace
 
 Collector::Collector(RemediationCluster* cluster, ClusterReader* reader, PgAdmin* db,
-                     Probes* probes, CollectorOptions options)
-    : cluster_(cluster), reader_(reader), db_(db), probes_(probes), options_(std::move(options)) {}
+                     Probes* probes, CollectorOptions options, std::shared_ptr<kube::Clock> clock)
+    : cluster_(cluster),
+      reader_(reader),
+      db_(db),
+      probes_(probes),
+      options_(std::move(options)),
+      clock_(clock ? std::move(clock) : kube::Clock::Real()) {}
 
 void Collector::Forget(const std::string& key) {
   std::vector<DbTarget> still_used;
@@ -124,7 +129,7 @@ Gathered Collector::Gather(const CollectInput& in, const RemediationSpec& spec) 
 
   // ---- logs of each pod (while healthy, every healthy_logs_interval, since the last read) ----
   g.log_window = LogWindow(spec.detection);
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = clock_->Now();
   bool read_logs = true;
   {
     std::lock_guard lock(mutex_);
@@ -348,7 +353,7 @@ DbProbe Collector::GatherDatabase(const CollectInput& in, const RemediationSpec&
 DbTarget Collector::Credentials(const std::string& key, const std::string& ns,
                                 const std::string& secret, bool fresh, bool* reused) {
   const std::string name = ns + "/" + secret;
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = clock_->Now();
   if (!fresh) {
     std::lock_guard lock(mutex_);
     auto it = credentials_.find(key);

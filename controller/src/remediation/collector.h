@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -13,6 +14,7 @@
 
 #include "core/cluster_reader.h"
 #include "core/pg_admin.h"
+#include "poolguard/kube/clock.h"
 #include "remediation/cluster.h"
 #include "remediation/collect.h"
 #include "remediation/probes.h"
@@ -34,8 +36,9 @@ PromInstant QueryPrometheusInstant(Probes& probes, const std::string& url,
 /// Thread-safe: ticks of different Remediations may gather at once.
 class Collector {
  public:
+  /// The credentials' TTL and the logs' cadence are timed by `clock` (null: the real one).
   Collector(RemediationCluster* cluster, ClusterReader* reader, PgAdmin* db, Probes* probes,
-            CollectorOptions options);
+            CollectorOptions options, std::shared_ptr<kube::Clock> clock = nullptr);
 
   /// Gathers the tick's answers (Gather) and assembles them with the counters kept for
   /// `in.key`: observations with `signals` filled and `detection` left for the caller.
@@ -63,16 +66,17 @@ class Collector {
   PgAdmin* db_;
   Probes* probes_;
   CollectorOptions options_;
+  std::shared_ptr<kube::Clock> clock_;
   std::mutex mutex_;
   std::map<std::string, CollectState> state_;
   std::map<std::string, DbTarget> databases_;  // the database each key read last (Retain)
   struct KeptCredentials {
     std::string secret;  // ns/name
     DbTarget db;
-    std::chrono::steady_clock::time_point read_at;
+    kube::Clock::TimePoint read_at;
   };
-  std::map<std::string, KeptCredentials> credentials_;                      // by key
-  std::map<std::string, std::chrono::steady_clock::time_point> logs_read_;  // by key
+  std::map<std::string, KeptCredentials> credentials_;       // by key
+  std::map<std::string, kube::Clock::TimePoint> logs_read_;  // by key
 };
 
 }  // namespace poolguard::controller

@@ -61,7 +61,7 @@ class RemediationReconcilerTest : public ::testing::Test {
         events_(&log_),
         metrics_(&log_),
         clock_(std::make_shared<fakes::JumpClock>()),
-        collector_(&cluster_, &reader_, &admin_, &probes_, CollectorOptions{}),
+        collector_(&cluster_, &reader_, &admin_, &probes_, CollectorOptions{}, clock_),
         reconciler_(&store_, &collector_, &cluster_, &reader_, &admin_, &events_, &metrics_,
                     clock_) {
     reader_.services["demo/db:5432"] = {Endpoint{"10.0.0.5", 5432}};
@@ -243,12 +243,20 @@ TEST_F(RemediationReconcilerTest, TheSecretIsReadOncePerTtlAndAgainWhenALoginIsR
   collector_.Gather(in, spec);
   EXPECT_EQ(reader_.credential_reads, 2);  // the new ones are kept in turn
 
+  // Kept for the TTL (5 minutes), then read again.
+  clock_->Advance(std::chrono::minutes(5) - std::chrono::milliseconds(1));
+  collector_.Gather(in, spec);
+  EXPECT_EQ(reader_.credential_reads, 2);
+  clock_->Advance(std::chrono::milliseconds(1));
+  collector_.Gather(in, spec);
+  EXPECT_EQ(reader_.credential_reads, 3);
+
   // No endpoint behind the database's Service: nothing to log in to, no Secret read.
   collector_.Forget("demo/api");
   reader_.services.erase("demo/db:5432");
   const Gathered none = collector_.Gather(in, spec);
   EXPECT_EQ(none.db.tcp.outcome, Outcome::kFail);
-  EXPECT_EQ(reader_.credential_reads, 2);
+  EXPECT_EQ(reader_.credential_reads, 3);
 }
 
 // Issue 16: while the target is healthy its logs are read every healthy_logs_interval, over
@@ -256,7 +264,8 @@ TEST_F(RemediationReconcilerTest, TheSecretIsReadOncePerTtlAndAgainWhenALoginIsR
 TEST_F(RemediationReconcilerTest, LogsAreReadLessOftenWhileHealthyAndEveryTickOtherwise) {
   CollectorOptions options;
   options.healthy_logs_interval = std::chrono::milliseconds(200);
-  Collector collector(&cluster_, &reader_, &admin_, &probes_, options);
+  auto clock = std::make_shared<fakes::JumpClock>();
+  Collector collector(&cluster_, &reader_, &admin_, &probes_, options, clock);
   const RemediationSpec spec = ApiSpec();
   CollectInput in = ApiInput();
   const int pods = static_cast<int>(cluster_.endpoints.size());
@@ -265,7 +274,10 @@ TEST_F(RemediationReconcilerTest, LogsAreReadLessOftenWhileHealthyAndEveryTickOt
   const Gathered skipped = collector.Gather(in, spec);
   EXPECT_EQ(cluster_.log_reads, pods);
   ASSERT_TRUE(skipped.logs.has_value());  // nothing new yet, not "not known"
-  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  clock->Advance(std::chrono::milliseconds(199));
+  collector.Gather(in, spec);
+  EXPECT_EQ(cluster_.log_reads, pods);  // not yet
+  clock->Advance(std::chrono::milliseconds(901));
   collector.Gather(in, spec);
   EXPECT_EQ(cluster_.log_reads, 2 * pods);
   EXPECT_GE(cluster_.last_log_since, 3);  // interval 1s + 1, widened to the gap + 1
