@@ -385,14 +385,9 @@ int RunController(const Options& options) {
       "GET", "/metrics",
       [&](const http::Request&) {
         // From the phase indexes: no object is copied or parsed per scrape.
-        auto counts = [](const std::map<std::string, size_t>& in) {
-          std::map<std::string, int> out;
-          for (const auto& [phase, n] : in) out[phase] = static_cast<int>(n);
-          return out;
-        };
-        metrics.SetPhaseCounts(counts(chaos_cache.IndexCounts(kPhaseIndex)));
+        metrics.SetPhaseCounts(chaos_cache.IndexCounts(kPhaseIndex));
         metrics.SetHeld(engine->TotalSessions(), engine->TotalClients());
-        metrics.SetRemediationPhaseCounts(counts(rem_cache.IndexCounts(kPhaseIndex)));
+        metrics.SetRemediationPhaseCounts(rem_cache.IndexCounts(kPhaseIndex));
         return http::MetricsResponse(metrics.registry());
       },
       http::Dispatch::kInline);

@@ -157,19 +157,21 @@ void Metrics::Reconciled(const std::string& controller, const std::string& resul
   reconcile_time_->Add({{"controller", controller}}, Buckets()).Observe(seconds);
 }
 
-void Metrics::SetPhaseCounts(const std::map<std::string, int>& by_phase) {
+void Metrics::SetPhaseCounts(const std::map<std::string, size_t>& by_phase) {
   for (const char* phase : {"Pending", "Injecting", "Active", "RollingBack", "Completed", "Aborted",
                             "Failed", "Rejected"}) {
     auto it = by_phase.find(phase);
-    experiments_->Add({{"phase", phase}}).Set(it == by_phase.end() ? 0 : it->second);
+    experiments_->Add({{"phase", phase}})
+        .Set(it == by_phase.end() ? 0 : static_cast<double>(it->second));
   }
 }
 
-void Metrics::SetRemediationPhaseCounts(const std::map<std::string, int>& by_phase) {
+void Metrics::SetRemediationPhaseCounts(const std::map<std::string, size_t>& by_phase) {
   for (const char* phase : {"Watching", "Detected", "Diagnosing", "Remediating", "Verifying",
                             "Resolved", "Exhausted", "AwaitingApproval", "Invalid"}) {
     auto it = by_phase.find(phase);
-    remediations_->Add({{"phase", phase}}).Set(it == by_phase.end() ? 0 : it->second);
+    remediations_->Add({{"phase", phase}})
+        .Set(it == by_phase.end() ? 0 : static_cast<double>(it->second));
   }
 }
 

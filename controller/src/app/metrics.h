@@ -26,14 +26,14 @@ class Metrics final : public ReconcileMetrics, public ChaosMetrics, public Remed
   /// result: success | error | requeue_after
   void Reconciled(const std::string& controller, const std::string& result,
                   double seconds) override;
-  void SetPhaseCounts(const std::map<std::string, int>& by_phase);
+  void SetPhaseCounts(const std::map<std::string, size_t>& by_phase);
   void SetHeld(int sessions, int clients);
   void Injected(double seconds) override;
   void RolledBack(double seconds) override;
   void SetLeader(bool leader);
   void SetKillSwitch(bool on);
   // The Remediation reconciler.
-  void SetRemediationPhaseCounts(const std::map<std::string, int>& by_phase);
+  void SetRemediationPhaseCounts(const std::map<std::string, size_t>& by_phase);
   /// A new incident and its detection time.
   void IncidentOpened(double detection_seconds) override;
   void IncidentResolved(double recovery_seconds) override;
