@@ -44,28 +44,9 @@ watch_experiments
 open_counter
 held_sessions() { query "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'poolguard-chaos/$NS/%';"; }
 
-rss() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$CTL_PID/status"; }
-threads() { awk '/^Threads/ {print $2}' "/proc/$CTL_PID/status"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$CTL_PID/stat"; }
+# shellcheck source=lib.sh
+source "$ROOT/bench/lib.sh"
 HZ=$(getconf CLK_TCK)
-# apiserver_request_total by verb and resource[/subresource], all clients: "key count".
-api_requests() {
-  kubectl get --raw /metrics | awk '/^apiserver_request_total\{/ {
-      verb = ""; res = ""; sub_ = ""
-      if (match($0, /verb="[^"]*"/)) verb = substr($0, RSTART + 6, RLENGTH - 7)
-      if (match($0, /resource="[^"]*"/)) res = substr($0, RSTART + 10, RLENGTH - 11)
-      if (match($0, /subresource="[^"]*"/)) sub_ = substr($0, RSTART + 13, RLENGTH - 14)
-      n[verb ":" res (sub_ == "" ? "" : "/" sub_)] += $NF
-    }
-    END { for (k in n) print k, n[k] }' | sort
-}
-# per_second BEFORE AFTER SECONDS: the requests between two api_requests, per second, the
-# busiest first ("verb:resource rate" lines) and their total ("total rate").
-per_second() {
-  join -a 2 -e 0 -o 0,1.2,2.2 "$1" "$2" |
-    awk -v w="$3" '{d = ($3 - $2) / w; t += d; if (d >= 0.05) printf "%s %.2f\n", $1, d} END {printf "total %.2f\n", t}' |
-    sort -k2,2 -rn
-}
 # first_times AWK-CONDITION: per experiment, the stamp of its first event line matching
 # the condition ($2 name, $3 phase, $4 leakedConnections); "name time" lines.
 first_times() { awk "$1 && !(\$2 in t) { t[\$2] = \$1 } END { for (n in t) print n, t[n] }" "$EVENTS"; }
@@ -77,7 +58,7 @@ quantiles() {
     printf "%.0f %.0f %.0f\n", v[i50], v[i99], v[NR] }'
 }
 sleep 5
-idle_rss=$(rss) idle_threads=$(threads)
+idle_rss=$(proc_rss "$CTL_PID") idle_threads=$(proc_threads "$CTL_PID")
 
 for ((i = 0; i < N; i++)); do
   cat <<YAML
@@ -93,7 +74,7 @@ spec:
 YAML
 done >"$WORK/experiments.yaml"
 log "applying $N experiments"
-c0=$(cpu_ticks)
+c0=$(proc_cpu_ticks "$CTL_PID")
 t0=$EPOCHREALTIME
 kubectl apply --server-side -f "$WORK/experiments.yaml" >/dev/null
 t_applied=$EPOCHREALTIME
@@ -112,16 +93,16 @@ while :; do
   ((SECONDS < deadline)) || die "$active of $N Active after 900 s ($COUNT sessions held)"
   sleep 0.2
 done
-c1=$(cpu_ticks)
-held_rss=$(rss) held_threads=$(threads) held_fds=$(find "/proc/$CTL_PID/fd" -mindepth 1 | wc -l)
+c1=$(proc_cpu_ticks "$CTL_PID")
+held_rss=$(proc_rss "$CTL_PID") held_threads=$(proc_threads "$CTL_PID") held_fds=$(find "/proc/$CTL_PID/fd" -mindepth 1 | wc -l)
 read -r i50 i99 imax < <(first_times "$active_cond" | awk -v t0="$t0" '{printf "%.0f\n", ($2 - t0) * 1000}' | quantiles)
 
-c2=$(cpu_ticks)
-api_requests >"$WORK/q2"
+c2=$(proc_cpu_ticks "$CTL_PID")
+apiserver_requests >"$WORK/q2"
 sleep "$WINDOW"
-c3=$(cpu_ticks)
-api_requests >"$WORK/q3"
-per_second "$WORK/q2" "$WORK/q3" "$WINDOW" >"$WORK/rates"
+c3=$(proc_cpu_ticks "$CTL_PID")
+apiserver_requests >"$WORK/q3"
+requests_per_second "$WORK/q2" "$WORK/q3" "$WINDOW" | sort -k2,2 -rn >"$WORK/rates"
 held_sessions
 [ "$COUNT" = $((N * C)) ] || die "$COUNT sessions held after the window, not $((N * C))"
 
@@ -152,7 +133,7 @@ while :; do
   ((SECONDS < deadline)) || die "$ended of $N ended, $COUNT sessions held, 900 s after the end began"
   sleep 0.1
 done
-c4=$(cpu_ticks)
+c4=$(proc_cpu_ticks "$CTL_PID")
 if [ "$END" = kill-switch ]; then
   late=$(first_times "$end_cond" | awk -v t="$t_end" '{printf "%.0f\n", ($2 - t) * 1000}' | quantiles)
 else
@@ -173,7 +154,7 @@ echo "| apply -> pg_stat_activity holds all $((N * C)) | $(ms_since "$t0" "$t_al
 echo "| controller CPU for the injection | $(awk -v c=$((c1 - c0)) -v hz="$HZ" -v n="$N" 'BEGIN {printf "%.1f s (%.2f ms per experiment)", c / hz, 1000 * c / hz / n}') |"
 echo "| RSS idle -> all held | $idle_rss -> $held_rss MB |"
 echo "| threads idle -> all held; open files held | $idle_threads -> $held_threads; $held_fds |"
-echo "| steady ${WINDOW} s with all held: controller CPU, API requests/s (all clients) | $(pct $((c3 - c2)) "$WINDOW") % of a core, $(awk '$1 == "total" {print $2}' "$WORK/rates") ($(awk '$1 != "total" {printf "%s%s %s", sep, $1, $2; sep = ", "}' "$WORK/rates")) |"
+echo "| steady ${WINDOW} s with all held: controller CPU, API requests/s (all clients) | $(pct $((c3 - c2)) "$WINDOW") % of a core, $(awk '{t += $2} END {printf "%.2f", t}' "$WORK/rates") ($(awk '$2 >= 0.05 {printf "%s%s %s", sep, $1, $2; sep = ", "}' "$WORK/rates")) |"
 if [ "$END" = kill-switch ]; then
   echo "| kill switch on -> every session gone | $(ms_since "$t_end" "$t_released") ms |"
   echo "| kill switch on -> Aborted, per experiment p50 / p99 / last | $e50 / $e99 / $emax ms |"
@@ -182,4 +163,4 @@ else
   echo "| endsAt -> Completed, per experiment p50 / p99 / max | $e50 / $e99 / $emax ms |"
 fi
 echo "| controller CPU for the end | $(awk -v c=$((c4 - c3)) -v hz="$HZ" 'BEGIN {printf "%.1f s", c / hz}') |"
-echo "| RSS after | $(rss) MB |"
+echo "| RSS after | $(proc_rss "$CTL_PID") MB |"

@@ -71,6 +71,8 @@ INTERVAL=${4:-30s}
 TEST_NAME=compare
 # shellcheck source=../tests/cluster/lib.sh
 source "$(dirname "$0")/../tests/cluster/lib.sh"
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 use_test_cluster jq curl
 CTL="${POOLGUARD_BUILD_DIR:-$REPO_DIR/build}/controller/poolguard-controller"
 [[ -x "$CTL" ]] || fail "$CTL is not built (scripts/build)"
@@ -214,9 +216,6 @@ port=$((20000 + RANDOM % 20000))
 PG_PID=$!
 "$GO_BIN" -kubeconfig="$WORK/go.kubeconfig" >"$WORK/go.log" 2>&1 &
 GO_PID=$!
-rss() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
-hwm() { awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 pg_reconciles() {
   curl -fsS "http://127.0.0.1:$port/metrics" |
     awk '/^controller_runtime_reconcile_total\{controller="remediation"/ {n += $NF} END {print n + 0}'
@@ -233,7 +232,7 @@ read -r q0p q0g <<<"$(requests)"
 sleep "$IDLE"
 read -r q1p q1g <<<"$(requests)"
 alive
-idle_pg=$(rss "$PG_PID") idle_go=$(rss "$GO_PID")
+idle_pg=$(proc_rss "$PG_PID") idle_go=$(proc_rss "$GO_PID")
 
 # ---- N resources -----------------------------------------------------------------------------
 : >"$WORK/foos.yaml"
@@ -246,17 +245,7 @@ kind: Foo
 metadata: {name: foo-$i, namespace: $NS}
 spec: {deploymentName: d-$i, replicas: 0}
 YAML
-  cat >>"$WORK/remediations.yaml" <<YAML
----
-apiVersion: poolguard.dev/v1alpha1
-kind: Remediation
-metadata: {name: synth-$i, namespace: $NS}
-spec:
-  target: {deployment: d-$i, service: synth, port: 80}
-  database: {service: synth, port: 80, credentialsSecret: creds}
-  detection: {interval: $INTERVAL}
-  safety: {dryRun: true}
-YAML
+  synthetic_remediation "synth-$i" "$NS" "d-$i" "$INTERVAL" >>"$WORK/remediations.yaml"
 done
 start=$SECONDS
 kubectl apply --server-side -f "$WORK/foos.yaml" >/dev/null
@@ -274,16 +263,16 @@ sleep 45 # every Remediation has ticked, every Foo has been resynced
 alive
 # before poolguard's /metrics is first read: in a trial, its RSS rose ~18 MB at some
 # scrapes (66 -> 84 -> 102 MB over 5 scrapes of 17 KB each) and stayed there
-settled_pg=$(rss "$PG_PID") settled_go=$(rss "$GO_PID")
-c0p=$(cpu_ticks "$PG_PID") c0g=$(cpu_ticks "$GO_PID")
+settled_pg=$(proc_rss "$PG_PID") settled_go=$(proc_rss "$GO_PID")
+c0p=$(proc_cpu_ticks "$PG_PID") c0g=$(proc_cpu_ticks "$GO_PID")
 r0p=$(pg_reconciles) r0g=$(go_reconciles)
 read -r w0p w0g <<<"$(requests)"
 sleep "$WINDOW"
-c1p=$(cpu_ticks "$PG_PID") c1g=$(cpu_ticks "$GO_PID")
+c1p=$(proc_cpu_ticks "$PG_PID") c1g=$(proc_cpu_ticks "$GO_PID")
 r1p=$(pg_reconciles) r1g=$(go_reconciles)
 read -r w1p w1g <<<"$(requests)"
 alive
-full_pg=$(rss "$PG_PID") full_go=$(rss "$GO_PID")
+full_pg=$(proc_rss "$PG_PID") full_go=$(proc_rss "$GO_PID")
 
 # ---- latency of a spec change -------------------------------------------------------------
 # watch_events FILE JQ PATH NAME: a watch on object NAME under PATH; one compact JSON array
@@ -377,7 +366,7 @@ printf '%-44s %16s %16s\n' "" "poolguard" "sample-controller"
 printf '%-44s %16s %16s\n' "RSS idle (no resources), MB" "$idle_pg" "$idle_go"
 printf '%-44s %16s %16s\n' "RSS at $N resources (+ $N Deployments), MB" "$settled_pg" "$settled_go"
 printf '%-44s %16s %16s\n' "  same after the window (2 /metrics reads), MB" "$full_pg" "$full_go"
-printf '%-44s %16s %16s\n' "  peak RSS (VmHWM), MB" "$(hwm "$PG_PID")" "$(hwm "$GO_PID")"
+printf '%-44s %16s %16s\n' "  peak RSS (VmHWM), MB" "$(proc_hwm "$PG_PID")" "$(proc_hwm "$GO_PID")"
 awk -v w="$WINDOW" -v hz="$hz" -v cp=$((c1p - c0p)) -v cg=$((c1g - c0g)) -v np=$((r1p - r0p)) -v ng=$((r1g - r0g)) 'BEGIN {
   printf "%-44s %16.1f %16.1f\n", "reconciles/s in the window", np / w, ng / w
   printf "%-44s %15.1f%% %15.1f%%\n", "CPU in the window, % of a core", 100 * cp / hz / w, 100 * cg / hz / w

@@ -19,31 +19,16 @@ TEST_NAME=remediation_requests
 source "$(dirname "$0")/../tests/cluster/lib.sh"
 # shellcheck source=../tests/cluster/remediation_lib.sh
 source "$TESTS_CLUSTER_DIR/remediation_lib.sh"
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 stack_up reqs
 
-# "verb resource[/subresource] count" for every (verb, resource) the server counted.
-scrape() {
-  kubectl get --raw /metrics | awk '
-    /^apiserver_request_total\{/ {
-      verb = ""; res = ""; sub_ = ""
-      if (match($0, /verb="[^"]*"/)) verb = substr($0, RSTART + 6, RLENGTH - 7)
-      if (match($0, /resource="[^"]*"/)) res = substr($0, RSTART + 10, RLENGTH - 11)
-      if (match($0, /subresource="[^"]*"/)) sub_ = substr($0, RSTART + 13, RLENGTH - 14)
-      if (res == "") next
-      key = verb " " res (sub_ == "" ? "" : "/" sub_)
-      n[key] += $NF
-    }
-    END { for (k in n) print k, n[k] }' | sort
-}
 # window LABEL: requests per second by verb and resource over WINDOW seconds.
 window() {
-  local before after
-  before="$(scrape)"
+  apiserver_requests >"$WORK/before"
   sleep "$WINDOW"
-  after="$(scrape)"
-  join -a 2 -e 0 -o 0,1.2,2.2 <(sed 's/ \([^ ]*\)$/|\1/; s/ /:/; s/|/ /' <<<"$before" | sort) \
-    <(sed 's/ \([^ ]*\)$/|\1/; s/ /:/; s/|/ /' <<<"$after" | sort) |
-    awk -v w="$WINDOW" -v l="$1" '{d = ($3 - $2) / w; if (d > 0) printf "%s %s %.2f\n", l, $1, d}'
+  apiserver_requests >"$WORK/after"
+  requests_per_second "$WORK/before" "$WORK/after" "$WINDOW" | sed "s/^/$1 /"
 }
 
 apply_remediation DiagnosisDriven '[TerminateBlockingSessions, RestartDeployment, RestartDatabase, IncreasePoolSize]'

@@ -16,6 +16,8 @@ WINDOW=${2:-60}
 TEST_NAME=scale
 # shellcheck source=../tests/cluster/lib.sh
 source "$(dirname "$0")/../tests/cluster/lib.sh"
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 use_test_cluster jq curl
 CTL="${POOLGUARD_BUILD_DIR:-$REPO_DIR/build}/controller/poolguard-controller"
 NS="scale-$(date +%s)"
@@ -38,8 +40,6 @@ port=$((20000 + RANDOM % 20000))
   --metrics-bind-address="127.0.0.1:$port" --health-probe-bind-address=0 --log-level=warning \
   >"$WORK/controller.log" 2>&1 &
 PID=$!
-rss() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$PID/status"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
 metric() { curl -fsS "http://127.0.0.1:$port/metrics"; }
 reconciles() { metric | awk '/^controller_runtime_reconcile_total\{controller="remediation"/ {n += $NF} END {print n + 0}'; }
 # quantile Q of the remediation reconcile-time histogram between two scrapes (an upper
@@ -55,20 +55,12 @@ quantile() {
       for (i = 1; i <= NR; i++) if (c[i] >= q * total) { print le[i]; exit } }'
 }
 sleep 10
-echo "idle (no resources): RSS $(rss) MB"
+echo "idle (no resources): RSS $(proc_rss "$PID") MB"
 
 : >"$WORK/objects.yaml"
 for ((i = 0; i < N; i++)); do
+  synthetic_remediation "synth-$i" "$NS" "synth-$i" 10s >>"$WORK/objects.yaml"
   cat >>"$WORK/objects.yaml" <<YAML
----
-apiVersion: poolguard.dev/v1alpha1
-kind: Remediation
-metadata: {name: synth-$i, namespace: $NS}
-spec:
-  target: {deployment: synth-$i, service: synth, port: 80}
-  database: {service: synth, port: 80, credentialsSecret: creds}
-  detection: {interval: 10s}
-  safety: {dryRun: true}
 ---
 apiVersion: poolguard.dev/v1alpha1
 kind: ChaosSchedule
@@ -89,15 +81,15 @@ kubectl apply --server-side -f "$WORK/objects.yaml" >/dev/null
 echo "created $N Remediations and $N ChaosSchedules in $((SECONDS - start)) s"
 sleep 30 # every Remediation has ticked a few times
 metric >"$WORK/m0"
-c0=$(cpu_ticks)
+c0=$(proc_cpu_ticks "$PID")
 r0=$(reconciles)
 sleep "$WINDOW"
 metric >"$WORK/m1"
-c1=$(cpu_ticks)
+c1=$(proc_cpu_ticks "$PID")
 r1=$(reconciles)
 hz=$(getconf CLK_TCK)
 n=$((r1 - r0))
-echo "with $N Remediations + $N ChaosSchedules: RSS $(rss) MB"
+echo "with $N Remediations + $N ChaosSchedules: RSS $(proc_rss "$PID") MB"
 awk -v c=$((c1 - c0)) -v hz="$hz" -v n="$n" -v w="$WINDOW" 'BEGIN {
   printf "over %d s: %d Remediation reconciles (%.1f/s), CPU %.1f%% of a core, %.2f ms CPU per reconcile\n",
     w, n, n / w, 100 * c / hz / w, (n > 0 ? 1000 * c / hz / n : 0) }'

@@ -53,6 +53,8 @@ PY=/usr/bin/python3
 TEST_NAME=slow_target
 # shellcheck source=../tests/cluster/lib.sh
 source "$(dirname "$0")/../tests/cluster/lib.sh"
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 use_test_cluster jq curl
 CTL="${POOLGUARD_BUILD_DIR:-$REPO_DIR/build}/controller/poolguard-controller"
 [[ -x "$CTL" ]] || fail "no controller at $CTL (build it, or set POOLGUARD_BUILD_DIR)"
@@ -182,8 +184,6 @@ YAML
 # ---- measuring ----
 port=$((20000 + RANDOM % 20000))
 metric() { curl -fsS "http://127.0.0.1:$port/metrics"; }
-rss() { awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$PID/status"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
 now_sod() { date -u +%H:%M:%S.%N | awk -F: '{printf "%.3f", $1 * 3600 + $2 * 60 + $3}'; }
 reconciles() { awk '/^controller_runtime_reconcile_total\{controller="remediation"/ {n += $NF} END {print n + 0}' "$1"; }
 # quantile Q of histogram METRIC{FILTER...} between two scrapes (an upper bucket bound)
@@ -256,13 +256,13 @@ run() { # label slow-count
   sleep "$WARMUP"
   m0="$WORK/m0-$label" m1="$WORK/m1-$label"
   metric >"$m0"
-  c0=$(cpu_ticks)
+  c0=$(proc_cpu_ticks "$PID")
   t0=$(now_sod)
   sleep "$WINDOW"
   metric >"$m1"
-  c1=$(cpu_ticks)
+  c1=$(proc_cpu_ticks "$PID")
   t1=$(now_sod)
-  R[$label.rss]=$(rss)
+  R[$label.rss]=$(proc_rss "$PID")
   stop_controller
   hz=$(getconf CLK_TCK)
   n=$(($(reconciles "$m1") - $(reconciles "$m0")))
