@@ -10,6 +10,23 @@ proc_threads() { awk '/^Threads/ {print $2}' "/proc/$1/status"; }
 # proc_cpu_ticks PID: user + system time so far, in clock ticks (getconf CLK_TCK a second).
 proc_cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
+# proc_tree_cpu_ticks PID: the same for PID, its children alive now and those it has reaped
+# (a postmaster and its backends, short-lived ones included).
+proc_tree_cpu_ticks() {
+  local total child
+  total=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat")
+  for child in $(pgrep -P "$1"); do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$child/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+
+# children_cpu_seconds: user + system seconds of the calling shell's finished children, from
+# the `times` builtin (its second line); run `( command; times )` and pass its last line.
+children_cpu_seconds() {
+  awk '{ t = 0; for (i = 1; i <= 2; i++) { v = $i; split(v, a, "m"); sub(/s$/, "", a[2]); t += a[1] * 60 + a[2] }; printf "%.3f", t }' <<<"$1"
+}
+
 # apiserver_requests: the API server's apiserver_request_total so far, all clients, summed
 # by verb and resource[/subresource]: "verb:resource count" lines, sorted (for join).
 apiserver_requests() {
