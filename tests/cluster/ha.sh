@@ -80,6 +80,26 @@ new_leader_within() { # OLD_HOLDER SECONDS -> prints the seconds it took
   return 1
 }
 
+# next_incident EXPERIMENT: once a leader holds the Lease and the last incident is closed
+# with the target healthy, notes the Deployment's generation and the incident's id, and
+# starts EXPERIMENT, an export surge whose abandoned exports exhaust the api's pool.
+next_incident() {
+  wait_for "a leader again" 30 has_holder
+  prev="$(rq '.status.incident.id')"
+  wait_rem "the target healthy, incident $prev closed" 90 \
+    '((.status.conditions // []) | any(.type == "Healthy" and .status == "True")) and ((.status.incident.closedAt // "") != "")'
+  gen_before="$(jp deployment/api '{.metadata.generation}' -n "$NS")"
+  chaos "$1" '{type: TrafficSurge, trafficSurge: {concurrency: 2, requests: 10, path: "/items/export?batch=1"}}' 60s
+}
+# resolved_by_one_restart: the incident next_incident began is Resolved by one verified
+# RestartDeployment, and the Deployment was restarted exactly once (sets gen_after).
+resolved_by_one_restart() {
+  wait_rem "a new incident Resolved by RestartDeployment, Verified once" 120 \
+    "(.status.incident.id != \"$prev\") and (.status.incident.outcome == \"Resolved\") and ([.status.incident.actions[] | .result] == [\"Verified\"])"
+  gen_after="$(jp deployment/api '{.metadata.generation}' -n "$NS")"
+  ((gen_after == gen_before + 1)) || fail "the Deployment's generation went $gen_before -> $gen_after: restarted $((gen_after - gen_before)) times"
+}
+
 check "the chart with replicaCount 2: two replicas Ready, one holds the Lease"
 helm upgrade --install "$RELEASE" "$REPO_DIR/helm/poolguard" -n "$SYS" --create-namespace \
   --set replicaCount=2 --set "targetNamespaces={$NS}" --set "watchNamespaces={$NS}" \
@@ -149,42 +169,26 @@ ok "new leader after ${took}s; generation $gen_before -> $gen_after; one inciden
 
 # ---------------------------------------------------------------- (c) verification under way
 check "(c) the leader killed during verification: the new leader verifies, no second restart"
-wait_for "a leader again" 30 has_holder
-prev="$(rq '.status.incident.id')"
-wait_rem "the target healthy, incident $prev closed" 90 \
-  '((.status.conditions // []) | any(.type == "Healthy" and .status == "True")) and ((.status.incident.closedAt // "") != "")'
-gen_before="$(jp deployment/api '{.metadata.generation}' -n "$NS")"
-chaos ha-exports2 '{type: TrafficSurge, trafficSurge: {concurrency: 2, requests: 10, path: "/items/export?batch=1"}}' 60s
+next_incident ha-exports2
 wait_rem "phase Verifying" 120 '.status.phase == "Verifying"'
 old="$(holder)"
 pid="$(kill_leader)"
 [[ -n "$pid" ]] || fail "could not kill the leader (holder: $(holder))"
 note "killed the leader (pid $pid) while verifying"
 took="$(new_leader_within "$old" $((LEASE_SECONDS + 10)))" || fail "no new leader within $((LEASE_SECONDS + 10))s"
-wait_rem "a new incident Resolved by RestartDeployment, Verified once" 120 \
-  "(.status.incident.id != \"$prev\") and (.status.incident.outcome == \"Resolved\") and ([.status.incident.actions[] | .result] == [\"Verified\"])"
-gen_after="$(jp deployment/api '{.metadata.generation}' -n "$NS")"
-((gen_after == gen_before + 1)) || fail "the Deployment's generation went $gen_before -> $gen_after"
+resolved_by_one_restart
 ok "new leader after ${took}s; generation $gen_before -> $gen_after: $(incident_summary)"
 
 # ---------------------------------------------------------------- (d) the API server restarted
 check "(d) kube-apiserver restarted during a RestartDeployment: resumed from status, one restart, one resolution"
-wait_for "a leader again" 30 has_holder
-prev="$(rq '.status.incident.id')"
-wait_rem "the target healthy, incident $prev closed" 90 \
-  '((.status.conditions // []) | any(.type == "Healthy" and .status == "True")) and ((.status.incident.closedAt // "") != "")'
-gen_before="$(jp deployment/api '{.metadata.generation}' -n "$NS")"
-chaos ha-exports3 '{type: TrafficSurge, trafficSurge: {concurrency: 2, requests: 10, path: "/items/export?batch=1"}}' 60s
+next_incident ha-exports3
 wait_for "RestartDeployment applied in a new incident" 90 \
   rem_is "(.status.incident.id != \"$prev\") and (.status.incident.actions[0]? | (.name == \"RestartDeployment\" and .appliedAt != null))"
 start=$SECONDS
 "$REPO_DIR/localcluster/lc" restart kube-apiserver >/dev/null || fail "cannot restart kube-apiserver"
 note "kube-apiserver restarted in $((SECONDS - start))s with RestartDeployment applied"
 wait_for "a leader again" 60 has_holder
-wait_rem "the incident Resolved by RestartDeployment, Verified once" 120 \
-  "(.status.incident.id != \"$prev\") and (.status.incident.outcome == \"Resolved\") and ([.status.incident.actions[] | .result] == [\"Verified\"])"
-gen_after="$(jp deployment/api '{.metadata.generation}' -n "$NS")"
-((gen_after == gen_before + 1)) || fail "the Deployment's generation went $gen_before -> $gen_after: restarted $((gen_after - gen_before)) times"
+resolved_by_one_restart
 ok "holder $(holder); generation $gen_before -> $gen_after: $(incident_summary)"
 # Its 60 s would still hold the target (one experiment per target) when (e) begins.
 kubectl delete chaosexperiment ha-exports3 -n "$NS" --timeout=60s >/dev/null || fail "cannot delete ha-exports3"
