@@ -50,6 +50,18 @@ login_with() {
 }
 chaos_json() { kubectl get chaosexperiment "$1" -n "$NS" -o json; }
 chaos_is() { chaos_json "$1" | jq -e "$2" >/dev/null; }
+# handed_over EXPERIMENT CONCLUSION: the Remediation's incident, linked to EXPERIMENT and
+# diagnosed CONCLUSION, goes to a person (NeedsHuman) with no action taken; sets msg to the
+# status message it gives that person.
+handed_over() {
+  wait_rem "an incident linked to $1" 30 ".status.incident.chaosExperiment == \"$NS/$1\""
+  wait_rem "NeedsHuman" 60 '[.status.conditions[] | select(.type == "NeedsHuman" and .status == "True")] | length == 1'
+  rem_is ".status.incident.diagnosis.conclusion == \"$2\"" ||
+    fail "diagnosis: $(rq '.status.incident.diagnosis | {conclusion, confidence, summary}')"
+  rem_is '(.status.incident.actions // []) | length == 0' ||
+    fail "actions taken: $(rq '[.status.incident.actions[] | {name, result}]')"
+  msg="$(rq .status.message)"
+}
 
 check "CredentialRotation + DiagnosisDriven: CredentialsRejected, NeedsHuman, nothing restarted; the password set back after a SIGKILL"
 login_with "$DB_PASSWORD" || fail "the Secret's password does not log in as $DB_USER before the experiment"
@@ -63,13 +75,7 @@ chaos_is rot '.status.passwordRotated == true and .status.rotatedRole == "'"$DB_
 ! login_with "$DB_PASSWORD" || fail "the Secret's password still logs in while rot is Active"
 ok "rot Active: passwordRotated, rotatedRole $DB_USER; the Secret's password refused by PostgreSQL"
 
-wait_rem "an incident linked to rot" 30 ".status.incident.chaosExperiment == \"$NS/rot\""
-wait_rem "NeedsHuman" 60 '[.status.conditions[] | select(.type == "NeedsHuman" and .status == "True")] | length == 1'
-rem_is '.status.incident.diagnosis.conclusion == "CredentialsRejected"' ||
-  fail "diagnosis: $(rq '.status.incident.diagnosis | {conclusion, confidence, summary}')"
-rem_is '(.status.incident.actions // []) | length == 0' ||
-  fail "actions taken: $(rq '[.status.incident.actions[] | {name, result}]')"
-msg="$(rq .status.message)"
+handed_over rot CredentialsRejected
 [[ "$msg" == *"rejects the target's credentials"* && "$msg" == *"db-credentials"* ]] ||
   fail "the message does not say what a person should do: $msg"
 ok "$(rq '.status.incident.diagnosis | "\(.conclusion) (\(.confidence))"'), phase $(rq .status.phase): $msg"
@@ -116,13 +122,7 @@ chaos_is down '.status.databaseStopped == true and .status.restoreReplicas == 1'
   fail "status does not show the stop: $(chaos_json down | jq -c .status)"
 [[ "$(jp statefulset/db '{.spec.replicas}' -n "$NS")" == 0 ]] || fail "StatefulSet db is not at 0 replicas"
 ok "down Active: StatefulSet db at 0 replicas, restoreReplicas 1"
-wait_rem "an incident linked to down" 30 ".status.incident.chaosExperiment == \"$NS/down\""
-wait_rem "NeedsHuman" 60 '[.status.conditions[] | select(.type == "NeedsHuman" and .status == "True")] | length == 1'
-rem_is '.status.incident.diagnosis.conclusion == "DatabaseDown"' ||
-  fail "diagnosis: $(rq '.status.incident.diagnosis | {conclusion, confidence, summary}')"
-rem_is '(.status.incident.actions // []) | length == 0' ||
-  fail "actions taken: $(rq '[.status.incident.actions[] | {name, result}]')"
-msg="$(rq .status.message)"
+handed_over down DatabaseDown
 for why in "RestartDeployment: not restarting the target into a database that is down" \
   "RestartDatabase: StatefulSet db has 0 replicas" "IncreasePoolSize: not resizing the pool"; do
   [[ "$msg" == *"$why"* ]] || fail "the message does not say \"$why\": $msg"
@@ -267,13 +267,7 @@ wait_for "Service db without endpoints" 30 db_endpoints_are 0
   fail "the db pod is not Ready: the partition must leave it running"
 ok "cut Active: selector $(svc_selector), no endpoint, db pod Ready"
 
-wait_rem "an incident linked to cut" 30 ".status.incident.chaosExperiment == \"$NS/cut\""
-wait_rem "NeedsHuman" 60 '[.status.conditions[] | select(.type == "NeedsHuman" and .status == "True")] | length == 1'
-rem_is '.status.incident.diagnosis.conclusion == "NetworkUnreachable"' ||
-  fail "diagnosis: $(rq '.status.incident.diagnosis | {conclusion, confidence, summary}')"
-rem_is '(.status.incident.actions // []) | length == 0' ||
-  fail "actions taken: $(rq '[.status.incident.actions[] | {name, result}]')"
-msg="$(rq .status.message)"
+handed_over cut NetworkUnreachable
 [[ "$msg" == *"no action changes the network"* && "$msg" == *"Service db"* ]] ||
   fail "the message does not say what a person should check: $msg"
 ok "$(rq '.status.incident.diagnosis | "\(.conclusion) (\(.confidence)): \(.summary)"'); $msg"
