@@ -58,7 +58,7 @@ cpu_line() {
 run_wrk() {  # base_url label name server_pid
   local out s0 p0 s1 p1
   s0=$(proc_cpu_ticks "$4"); p0=$(proc_tree_cpu_ticks "$postmaster")
-  out=$( (wrk -t2 -c"$conns" -d"${duration}s" --latency -s bench/random_item.lua "$1"; times) )
+  out=$( (wrk -t2 -c"$conns" -d"${duration}s" --latency -s bench/random_item.lua "$1" && times) )
   s1=$(proc_cpu_ticks "$4"); p1=$(proc_tree_cpu_ticks "$postmaster")
   local rps p50 p99 errors
   rps=$(awk '/Requests\/sec/ {printf "%.0f", $2}' <<<"$out")
@@ -76,7 +76,8 @@ printf '\n%-34s %10s %10s %10s %8s\n' "what (${duration}s each)" "req/s" "p50 ms
 # 1. pgbench -S -c 5: the physical ceiling of five connections on this PostgreSQL.
 pgbench -q -i -s 1 "$admin" >/dev/null 2>&1
 p0=$(proc_tree_cpu_ticks "$postmaster")
-pg_out=$( (pgbench -n -S -c 5 -j 2 -T "$duration" -r "$admin" 2>&1; times) )
+pg_out=$( (pgbench -n -S -c 5 -j 2 -T "$duration" -r "$admin" 2>&1 && times) )
+sleep 0.5  # the postmaster reaps pgbench's backends, adding their CPU to its children's
 p1=$(proc_tree_cpu_ticks "$postmaster")
 pg_tps=$(awk '/^tps/ {printf "%.0f", $3}' <<<"$pg_out")
 cpu_line "pgbench -S -c 5 (SQL only)" "$((pg_tps * duration))" \
