@@ -208,6 +208,9 @@ int RunController(const Options& options) {
   }
   auto reader = NewClusterReader(client, caches);
   auto pg_admin = NewPgAdmin();
+  // The experiments' own: its kept connections (sessions counted while faults are held)
+  // are retained by the held faults' databases, the other's by the Remediations'.
+  auto chaos_pg_admin = NewPgAdmin();
   // Notifications: the cluster-wide webhook, and each Remediation's own.
   WebhookNotifierOptions nops;
   if (!options.notify_webhook_url.empty()) {
@@ -289,8 +292,8 @@ int RunController(const Options& options) {
   rops.capacity_margin = options.db_capacity_margin;
   rops.max_surge_clients = options.max_surge_clients;
   rops.session_grace = options.session_grace;
-  ChaosReconciler chaos(&chaos_cache, reader.get(), engine.get(), pg_admin.get(), &events, &metrics,
-                        clock, rops);
+  ChaosReconciler chaos(&chaos_cache, reader.get(), engine.get(), chaos_pg_admin.get(), &events,
+                        &metrics, clock, rops);
   chaos.set_notifier(&notifier);
   chaos_ptr = &chaos;
   engine->SetOnLost([chaos_queue](const std::string& key) { chaos_queue->Add(key); });

@@ -274,7 +274,9 @@ ChaosObserved ChaosReconciler::Observe(const kube::Json& object, bool shutting_d
       o.database_endpoint = db->endpoint.ToString();
       if (leak) {
         try {
-          o.capacity = admin_->Capacity(*db, PgConnection::kFresh);
+          // On the kept connection, which counts itself in and stays for the run: the
+          // run's sessions are counted on it while they are held (CountSessions).
+          o.capacity = admin_->Capacity(*db, PgConnection::kKept);
         } catch (const DbError& e) {
           o.resolve_error = e.what();  // names the database's endpoint
         }
@@ -593,9 +595,20 @@ void ChaosReconciler::RunRollback(const std::string& key, const kube::Json& obje
     std::lock_guard lock(mutex_);
     db_cache_.erase(key);
   }
+  RetainHeldDatabases();
   if (metrics_ != nullptr) {
     metrics_->RolledBack(std::chrono::duration<double>(clock_->Now() - start).count());
   }
+}
+
+void ChaosReconciler::RetainHeldDatabases() {
+  std::vector<DbTarget> held;
+  {
+    std::lock_guard lock(mutex_);
+    held.reserve(db_cache_.size());
+    for (const auto& [_, db] : db_cache_) held.push_back(db);
+  }
+  admin_->Retain(held);
 }
 
 ReconcileResult ChaosReconciler::Reconcile(const std::string& key) { return Run(key, false); }
@@ -609,12 +622,15 @@ ReconcileResult ChaosReconciler::Run(const std::string& key, bool shutting_down)
     // the engine's record of sessions that died (a new experiment of the same name starts
     // from nothing).
     engine_->Rollback(key);
-    std::lock_guard lock(mutex_);
-    claims_.erase(key);
-    outside_.erase(key);
-    db_cache_.erase(key);
-    inject_errors_.erase(key);
-    released_.erase(key);
+    {
+      std::lock_guard lock(mutex_);
+      claims_.erase(key);
+      outside_.erase(key);
+      db_cache_.erase(key);
+      inject_errors_.erase(key);
+      released_.erase(key);
+    }
+    RetainHeldDatabases();
     return {};
   }
   kube::Json object = *current;
@@ -654,6 +670,8 @@ ReconcileResult ChaosReconciler::Run(const std::string& key, bool shutting_down)
         released_.erase(key);
       }
     }
+    // A run refused by the capacity guardrail opened the kept connection it counted with.
+    if (IsTerminal(d.status.phase) && !IsTerminal(o.status.phase)) RetainHeldDatabases();
     if (admission.owns_lock()) admission.unlock();
     if (events_ != nullptr) {
       for (const auto& e : d.events) events_->Record(object, e.type, e.reason, e.message);
@@ -681,6 +699,7 @@ ReconcileResult ChaosReconciler::Run(const std::string& key, bool shutting_down)
           inject_errors_.erase(key);
           released_.erase(key);
         }
+        RetainHeldDatabases();
         return {};
     }
   }

@@ -106,6 +106,9 @@ class ChaosReconciler {
   /// (nullopt: could not tell, then `last_known`, status's). Kept in outside_; returns `held` (0 or
   /// 1).
   int TrackOutside(const std::string& key, std::optional<bool> present, bool last_known);
+  /// Closes the admin's kept connections to databases no held fault uses (db_cache_). The
+  /// admin must be this reconciler's own: another user's kept connections would be closed.
+  void RetainHeldDatabases();
 
   ObjectStore* store_;
   ClusterReader* reader_;

@@ -93,8 +93,7 @@ enum class PgConnection {
   /// One kept open per database and credentials across calls, so that it is already in
   /// when the server's slots run out; a broken one is reopened once.
   kKept,
-  /// Opened for the call and closed at once: it holds no slot afterwards (the chaos
-  /// guardrail's capacity check counts itself in and must leave that slot free).
+  /// Opened for the call and closed at once: it holds no slot afterwards.
   kFresh,
 };
 
@@ -104,7 +103,8 @@ class PgAdmin {
   virtual ~PgAdmin() = default;
   /// max_connections, superuser_reserved_connections and client backends in use.
   virtual DbCapacity Capacity(const DbTarget& db, PgConnection connection) = 0;
-  /// Sessions carrying `application_name` (fresh connection).
+  /// Sessions carrying `application_name` (kept connection: counted every few seconds while
+  /// a fault is held, without a login each time; already in when the fault fills the slots).
   virtual int CountSessions(const DbTarget& db, const std::string& application_name) = 0;
   /// pg_terminate_backend on the sessions carrying `application_name` whose pid is not in
   /// `keep` (fresh connection); returns how many.

@@ -192,6 +192,30 @@ TEST_F(ChaosReconcilerTest, AtEndsAtTheRollbackIsRecordedFirstThenDone) {
   EXPECT_EQ(admin_.CountSessions({}, "poolguard-chaos/demo/leak"), 0);
 }
 
+// The guardrail's capacity check opens the kept connection the run's sessions are then
+// counted on (no login every few seconds); it is given up once no held fault uses its
+// database, and a run the guardrail refuses gives it up at once.
+TEST_F(ChaosReconcilerTest, TheKeptConnectionLastsAsLongAsAFaultIsHeldOnItsDatabase) {
+  store_.Put(Experiment("leak"));
+  reconciler_.Reconcile("demo/leak");
+  EXPECT_EQ(admin_.capacity_on, std::vector<PgConnection>{PgConnection::kKept});
+  for (const auto& keep : admin_.retained) {
+    EXPECT_EQ(keep, std::vector<std::string>{"10.0.0.5:5432/app"});  // never dropped while held
+  }
+  clock_->Advance(121s);
+  Settle("demo/leak");
+  ASSERT_FALSE(admin_.retained.empty());
+  EXPECT_EQ(admin_.retained.back(), std::vector<std::string>{});
+  EXPECT_EQ(ParseChaosStatus(*store_.Get("demo/leak")).phase, Phase::kCompleted);
+
+  admin_.retained.clear();
+  store_.Put(Experiment("big", 200));  // more than the fake database's 100 - 3 - 10 can spare
+  Settle("demo/big");
+  EXPECT_EQ(ParseChaosStatus(*store_.Get("demo/big")).phase, Phase::kRejected);
+  ASSERT_FALSE(admin_.retained.empty());
+  EXPECT_EQ(admin_.retained.back(), std::vector<std::string>{});
+}
+
 // The kill switch at scale: a thousand rollbacks recorded one by one take seconds, so the
 // switch closes every session this process holds first, then each run is recorded.
 TEST_F(ChaosReconcilerTest, TheKillSwitchClosesSessionsBeforeAnyStatusAndTheRunEndsByIt) {

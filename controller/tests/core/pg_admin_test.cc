@@ -641,6 +641,30 @@ TEST(PgAdmin, CountsAndTerminatesAnApplicationsSessionsButTheKeptOnes) {
   EXPECT_EQ(db->TerminateApplication(pg.Superuser(), "poolguard-chaos/ns/none", {}), 0);
 }
 
+// A held leak's sessions are counted every few seconds: on one kept connection, not a login
+// each time, closed once no held fault's database is retained.
+TEST(PgAdmin, CountsSessionsOnTheKeptConnection) {
+  Pg& pg = Pg::Shared();
+  PgPtr admin = Connect(pg.Superuser(), "test-admin");
+  ASSERT_TRUE(WaitUntil([&] { return CountDiagnostics(admin.get()) == 0; }));
+  PgPtr leaked = Connect(pg.App(), "poolguard-chaos/ns/kept");
+  auto db = NewPgAdmin();
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(db->CountSessions(pg.Superuser(), "poolguard-chaos/ns/kept"), 1);
+  }
+  EXPECT_EQ(CountDiagnostics(admin.get()), 1);
+  const std::string pid = Query(admin.get(),
+                                "SELECT pid FROM pg_stat_activity "
+                                "WHERE application_name = 'poolguard-controller-diagnostics'");
+  EXPECT_EQ(db->CountSessions(pg.Superuser(), "poolguard-chaos/ns/kept"), 1);
+  EXPECT_EQ(Query(admin.get(),
+                  "SELECT pid FROM pg_stat_activity "
+                  "WHERE application_name = 'poolguard-controller-diagnostics'"),
+            pid);  // the same session, no new login
+  db->Retain({});
+  EXPECT_TRUE(WaitUntil([&] { return CountDiagnostics(admin.get()) == 0; }));
+}
+
 TEST(PgAdmin, TcpConnectToThePostgresPort) {
   Pg& pg = Pg::Shared();
   const ProbeResult open = NewProbes()->TcpConnect(Endpoint{"127.0.0.1", pg.port()}, 5s);

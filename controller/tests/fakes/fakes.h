@@ -355,7 +355,12 @@ class FakePgAdmin final : public PgAdmin {
   std::vector<SessionRow> sessions;
   LoginAttempt login{LoginResult::kOk, "logged in"};
 
-  DbCapacity Capacity(const DbTarget&, PgConnection) override { return capacity; }
+  DbCapacity Capacity(const DbTarget&, PgConnection connection) override {
+    std::lock_guard lock(mutex_);
+    capacity_on.push_back(connection);
+    return capacity;
+  }
+  std::vector<PgConnection> capacity_on;  // each Capacity call's connection
   int CountSessions(const DbTarget&, const std::string& application_name) override {
     std::lock_guard lock(mutex_);
     return by_application[application_name];
@@ -415,7 +420,13 @@ class FakePgAdmin final : public PgAdmin {
   std::optional<std::string> role_password;
   std::optional<std::string> set_password_error;
   int sessions_ended = 3;
-  void Retain(const std::vector<DbTarget>&) override {}
+  void Retain(const std::vector<DbTarget>& keep) override {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> databases;
+    for (const auto& db : keep) databases.push_back(db.endpoint.ToString() + "/" + db.database);
+    retained.push_back(std::move(databases));
+  }
+  std::vector<std::vector<std::string>> retained;  // each Retain call's databases
 
  private:
   ActionLog* log_;

@@ -235,9 +235,7 @@ class Admin final : public PgAdmin {
   }
 
   int CountSessions(const DbTarget& db, const std::string& application_name) override {
-    PgPtr conn = OpenOrThrow(db, kAdminApplicationName);
-    return ScalarInt(Run(conn.get(), db, kCountApplicationSql, {application_name}), db,
-                     "session count");
+    return ScalarInt(Query(db, kCountApplicationSql, {application_name}), db, "session count");
   }
 
   int TerminateApplication(const DbTarget& db, const std::string& application_name,
