@@ -885,8 +885,13 @@ class Planner {
     if (in.detected_at) in.recovery_seconds = Seconds(*in.detected_at, now_);
     in.outcome = rem::kResolved;
     if (r.action == RemediationAction::kIncreasePoolSize && r.from_pool_size && r.to_pool_size) {
+      // A raise on top of one not yet put back (carried over from the previous incident)
+      // is reverted to the size before the first raise, not to the one in between.
+      const auto& pending = in.pool_revert;
+      const bool stacked =
+          pending && !pending->finished_at && pending->env == spec_.increase_pool_size.env;
       in.pool_revert = PoolSizeRevert{spec_.increase_pool_size.env,
-                                      *r.from_pool_size,
+                                      stacked ? pending->from : *r.from_pool_size,
                                       *r.to_pool_size,
                                       std::nullopt,
                                       std::nullopt,

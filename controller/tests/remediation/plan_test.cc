@@ -1065,6 +1065,44 @@ TEST(Plan, PoolIncreaseIsRevertedOnceTheCauseIsGone) {
 
 // An outage during the revert's own rollout opens a new incident; the revert goes on in it
 // and is seen through once that one is over.
+// A surge outlasting the first raise: 5 -> 10, then, in the next incident, 10 -> 15 before
+// 10 -> 5 was put back. Once the cause is gone the pool goes back to 5, not to 10.
+TEST(Plan, ASecondRaiseIsRevertedToTheSizeBeforeTheFirst) {
+  RemediationSpec spec = Spec(Strategy::kDiagnosisDriven);
+  RemediationStatus st = Diagnosing();
+  st.phase = RemediationPhase::kVerifying;
+  PoolSizeRevert carried;
+  carried.env = "DB_POOL_SIZE";
+  carried.from = 5;
+  carried.to = 10;
+  st.incident->pool_revert = carried;
+  ActionRecord r;
+  r.action = A::kIncreasePoolSize;
+  r.rung = 1;
+  r.started_at = kT0 - 15s;
+  r.applied_at = kT0 - 12s;
+  r.result = ActionResult::kVerifying;
+  r.from_pool_size = 10;
+  r.to_pool_size = 15;
+  r.healthy_streak = 5;
+  st.incident->actions = {r};
+  Observations o = HealthyObs(kT0);
+  o.pool_size = 15;
+  Step s = Tick(spec, st, o, kT0);
+  ASSERT_EQ(s.status.phase, RemediationPhase::kResolved);
+  ASSERT_TRUE(s.status.incident->pool_revert);
+  EXPECT_EQ(s.status.incident->pool_revert->from, 5);
+  EXPECT_EQ(s.status.incident->pool_revert->to, 15);
+  o.chaos_experiment = "";  // the surge is over
+  s = Tick(spec, s.status, o, kT0 + 20s);
+  ASSERT_EQ(s.kind, StepKind::kRecordIntent) << s.status.message;
+  EXPECT_NE(s.status.message.find("15 → 5"), std::string::npos) << s.status.message;
+  s = Tick(spec, s.status, o, kT0 + 20s + 100ms);
+  ASSERT_EQ(s.kind, StepKind::kApply);
+  EXPECT_EQ(s.effect.kind, EffectKind::kSetPoolSize);
+  EXPECT_EQ(s.effect.pool_size, 5);
+}
+
 TEST(Plan, ARevertUnderWayGoesOnInTheNextIncident) {
   RemediationSpec spec = Spec(Strategy::kDiagnosisDriven);
   RemediationStatus st = Diagnosing();
