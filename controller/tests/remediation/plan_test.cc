@@ -1010,9 +1010,9 @@ TEST(Plan, LoopBreakerStopsRepeatedFixes) {
   EXPECT_EQ(again.status.phase, RemediationPhase::kExhausted);
 }
 
-// Issue 7, test 3: the raised pool size goes back once the surge is over.
-TEST(Plan, PoolIncreaseIsRevertedOnceTheCauseIsGone) {
-  RemediationSpec spec = Spec(Strategy::kDiagnosisDriven);
+// An incident whose IncreasePoolSize from -> to has passed verification but for the
+// last tick: the next healthy tick resolves it.
+RemediationStatus VerifyingPoolRaise(int from, int to) {
   RemediationStatus st = Diagnosing();
   st.phase = RemediationPhase::kVerifying;
   ActionRecord r;
@@ -1021,10 +1021,17 @@ TEST(Plan, PoolIncreaseIsRevertedOnceTheCauseIsGone) {
   r.started_at = kT0 - 15s;
   r.applied_at = kT0 - 12s;
   r.result = ActionResult::kVerifying;
-  r.from_pool_size = 5;
-  r.to_pool_size = 10;
+  r.from_pool_size = from;
+  r.to_pool_size = to;
   r.healthy_streak = 5;
   st.incident->actions = {r};
+  return st;
+}
+
+// Issue 7, test 3: the raised pool size goes back once the surge is over.
+TEST(Plan, PoolIncreaseIsRevertedOnceTheCauseIsGone) {
+  RemediationSpec spec = Spec(Strategy::kDiagnosisDriven);
+  RemediationStatus st = VerifyingPoolRaise(5, 10);
   st.incident->chaos_experiment = "ns/surge";
   Observations o = HealthyObs(kT0);
   o.pool_size = 10;
@@ -1063,29 +1070,16 @@ TEST(Plan, PoolIncreaseIsRevertedOnceTheCauseIsGone) {
   EXPECT_EQ(s.status.phase, RemediationPhase::kResolved);
 }
 
-// An outage during the revert's own rollout opens a new incident; the revert goes on in it
-// and is seen through once that one is over.
 // A surge outlasting the first raise: 5 -> 10, then, in the next incident, 10 -> 15 before
 // 10 -> 5 was put back. Once the cause is gone the pool goes back to 5, not to 10.
 TEST(Plan, ASecondRaiseIsRevertedToTheSizeBeforeTheFirst) {
   RemediationSpec spec = Spec(Strategy::kDiagnosisDriven);
-  RemediationStatus st = Diagnosing();
-  st.phase = RemediationPhase::kVerifying;
+  RemediationStatus st = VerifyingPoolRaise(10, 15);
   PoolSizeRevert carried;
   carried.env = "DB_POOL_SIZE";
   carried.from = 5;
   carried.to = 10;
   st.incident->pool_revert = carried;
-  ActionRecord r;
-  r.action = A::kIncreasePoolSize;
-  r.rung = 1;
-  r.started_at = kT0 - 15s;
-  r.applied_at = kT0 - 12s;
-  r.result = ActionResult::kVerifying;
-  r.from_pool_size = 10;
-  r.to_pool_size = 15;
-  r.healthy_streak = 5;
-  st.incident->actions = {r};
   Observations o = HealthyObs(kT0);
   o.pool_size = 15;
   Step s = Tick(spec, st, o, kT0);
@@ -1103,6 +1097,8 @@ TEST(Plan, ASecondRaiseIsRevertedToTheSizeBeforeTheFirst) {
   EXPECT_EQ(s.effect.pool_size, 5);
 }
 
+// An outage during the revert's own rollout opens a new incident; the revert goes on in it
+// and is seen through once that one is over.
 TEST(Plan, ARevertUnderWayGoesOnInTheNextIncident) {
   RemediationSpec spec = Spec(Strategy::kDiagnosisDriven);
   RemediationStatus st = Diagnosing();
